@@ -1,0 +1,75 @@
+"""Batch augmentations for training on few examples (as in FRePo's evaluation protocol).
+
+One augmentation is drawn per batch from {colour, crop, rotate, translate, cutout}
+(+ horizontal flip for RGB), with per-example random parameters, in the style of
+Differentiable Siamese Augmentation ("Dataset Condensation with Differentiable Siamese
+Augmentation", Zhao & Bilen 2021). Inputs are images in model space (N, H, W, C).
+"""
+from __future__ import annotations
+
+import math
+
+from mi_defense.tfenv import tf
+
+
+def _affine(x, seed, kind: str):
+    n = tf.shape(x)[0]
+    h = tf.cast(tf.shape(x)[1], tf.float32)
+    w = tf.cast(tf.shape(x)[2], tf.float32)
+    u = tf.random.stateless_uniform([n, 3], seed, -1.0, 1.0)
+    one, zero = tf.ones([n]), tf.zeros([n])
+    cy, cx = (h - 1) / 2.0, (w - 1) / 2.0
+    if kind == "rotate":  # +-15 degrees about the centre
+        a = u[:, 0] * 15.0 * math.pi / 180.0
+        c, s = tf.cos(a), tf.sin(a)
+        tx = cx - c * cx + s * cy
+        ty = cy - s * cx - c * cy
+        t = tf.stack([c, -s, tx, s, c, ty, zero, zero], axis=1)
+    elif kind == "crop":  # zoom in by 0..20%, random centre shift (random resized crop)
+        sc = 1.0 - 0.2 * tf.abs(u[:, 0])
+        tx = (1.0 - sc) * cx + u[:, 1] * (1.0 - sc) * cx
+        ty = (1.0 - sc) * cy + u[:, 2] * (1.0 - sc) * cy
+        t = tf.stack([sc, zero, tx, zero, sc, ty, zero, zero], axis=1)
+    else:  # translate by up to 1/8 of the size
+        t = tf.stack([one, zero, u[:, 0] * w / 8.0, zero, one, u[:, 1] * h / 8.0, zero, zero], axis=1)
+    return tf.raw_ops.ImageProjectiveTransformV3(images=x, transforms=t, output_shape=tf.shape(x)[1:3],
+                                                 interpolation="BILINEAR", fill_mode="CONSTANT", fill_value=0.0)
+
+
+def _colour(x, seed):
+    n = tf.shape(x)[0]
+    u = tf.random.stateless_uniform([n, 1, 1, 3], seed, 0.0, 1.0)
+    x = x + (u[..., 0:1] - 0.5)  # brightness
+    if x.shape[-1] == 3:  # saturation
+        mean = tf.reduce_mean(x, axis=3, keepdims=True)
+        x = (x - mean) * (u[..., 1:2] * 2.0) + mean
+    mean = tf.reduce_mean(x, axis=[1, 2, 3], keepdims=True)
+    return (x - mean) * (u[..., 2:3] + 0.5) + mean  # contrast
+
+
+def _cutout(x, seed):
+    n = tf.shape(x)[0]
+    h, w = tf.shape(x)[1], tf.shape(x)[2]
+    ch, cw = h // 2, w // 2
+    cy = tf.random.stateless_uniform([n, 1, 1], seed, 0, h, dtype=tf.int32)
+    cx = tf.random.stateless_uniform([n, 1, 1], seed + 1, 0, w, dtype=tf.int32)
+    yy = tf.range(h)[None, :, None]
+    xx = tf.range(w)[None, None, :]
+    inside = (tf.abs(yy - cy) <= ch // 2) & (tf.abs(xx - cx) <= cw // 2)
+    return x * tf.cast(~inside, x.dtype)[..., None]
+
+
+def _flip(x, seed):
+    n = tf.shape(x)[0]
+    coin = tf.random.stateless_uniform([n, 1, 1, 1], seed) < 0.5
+    return tf.where(coin, tf.image.flip_left_right(x), x)
+
+
+def augment(x, seed, rgb: bool):
+    """Apply one randomly chosen augmentation to the whole batch ``x``."""
+    branches = [lambda: _colour(x, seed), lambda: _affine(x, seed, "crop"), lambda: _affine(x, seed, "rotate"),
+                lambda: _affine(x, seed, "translate"), lambda: _cutout(x, seed)]
+    if rgb:
+        branches.append(lambda: _flip(x, seed))
+    k = tf.random.stateless_uniform([], seed + 7, 0, len(branches), dtype=tf.int32)
+    return tf.switch_case(k, branches)

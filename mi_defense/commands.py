@@ -1,0 +1,91 @@
+"""Library entry points behind the CLI commands that combine several stages."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from mi_defense.config import DISTILL_PRESETS, TRAIN_PRESETS, DistillConfig, TrainConfig, replace_checked
+from mi_defense.data import Split, Transform, default_transform_kind, load_dataset, make_split
+from mi_defense.errors import UserError
+from mi_defense.io import write_json
+
+
+def default_split(dataset, n_members: Optional[int], n_nonmembers: Optional[int], seed: int) -> Split:
+    """Members default to 90% of the training pool (80% minus the test share when there is no test set)."""
+    pool = len(dataset.x_train)
+    if dataset.x_test is None:
+        n_test = max(1, pool // 5)
+        pool -= n_test
+    else:
+        n_test = None
+    if n_nonmembers is None:
+        n_nonmembers = max(1, pool // 10) if n_members is None else min(n_members, pool - n_members)
+    if n_members is None:
+        n_members = pool - n_nonmembers
+    return make_split(dataset, n_members, n_nonmembers, n_test, seed=seed)
+
+
+def distill_command(dataset_name: str, out: str, preset: str = "quick", data_dir: Optional[str] = None,
+                    members: Optional[int] = None, split_path: Optional[str] = None, config_path: Optional[str] = None,
+                    resume: bool = False, progress: bool = True, tensorboard: bool = False, **overrides) -> dict:
+    from mi_defense.config import load_toml
+    from mi_defense.distill.api import distill
+
+    if preset not in DISTILL_PRESETS:
+        raise UserError(f"unknown preset '{preset}'; use one of {', '.join(DISTILL_PRESETS)}")
+    cfg = DISTILL_PRESETS[preset]
+    if config_path:
+        cfg = replace_checked(cfg, f"{config_path} [distill]", **load_toml(config_path).get("distill", {}))
+    cfg = replace_checked(cfg, "command line", **overrides).validate()
+    ds = load_dataset(dataset_name, data_dir)
+    split = Split.load(split_path) if split_path else default_split(ds, members, None, cfg.seed)
+    split.check(ds)
+    Path(out).mkdir(parents=True, exist_ok=True)
+    split.save(Path(out) / "split.json")
+    return distill(ds, split, cfg, out, resume=resume, progress=progress, tensorboard=tensorboard)
+
+
+def evaluate_command(distilled_path: str, dataset_name: str, models: int = 5, data_dir: Optional[str] = None,
+                     preset: Optional[str] = None, json_path: Optional[str] = None, baseline_subset: bool = False,
+                     progress: bool = True, **overrides) -> dict:
+    import json
+
+    from mi_defense.distill.api import load_distilled
+    from mi_defense.evaluate import evaluate_set
+    from mi_defense.train import targets_for
+
+    x, y, labels, transform, class_names, _ = load_distilled(distilled_path)
+    folder = Path(distilled_path).parent
+    meta = json.loads((folder / "distill.json").read_text()) if (folder / "distill.json").is_file() else {}
+    cfg = TRAIN_PRESETS.get(preset or "", TrainConfig())
+    if not preset and meta.get("config"):
+        cfg = dataclasses.replace(cfg, width=meta["config"]["width"], depth=meta["config"]["depth"])
+    cfg = replace_checked(cfg, "command line", **overrides)
+    ds = load_dataset(dataset_name, data_dir)
+    if ds.input_shape != tuple(x.shape[1:]) or ds.num_classes != y.shape[1]:
+        raise UserError(f"{distilled_path} holds {x.shape[1:]} images with {y.shape[1]} classes, {ds.name} has {ds.input_shape} and {ds.num_classes}; pass the dataset it was distilled from")
+    split = Split.load(folder / "split.json") if (folder / "split.json").is_file() else None
+    if split is not None:
+        x_test, y_test = split.test_data(ds)
+    elif ds.x_test is not None:
+        x_test, y_test = ds.x_test, ds.y_test
+    else:
+        raise UserError(f"{ds.name} has no test set and no split.json lies beside {distilled_path}")
+    x_test = transform(x_test)
+    result = {"distilled": str(distilled_path), "dataset": ds.name,
+              **evaluate_set(x, y, x_test, y_test, ds.num_classes, cfg, models, progress)}
+    if baseline_subset:
+        if split is None:
+            raise UserError("--baseline-subset needs the split.json written beside distilled.npz")
+        rng = np.random.default_rng(cfg.seed)
+        ym = ds.y_train[split.members]
+        per = len(x) // ds.num_classes
+        pos = np.concatenate([rng.choice(np.flatnonzero(ym == c), per, replace=False) for c in range(ds.num_classes)])
+        xs = transform(ds.x_train[split.members[pos]])
+        result["random_subset"] = evaluate_set(xs, targets_for(ym[pos], ds.num_classes), x_test, y_test, ds.num_classes, cfg, models, progress)
+    if json_path:
+        write_json(json_path, result)
+    return result

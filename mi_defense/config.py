@@ -1,0 +1,124 @@
+"""Configuration: frozen dataclasses, loaded from presets, TOML files and CLI flags.
+
+Unknown keys are rejected with the list of valid ones. The resolved configuration is
+written beside every output.
+"""
+from __future__ import annotations
+
+import dataclasses
+import sys
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping, Optional, Tuple
+
+from mi_defense.errors import UserError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    """FRePo hyper-parameters ("Dataset Distillation using Neural Feature Regression")."""
+
+    ipc: int = 10                    # synthetic images per class
+    steps: int = 2000                # outer (meta) steps
+    width: int = 128                 # ConvNet width of the pool models
+    depth: int = 3
+    pool_norm: str = "batch"         # normalisation in the pool models
+    batch_real: int = 1024           # real examples per outer step
+    pool_size: int = 10
+    max_online_updates: int = 100
+    lr: float = 3e-4                 # LAMB, cosine decay to lr_final_ratio * lr
+    lr_final_ratio: float = 0.1
+    online_lr: float = 3e-4          # Adam for the pool models
+    max_online_batch: int = 1000     # synthetic examples per online step, at most
+    reg: float = 1e-6                # KRR ridge lambda, relative to tr(K_ss)/n_s
+    learn_labels: bool = True
+    init: str = "real"               # real | noise | path to a public .npz
+    flip: Optional[bool] = None      # None: on for RGB
+    seed: int = 0
+    checkpoint_every: int = 200
+    jit: bool = False                # XLA; off by default (slower on CPU)
+    strategy: str = "default"        # default | mirrored
+
+    def validate(self) -> "DistillConfig":
+        if self.ipc < 1 or self.steps < 1 or self.pool_size < 1 or self.batch_real < 1:
+            raise UserError("ipc, steps, pool_size and batch_real must be positive")
+        if self.pool_norm not in ("none", "batch", "instance", "layer"):
+            raise UserError(f"pool_norm '{self.pool_norm}' unknown; use none, batch, instance or layer")
+        if self.strategy not in ("default", "mirrored"):
+            raise UserError(f"strategy '{self.strategy}' unknown; use default or mirrored")
+        if self.init not in ("real", "noise") and not str(self.init).endswith(".npz"):
+            raise UserError(f"init '{self.init}' unknown; use real, noise, or a path to a public .npz set")
+        return self
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How a fresh model is trained on (x, y): FRePo's evaluation protocol by default."""
+
+    width: int = 128
+    depth: int = 3
+    norm: str = "none"
+    lr: float = 3e-4
+    warmup: int = 500
+    steps: Optional[int] = None      # None: 1000 / 2000 / 5000 for <=10 / <=100 / more images per class... see train.default_steps
+    batch: int = 500
+    augment: bool = True
+    loss: str = "mse"                # mse on (learned or centred one-hot) labels | xent
+    seed: int = 0
+
+
+DISTILL_PRESETS = {
+    # The paper's setting.
+    "paper": DistillConfig(width=128, depth=3, pool_norm="batch", batch_real=1024, pool_size=10, max_online_updates=100, steps=20000),
+    # CPU-sized: narrower pool models and a smaller real batch; see README.
+    "quick": DistillConfig(width=64, depth=3, pool_norm="batch", batch_real=256, pool_size=10, max_online_updates=100, steps=2000),
+}
+
+TRAIN_PRESETS = {
+    "paper": TrainConfig(width=128, depth=3),
+    "quick": TrainConfig(width=64, depth=3),
+}
+
+
+def field_names(cls) -> Tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
+
+
+def replace_checked(obj, where: str = "config", **changes):
+    """``dataclasses.replace`` that rejects unknown keys and coerces simple types."""
+    valid = {f.name: f for f in fields(obj)}
+    unknown = sorted(set(changes) - set(valid))
+    if unknown:
+        raise UserError(f"{where}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(valid)}")
+    clean = {}
+    for k, v in changes.items():
+        if v is None:
+            continue
+        default = getattr(obj, k)
+        if isinstance(default, bool) and not isinstance(v, bool):
+            raise UserError(f"{where}: {k} must be true or false, got {v!r}")
+        if isinstance(default, int) and not isinstance(default, bool) and not isinstance(v, int):
+            raise UserError(f"{where}: {k} must be an integer, got {v!r}")
+        if isinstance(default, float) and not isinstance(v, (int, float)):
+            raise UserError(f"{where}: {k} must be a number, got {v!r}")
+        clean[k] = float(v) if isinstance(default, float) else v
+    return dataclasses.replace(obj, **clean)
+
+
+def load_toml(path) -> dict:
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"{p}: no such config file")
+    try:
+        return tomllib.loads(p.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"{p}: invalid TOML ({exc}); fix the syntax") from None
+
+
+def as_dict(obj) -> dict:
+    return dataclasses.asdict(obj)

@@ -1,0 +1,252 @@
+"""FRePo's outer loop: learn a synthetic set by neural feature regression.
+
+Each outer step (all randomness is a stateless function of ``(seed, step)``, so a
+resumed run repeats an uninterrupted one):
+
+1. pick a pool model uniformly and copy its weights into the working model;
+2. draw a real batch; its features ``F_t`` (inference mode) are constants;
+3. compute the KRR loss (``distill.krr``) plus the label-margin hinge, and update the
+   synthetic images and labels with LAMB under a cosine learning-rate decay;
+4. apply the pool's reset rule to the selected model: re-initialise it, or train it
+   one Adam step on the just-updated synthetic set.
+
+The step is one ``tf.function`` run through a ``tf.distribute`` strategy: each replica
+takes a slice of the real batch and the synthetic-set gradients are averaged, so several
+GPUs are used without code changes. A non-finite loss or a failed Cholesky factorisation
+leaves the state untouched and the step is retried with the kernel in float64.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, List, Optional
+
+import numpy as np
+
+from mi_defense.config import DistillConfig
+from mi_defense.distill.krr import centred_onehot, krr_loss, label_margin_loss
+from mi_defense.distill.lamb import cosine_lr, lamb_update
+from mi_defense.distill.pool import ModelPool
+from mi_defense.errors import UserError
+from mi_defense.io import write_npz
+from mi_defense.models import build_model
+from mi_defense.tfenv import tf
+
+
+class NumericsError(RuntimeError):
+    """The distillation loss stayed non-finite even in float64."""
+
+
+def choose_init_indices(y: np.ndarray, ipc: int, num_classes: int, seed: int) -> np.ndarray:
+    """``ipc`` indices per class into ``y`` (class-major order), drawn with ``seed``."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for c in range(num_classes):
+        pool = np.flatnonzero(y == c)
+        if len(pool) < ipc:
+            raise UserError(f"class {c} has {len(pool)} examples, fewer than ipc={ipc}; lower --ipc or add data")
+        out.append(np.sort(rng.choice(pool, ipc, replace=False)))
+    return np.concatenate(out).astype(np.int64)
+
+
+def label_scale(num_classes: int) -> float:
+    return 1.0 / float(np.sqrt(num_classes / 10.0))
+
+
+@dataclass
+class DistillState:
+    step: int = 0
+    history: List[Dict[str, float]] = field(default_factory=list)
+    f64_retries: int = 0
+    seconds: float = 0.0
+
+
+class FRePo:
+    """Distil ``(x_real, y_real)`` into ``ipc`` synthetic examples per class.
+
+    ``x_real`` is in model input space (already transformed); ``x_init``/``y_init`` are the
+    initial synthetic examples (real members, public data or noise).
+    """
+
+    def __init__(self, cfg: DistillConfig, x_real: np.ndarray, y_real: np.ndarray, num_classes: int,
+                 x_init: np.ndarray, y_init: np.ndarray, strategy: Optional[tf.distribute.Strategy] = None,
+                 log: Callable[[str], None] = print):
+        self.cfg = cfg.validate()
+        self.num_classes = num_classes
+        self.log = log
+        self.strategy = strategy or tf.distribute.get_strategy()
+        n_rep = self.strategy.num_replicas_in_sync
+        if cfg.batch_real % n_rep:
+            raise UserError(f"batch_real={cfg.batch_real} must be divisible by the {n_rep} replicas")
+        input_shape = tuple(x_real.shape[1:])
+        self.flip = cfg.flip if cfg.flip is not None else (len(input_shape) == 3 and input_shape[-1] == 3)
+        self.n_real = len(x_real)
+        self.n_syn = len(x_init)
+        self.state = DistillState()
+        scale = label_scale(num_classes)
+        with self.strategy.scope():
+            self.x_real = tf.constant(x_real, tf.float32)
+            self.y_real = centred_onehot(tf.constant(y_real), num_classes)
+            self.model = build_model(input_shape, num_classes, width=cfg.width, depth=cfg.depth, norm=cfg.pool_norm, seed=cfg.seed)
+            self.x_syn = tf.Variable(x_init.astype(np.float32), name="x_syn")
+            self.y_syn = tf.Variable(centred_onehot(tf.constant(y_init), num_classes, scale), name="y_syn",
+                                     trainable=cfg.learn_labels)
+            self.learnable = [self.x_syn] + ([self.y_syn] if cfg.learn_labels else [])
+            self.opt_m = [tf.Variable(tf.zeros_like(v), trainable=False) for v in self.learnable]
+            self.opt_v = [tf.Variable(tf.zeros_like(v), trainable=False) for v in self.learnable]
+        # The pool's stacked weights are touched only in cross-replica context (copied into the
+        # mirrored working model by index), so they are ordinary, unmirrored variables.
+        self.pool = ModelPool(self.model, cfg.pool_size, cfg.max_online_updates, cfg.online_lr, cfg.seed)
+        self._steps = {dt: tf.function(lambda step, dt=dt: self._step(step, dt), jit_compile=cfg.jit or None,
+                                       input_signature=[tf.TensorSpec([], tf.int64)])
+                       for dt in (tf.float32, tf.float64)}
+
+    # ---------------------------------------------------------------- the step
+    def _seed(self, step, k: int):
+        return tf.stack([tf.constant(self.cfg.seed, tf.int64), step * 8 + k])
+
+    def _replica_loss_and_grads(self, x_t, y_t, dtype):
+        ctx = tf.distribute.get_replica_context()
+        n = ctx.num_replicas_in_sync
+        per = self.cfg.batch_real // n
+        r = ctx.replica_id_in_sync_group
+        if not isinstance(r, int):
+            r = tf.cast(r, tf.int32)
+        x_t = x_t[r * per:(r + 1) * per]
+        y_t = y_t[r * per:(r + 1) * per]
+        f_t = tf.stop_gradient(self.model.features(x_t, training=False))
+        with tf.GradientTape() as tape:
+            xs, ys = self.x_syn, self.y_syn
+            if self.flip:
+                xs = tf.concat([xs, tf.image.flip_left_right(xs)], axis=0)
+                ys = tf.concat([ys, ys], axis=0)
+            f_s = self.model.features(xs, training=False)
+            krr = krr_loss(tf.cast(f_s, dtype), tf.cast(ys, dtype), tf.cast(f_t, dtype), tf.cast(y_t, dtype), self.cfg.reg)
+            krr = tf.cast(krr, tf.float32)
+            lab = label_margin_loss(self.y_syn, self.num_classes) if self.cfg.learn_labels else tf.constant(0.0)
+            loss = krr + lab
+        grads = tape.gradient(loss, self.learnable)
+        return loss, krr, grads
+
+    def _step(self, step, dtype):
+        cfg = self.cfg
+        strategy = tf.distribute.get_strategy()
+        idx = tf.random.stateless_uniform([], self._seed(step, 0), minval=0, maxval=cfg.pool_size, dtype=tf.int64)
+        self.pool.load(idx)
+        ids = tf.random.stateless_uniform([cfg.batch_real], self._seed(step, 1), minval=0, maxval=self.n_real, dtype=tf.int64)
+        x_t = tf.gather(self.x_real, ids)
+        y_t = tf.gather(self.y_real, ids)
+        loss, krr, grads = strategy.run(self._replica_loss_and_grads, args=(x_t, y_t, dtype))
+        loss = strategy.reduce(tf.distribute.ReduceOp.MEAN, loss, axis=None)
+        krr = strategy.reduce(tf.distribute.ReduceOp.MEAN, krr, axis=None)
+        grads = [strategy.reduce(tf.distribute.ReduceOp.MEAN, g, axis=None) for g in grads]
+        finite = tf.math.is_finite(loss)
+        for g in grads:
+            finite = finite & tf.reduce_all(tf.math.is_finite(g))
+
+        def apply():
+            lr = cosine_lr(step, cfg.steps, cfg.lr, cfg.lr_final_ratio)
+            for var, g, m, v in zip(self.learnable, grads, self.opt_m, self.opt_v):
+                p, m_new, v_new = lamb_update(var, g, m, v, step + 1, lr)
+                var.assign(p)
+                m.assign(m_new)
+                v.assign(v_new)
+            xs, ys = self.x_syn.read_value(), self.y_syn.read_value()
+            if self.n_syn > cfg.max_online_batch:
+                sel = tf.argsort(tf.random.stateless_uniform([self.n_syn], self._seed(step, 2)))[:cfg.max_online_batch]
+                xs, ys = tf.gather(xs, sel), tf.gather(ys, sel)
+            online = self.pool.advance(idx, step, xs, ys)
+            return online
+
+        online = tf.cond(finite, apply, lambda: tf.constant(float("nan")))
+        return {"loss": loss, "krr": krr, "online_loss": online, "finite": finite, "model": idx}
+
+    def step(self, step: int) -> Dict[str, float]:
+        """Run outer step ``step``; retry in float64 on a non-finite loss or failed Cholesky."""
+        s = tf.constant(step, tf.int64)
+        try:
+            out = self._steps[tf.float32](s)
+            ok = bool(out["finite"])
+        except tf.errors.InvalidArgumentError as exc:  # CPU Cholesky raises; GPU returns NaN
+            out, ok = None, False
+            reason = str(exc).splitlines()[0]
+        else:
+            reason = "non-finite loss or gradient"
+        if not ok:
+            self.log(f"step {step}: {reason} in float32; retrying this step with the kernel in float64")
+            self.state.f64_retries += 1
+            try:
+                out = self._steps[tf.float64](s)
+            except tf.errors.InvalidArgumentError as exc:
+                raise NumericsError(f"step {step}: kernel solve failed in float64 too ({str(exc).splitlines()[0]})") from None
+            if not bool(out["finite"]):
+                raise NumericsError(f"step {step}: loss is not finite even in float64; lower the learning rate or raise reg")
+        return {k: float(v) for k, v in out.items()}
+
+    # ---------------------------------------------------------------- state
+    def state_variables(self) -> Dict[str, tf.Variable]:
+        d = {"x_syn": self.x_syn, "y_syn": self.y_syn}
+        for i, (m, v) in enumerate(zip(self.opt_m, self.opt_v)):
+            d[f"lamb_m{i}"] = m
+            d[f"lamb_v{i}"] = v
+        d.update(self.pool.state_variables())
+        return d
+
+    def save_checkpoint(self, path) -> None:
+        arrays = {k: v.numpy() for k, v in self.state_variables().items()}
+        arrays["step"] = np.array(self.state.step)
+        arrays["f64_retries"] = np.array(self.state.f64_retries)
+        arrays["seconds"] = np.array(self.state.seconds)
+        write_npz(path, **arrays)
+
+    def load_checkpoint(self, path) -> None:
+        with np.load(path, allow_pickle=False) as z:
+            for k, var in self.state_variables().items():
+                if k not in z.files or z[k].shape != tuple(var.shape):
+                    raise UserError(f"{path}: checkpoint does not match this configuration ({k}); start without --resume or use the same settings")
+                var.assign(z[k])
+            self.state.step = int(z["step"])
+            self.state.f64_retries = int(z["f64_retries"])
+            self.state.seconds = float(z["seconds"])
+
+    # ---------------------------------------------------------------- loop
+    def run(self, checkpoint: Optional[Path] = None, resume: bool = False, progress: bool = True,
+            tensorboard_dir: Optional[str] = None, stop_after: Optional[int] = None) -> DistillState:
+        """Run outer steps up to ``cfg.steps`` (or ``stop_after``), checkpointing atomically."""
+        from tqdm.auto import tqdm
+
+        cfg = self.cfg
+        if resume and checkpoint is not None and Path(checkpoint).is_file():
+            self.load_checkpoint(checkpoint)
+            self.log(f"resumed from {checkpoint} at step {self.state.step}")
+        end = cfg.steps if stop_after is None else min(cfg.steps, stop_after)
+        writer = tf.summary.create_file_writer(str(tensorboard_dir)) if tensorboard_dir else None
+        bar = tqdm(total=cfg.steps, initial=self.state.step, desc="FRePo", unit="step", disable=not progress, dynamic_ncols=True)
+        t0 = time.perf_counter()
+        try:
+            while self.state.step < end:
+                out = self.step(self.state.step)
+                self.state.step += 1
+                bar.update(1)
+                bar.set_postfix(loss=f"{out['loss']:.4f}")
+                if self.state.step % 10 == 0 or self.state.step == end:
+                    self.state.history.append({"step": self.state.step, "loss": out["loss"], "krr": out["krr"]})
+                if writer is not None:
+                    with writer.as_default(step=self.state.step):
+                        tf.summary.scalar("loss", out["loss"])
+                        tf.summary.scalar("krr_loss", out["krr"])
+                if checkpoint is not None and cfg.checkpoint_every and self.state.step % cfg.checkpoint_every == 0:
+                    self.state.seconds += time.perf_counter() - t0
+                    t0 = time.perf_counter()
+                    self.save_checkpoint(checkpoint)
+        finally:
+            bar.close()
+            self.state.seconds += time.perf_counter() - t0
+        if checkpoint is not None and self.state.step == cfg.steps:
+            self.save_checkpoint(checkpoint)
+        return self.state
+
+    def synthetic(self):
+        """``(images in model space, learned labels)`` as numpy arrays."""
+        return self.x_syn.numpy(), self.y_syn.numpy()

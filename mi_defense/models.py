@@ -1,0 +1,152 @@
+"""Networks: FRePo's ConvNet for images and an MLP for tabular data.
+
+ConvNet ("Dataset Distillation using Neural Feature Regression", Zhou et al. 2022):
+``depth`` blocks; block ``i`` has ``width * 2**i`` channels and is
+``[normalisation (blocks after the first only)] -> 3x3 conv (bias) -> ReLU -> 2x2 avg pool``.
+For 1-channel 28x28 input the first convolution pads by 3 (so MNIST gives 4x4 features
+at depth 3); other convolutions use 'same' padding. The flattened output of the last
+block is the penultimate *feature* vector on which FRePo builds its kernel; a Dense
+layer maps it to the class outputs. Weights are LeCun-normal, biases zero.
+"""
+from __future__ import annotations
+
+import math
+from typing import List, Optional, Sequence
+
+from mi_defense.errors import UserError
+from mi_defense.tfenv import tf
+
+NORMS = ("none", "batch", "instance", "layer")
+
+
+def _norm_layer(norm: str, name: str):
+    if norm == "batch":
+        return tf.keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=name)
+    if norm == "instance":
+        return tf.keras.layers.GroupNormalization(groups=-1, epsilon=1e-5, name=name)
+    if norm == "layer":
+        return tf.keras.layers.LayerNormalization(axis=[1, 2, 3], epsilon=1e-5, name=name)
+    return None
+
+
+def _kinit(seed: Optional[int], i: int):
+    return tf.keras.initializers.LecunNormal(seed=None if seed is None else seed * 1000 + i)
+
+
+class ConvNet(tf.keras.Model):
+    """FRePo's ConvNet. ``features(x)`` returns the penultimate features."""
+
+    def __init__(self, input_shape: Sequence[int], num_classes: int, width: int = 128, depth: int = 3,
+                 norm: str = "none", seed: Optional[int] = None, name: str = "convnet"):
+        super().__init__(name=name)
+        if norm not in NORMS:
+            raise UserError(f"unknown normalisation '{norm}'; use one of {', '.join(NORMS)}")
+        if depth < 1 or width < 1:
+            raise UserError("ConvNet depth and width must be positive")
+        self.config = dict(input_shape=tuple(int(s) for s in input_shape), num_classes=int(num_classes),
+                           width=int(width), depth=int(depth), norm=norm)
+        h, w, c = self.config["input_shape"]
+        self.pad_first = c == 1 and h == 28 and w == 28
+        self.blocks = []
+        for i in range(depth):
+            norm_l = _norm_layer(norm, f"norm{i}") if i > 0 else None
+            conv = tf.keras.layers.Conv2D(width * 2 ** i, 3, padding="valid" if (i == 0 and self.pad_first) else "same",
+                                          kernel_initializer=_kinit(seed, i), bias_initializer="zeros", name=f"conv{i}")
+            self.blocks.append((norm_l, conv))
+            for layer in (norm_l, conv):
+                if layer is not None:
+                    setattr(self, layer.name, layer)  # track for Keras
+        self.head = tf.keras.layers.Dense(num_classes, kernel_initializer=_kinit(seed, depth), bias_initializer="zeros", name="head")
+        self(tf.zeros((1, h, w, c)))  # build
+
+    def features(self, x, training=False):
+        for i, (norm_l, conv) in enumerate(self.blocks):
+            if norm_l is not None:
+                x = norm_l(x, training=training)
+            if i == 0 and self.pad_first:
+                x = tf.pad(x, [[0, 0], [3, 3], [3, 3], [0, 0]])
+            x = tf.nn.relu(conv(x))
+            x = tf.nn.avg_pool2d(x, 2, 2, "VALID")
+        return tf.reshape(x, [tf.shape(x)[0], -1])
+
+    def call(self, x, training=False):
+        return self.head(self.features(x, training=training))
+
+    @property
+    def feature_dim(self) -> int:
+        return int(self.head.kernel.shape[0])
+
+    def conv_flops_per_example(self) -> int:
+        """Multiply-accumulates x2 of the convolutions and the head, forward pass."""
+        h, w, c = self.config["input_shape"]
+        if self.pad_first:
+            h, w = h + 6 - 2, w + 6 - 2
+        flops = 0
+        for i, (_, conv) in enumerate(self.blocks):
+            cout = conv.filters
+            flops += 2 * h * w * 9 * c * cout
+            c, h, w = cout, h // 2, w // 2
+        flops += 2 * self.feature_dim * self.config["num_classes"]
+        return flops
+
+
+class MLP(tf.keras.Model):
+    """A ReLU multilayer perceptron; ``features(x)`` is the last hidden layer."""
+
+    def __init__(self, input_shape: Sequence[int], num_classes: int, width: int = 256, depth: int = 2,
+                 norm: str = "none", seed: Optional[int] = None, name: str = "mlp"):
+        super().__init__(name=name)
+        self.config = dict(input_shape=tuple(int(s) for s in input_shape), num_classes=int(num_classes),
+                           width=int(width), depth=int(depth), norm=norm)
+        self.hidden = [tf.keras.layers.Dense(width, activation="relu", kernel_initializer=_kinit(seed, i), name=f"dense{i}")
+                       for i in range(depth)]
+        for layer in self.hidden:
+            setattr(self, layer.name, layer)
+        self.head = tf.keras.layers.Dense(num_classes, kernel_initializer=_kinit(seed, depth), name="head")
+        self(tf.zeros((1,) + self.config["input_shape"]))
+
+    def features(self, x, training=False):
+        for layer in self.hidden:
+            x = layer(x)
+        return x
+
+    def call(self, x, training=False):
+        return self.head(self.features(x, training=training))
+
+    @property
+    def feature_dim(self) -> int:
+        return int(self.head.kernel.shape[0])
+
+    def conv_flops_per_example(self) -> int:
+        return sum(2 * int(v.shape[0]) * int(v.shape[1]) for v in self.trainable_variables if len(v.shape) == 2)
+
+
+def build_model(input_shape, num_classes: int, width: int = 128, depth: int = 3, norm: str = "none",
+                seed: Optional[int] = None):
+    """A ConvNet for image input ``(H, W, C)``, an MLP for feature vectors ``(D,)``."""
+    if len(input_shape) == 3:
+        return ConvNet(input_shape, num_classes, width=width, depth=depth, norm=norm, seed=seed)
+    return MLP(input_shape, num_classes, width=width, depth=min(depth, 3), norm=norm, seed=seed)
+
+
+def fresh_weights(model: tf.keras.Model, seed) -> List[tf.Tensor]:
+    """New initial values for every variable of ``model`` (graph-safe, stateless).
+
+    ``seed`` is a shape-[2] int tensor. Kernels get LeCun-normal values (truncated normal,
+    std ``sqrt(1/fan_in) / 0.8796``, as Keras' ``LecunNormal``), biases and shifts zero,
+    scales and running variances one.
+    """
+    out = []
+    for i, v in enumerate(model.variables):
+        name = v.name.split("/")[-1].split(":")[0]
+        shape = v.shape
+        if name == "kernel":
+            fan_in = int(math.prod(shape[:-1]))
+            std = math.sqrt(1.0 / fan_in) / 0.87962566103423978
+            s = tf.stack([seed[0], seed[1] * 1009 + i])
+            out.append(tf.random.stateless_truncated_normal(shape, seed=s, stddev=std, dtype=v.dtype))
+        elif name in ("gamma", "moving_variance"):
+            out.append(tf.ones(shape, v.dtype))
+        else:  # bias, beta, moving_mean
+            out.append(tf.zeros(shape, v.dtype))
+    return out

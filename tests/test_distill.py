@@ -1,0 +1,193 @@
+import json
+
+import numpy as np
+import pytest
+
+from mi_defense.cli import main
+from mi_defense.config import DistillConfig
+from mi_defense.data import Transform, load_dataset, make_split
+from mi_defense.distill.frepo import FRePo, choose_init_indices
+from mi_defense.distill.krr import krr_loss, label_margin_loss
+from mi_defense.distill.lamb import cosine_lr, lamb_update
+from mi_defense.distill.pool import initial_counters, next_counter
+from mi_defense.tfenv import tf
+
+
+# ------------------------------------------------------------------ KRR loss
+def np_krr_loss(fs, ys, ft, yt, reg):
+    kss = fs @ fs.T
+    kts = ft @ fs.T
+    kreg = kss + reg * np.trace(kss) / len(fs) * np.eye(len(fs))
+    pred = kts @ np.linalg.solve(kreg, ys)
+    return np.mean(0.5 * np.sum((pred - yt) ** 2, axis=1))
+
+
+def test_krr_loss_and_gradient_match_float64_reference():
+    rng = np.random.default_rng(0)
+    xs = rng.standard_normal((4, 3))      # synthetic "images"
+    ys = rng.standard_normal((4, 2))
+    xt = rng.standard_normal((6, 3))
+    yt = rng.standard_normal((6, 2))
+    w = rng.standard_normal((3, 5))        # a tiny feature map F = tanh(x W)
+    reg = 1e-3
+
+    def np_loss(xs_):
+        return np_krr_loss(np.tanh(xs_ @ w), ys, np.tanh(xt @ w), yt, reg)
+
+    xs_tf = tf.Variable(xs)
+    with tf.GradientTape() as tape:
+        loss = krr_loss(tf.tanh(xs_tf @ w), tf.constant(ys), tf.constant(np.tanh(xt @ w)), tf.constant(yt), reg)
+    grad = tape.gradient(loss, xs_tf).numpy()
+    assert abs(float(loss) - np_loss(xs)) < 1e-8 * np_loss(xs)
+    fd = np.zeros_like(xs)
+    h = 1e-6
+    for i in np.ndindex(xs.shape):
+        e = np.zeros_like(xs)
+        e[i] = h
+        fd[i] = (np_loss(xs + e) - np_loss(xs - e)) / (2 * h)
+    assert np.allclose(grad, fd, rtol=1e-4, atol=1e-7)
+
+
+def test_krr_interpolates_support_set_with_tiny_ridge():
+    rng = np.random.default_rng(1)
+    fs = rng.standard_normal((5, 20))
+    ys = rng.standard_normal((5, 3))
+    assert float(krr_loss(tf.constant(fs), tf.constant(ys), tf.constant(fs), tf.constant(ys), 1e-9)) < 1e-12
+
+
+def test_label_margin_loss_known_answer():
+    y = tf.constant([[0.9, 0.0, 0.0], [0.5, 0.45, 0.0]])
+    # first label: margin 0.9 >= 1/3 -> 0; second: 1/3 - 0.05
+    assert abs(float(label_margin_loss(y, 3)) - (1 / 3 - 0.05) / 2) < 1e-6
+
+
+# ------------------------------------------------------------------ LAMB
+def np_lamb(p, g, m, v, t, lr, b1=0.9, b2=0.999, eps=1e-6):
+    m = b1 * m + (1 - b1) * g
+    v = b2 * v + (1 - b2) * g * g
+    u = (m / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t)) + eps)
+    r = np.linalg.norm(p) / np.linalg.norm(u)
+    return p - lr * r * u, m, v
+
+
+def test_lamb_matches_numpy_reference():
+    rng = np.random.default_rng(0)
+    p = rng.standard_normal((3, 4))
+    m = np.zeros_like(p)
+    v = np.zeros_like(p)
+    pt, mt, vt = tf.constant(p), tf.constant(m), tf.constant(v)
+    for t in range(1, 6):
+        g = rng.standard_normal(p.shape)
+        p, m, v = np_lamb(p, g, m, v, t, 0.01)
+        pt, mt, vt = lamb_update(pt, tf.constant(g), mt, vt, t, 0.01)
+    assert np.allclose(pt.numpy(), p, rtol=1e-10, atol=1e-12)
+    # the trust ratio makes the step size relative: ||dp|| = lr * ||p||
+    q = tf.constant(np.full((2, 2), 3.0))
+    q2, _, _ = lamb_update(q, tf.constant(np.ones((2, 2))), tf.zeros((2, 2), tf.float64), tf.zeros((2, 2), tf.float64), 1, 0.1)
+    assert abs(np.linalg.norm(q.numpy() - q2.numpy()) - 0.1 * 6.0) < 1e-9
+
+
+def test_cosine_schedule_ends_at_tenth():
+    assert abs(float(cosine_lr(0, 100, 3e-4)) - 3e-4) < 1e-10
+    assert abs(float(cosine_lr(100, 100, 3e-4)) - 3e-5) < 1e-10
+
+
+# ------------------------------------------------------------------ pool
+def test_pool_counters_staggered():
+    assert initial_counters(10, 100).tolist() == list(range(0, 100, 10))
+    assert next_counter(99, 100) == (False, 100)
+    assert next_counter(100, 100) == (True, 0)
+
+
+def _digits_frepo(steps=12, **kw):
+    ds = load_dataset("digits")
+    sp = make_split(ds, 600, 300, seed=0)
+    x = Transform.fit(ds.x_train)(ds.x_train[sp.members])
+    y = ds.y_train[sp.members]
+    init = choose_init_indices(y, 2, 10, 0)
+    cfg = DistillConfig(ipc=2, steps=steps, width=8, depth=2, batch_real=64, pool_size=3, max_online_updates=4, **kw)
+    return FRePo(cfg, x, y, 10, x[init], y[init], log=lambda s: None)
+
+
+def test_pool_follows_reset_rule_and_loss_decreases():
+    fr = _digits_frepo(steps=40)
+    counters = initial_counters(3, 4).tolist()
+    resets = [0, 0, 0]
+    losses = []
+    for s in range(40):
+        out = fr.step(s)
+        k = int(out["model"])
+        reset, counters[k] = next_counter(counters[k], 4)
+        resets[k] += reset
+        losses.append(out["loss"])
+    assert fr.pool.counters.numpy().tolist() == counters
+    assert fr.pool.resets.numpy().tolist() == resets and sum(resets) > 0
+    assert np.mean(losses[-10:]) < np.mean(losses[:10])
+
+
+def test_resume_equals_uninterrupted(tmp_path):
+    full = _digits_frepo(steps=10)
+    full.run(progress=False)
+    part = _digits_frepo(steps=10)
+    part.run(checkpoint=tmp_path / "ck.npz", progress=False, stop_after=6)
+    part.save_checkpoint(tmp_path / "ck.npz")
+    resumed = _digits_frepo(steps=10)
+    resumed.run(checkpoint=tmp_path / "ck.npz", resume=True, progress=False)
+    assert resumed.state.step == 10
+    np.testing.assert_allclose(resumed.x_syn.numpy(), full.x_syn.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(resumed.y_syn.numpy(), full.y_syn.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_distill_cli_on_digits(tmp_path, capsys):
+    out = tmp_path / "d"
+    rc = main(["distill", "--dataset", "digits", "--ipc", "2", "--steps", "20", "--width", "16", "--batch-real", "128",
+               "--pool-size", "2", "--out", str(out), "--quiet"])
+    assert rc == 0
+    meta = json.loads((out / "distill.json").read_text())
+    split = json.loads((out / "split.json").read_text())
+    assert meta["complete"] and meta["steps_done"] == 20 and np.isfinite(meta["final_loss"])
+    assert meta["split_hash"] == split["hash"]
+    assert set(meta["init_member_indices"]) <= set(split["members"]) and len(meta["init_member_indices"]) == 20
+    with np.load(out / "distilled.npz") as z:
+        assert z["x"].shape == (20, 8, 8, 1) and z["y"].shape == (20, 10) and z["images_uint8"].dtype == np.uint8
+        assert list(z["labels"]) == sorted(z["labels"])
+    assert (out / "distilled.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    rc = main(["evaluate", "--distilled", str(out / "distilled.npz"), "--dataset", "digits", "--models", "1",
+               "--train-steps", "30", "--json", str(tmp_path / "e.json"), "--quiet"])
+    assert rc == 0
+    ev = json.loads((tmp_path / "e.json").read_text())
+    assert 0.0 <= ev["test_accuracy_mean"] <= 1.0 and len(ev["test_accuracy"]) == 1 and ev["train_steps"] == 30
+
+
+def test_mirrored_strategy_matches_single_device(tmp_path):
+    """Two logical CPU devices: the same loss as one device (run in a fresh interpreter)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import numpy as np
+        from mi_defense.tfenv import tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        from tests.test_distill import _digits_frepo
+        single = _digits_frepo(steps=3)
+        mirrored_strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+        import tests.test_distill as t
+        from mi_defense.distill import frepo
+        orig = frepo.FRePo.__init__
+        def init(self, *a, **k):
+            k["strategy"] = mirrored_strategy
+            orig(self, *a, **k)
+        frepo.FRePo.__init__ = init
+        mirrored = _digits_frepo(steps=3)
+        assert mirrored.strategy.num_replicas_in_sync == 2
+        for s in range(3):
+            a, b = single.step(s), mirrored.step(s)
+            assert abs(a["loss"] - b["loss"]) < 1e-4 * max(1.0, abs(a["loss"])), (s, a, b)
+        np.testing.assert_allclose(single.x_syn.numpy(), mirrored.x_syn.numpy(), rtol=1e-3, atol=1e-4)
+        print("OK")
+    """)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
+                       cwd=str(__import__("pathlib").Path(__file__).resolve().parents[1]))
+    assert r.returncode == 0 and "OK" in r.stdout, r.stderr[-3000:]
