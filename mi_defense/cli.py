@@ -79,6 +79,26 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- bench
+def cmd_bench(args) -> int:
+    from mi_defense import bench
+
+    if args.what == "distill":
+        r = bench.bench_distill(args.dataset, width=args.width, ipc=args.ipc, steps=args.steps, batch_real=args.batch_real,
+                                pool_norm=args.pool_norm, data_dir=args.data_dir, jit=args.jit, out=args.out)
+        print(f"FRePo step ({r['dataset']}, width {r['width']}, ipc {r['ipc']}, real batch {r['batch_real']}): "
+              f"{r['seconds_per_step_median']:.3f} s/step, {r['feature_images_per_second']:.0f} images/s through the features, "
+              f"{r['achieved_gflops_per_second']:.0f} GFLOP/s, peak RSS {r['peak_rss_mb']:.0f} MB on {r['device']}")
+    else:
+        r = bench.bench_attacks(args.members, args.members, n_jobs=args.n_jobs, bootstrap=args.bootstrap, out=args.out)
+        print(f"attacks on {r['n_members']} + {r['n_nonmembers']} examples: {r['seconds_total']:.1f} s in total")
+        for k, v in r["seconds"].items():
+            print(f"  {k:<30}{v:8.1f} s   AUC {r['auc'][k]:.3f}")
+    if args.out:
+        print(f"-> {args.out}")
+    return 0
+
+
 # --------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mi-defense", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -143,10 +163,25 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--quiet", action="store_true")
     ev.set_defaults(func=cmd_evaluate)
 
+    bn = sub.add_parser("bench", help="speed and memory benchmarks, written as JSON")
+    bn.add_argument("what", choices=["distill", "attacks"])
+    bn.add_argument("--dataset", default="mnist")
+    data_dir_arg(bn)
+    bn.add_argument("--width", type=int, default=64)
+    bn.add_argument("--ipc", type=int, default=10)
+    bn.add_argument("--steps", type=int, default=20, help="timed steps after 3 warm-up steps")
+    bn.add_argument("--batch-real", type=int, help="default: 256 for width <= 64, else 1024")
+    bn.add_argument("--pool-norm", default="batch", choices=["none", "batch", "instance", "layer"])
+    bn.add_argument("--jit", action="store_true")
+    bn.add_argument("--members", type=int, default=20000, help="attacks: members (= non-members)")
+    bn.add_argument("--n-jobs", type=int, default=-1)
+    bn.add_argument("--bootstrap", type=int, default=200)
+    bn.add_argument("--out", metavar="JSON")
+    bn.set_defaults(func=cmd_bench)
+
     for name, help_ in [("audit", "train defenses and attack them with the membership-inference suite"),
                         ("run", "the whole pipeline with a preset: defenses, audit, report"),
-                        ("report", "render results.json into HTML, Markdown and figures"),
-                        ("bench", "speed and memory benchmarks, written as JSON")]:
+                        ("report", "render results.json into HTML, Markdown and figures")]:
         sp = sub.add_parser(name, help=help_)
         sp.set_defaults(func=_not_built(name))
     return p

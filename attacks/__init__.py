@@ -1,0 +1,115 @@
+"""A membership-inference attack suite on numpy and scikit-learn.
+
+``attacks.run(...)`` scores every requested attack and returns a JSON-serialisable dict
+``{attack name: result}`` (schema in the README). Members are the positive class.
+
+Families:
+
+* threshold attacks on loss, confidence, entropy, modified entropy and logit-scaled
+  confidence (``threshold_*``);
+* trained attack models (``trained_lr``, ``trained_mlp``, ``trained_rf``, ``trained_knn``);
+* LiRA, online/offline with per-example or fixed variance (``lira_online``,
+  ``lira_online_fixed``, ``lira_offline``, ``lira_offline_fixed``);
+* RMIA, offline and online (``rmia``, ``rmia_online``);
+* attacks on a released synthetic set (``release_<space>``: nearest-synthetic distance).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, Optional, Sequence
+
+import numpy as np
+
+from attacks import lira, metrics, release, rmia, signals, trained
+from attacks.inputs import AttackInputError, AttackInputs, ReferenceInputs, as_mask, _membership
+from attacks.metrics import DEFAULT_FPRS
+
+THRESHOLD = ["threshold_loss", "threshold_confidence", "threshold_entropy", "threshold_modified_entropy", "threshold_logit_confidence"]
+TRAINED = ["trained_lr", "trained_mlp", "trained_rf", "trained_knn"]
+REFERENCE = ["lira_online", "lira_online_fixed", "lira_offline", "lira_offline_fixed", "rmia", "rmia_online"]
+
+
+@dataclass
+class ReleaseInputs:
+    """Candidates and the released synthetic set, in one or more spaces (``pixel``, ``feature``)."""
+
+    candidates: Dict[str, np.ndarray]
+    synthetic: Dict[str, np.ndarray]
+    membership: np.ndarray
+    slices: Dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if set(self.candidates) != set(self.synthetic) or not self.candidates:
+            raise AttackInputError("release inputs need the same, non-empty set of spaces for candidates and synthetic data")
+        n = len(next(iter(self.candidates.values())))
+        for k, c in self.candidates.items():
+            if len(c) != n:
+                raise AttackInputError(f"release space '{k}': {len(c)} candidates, expected {n}")
+            if not np.all(np.isfinite(c)) or not np.all(np.isfinite(self.synthetic[k])):
+                raise AttackInputError(f"release space '{k}' contains NaN or infinite values")
+        self.membership = _membership(self.membership, n)
+        self.slices = {k: as_mask(v, n, f"slice '{k}'") for k, v in self.slices.items()}
+
+
+def available(inputs=None, reference=None, release_inputs=None) -> list:
+    names = []
+    if inputs is not None:
+        names += THRESHOLD + TRAINED
+    if reference is not None:
+        names += REFERENCE
+    if release_inputs is not None:
+        names += [f"release_{k}" for k in release_inputs.candidates]
+    return names
+
+
+def scores_for(name: str, inputs: Optional[AttackInputs] = None, reference: Optional[ReferenceInputs] = None,
+               release_inputs: Optional[ReleaseInputs] = None, seed: int = 0, n_jobs: Optional[int] = None,
+               rmia_a: float = 0.3):
+    """``(scores, membership, slices)`` of one attack."""
+    if name in THRESHOLD or name in TRAINED:
+        if inputs is None:
+            raise AttackInputError(f"attack '{name}' needs AttackInputs (the target's outputs)")
+        if name in THRESHOLD:
+            s = signals.membership_scores(inputs)[name]
+        else:
+            s = trained.trained_scores(inputs, name.split("_", 1)[1], seed=seed, n_jobs=n_jobs)
+        return s, inputs.membership, inputs.slices
+    if name in REFERENCE:
+        if reference is None:
+            raise AttackInputError(f"attack '{name}' needs ReferenceInputs (reference runs)")
+        r = reference
+        if name.startswith("lira"):
+            s = lira.lira_scores(r.target, r.references, r.reference_in, online="online" in name, fixed_variance=name.endswith("fixed"))
+        else:
+            s = rmia.rmia_scores(r.target, r.references, r.reference_in, online=name == "rmia_online", a=rmia_a)
+        return s, r.membership, r.slices
+    if name.startswith("release_"):
+        space = name[len("release_"):]
+        if release_inputs is None or space not in release_inputs.candidates:
+            raise AttackInputError(f"attack '{name}' needs ReleaseInputs with space '{space}'")
+        s = release.release_scores(release_inputs.candidates[space], release_inputs.synthetic[space])
+        return s, release_inputs.membership, release_inputs.slices
+    raise AttackInputError(f"unknown attack '{name}'; available: {', '.join(THRESHOLD + TRAINED + REFERENCE)}, release_<space>")
+
+
+def run(inputs: Optional[AttackInputs] = None, attacks: Optional[Sequence[str]] = None, fprs: Sequence[float] = DEFAULT_FPRS,
+        reference: Optional[ReferenceInputs] = None, release_inputs: Optional[ReleaseInputs] = None,
+        bootstrap: int = 200, seed: int = 0, n_jobs: Optional[int] = None, return_scores: bool = False,
+        rmia_a: float = 0.3) -> dict:
+    """Run ``attacks`` (default: every attack the given inputs allow); ``{name: result}``.
+
+    With ``return_scores=True`` each result also carries ``scores`` (per example, as a list).
+    """
+    names = list(attacks) if attacks else available(inputs, reference, release_inputs)
+    out = {}
+    for name in names:
+        s, membership, slices = scores_for(name, inputs, reference, release_inputs, seed, n_jobs, rmia_a)
+        res = metrics.evaluate(s, membership, fprs, bootstrap=bootstrap, seed=seed, slices=slices, name=name)
+        if return_scores:
+            res["scores"] = np.asarray(s, float).tolist()
+        out[name] = res
+    return out
+
+
+__all__ = ["AttackInputs", "ReferenceInputs", "ReleaseInputs", "AttackInputError", "run", "scores_for", "available",
+           "THRESHOLD", "TRAINED", "REFERENCE", "DEFAULT_FPRS", "metrics", "signals", "lira", "rmia", "trained", "release"]

@@ -1,0 +1,87 @@
+"""Per-example membership signals from a target's outputs, oriented so that a larger
+value means "more likely a member".
+
+* loss: cross-entropy ``-log p_y`` (score: its negative);
+* confidence: ``p_y``;
+* entropy: ``-sum_i p_i log p_i`` (score: its negative);
+* modified entropy ("Systematic Evaluation of Privacy Risks of Machine Learning Models",
+  Song & Mittal 2021): ``-(1 - p_y) log p_y - sum_{i != y} p_i log(1 - p_i)`` (score: its negative);
+* logit-scaled confidence ``log(p_y / (1 - p_y))``, LiRA's signal ("Membership Inference
+  Attacks From First Principles", Carlini et al. 2022), computed stably from logits.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from attacks.inputs import AttackInputs
+
+_EPS = 1e-12
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def probabilities(inp: AttackInputs) -> np.ndarray:
+    return inp.probs if inp.probs is not None else softmax(inp.logits)
+
+
+def true_class(p: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    return p[np.arange(len(labels)), labels]
+
+
+def logit_scaled_confidence(inp: AttackInputs) -> np.ndarray:
+    """``log p_y - log(1 - p_y)``; from logits as ``z_y - logsumexp_{i != y} z_i``."""
+    if inp.logits is not None:
+        z = inp.logits
+        zy = true_class(z, inp.labels)
+        others = z.copy()
+        others[np.arange(len(z)), inp.labels] = -np.inf
+        m = others.max(axis=1)
+        lse = m + np.log(np.exp(others - m[:, None]).sum(axis=1))
+        return zy - lse
+    py = np.clip(true_class(inp.probs, inp.labels), _EPS, 1 - _EPS)
+    return np.log(py) - np.log1p(-py)
+
+
+def loss(inp: AttackInputs) -> np.ndarray:
+    if inp.loss is not None:
+        return inp.loss
+    if inp.logits is not None:
+        z = inp.logits
+        m = z.max(axis=1)
+        lse = m + np.log(np.exp(z - m[:, None]).sum(axis=1))
+        return lse - true_class(z, inp.labels)
+    return -np.log(np.clip(true_class(inp.probs, inp.labels), _EPS, None))
+
+
+def entropy(p: np.ndarray) -> np.ndarray:
+    return -np.sum(p * np.log(np.clip(p, _EPS, None)), axis=1)
+
+
+def modified_entropy(p: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    py = true_class(p, labels)
+    log_1mp = np.log(np.clip(1 - p, _EPS, None))
+    mask = np.ones_like(p, bool)
+    mask[np.arange(len(labels)), labels] = False
+    return -(1 - py) * np.log(np.clip(py, _EPS, None)) - np.sum(np.where(mask, p * log_1mp, 0.0), axis=1)
+
+
+def membership_scores(inp: AttackInputs) -> dict:
+    """Every threshold signal as a score (larger = more member-like)."""
+    p = probabilities(inp)
+    return {
+        "threshold_loss": -loss(inp),
+        "threshold_confidence": true_class(p, inp.labels),
+        "threshold_entropy": -entropy(p),
+        "threshold_modified_entropy": -modified_entropy(p, inp.labels),
+        "threshold_logit_confidence": logit_scaled_confidence(inp),
+    }
+
+
+def logit_scale(p: np.ndarray) -> np.ndarray:
+    """``log(p / (1 - p))`` elementwise for probabilities, clipped away from 0 and 1."""
+    p = np.clip(p, _EPS, 1 - _EPS)
+    return np.log(p) - np.log1p(-p)
