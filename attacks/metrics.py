@@ -92,7 +92,9 @@ def evaluate(scores: np.ndarray, membership: np.ndarray, fprs: Sequence[float] =
         fd, td = _downsample_roc(f, t)
         out["roc"] = {"fpr": fd.tolist(), "tpr": td.tolist()}
     if slices:
-        out["slices"] = {k: slice_metrics(scores, membership, m, fprs) for k, m in slices.items()}
+        from attacks.inputs import as_mask
+
+        out["slices"] = {k: slice_metrics(scores, membership, as_mask(m, len(scores), f"slice '{k}'"), fprs) for k, m in slices.items()}
     return out
 
 

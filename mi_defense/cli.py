@@ -79,6 +79,83 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- audit / run
+def _parse_shard(text):
+    if text is None:
+        return None
+    try:
+        i, n = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise UserError(f"--shard '{text}' must look like i/n, e.g. 0/4") from None
+    if not (n >= 1 and 0 <= i < n):
+        raise UserError(f"--shard {text}: need 0 <= i < n")
+    return i, n
+
+
+def _audit_config(args, base):
+    import dataclasses
+
+    from mi_defense.audit import load_audit_config
+    from mi_defense.config import replace_checked
+
+    cfg = load_audit_config(args.config, base) if getattr(args, "config", None) else base
+    changes = dict(dataset=args.dataset, data_dir=args.data_dir, references=getattr(args, "references", None),
+                   targets=getattr(args, "targets", None), seed=getattr(args, "seed", None),
+                   members=getattr(args, "members", None), nonmembers=getattr(args, "nonmembers", None),
+                   real_steps=getattr(args, "real_steps", None), bootstrap=getattr(args, "bootstrap", None))
+    cfg = replace_checked(cfg, "command line", **changes)
+    if getattr(args, "defense", None):
+        cfg = dataclasses.replace(cfg, defenses=tuple(args.defense))
+    if getattr(args, "attack", None):
+        cfg = dataclasses.replace(cfg, attacks=tuple(args.attack))
+    return cfg.validate()
+
+
+def _print_summary(results) -> None:
+    print(f"{'defense':<22}{'test acc':>9}  {'strongest attack':<28}{'AUC':>7}  {'TPR@0.1%FPR':>12}")
+    for e in results["defenses"]:
+        s = e["strongest_attack"] or {}
+        print(f"{e['name']:<22}{100 * e['test_accuracy']:>8.1f}%  {s.get('name', '-'):<28}{s.get('auc', float('nan')):>7.3f}  {s.get('tpr', float('nan')):>12.4f}")
+
+
+def cmd_audit(args) -> int:
+    from mi_defense.audit import AuditConfig, run_audit
+
+    cfg = _audit_config(args, AuditConfig())
+    results = run_audit(cfg, args.out, shard=_parse_shard(args.shard), progress=not args.quiet)
+    if results is not None:
+        _print_summary(results)
+        print(f"-> {args.out}/results.json")
+    return 0
+
+
+def cmd_run(args) -> int:
+    import dataclasses
+
+    from mi_defense.audit import run_audit
+    from mi_defense.presets import RUN_PRESETS
+
+    base = RUN_PRESETS[args.preset]
+    if args.dataset:
+        base = dataclasses.replace(base, dataset=args.dataset)
+    cfg = _audit_config(args, base)
+    out = args.out or f"reports/{cfg.dataset.replace('/', '_')}-{args.preset}"
+    print(f"mi-defense run: preset {args.preset} on {cfg.dataset}; defenses {', '.join(cfg.defenses)}; "
+          f"{cfg.references} reference runs; output {out}")
+    results = run_audit(cfg, out, shard=_parse_shard(args.shard), progress=not args.quiet)
+    if results is None:
+        return 0
+    _print_summary(results)
+    try:
+        from mi_defense.report import render_report
+    except ImportError:
+        render_report = None
+    if render_report is not None:
+        render_report(out)
+    print(f"-> {out}/results.json")
+    return 0
+
+
 # --------------------------------------------------------------------------- bench
 def cmd_bench(args) -> int:
     from mi_defense import bench
@@ -179,9 +256,35 @@ def build_parser() -> argparse.ArgumentParser:
     bn.add_argument("--out", metavar="JSON")
     bn.set_defaults(func=cmd_bench)
 
-    for name, help_ in [("audit", "train defenses and attack them with the membership-inference suite"),
-                        ("run", "the whole pipeline with a preset: defenses, audit, report"),
-                        ("report", "render results.json into HTML, Markdown and figures")]:
+    def audit_args(sp, dataset_default):
+        sp.add_argument("--dataset", default=dataset_default, help="dataset name, .npz file or image folder")
+        data_dir_arg(sp)
+        sp.add_argument("--config", metavar="TOML", help="a TOML file with [audit], [train] and [distill] tables")
+        sp.add_argument("--defense", action="append", metavar="SPEC", help="repeatable: none, subset[:n=K], dpsgd:eps=E, frepo:ipc=K[,init=noise]")
+        sp.add_argument("--attack", action="append", metavar="NAME", help="repeatable; default: every applicable attack")
+        sp.add_argument("--references", type=int, help="reference runs per defense for LiRA/RMIA (even; 0 disables)")
+        sp.add_argument("--targets", type=int, help="target models per defense (different seeds)")
+        sp.add_argument("--members", type=int)
+        sp.add_argument("--nonmembers", type=int)
+        sp.add_argument("--real-steps", type=int, help="training steps on real data (none, subset, dpsgd)")
+        sp.add_argument("--bootstrap", type=int, help="bootstrap resamples for confidence intervals")
+        sp.add_argument("--seed", type=int)
+        sp.add_argument("--shard", metavar="i/n", help="train only the i-th of n shares of the runs; merge later without --shard")
+        sp.add_argument("--quiet", action="store_true")
+
+    au = sub.add_parser("audit", help="train defenses and attack them with the membership-inference suite")
+    audit_args(au, None)
+    au.add_argument("--out", required=True, metavar="DIR")
+    au.set_defaults(func=cmd_audit)
+
+    rn = sub.add_parser("run", help="the whole pipeline with a preset: defenses, audit, report",
+                        description="The main job: every preset defense, every attack, results.json (and the report) in reports/<dataset>-<preset>/.")
+    rn.add_argument("--preset", default="quick", choices=["quick", "standard"])
+    audit_args(rn, None)
+    rn.add_argument("--out", metavar="DIR", help="default: reports/<dataset>-<preset>")
+    rn.set_defaults(func=cmd_run)
+
+    for name, help_ in [("report", "render results.json into HTML, Markdown and figures")]:
         sp = sub.add_parser(name, help=help_)
         sp.set_defaults(func=_not_built(name))
     return p

@@ -65,7 +65,7 @@ class TrainConfig:
     norm: str = "none"
     lr: float = 3e-4
     warmup: int = 500
-    steps: Optional[int] = None      # None: 1000 / 2000 / 5000 for <=10 / <=100 / more images per class... see train.default_steps
+    steps: Optional[int] = None      # None: train.default_steps (1000 / 2000 / 5000 for <= 10 / 100 / more examples)
     batch: int = 500
     augment: bool = True
     loss: str = "mse"                # mse on (learned or centred one-hot) labels | xent

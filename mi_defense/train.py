@@ -4,8 +4,8 @@ FRePo's evaluation protocol ("Dataset Distillation using Neural Feature Regressi
 a ConvNet without normalisation, Adam (lr 3e-4) with a linear warm-up over the first 500
 steps then cosine decay to zero, mean-squared error on the (learned or centred one-hot)
 labels, batch ``min(n, 500)``, one random augmentation per batch, and 1000 / 2000 / 5000
-steps for up to 10 / 100 / more examples per class... keyed to the set size as the paper
-does (10 / 100 / 500 images). Every defense trains its target model with this loop, so
+steps for training sets of up to 10 / 100 / more examples (the paper's 10 / 100 / 500
+synthetic images). Every defense trains its target model with this loop, so
 they differ only in what they train on.
 """
 from __future__ import annotations
@@ -24,7 +24,8 @@ from mi_defense.tfenv import tf
 
 
 def default_steps(n_examples: int) -> int:
-    """1000 steps for <= 10 examples, 2000 for <= 100, 5000 beyond (FRePo's protocol)."""
+    """1000 steps for a training set of <= 10 examples, 2000 for <= 100, 5000 beyond
+    (FRePo's protocol for 10 / 100 / 500 synthetic images)."""
     if n_examples <= 10:
         return 1000
     if n_examples <= 100:
@@ -77,7 +78,7 @@ def train_model(x: np.ndarray, y: np.ndarray, num_classes: int, cfg: TrainConfig
     from tqdm.auto import tqdm
 
     n = len(x)
-    steps = cfg.steps or default_steps(n // num_classes if n >= num_classes else n)
+    steps = cfg.steps or default_steps(n)
     batch = min(n, cfg.batch)
     model = build_model(x.shape[1:], num_classes, width=cfg.width, depth=cfg.depth, norm=cfg.norm, seed=cfg.seed)
     opt = optimizer or tf.keras.optimizers.Adam(WarmupCosine(cfg.lr, min(cfg.warmup, steps // 2), steps))

@@ -29,7 +29,7 @@ def make_strategy(name: str):
     return tf.distribute.MirroredStrategy() if name == "mirrored" else tf.distribute.get_strategy()
 
 
-def initial_set(cfg: DistillConfig, x_members: np.ndarray, y_members: np.ndarray, num_classes: int, transform: Transform):
+def initial_set(cfg: DistillConfig, x_members: np.ndarray, y_members: np.ndarray, num_classes: int, transform: Optional[Transform]):
     """Initial synthetic set and the member positions it copies (empty unless init=real)."""
     from mi_defense.distill.frepo import choose_init_indices
 
@@ -42,6 +42,8 @@ def initial_set(cfg: DistillConfig, x_members: np.ndarray, y_members: np.ndarray
         return rng.standard_normal((len(labels),) + x_members.shape[1:]).astype(np.float32), labels, np.zeros(0, np.int64)
     from mi_defense.data.user import load_npz
 
+    if transform is None:
+        raise UserError("init from a public .npz set needs the dataset's transform")
     public = load_npz(cfg.init)
     if public.input_shape != tuple(x_members.shape[1:]):
         raise UserError(f"{cfg.init}: public images have shape {public.input_shape}, the members {x_members.shape[1:]}; they must match")

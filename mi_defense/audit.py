@@ -1,0 +1,360 @@
+"""The end-to-end audit: train every defense, attack it with the whole suite.
+
+* **Universe**: the split's members followed by its non-members.
+* **Targets**: each defense trained on the members (``targets`` seeds), queried on the
+  universe; its test accuracy is the utility.
+* **Reference runs** (for LiRA and RMIA) repeat the whole defense pipeline (for FRePo:
+  distil, then train on the synthetic set) on random halves of the universe; each example
+  is in exactly half of the runs.
+* Every run's outputs on the universe are cached in ``OUT/cache/<defense>/<run>.npz``
+  (written atomically), so attacks are re-scored without retraining and a killed audit
+  resumes where it stopped. ``shard=(i, n)`` runs only every n-th run starting at i, so
+  machines sharing ``OUT`` can split the work; a later call without a shard trains what
+  is missing, merges and scores.
+* Scoring: every attack against the target (members vs non-members), LiRA/RMIA with all
+  reference runs, and leave-one-out over the reference runs (each run a target in turn,
+  the others its references; mean and spread). For defenses that release data, the
+  nearest-synthetic-distance attack runs against the release, with the members used to
+  initialise it as their own slice.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+import attacks
+from attacks.metrics import DEFAULT_FPRS, class_slices, summarise_over_targets
+from mi_defense.config import DistillConfig, TrainConfig, load_toml, replace_checked
+from mi_defense.data import Split, Transform, default_transform_kind, load_dataset, make_split, universe_masks
+from mi_defense.defenses import DefenseContext, DefenseSpec, make_defense
+from mi_defense.errors import UserError
+from mi_defense.io import package_versions, write_json, write_npz
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    dataset: str = "digits"
+    data_dir: Optional[str] = None
+    members: Optional[int] = None          # default: half of the available pool
+    nonmembers: Optional[int] = None       # default: as many as members
+    test: Optional[int] = None             # default: the whole test set (or 20% of the pool)
+    defenses: Tuple[str, ...] = ("none", "subset", "dpsgd:eps=8", "frepo:ipc=10")
+    attacks: Tuple[str, ...] = ()          # empty: every attack the defense allows
+    references: int = 4                    # reference runs per defense (even; 0 disables LiRA/RMIA)
+    targets: int = 1
+    seed: int = 0
+    fprs: Tuple[float, ...] = DEFAULT_FPRS
+    bootstrap: int = 200
+    real_steps: Optional[int] = None       # training steps on real data (none, subset, dpsgd)
+    n_jobs: int = -1
+    train: TrainConfig = field(default_factory=TrainConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
+
+    def validate(self) -> "AuditConfig":
+        if self.references and (self.references < 2 or self.references % 2):
+            raise UserError(f"references must be 0 or an even number >= 2, got {self.references}")
+        if self.targets < 1:
+            raise UserError("targets must be at least 1")
+        if not self.defenses:
+            raise UserError("give at least one --defense")
+        for d in self.defenses:
+            DefenseSpec.parse(d)
+        return self
+
+
+def load_audit_config(path, base: AuditConfig) -> AuditConfig:
+    """``[audit]`` keys plus optional ``[train]`` and ``[distill]`` tables; unknown keys are rejected."""
+    raw = load_toml(path)
+    unknown = sorted(set(raw) - {"audit", "train", "distill"})
+    if unknown:
+        raise UserError(f"{path}: unknown table(s) {', '.join(unknown)}; use [audit], [train], [distill]")
+    audit = dict(raw.get("audit", {}))
+    for k in ("defenses", "attacks", "fprs"):
+        if k in audit:
+            audit[k] = tuple(audit[k])
+    if "train" in raw:
+        audit["train"] = replace_checked(base.train, f"{path} [train]", **raw["train"])
+    if "distill" in raw:
+        audit["distill"] = replace_checked(base.distill, f"{path} [distill]", **raw["distill"])
+    cfg = base
+    nested = {k: audit.pop(k) for k in ("train", "distill", "defenses", "attacks", "fprs") if k in audit}
+    cfg = replace_checked(cfg, f"{path} [audit]", **audit)
+    return dataclasses.replace(cfg, **nested)
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _true_prob(logits: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return _softmax(logits.astype(np.float64))[np.arange(len(y)), y]
+
+
+def config_dict(cfg: AuditConfig) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+class Audit:
+    """One audit in ``out_dir``; ``run()`` trains what is missing, ``score()`` writes results.json."""
+
+    def __init__(self, cfg: AuditConfig, out_dir, progress: bool = True, log=print):
+        self.cfg = cfg.validate()
+        self.out = Path(out_dir)
+        self.progress = progress
+        self.log = log
+        self.ds = load_dataset(cfg.dataset, cfg.data_dir)
+        self.transform = Transform.fit(self.ds.x_train, default_transform_kind(self.ds.input_shape))
+        self.split = self._split()
+        self.universe = np.r_[self.split.members, self.split.nonmembers]
+        self.n_members = len(self.split.members)
+        self.membership = np.arange(len(self.universe)) < self.n_members
+        self.x_u = self.transform(self.ds.x_train[self.universe])
+        self.y_u = self.ds.y_train[self.universe]
+        x_test, self.y_test = self.split.test_data(self.ds)
+        self.x_test = self.transform(x_test)
+        self.masks = universe_masks(len(self.universe), cfg.references, seed=cfg.seed + 7) if cfg.references else np.zeros((len(self.universe), 0), bool)
+        self.specs = [DefenseSpec.parse(d) for d in cfg.defenses]
+        frepo = [s for s in self.specs if s.name == "frepo"]
+        ipc = int(frepo[0].kwargs.get("ipc", cfg.distill.ipc)) if frepo else 10
+        self.ctx = DefenseContext(self.ds.num_classes, self.ds.input_shape, cfg.train, cfg.real_steps, cfg.distill,
+                                  default_subset_size=ipc * self.ds.num_classes, progress=progress)
+        for s in self.specs:  # reject bad defense parameters before any training
+            make_defense(s, self.ctx)
+
+    # ------------------------------------------------------------------ set-up
+    def _split(self) -> Split:
+        cfg, ds = self.cfg, self.ds
+        path = self.out / "split.json"
+        if path.is_file():
+            split = Split.load(path)
+            split.check(ds)
+            return split
+        pool = len(ds.x_train) - (0 if ds.x_test is not None else (cfg.test or len(ds.x_train) // 5))
+        n_m = cfg.members or pool // 2
+        n_n = cfg.nonmembers or min(n_m, pool - n_m)
+        split = make_split(ds, n_m, n_n, cfg.test, seed=cfg.seed)
+        self.out.mkdir(parents=True, exist_ok=True)
+        split.save(path)
+        return split
+
+    def jobs(self) -> List[Tuple[DefenseSpec, str]]:
+        out = []
+        for spec in self.specs:
+            out += [(spec, f"target{t}") for t in range(self.cfg.targets)]
+            out += [(spec, f"ref{m}") for m in range(self.cfg.references)]
+        return out
+
+    def cache_path(self, spec: DefenseSpec, run: str) -> Path:
+        return self.out / "cache" / spec.key / f"{run}.npz"
+
+    # ------------------------------------------------------------------ training
+    def _train_positions(self, run: str) -> np.ndarray:
+        if run.startswith("target"):
+            return np.arange(self.n_members)
+        return np.flatnonzero(self.masks[:, int(run[3:])])
+
+    def _run_seed(self, run: str) -> int:
+        return self.cfg.seed + (1000 * int(run[6:]) if run.startswith("target") else 1 + int(run[3:]))
+
+    def train_run(self, spec: DefenseSpec, run: str) -> None:
+        from mi_defense.train import predict
+
+        pos = self._train_positions(run)
+        history = []
+        ctx = self.ctx
+        if run.startswith("target"):
+            def on_step(step, model):
+                logits = predict(model, self.x_u)
+                history.append((step, attacks.metrics.auc(-_loss(logits, self.y_u), self.membership)))
+            ctx = dataclasses.replace(ctx, on_step=on_step)
+        t0 = time.time()
+        result = make_defense(spec, ctx).fit(self.x_u[pos], self.y_u[pos], self._run_seed(run))
+        logits_u = predict(result.model, self.x_u)
+        test_acc = float(np.mean(np.argmax(predict(result.model, self.x_test), axis=1) == self.y_test))
+        arrays = {"logits": logits_u.astype(np.float32), "train_positions": pos.astype(np.int64)}
+        rel = result.released
+        if rel is not None:
+            feats = _features(result.model, self.x_u)
+            syn_feats = _features(result.model, rel["x"])
+            arrays["release_feature_distance"] = attacks.release.nearest_distance(feats, syn_feats)
+            arrays["released_x"] = rel["x"].astype(np.float32)
+            arrays["released_y"] = rel["y"].astype(np.float32)
+            arrays["released_labels"] = np.asarray(rel["labels"], np.int64)
+            arrays["released_init_universe_positions"] = pos[rel["init_positions"]].astype(np.int64) if len(rel["init_positions"]) else np.zeros(0, np.int64)
+        meta = dict(result.metadata, test_accuracy=test_acc, run=run, defense=str(spec), seed=self._run_seed(run),
+                    wall_seconds=time.time() - t0, auc_over_steps=history)
+        write_npz(self.cache_path(spec, run), meta=np.array(json.dumps(meta, default=float)), **arrays)
+
+    def run(self, shard: Optional[Tuple[int, int]] = None, stop_after_runs: Optional[int] = None) -> Dict[str, int]:
+        """Train the runs that are missing from the cache (only this shard's share when given)."""
+        jobs = self.jobs()
+        if shard is not None:
+            i, n = shard
+            jobs = jobs[i::n]
+        todo = [(s, r) for s, r in jobs if not self.cache_path(s, r).is_file()]
+        done = len(jobs) - len(todo)
+        if done:
+            self.log(f"{done} of {len(jobs)} runs found in the cache; {len(todo)} to train")
+        trained = 0
+        from tqdm.auto import tqdm
+
+        for spec, run in tqdm(todo, desc="audit runs", unit="run", disable=not self.progress or not todo, dynamic_ncols=True):
+            if stop_after_runs is not None and trained >= stop_after_runs:
+                break
+            self.train_run(spec, run)
+            trained += 1
+        return {"trained": trained, "cached": done, "total": len(jobs)}
+
+    # ------------------------------------------------------------------ scoring
+    def _load(self, spec, run):
+        path = self.cache_path(spec, run)
+        if not path.is_file():
+            raise UserError(f"run {run} of defense {spec} is missing from {path.parent}; run the audit without --shard to train it")
+        with np.load(path, allow_pickle=False) as z:
+            d = {k: z[k] for k in z.files}
+        d["meta"] = json.loads(str(d["meta"]))
+        return d
+
+    def score(self) -> dict:
+        cfg = self.cfg
+        t0 = time.time()
+        entries = []
+        for spec in self.specs:
+            targets = [self._load(spec, f"target{t}") for t in range(cfg.targets)]
+            refs = [self._load(spec, f"ref{m}") for m in range(cfg.references)]
+            per_target = [self._score_target(spec, tgt, refs) for tgt in targets]
+            main, meta = per_target[0], targets[0]["meta"]
+            entry = {
+                "name": str(spec), "defense": spec.name, "params": spec.kwargs,
+                "test_accuracy": meta["test_accuracy"], "train_accuracy": meta.get("train_accuracy"),
+                "attacks": main,
+                "strongest_attack": _strongest(main),
+                "released_artifact": self._artifact_summary(spec, targets[0]),
+                "privacy_statement": meta["privacy_statement"],
+                "metadata": {k: v for k, v in meta.items() if k not in ("privacy_statement", "auc_over_steps", "train_positions")},
+                "auc_over_steps": meta.get("auc_over_steps", []),
+            }
+            if cfg.targets > 1:
+                entry["over_targets"] = {name: summarise_over_targets([pt[name] for pt in per_target]) for name in main}
+                entry["test_accuracy_over_targets"] = [t["meta"]["test_accuracy"] for t in targets]
+            if len(refs) >= 3:
+                entry["leave_one_out"] = self._leave_one_out(refs)
+            entries.append(entry)
+        results = {
+            "schema": "mi_defense.results/1",
+            "dataset": self.ds.name,
+            "class_names": self.ds.class_names,
+            "input_shape": list(self.ds.input_shape),
+            "config": config_dict(cfg),
+            "split": {"hash": self.split.hash, "seed": self.split.seed, "n_members": self.n_members,
+                      "n_nonmembers": int(len(self.split.nonmembers)), "n_test": int(len(self.split.test)),
+                      "test_source": self.split.test_source, "dataset_fingerprint": self.split.dataset_fingerprint},
+            "data_files": self.ds.files,
+            "versions": package_versions(),
+            "timings": {"scoring_seconds": time.time() - t0,
+                        "training_seconds": {e["name"]: e["metadata"].get("wall_seconds") for e in entries}},
+            "defenses": entries,
+        }
+        write_json(self.out / "results.json", results)
+        return results
+
+    def _score_target(self, spec, tgt, refs) -> dict:
+        cfg = self.cfg
+        logits = tgt["logits"].astype(np.float64)
+        slices = class_slices(self.y_u, self.ds.num_classes)
+        init = tgt.get("released_init_universe_positions")
+        if init is not None and len(init):
+            slices["init_members"] = init
+        inputs = attacks.AttackInputs(labels=self.y_u, membership=self.membership, logits=logits, slices=slices)
+        reference = None
+        if refs:
+            reference = attacks.ReferenceInputs(
+                target=_true_prob(logits, self.y_u), references=np.stack([_true_prob(r["logits"], self.y_u) for r in refs], axis=1),
+                reference_in=self.masks[:, :len(refs)], membership=self.membership, slices=slices)
+        release_inputs = None
+        if "released_x" in tgt:
+            pixels_u = self.ds.x_train[self.universe].reshape(len(self.universe), -1).astype(np.float64) / 255.0
+            syn_pixels = self.transform.inverse(tgt["released_x"]).reshape(len(tgt["released_x"]), -1)
+            release_inputs = attacks.ReleaseInputs(candidates={"pixel": pixels_u}, synthetic={"pixel": syn_pixels},
+                                                   membership=self.membership, slices=slices)
+        names = list(cfg.attacks) or attacks.available(inputs, reference, release_inputs)
+        names = [n for n in names if (reference is not None or n not in attacks.REFERENCE)]
+        res = attacks.run(inputs, attacks=[n for n in names if n != "release_feature"], fprs=cfg.fprs, reference=reference,
+                          release_inputs=release_inputs, bootstrap=cfg.bootstrap, seed=cfg.seed, n_jobs=cfg.n_jobs)
+        if "release_feature_distance" in tgt and (not cfg.attacks or "release_feature" in cfg.attacks):
+            res["release_feature"] = attacks.metrics.evaluate(-tgt["release_feature_distance"], self.membership, cfg.fprs,
+                                                              bootstrap=cfg.bootstrap, seed=cfg.seed, slices=slices, name="release_feature")
+        return res
+
+    def _leave_one_out(self, refs) -> dict:
+        probs = np.stack([_true_prob(r["logits"], self.y_u) for r in refs], axis=1)
+        out = {}
+        names = [n for n in (self.cfg.attacks or attacks.REFERENCE) if n in attacks.REFERENCE]
+        per = {n: [] for n in names}
+        for j in range(len(refs)):
+            others = [k for k in range(len(refs)) if k != j]
+            ref = attacks.ReferenceInputs(target=probs[:, j], references=probs[:, others], reference_in=self.masks[:, others],
+                                          membership=self.masks[:, j])
+            r = attacks.run(reference=ref, attacks=names, fprs=self.cfg.fprs, bootstrap=0, seed=self.cfg.seed)
+            for n in names:
+                per[n].append(r[n])
+        for n in names:
+            out[n] = summarise_over_targets(per[n])
+        return out
+
+    def _artifact_summary(self, spec, tgt) -> Optional[dict]:
+        if "released_x" not in tgt:
+            return None
+        art = self.out / "artifacts" / spec.key
+        x = tgt["released_x"]
+        pixels = self.transform.inverse(x, to_uint8=True)
+        write_npz(art / "released.npz", x=x, y=tgt["released_y"], labels=tgt["released_labels"], images_uint8=pixels,
+                  init_universe_positions=tgt["released_init_universe_positions"], **self.transform.to_arrays())
+        init = tgt["released_init_universe_positions"]
+        return {"kind": "synthetic set", "path": str((art / "released.npz").relative_to(self.out)), "n_images": int(len(x)),
+                "init_member_indices": self.universe[init].tolist() if len(init) else []}
+
+
+def _loss(logits: np.ndarray, y: np.ndarray) -> np.ndarray:
+    z = logits.astype(np.float64)
+    m = z.max(axis=1)
+    return m + np.log(np.exp(z - m[:, None]).sum(axis=1)) - z[np.arange(len(y)), y]
+
+
+def _features(model, x: np.ndarray, batch: int = 1000) -> np.ndarray:
+    from mi_defense.tfenv import tf
+
+    f = tf.function(lambda b: model.features(b, training=False))
+    return np.concatenate([f(tf.constant(x[i:i + batch], tf.float32)).numpy() for i in range(0, len(x), batch)])
+
+
+def _strongest(results: dict, fpr: str = "0.001") -> Optional[dict]:
+    """The attack with the highest TPR at ``fpr`` (ties broken by AUC)."""
+    if not results:
+        return None
+    name = max(results, key=lambda k: (results[k]["tpr_at_fpr"].get(fpr, 0.0), results[k]["auc"]))
+    r = results[name]
+    return {"name": name, "auc": r["auc"], "auc_ci": r.get("auc_ci"), "fpr": fpr, "tpr": r["tpr_at_fpr"].get(fpr),
+            "tpr_ci": r.get("tpr_at_fpr_ci", {}).get(fpr)}
+
+
+def run_audit(cfg: AuditConfig, out_dir, shard: Optional[Tuple[int, int]] = None, progress: bool = True, log=print) -> Optional[dict]:
+    """Train what is missing (this shard's share only, when given), then score unless sharded."""
+    a = Audit(cfg, out_dir, progress=progress, log=log)
+    counts = a.run(shard=shard)
+    if shard is not None:
+        log(f"shard {shard[0]}/{shard[1]}: trained {counts['trained']} run(s), {counts['cached']} already cached; "
+            f"run the audit again without --shard to merge and score")
+        return None
+    results = a.score()
+    results["timings"]["runs"] = counts
+    write_json(a.out / "results.json", results)
+    return results

@@ -1,0 +1,111 @@
+"""One interface for every defense: ``fit(x_members, y_members, seed) -> DefenseResult``.
+
+A defense sees only the members (in model input space) and returns the model an
+attacker queries, the artifact it would release (if any) and its own metadata,
+including a plain statement of what privacy it does or does not guarantee.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Optional, Tuple
+
+import numpy as np
+
+from mi_defense.config import DistillConfig, TrainConfig
+from mi_defense.errors import UserError
+
+
+@dataclass(frozen=True)
+class DefenseSpec:
+    """A defense name and its parameters, parsed from ``name:key=value,key=value``."""
+
+    name: str
+    params: Tuple[Tuple[str, Any], ...] = ()
+
+    @classmethod
+    def parse(cls, text: str) -> "DefenseSpec":
+        name, _, rest = str(text).partition(":")
+        name = name.strip()
+        params = []
+        for item in filter(None, (p.strip() for p in rest.split(","))):
+            key, eq, value = item.partition("=")
+            if not eq:
+                raise UserError(f"defense '{text}': parameter '{item}' must be key=value, e.g. dpsgd:eps=8")
+            params.append((key.strip(), _coerce(value.strip())))
+        return cls(name, tuple(params))
+
+    @property
+    def kwargs(self) -> Dict[str, Any]:
+        return dict(self.params)
+
+    @property
+    def key(self) -> str:
+        """Stable label, used as the folder name of its cache and in results."""
+        return self.name + "".join(f"_{k}={v}" for k, v in self.params)
+
+    def __str__(self) -> str:
+        return self.name + (":" + ",".join(f"{k}={v}" for k, v in self.params) if self.params else "")
+
+
+def _coerce(v: str):
+    for t in (int, float):
+        try:
+            return t(v)
+        except ValueError:
+            pass
+    return v
+
+
+@dataclass(frozen=True)
+class DefenseContext:
+    """What every defense needs besides the members."""
+
+    num_classes: int
+    input_shape: Tuple[int, ...]
+    train: TrainConfig                    # how target models are trained (one protocol for all)
+    real_steps: Optional[int] = None      # training steps on real data (none/subset/dpsgd); None: protocol default
+    distill: DistillConfig = field(default_factory=DistillConfig)
+    default_subset_size: Optional[int] = None
+    progress: bool = False
+    on_step: Optional[Callable] = None     # called every 100 training steps with (step, model)
+
+
+@dataclass
+class DefenseResult:
+    model: Any                                  # the Keras model an attacker queries
+    released: Optional[Dict[str, np.ndarray]]   # e.g. the synthetic set; None when nothing is released
+    metadata: Dict[str, Any]
+
+
+class Defense:
+    name = "base"
+    allowed: Tuple[str, ...] = ()
+
+    def __init__(self, ctx: DefenseContext, **params):
+        unknown = sorted(set(params) - set(self.allowed))
+        if unknown:
+            raise UserError(f"defense '{self.name}' has no parameter(s) {', '.join(unknown)}; valid: {', '.join(self.allowed) or 'none'}")
+        self.ctx = ctx
+        self.params = params
+
+    def fit(self, x: np.ndarray, y: np.ndarray, seed: int) -> DefenseResult:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def train_cfg(self, seed: int, steps: Optional[int]) -> TrainConfig:
+        return dataclasses.replace(self.ctx.train, seed=seed, steps=steps if steps is not None else self.ctx.train.steps)
+
+
+def stratified_subset(y: np.ndarray, n: int, num_classes: int, seed: int) -> np.ndarray:
+    """``n`` positions into ``y``, as even over classes as the data allows."""
+    if n > len(y):
+        raise UserError(f"subset of {n} examples asked, the members hold {len(y)}; lower n")
+    rng = np.random.default_rng(seed)
+    per = [np.flatnonzero(y == c) for c in range(num_classes)]
+    take = [min(len(p), n // num_classes) for p in per]
+    rest = n - sum(take)
+    chosen = [rng.choice(p, k, replace=False) for p, k in zip(per, take)]
+    if rest:
+        left = np.setdiff1d(np.arange(len(y)), np.concatenate(chosen))
+        chosen.append(rng.choice(left, rest, replace=False))
+    return np.sort(np.concatenate(chosen)).astype(np.int64)

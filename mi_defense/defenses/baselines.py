@@ -1,0 +1,50 @@
+"""Baselines: no defense, and a random real subset of the members.
+
+``none`` trains on every member (the leaky reference point). ``subset:n=K`` trains on K
+random members, by default as many as the distilled set has examples: the naive baseline
+a distillation defense has to beat ("No Free Lunch in 'Privacy for Free: How does Dataset
+Condensation Help Privacy'", Carlini, Feldman & Nasr 2022). Neither carries a formal
+privacy guarantee.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from mi_defense.defenses.base import Defense, DefenseResult, stratified_subset
+from mi_defense.train import accuracy, targets_for, train_model
+
+
+class NoDefense(Defense):
+    name = "none"
+    allowed = ("steps",)
+
+    def fit(self, x, y, seed) -> DefenseResult:
+        t0 = time.time()
+        cfg = self.train_cfg(seed, self.params.get("steps", self.ctx.real_steps))
+        model = train_model(x, targets_for(y, self.ctx.num_classes), self.ctx.num_classes, cfg, progress=self.ctx.progress,
+                            desc="none", on_step=self.ctx.on_step)
+        return DefenseResult(model, None, {
+            "n_train": int(len(x)), "train_steps": int(model.train_steps), "train_accuracy": accuracy(model, x, y),
+            "seconds": time.time() - t0,
+            "privacy_statement": "No defense: the model is trained on every member. No privacy guarantee."})
+
+
+class Subset(Defense):
+    name = "subset"
+    allowed = ("n", "steps")
+
+    def fit(self, x, y, seed) -> DefenseResult:
+        t0 = time.time()
+        n = int(self.params.get("n") or self.ctx.default_subset_size or 10 * self.ctx.num_classes)
+        pos = stratified_subset(y, n, self.ctx.num_classes, seed)
+        cfg = self.train_cfg(seed, self.params.get("steps"))
+        model = train_model(x[pos], targets_for(y[pos], self.ctx.num_classes), self.ctx.num_classes, cfg,
+                            progress=self.ctx.progress, desc=f"subset n={n}", on_step=self.ctx.on_step)
+        return DefenseResult(model, None, {
+            "n_train": int(n), "train_steps": int(model.train_steps), "train_positions": pos.tolist(),
+            "train_accuracy": accuracy(model, x, y), "train_accuracy_on_subset": accuracy(model, x[pos], y[pos]),
+            "seconds": time.time() - t0,
+            "privacy_statement": f"Random subset of {n} members: the other members are never seen by the model, the {n} chosen are "
+                                 "fully exposed. No formal privacy guarantee."})

@@ -1,0 +1,102 @@
+import json
+
+import numpy as np
+import pytest
+
+from mi_defense.audit import Audit, AuditConfig, run_audit
+from mi_defense.cli import main
+from mi_defense.config import TrainConfig
+from mi_defense.defenses import Defense, DefenseResult, register
+from mi_defense.train import targets_for, train_model
+
+
+@register
+class Blind(Defense):
+    """A target that never sees the members: trained on fresh data from the same distribution."""
+
+    name = "blind"
+    allowed = ()
+
+    def fit(self, x, y, seed):
+        rng = np.random.default_rng(seed + 12345)
+        xb = rng.standard_normal(x.shape).astype(np.float32)
+        yb = rng.integers(0, self.ctx.num_classes, len(x))
+        cfg = self.train_cfg(seed, None)
+        model = train_model(xb, targets_for(yb, self.ctx.num_classes), self.ctx.num_classes, cfg)
+        return DefenseResult(model, None, {"train_accuracy": None, "privacy_statement": "never saw the members"})
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    """Random features with random labels over 10 classes: only memorisation fits the members."""
+    rng = np.random.default_rng(0)
+    path = tmp_path / "tiny.npz"
+    np.savez(path, x_train=rng.standard_normal((300, 12)).astype(np.float32), y_train=np.arange(300) % 10,
+             x_test=rng.standard_normal((60, 12)).astype(np.float32), y_test=np.arange(60) % 10)
+    return str(path)
+
+
+def tiny_config(dataset, **kw):
+    base = dict(dataset=dataset, members=80, nonmembers=80, references=4, bootstrap=20, n_jobs=1,
+                defenses=("none", "blind"),
+                attacks=("threshold_loss", "threshold_logit_confidence", "lira_online", "lira_offline_fixed", "rmia"),
+                train=TrainConfig(width=256, depth=2, lr=3e-3, warmup=10, steps=300, augment=False))
+    base.update(kw)
+    return AuditConfig(**base)
+
+
+def by_name(results):
+    return {e["name"]: e for e in results["defenses"]}
+
+
+def test_audit_catches_memorising_target_and_rates_blind_target_near_half(tiny, tmp_path):
+    res = run_audit(tiny_config(tiny), tmp_path / "a", progress=False, log=lambda s: None)
+    d = by_name(res)
+    assert d["none"]["attacks"]["threshold_loss"]["auc"] > 0.95
+    assert d["none"]["strongest_attack"]["auc"] > 0.95
+    assert d["none"]["train_accuracy"] > 0.95
+    blind = d["blind"]["attacks"]["threshold_loss"]
+    assert blind["auc_ci"][0] - 0.05 < 0.5 < blind["auc_ci"][1] + 0.05 and abs(blind["auc"] - 0.5) < 0.15
+    assert d["none"]["leave_one_out"]["lira_online"]["n_targets"] == 4
+    assert d["none"]["leave_one_out"]["lira_online"]["auc_mean"] > 0.8
+    text = (tmp_path / "a" / "results.json").read_text()
+    on_disk = json.loads(text)
+    assert on_disk["split"]["n_members"] == 80 and on_disk["split"]["hash"]
+    assert {"name", "params", "test_accuracy", "train_accuracy", "attacks", "released_artifact", "privacy_statement"} <= set(on_disk["defenses"][0])
+    assert on_disk["versions"]["tensorflow"] == "2.15.1"
+
+
+def test_second_scoring_pass_retrains_nothing_and_killed_audit_resumes(tiny, tmp_path):
+    cfg = tiny_config(tiny, defenses=("none",))
+    a = Audit(cfg, tmp_path / "b", progress=False, log=lambda s: None)
+    first = a.run(stop_after_runs=2)  # "killed" after two of five runs
+    assert first == {"trained": 2, "cached": 0, "total": 5}
+    res1 = run_audit(cfg, tmp_path / "b", progress=False, log=lambda s: None)
+    assert res1["timings"]["runs"] == {"trained": 3, "cached": 2, "total": 5}
+    res2 = run_audit(cfg, tmp_path / "b", progress=False, log=lambda s: None)
+    assert res2["timings"]["runs"] == {"trained": 0, "cached": 5, "total": 5}
+    assert res2["defenses"][0]["attacks"] == res1["defenses"][0]["attacks"]
+
+
+def test_sharded_runs_merge_into_the_same_result(tiny, tmp_path):
+    cfg = tiny_config(tiny, defenses=("none",))
+    whole = run_audit(cfg, tmp_path / "one", progress=False, log=lambda s: None)
+    assert run_audit(cfg, tmp_path / "sh", shard=(0, 2), progress=False, log=lambda s: None) is None
+    with pytest.raises(Exception, match="missing"):
+        Audit(cfg, tmp_path / "sh", progress=False).score()  # shard 1 not done yet
+    run_audit(cfg, tmp_path / "sh", shard=(1, 2), progress=False, log=lambda s: None)
+    merged = run_audit(cfg, tmp_path / "sh", progress=False, log=lambda s: None)
+    assert merged["timings"]["runs"]["trained"] == 0
+    for name, r in whole["defenses"][0]["attacks"].items():
+        assert merged["defenses"][0]["attacks"][name]["auc"] == pytest.approx(r["auc"], abs=1e-9), name
+
+
+def test_audit_cli_rejects_bad_input(tiny, tmp_path, capsys):
+    assert main(["audit", "--dataset", tiny, "--defense", "dpsgd:epsilon=3", "--out", str(tmp_path / "c")]) == 2
+    assert "no parameter(s) epsilon" in capsys.readouterr().err
+    assert main(["audit", "--dataset", tiny, "--references", "3", "--out", str(tmp_path / "c")]) == 2
+    assert "even" in capsys.readouterr().err
+    (tmp_path / "bad.toml").write_text("[audit]\nreferencez = 4\n")
+    assert main(["audit", "--dataset", tiny, "--config", str(tmp_path / "bad.toml"), "--out", str(tmp_path / "c")]) == 2
+    assert "unknown key(s) referencez" in capsys.readouterr().err
+    assert not (tmp_path / "c" / "results.json").exists()
