@@ -232,8 +232,9 @@ class Audit:
             refs = [self._load(spec, f"ref{m}") for m in range(cfg.references)]
             per_target = [self._score_target(spec, tgt, refs) for tgt in targets]
             main, meta = per_target[0], targets[0]["meta"]
+            self._save_scores(spec, main)
             entry = {
-                "name": str(spec), "defense": spec.name, "params": spec.kwargs,
+                "name": str(spec), "key": spec.key, "defense": spec.name, "params": spec.kwargs,
                 "test_accuracy": meta["test_accuracy"], "train_accuracy": meta.get("train_accuracy"),
                 "attacks": main,
                 "strongest_attack": _strongest(main),
@@ -242,6 +243,9 @@ class Audit:
                 "metadata": {k: v for k, v in meta.items() if k not in ("privacy_statement", "auc_over_steps", "train_positions")},
                 "auc_over_steps": meta.get("auc_over_steps", []),
             }
+            for pt in per_target[1:]:
+                for r in pt.values():
+                    r.pop("scores", None)
             if cfg.targets > 1:
                 entry["over_targets"] = {name: summarise_over_targets([pt[name] for pt in per_target]) for name in main}
                 entry["test_accuracy_over_targets"] = [t["meta"]["test_accuracy"] for t in targets]
@@ -288,11 +292,31 @@ class Audit:
         names = list(cfg.attacks) or attacks.available(inputs, reference, release_inputs)
         names = [n for n in names if (reference is not None or n not in attacks.REFERENCE)]
         res = attacks.run(inputs, attacks=[n for n in names if n != "release_feature"], fprs=cfg.fprs, reference=reference,
-                          release_inputs=release_inputs, bootstrap=cfg.bootstrap, seed=cfg.seed, n_jobs=cfg.n_jobs)
+                          release_inputs=release_inputs, bootstrap=cfg.bootstrap, seed=cfg.seed, n_jobs=cfg.n_jobs,
+                          return_scores=True)
         if "release_feature_distance" in tgt and (not cfg.attacks or "release_feature" in cfg.attacks):
-            res["release_feature"] = attacks.metrics.evaluate(-tgt["release_feature_distance"], self.membership, cfg.fprs,
-                                                              bootstrap=cfg.bootstrap, seed=cfg.seed, slices=slices, name="release_feature")
+            score = -tgt["release_feature_distance"]
+            res["release_feature"] = attacks.metrics.evaluate(score, self.membership, cfg.fprs, bootstrap=cfg.bootstrap,
+                                                              seed=cfg.seed, slices=slices, name="release_feature")
+            res["release_feature"]["scores"] = score.tolist()
         return res
+
+    def _save_scores(self, spec, results: dict, top: int = 8) -> None:
+        """Per-example scores to the cache; the most exposed members' images to the artifacts."""
+        scores = {name: np.asarray(r.pop("scores"), np.float64) for name, r in results.items() if "scores" in r}
+        write_npz(self.out / "cache" / spec.key / "scores.npz", universe=self.universe, membership=self.membership, **scores)
+        best = _strongest(results)
+        if best is None or best["name"] not in scores:
+            return
+        s = scores[best["name"]][: self.n_members]
+        order = np.argsort(-s, kind="mergesort")[:top]
+        write_npz(self.out / "artifacts" / spec.key / "vulnerable.npz", attack=np.array(best["name"]),
+                  dataset_indices=self.universe[order], scores=s[order], labels=self.y_u[order],
+                  images=self._raw_images(self.universe[order]))
+
+    def _raw_images(self, idx: np.ndarray) -> np.ndarray:
+        x = self.ds.x_train[idx]
+        return x if x.ndim == 4 else np.zeros((len(idx), 0), np.uint8)
 
     def _leave_one_out(self, refs) -> dict:
         probs = np.stack([_true_prob(r["logits"], self.y_u) for r in refs], axis=1)
@@ -316,9 +340,10 @@ class Audit:
         art = self.out / "artifacts" / spec.key
         x = tgt["released_x"]
         pixels = self.transform.inverse(x, to_uint8=True)
-        write_npz(art / "released.npz", x=x, y=tgt["released_y"], labels=tgt["released_labels"], images_uint8=pixels,
-                  init_universe_positions=tgt["released_init_universe_positions"], **self.transform.to_arrays())
         init = tgt["released_init_universe_positions"]
+        write_npz(art / "released.npz", x=x, y=tgt["released_y"], labels=tgt["released_labels"], images_uint8=pixels,
+                  init_universe_positions=init, init_member_images=self._raw_images(self.universe[init]),
+                  **self.transform.to_arrays())
         return {"kind": "synthetic set", "path": str((art / "released.npz").relative_to(self.out)), "n_images": int(len(x)),
                 "init_member_indices": self.universe[init].tolist() if len(init) else []}
 

@@ -146,13 +146,18 @@ def cmd_run(args) -> int:
     if results is None:
         return 0
     _print_summary(results)
-    try:
-        from mi_defense.report import render_report
-    except ImportError:
-        render_report = None
-    if render_report is not None:
-        render_report(out)
-    print(f"-> {out}/results.json")
+    from mi_defense.report import render_report
+
+    render_report(out)
+    print(f"-> {out}/results.json, {out}/report.html, {out}/report.md")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from mi_defense.report import render_report
+
+    paths = render_report(args.dir)
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
 
 
@@ -284,9 +289,9 @@ def build_parser() -> argparse.ArgumentParser:
     rn.add_argument("--out", metavar="DIR", help="default: reports/<dataset>-<preset>")
     rn.set_defaults(func=cmd_run)
 
-    for name, help_ in [("report", "render results.json into HTML, Markdown and figures")]:
-        sp = sub.add_parser(name, help=help_)
-        sp.set_defaults(func=_not_built(name))
+    rp = sub.add_parser("report", help="render results.json into HTML, Markdown and figures")
+    rp.add_argument("dir", metavar="DIR", help="the audit's output folder (holding results.json)")
+    rp.set_defaults(func=cmd_report)
     return p
 
 

@@ -1,0 +1,112 @@
+"""Render ``DIR/results.json`` into ``report.html`` (self-contained), ``report.md``,
+``results.csv`` and five PNG figures. Reads results.json and the artifacts beside it only."""
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+from typing import Dict
+
+from mi_defense.errors import UserError
+from mi_defense.io import write_text
+from mi_defense.report import figures, tables
+
+FIGURES = [
+    ("fig1_roc.png", "ROC curves of every attack, one panel per defense (log-log axes).", figures.roc_curves),
+    ("fig2_frontier.png", "Privacy/utility frontier: test accuracy against the strongest attack's TPR at 0.1% FPR and AUC, with 95% bootstrap CIs; DP-SGD points joined along epsilon.", figures.frontier),
+    ("fig3_auc_over_steps.png", "AUC of the loss-threshold attack against the target's training steps.", figures.auc_over_steps),
+    ("fig4_images.png", "Synthetic images next to the members they were initialised from, and the most exposed members per defense.", None),
+    ("fig5_per_class.png", "TPR at 1% FPR of the strongest attack, by class.", figures.per_class),
+]
+
+
+def load_results(out_dir) -> dict:
+    p = Path(out_dir) / "results.json"
+    if not p.is_file():
+        raise UserError(f"{p}: no results.json; run 'mi-defense audit --out {out_dir}' (or 'mi-defense run') first")
+    try:
+        results = json.loads(p.read_text())
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{p}: not valid JSON ({exc}); re-run the audit to rewrite it") from None
+    if not isinstance(results, dict) or "defenses" not in results:
+        raise UserError(f"{p}: not an mi_defense results file (no 'defenses')")
+    return results
+
+
+def render_figures(results: dict, out_dir: Path) -> Dict[str, Path]:
+    out = {}
+    for name, _, fn in FIGURES:
+        path = out_dir / name
+        made = figures.images(results, out_dir, path) if fn is None else fn(results, path)
+        if made is not None:
+            out[name] = made
+    return out
+
+
+def _md_table(rows) -> str:
+    head, *body = rows
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(r) + " |" for r in body]
+    return "\n".join(lines)
+
+
+def _html_table(rows) -> str:
+    head, *body = rows
+    h = "".join(f"<th>{html.escape(c)}</th>" for c in head)
+    b = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in body)
+    return f"<table><thead><tr>{h}</tr></thead><tbody>{b}</tbody></table>"
+
+
+def _md_inline(text: str) -> str:
+    """The verdicts use **bold**; turn it into <strong> after escaping."""
+    parts = html.escape(text).split("**")
+    return "".join(f"<strong>{p}</strong>" if i % 2 else p for i, p in enumerate(parts))
+
+
+FOOTNOTE = ("† the FPR is below 1/#non-members and cannot be resolved with this many non-members; "
+            "the value shown is the TPR at zero false positives.")
+
+
+def render_report(out_dir) -> Dict[str, Path]:
+    """Write report.html, report.md, results.csv and the figures into ``out_dir``."""
+    out_dir = Path(out_dir)
+    results = load_results(out_dir)
+    figs = render_figures(results, out_dir)
+    base = next((e["test_accuracy"] for e in results["defenses"] if e["defense"] == "none"), None)
+    verdicts = [tables.verdict(e, base) for e in results["defenses"]]
+    summary = tables.summary_rows(results)
+    title = f"Membership-inference audit: {results['dataset']}"
+
+    md = [f"# {title}", "", "## Verdicts", ""] + [f"- {v}" for v in verdicts]
+    md += ["", "## Threat model", "", tables.THREAT_MODEL, "", "## Set-up", ""] + [f"- {l}" for l in tables.setup_lines(results)]
+    md += ["", "## Summary", "", _md_table(summary), "", FOOTNOTE, ""]
+    for e in results["defenses"]:
+        md += [f"### {e['name']}", "", e["privacy_statement"], "", _md_table(tables.attack_rows(e)), ""]
+    md += ["## Figures", ""]
+    for name, caption, _ in FIGURES:
+        if name in figs:
+            md += [f"![{caption}]({name})", "", caption, ""]
+    write_text(out_dir / "report.md", "\n".join(md))
+    write_text(out_dir / "results.csv", tables.csv_text(results))
+
+    body = [f"<h1>{html.escape(title)}</h1>", "<h2>Verdicts</h2>"]
+    body += [f'<p class="verdict">{_md_inline(v)}</p>' for v in verdicts]
+    body += ["<h2>Threat model</h2>", f"<p>{_md_inline(tables.THREAT_MODEL)}</p>", "<h2>Set-up</h2><ul>"]
+    body += [f"<li>{html.escape(l)}</li>" for l in tables.setup_lines(results)] + ["</ul>"]
+    body += ["<h2>Summary</h2>", _html_table(summary), f'<p class="note">{html.escape(FOOTNOTE)}</p>']
+    for e in results["defenses"]:
+        body += [f"<h3>{html.escape(e['name'])}</h3>", f"<p>{html.escape(e['privacy_statement'])}</p>", _html_table(tables.attack_rows(e))]
+    body += ["<h2>Figures</h2>"]
+    for name, caption, _ in FIGURES:
+        if name in figs:
+            data = base64.b64encode(figs[name].read_bytes()).decode()
+            body += [f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}"><figcaption>{html.escape(caption)}</figcaption></figure>']
+    style = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}"
+             "table{border-collapse:collapse;margin:1em 0;font-size:.9em}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}"
+             "th{background:#f2f2f2}.verdict{background:#f7f9fc;border-left:4px solid #0072B2;padding:.5em .8em}"
+             ".note{font-size:.85em;color:#555}img{max-width:100%}figcaption{font-size:.9em;color:#444}")
+    page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+            f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n")
+    write_text(out_dir / "report.html", page)
+    return {"html": out_dir / "report.html", "md": out_dir / "report.md", "csv": out_dir / "results.csv", **figs}
