@@ -65,6 +65,10 @@ class AuditConfig:
             raise UserError("give at least one --defense")
         for d in self.defenses:
             DefenseSpec.parse(d)
+        known = set(attacks.THRESHOLD + attacks.TRAINED + attacks.REFERENCE + ["release_pixel", "release_feature"])
+        bad = [a for a in self.attacks if a not in known]
+        if bad:
+            raise UserError(f"unknown attack(s) {', '.join(bad)}; choose from {', '.join(sorted(known))}")
         return self
 
 
@@ -289,9 +293,9 @@ class Audit:
             syn_pixels = self.transform.inverse(tgt["released_x"]).reshape(len(tgt["released_x"]), -1)
             release_inputs = attacks.ReleaseInputs(candidates={"pixel": pixels_u}, synthetic={"pixel": syn_pixels},
                                                    membership=self.membership, slices=slices)
-        names = list(cfg.attacks) or attacks.available(inputs, reference, release_inputs)
-        names = [n for n in names if (reference is not None or n not in attacks.REFERENCE)]
-        res = attacks.run(inputs, attacks=[n for n in names if n != "release_feature"], fprs=cfg.fprs, reference=reference,
+        applicable = attacks.available(inputs, reference, release_inputs)
+        names = [n for n in (cfg.attacks or applicable) if n in applicable]  # e.g. no release attack without a release
+        res = attacks.run(inputs, attacks=names, fprs=cfg.fprs, reference=reference,
                           release_inputs=release_inputs, bootstrap=cfg.bootstrap, seed=cfg.seed, n_jobs=cfg.n_jobs,
                           return_scores=True)
         if "release_feature_distance" in tgt and (not cfg.attacks or "release_feature" in cfg.attacks):

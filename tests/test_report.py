@@ -1,0 +1,91 @@
+import json
+import os
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from mi_defense.audit import AuditConfig, run_audit
+from mi_defense.cli import main
+from mi_defense.config import DistillConfig, TrainConfig
+from mi_defense.report import FIGURES, render_report
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def audited(tmp_path_factory):
+    """A small real audit on digits: no defense and FRePo, two reference runs."""
+    out = tmp_path_factory.mktemp("report") / "audit"
+    cfg = AuditConfig(dataset="digits", members=150, nonmembers=150, references=2, bootstrap=20, real_steps=150, n_jobs=1,
+                      defenses=("none", "frepo:ipc=1"),
+                      attacks=("threshold_loss", "threshold_logit_confidence", "lira_offline_fixed", "rmia", "release_pixel", "release_feature"),
+                      train=TrainConfig(width=8, depth=2, steps=150, warmup=20),
+                      distill=DistillConfig(width=8, depth=2, batch_real=64, steps=10, pool_size=2, max_online_updates=5, checkpoint_every=0))
+    run_audit(cfg, out, progress=False, log=lambda s: None)
+    return out
+
+
+def test_report_renders_every_figure_and_verdict(audited):
+    paths = render_report(audited)
+    for name, _, _ in FIGURES:
+        p = audited / name
+        assert p.is_file() and p.read_bytes()[:8] == PNG, name
+    page = (audited / "report.html").read_text()
+    results = json.loads((audited / "results.json").read_text())
+    for e in results["defenses"]:
+        assert e["name"] in page
+    assert page.count('class="verdict"') == len(results["defenses"])
+    assert "no formal privacy guarantee" in page and "no defense and no privacy guarantee" in page
+    assert page.count("data:image/png;base64,") == len(FIGURES)  # self-contained
+    md = (audited / "report.md").read_text()
+    assert "| defense |" in md and "frepo:ipc=1" in md
+    rows = (audited / "results.csv").read_text().strip().splitlines()
+    assert rows[0].startswith("defense,test_accuracy") and len(rows) == 1 + sum(len(e["attacks"]) for e in results["defenses"])
+    assert set(paths) >= {"html", "md", "csv"}
+    # FRePo's released set and the members it was initialised from are both in the artifacts
+    with np.load(audited / "artifacts" / "frepo_ipc=1" / "released.npz") as z:
+        assert z["images_uint8"].shape[0] == 10 and z["init_member_images"].shape == (10, 8, 8, 1)
+    fr = next(e for e in results["defenses"] if e["defense"] == "frepo")
+    assert "init_members" in fr["attacks"]["release_pixel"]["slices"]
+
+
+def test_report_cli_errors(tmp_path, capsys):
+    assert main(["report", str(tmp_path)]) == 2
+    assert "no results.json" in capsys.readouterr().err
+    (tmp_path / "results.json").write_text("{broken")
+    assert main(["report", str(tmp_path)]) == 2
+    assert "not valid JSON" in capsys.readouterr().err
+    assert not (tmp_path / "report.html").exists()
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+
+
+@pytest.mark.browser
+def test_report_images_load_in_headless_chromium(audited):
+    if not (CHROMIUM and CHROMEDRIVER):
+        pytest.skip("Chromium and ChromeDriver are not installed; 'make browser-test' installs them")
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed; 'make browser-test' installs it")
+    from selenium.webdriver.chrome.service import Service
+
+    render_report(audited)
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"):
+        opts.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    try:
+        driver.get((audited / "report.html").resolve().as_uri())
+        n_images = driver.execute_script("return document.images.length")
+        broken = driver.execute_script(
+            "return Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.alt)")
+        widths = driver.execute_script("return Array.from(document.images).map(i => i.naturalWidth)")
+        text = driver.execute_script("return document.body.innerText")
+    finally:
+        driver.quit()
+    assert n_images == len(FIGURES) and broken == [] and min(widths) > 100
+    assert "Verdicts" in text and "frepo:ipc=1" in text
