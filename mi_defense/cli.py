@@ -15,14 +15,6 @@ a random real subset, DP-SGD), and audit every defense with membership-inference
 (threshold, trained attackers, LiRA, RMIA, attacks on the released synthetic data)."""
 
 
-def _not_built(name: str):
-    def run(args) -> int:
-        print(f"mi-defense {name}: not built yet in this version", file=sys.stderr)
-        return 2
-
-    return run
-
-
 # --------------------------------------------------------------------------- data
 def cmd_data_list(args) -> int:
     from mi_defense.data.registry import REGISTRY, availability
