@@ -46,14 +46,18 @@ def logit_scaled_confidence(inp: AttackInputs) -> np.ndarray:
     return np.log(py) - np.log1p(-py)
 
 
+def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """``logsumexp(z) - z_y`` per example, computed stably."""
+    z = np.asarray(logits, np.float64)
+    m = z.max(axis=1)
+    return m + np.log(np.exp(z - m[:, None]).sum(axis=1)) - true_class(z, labels)
+
+
 def loss(inp: AttackInputs) -> np.ndarray:
     if inp.loss is not None:
         return inp.loss
     if inp.logits is not None:
-        z = inp.logits
-        m = z.max(axis=1)
-        lse = m + np.log(np.exp(z - m[:, None]).sum(axis=1))
-        return lse - true_class(z, inp.labels)
+        return cross_entropy(inp.logits, inp.labels)
     return -np.log(np.clip(true_class(inp.probs, inp.labels), _EPS, None))
 
 

@@ -92,14 +92,9 @@ def load_audit_config(path, base: AuditConfig) -> AuditConfig:
     return dataclasses.replace(cfg, **nested)
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
 def _true_prob(logits: np.ndarray, y: np.ndarray) -> np.ndarray:
-    return _softmax(logits.astype(np.float64))[np.arange(len(y)), y]
+    """The probability a model gives to the true label (the signal LiRA and RMIA use)."""
+    return attacks.signals.true_class(attacks.signals.softmax(logits.astype(np.float64)), y)
 
 
 def config_dict(cfg: AuditConfig) -> dict:
@@ -177,7 +172,7 @@ class Audit:
         if run.startswith("target"):
             def on_step(step, model):
                 logits = predict(model, self.x_u)
-                history.append((step, attacks.metrics.auc(-_loss(logits, self.y_u), self.membership)))
+                history.append((step, attacks.metrics.auc(-attacks.signals.cross_entropy(logits, self.y_u), self.membership)))
             ctx = dataclasses.replace(ctx, on_step=on_step)
         t0 = time.time()
         result = make_defense(spec, ctx).fit(self.x_u[pos], self.y_u[pos], self._run_seed(run))
@@ -186,8 +181,8 @@ class Audit:
         arrays = {"logits": logits_u.astype(np.float32), "train_positions": pos.astype(np.int64)}
         rel = result.released
         if rel is not None:
-            feats = _features(result.model, self.x_u)
-            syn_feats = _features(result.model, rel["x"])
+            feats = predict(result.model, self.x_u, features=True)
+            syn_feats = predict(result.model, rel["x"], features=True)
             arrays["release_feature_distance"] = attacks.release.nearest_distance(feats, syn_feats)
             arrays["released_x"] = rel["x"].astype(np.float32)
             arrays["released_y"] = rel["y"].astype(np.float32)
@@ -350,19 +345,6 @@ class Audit:
                   **self.transform.to_arrays())
         return {"kind": "synthetic set", "path": str((art / "released.npz").relative_to(self.out)), "n_images": int(len(x)),
                 "init_member_indices": self.universe[init].tolist() if len(init) else []}
-
-
-def _loss(logits: np.ndarray, y: np.ndarray) -> np.ndarray:
-    z = logits.astype(np.float64)
-    m = z.max(axis=1)
-    return m + np.log(np.exp(z - m[:, None]).sum(axis=1)) - z[np.arange(len(y)), y]
-
-
-def _features(model, x: np.ndarray, batch: int = 1000) -> np.ndarray:
-    from mi_defense.tfenv import tf
-
-    f = tf.function(lambda b: model.features(b, training=False))
-    return np.concatenate([f(tf.constant(x[i:i + batch], tf.float32)).numpy() for i in range(0, len(x), batch)])
 
 
 def _strongest(results: dict, fpr: str = "0.001") -> Optional[dict]:

@@ -33,7 +33,18 @@ def _kinit(seed: Optional[int], i: int):
     return tf.keras.initializers.LecunNormal(seed=None if seed is None else seed * 1000 + i)
 
 
-class ConvNet(tf.keras.Model):
+class FeatureModel(tf.keras.Model):
+    """A network whose output is ``head(features(x))``; FRePo's kernel uses ``features``."""
+
+    def call(self, x, training=False):
+        return self.head(self.features(x, training=training))
+
+    @property
+    def feature_dim(self) -> int:
+        return int(self.head.kernel.shape[0])
+
+
+class ConvNet(FeatureModel):
     """FRePo's ConvNet. ``features(x)`` returns the penultimate features."""
 
     def __init__(self, input_shape: Sequence[int], num_classes: int, width: int = 128, depth: int = 3,
@@ -69,13 +80,6 @@ class ConvNet(tf.keras.Model):
             x = tf.nn.avg_pool2d(x, 2, 2, "VALID")
         return tf.reshape(x, [tf.shape(x)[0], -1])
 
-    def call(self, x, training=False):
-        return self.head(self.features(x, training=training))
-
-    @property
-    def feature_dim(self) -> int:
-        return int(self.head.kernel.shape[0])
-
     def conv_flops_per_example(self) -> int:
         """Multiply-accumulates x2 of the convolutions and the head, forward pass."""
         h, w, c = self.config["input_shape"]
@@ -90,7 +94,7 @@ class ConvNet(tf.keras.Model):
         return flops
 
 
-class MLP(tf.keras.Model):
+class MLP(FeatureModel):
     """A ReLU multilayer perceptron; ``features(x)`` is the last hidden layer."""
 
     def __init__(self, input_shape: Sequence[int], num_classes: int, width: int = 256, depth: int = 2,
@@ -109,13 +113,6 @@ class MLP(tf.keras.Model):
         for layer in self.hidden:
             x = layer(x)
         return x
-
-    def call(self, x, training=False):
-        return self.head(self.features(x, training=training))
-
-    @property
-    def feature_dim(self) -> int:
-        return int(self.head.kernel.shape[0])
 
     def conv_flops_per_example(self) -> int:
         return sum(2 * int(v.shape[0]) * int(v.shape[1]) for v in self.trainable_variables if len(v.shape) == 2)

@@ -124,11 +124,12 @@ def train_model(x: np.ndarray, y: np.ndarray, num_classes: int, cfg: TrainConfig
     return model
 
 
-def predict(model, x: np.ndarray, batch: int = 1000) -> np.ndarray:
-    """Model outputs for ``x`` in batches (inference mode)."""
-    f = tf.function(lambda b: model(b, training=False))
+def predict(model, x: np.ndarray, batch: int = 1000, features: bool = False) -> np.ndarray:
+    """Model outputs (or penultimate features) for ``x`` in batches, inference mode."""
+    fn = model.features if features else model
+    f = tf.function(lambda b: fn(b, training=False))
     outs = [f(tf.constant(x[i:i + batch], tf.float32)).numpy() for i in range(0, len(x), batch)]
-    return np.concatenate(outs) if outs else np.zeros((0, model.config["num_classes"]), np.float32)
+    return np.concatenate(outs) if outs else np.zeros((0, model.feature_dim if features else model.config["num_classes"]), np.float32)
 
 
 def accuracy(model, x: np.ndarray, y: np.ndarray) -> float:
