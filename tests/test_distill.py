@@ -191,3 +191,36 @@ def test_mirrored_strategy_matches_single_device(tmp_path):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
                        cwd=str(__import__("pathlib").Path(__file__).resolve().parents[1]))
     assert r.returncode == 0 and "OK" in r.stdout, r.stderr[-3000:]
+
+
+def test_failed_float32_cholesky_is_retried_in_float64_and_logged():
+    logs = []
+    fr = _digits_frepo(steps=3)
+    fr.log = logs.append
+    f64 = fr._steps[tf.float64]
+
+    def failing_f32(step):
+        raise tf.errors.InvalidArgumentError(None, None, "Cholesky decomposition was not successful")
+
+    fr._steps[tf.float32] = failing_f32
+    before = fr.x_syn.numpy().copy()
+    out = fr.step(0)
+    assert fr.state.f64_retries == 1 and any("float64" in m for m in logs)
+    assert np.isfinite(out["loss"]) and not np.array_equal(before, fr.x_syn.numpy())
+    assert fr._steps[tf.float64] is f64
+
+
+def test_singular_kernel_raises_instead_of_training_on_nan():
+    from mi_defense.distill.frepo import NumericsError
+
+    ds = load_dataset("digits")
+    x = Transform.fit(ds.x_train)(ds.x_train[:300])
+    y = ds.y_train[:300]
+    init = choose_init_indices(y, 2, 10, 0)
+    x0 = np.repeat(x[init][:1], len(init), axis=0)  # every synthetic image identical: K_ss has rank 1
+    cfg = DistillConfig(ipc=2, steps=2, width=8, depth=2, batch_real=32, pool_size=1, reg=0.0)
+    fr = FRePo(cfg, x, y, 10, x0, y[init], log=lambda s: None)
+    with pytest.raises(NumericsError):
+        fr.step(0)
+    assert np.array_equal(fr.x_syn.numpy(), x0)  # nothing was updated
+    assert np.all(np.isfinite(fr.y_syn.numpy()))
