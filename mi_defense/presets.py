@@ -14,8 +14,8 @@ from mi_defense.config import DistillConfig, TrainConfig
 
 RUN_PRESETS = {
     "quick": AuditConfig(
-        dataset="digits", members=500, nonmembers=500, references=4, real_steps=500, bootstrap=100,
-        defenses=("none", "subset", "dpsgd:eps=8", "frepo:ipc=10"),
+        dataset="digits", members=500, nonmembers=500, references=4, real_steps=1500, bootstrap=100,
+        defenses=("none", "subset", "dpsgd:eps=8,steps=500", "frepo:ipc=10"),
         train=TrainConfig(width=32, depth=2),
         distill=DistillConfig(width=32, depth=2, batch_real=128, steps=200, pool_size=4, max_online_updates=50, checkpoint_every=0),
     ),

@@ -29,13 +29,13 @@ def verdict(entry: dict, baseline_acc: Optional[float]) -> str:
     s = entry.get("strongest_attack") or {}
     parts = [f"**{entry['name']}** reaches {pct(entry['test_accuracy'])} test accuracy"]
     if baseline_acc is not None and entry["defense"] != "none":
-        parts[-1] += f" ({pct(entry['test_accuracy'] - baseline_acc)} against no defense)"
+        parts[-1] += f" ({100 * (entry['test_accuracy'] - baseline_acc):+.1f} points against no defense)"
     if s:
         note = " (below 1/#non-members: the TPR at zero false positives)" if unresolved(entry, s["name"], s["fpr"]) else ""
         parts.append(f"its strongest attack, {s['name']}, reaches AUC {s['auc']:.3f}{ci_raw(s.get('auc_ci'))} and "
                      f"TPR {pct(s['tpr'], 2)}{ci(s.get('tpr_ci'))} at {pct(float(s['fpr']), 1)} FPR{note}")
     if entry["defense"] == "dpsgd":
-        parts.append("formal guarantee: " + entry["privacy_statement"])
+        parts.append("formal guarantee: " + entry["privacy_statement"].rstrip("."))
     elif entry["defense"] == "none":
         parts.append("no defense and no privacy guarantee")
     else:
