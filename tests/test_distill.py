@@ -141,8 +141,9 @@ def test_resume_equals_uninterrupted(tmp_path):
 def test_distill_cli_on_digits(tmp_path, capsys):
     out = tmp_path / "d"
     rc = main(["distill", "--dataset", "digits", "--ipc", "2", "--steps", "20", "--width", "16", "--batch-real", "128",
-               "--pool-size", "2", "--out", str(out), "--quiet"])
+               "--pool-size", "2", "--out", str(out), "--quiet", "--tensorboard"])
     assert rc == 0
+    assert list((out / "tensorboard").glob("events.out.tfevents.*"))
     meta = json.loads((out / "distill.json").read_text())
     split = json.loads((out / "split.json").read_text())
     assert meta["complete"] and meta["steps_done"] == 20 and np.isfinite(meta["final_loss"])
