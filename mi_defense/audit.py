@@ -127,6 +127,24 @@ class Audit:
                                   default_subset_size=ipc * self.ds.num_classes, progress=progress)
         for s in self.specs:  # reject bad defense parameters before any training
             make_defense(s, self.ctx)
+        self._check_training_config()
+
+    # Settings that change what the cached runs contain; the rest (attacks, bootstrap,
+    # FPRs, defense list, n_jobs) only change scoring and may differ between calls.
+    _SCORING_ONLY = ("attacks", "bootstrap", "fprs", "n_jobs", "defenses", "data_dir")
+
+    def _check_training_config(self) -> None:
+        cfg = {k: v for k, v in config_dict(self.cfg).items() if k not in self._SCORING_ONLY}
+        cfg = json.loads(json.dumps(cfg))
+        path = self.out / "training_config.json"
+        if path.is_file():
+            old = json.loads(path.read_text())
+            diff = sorted(k for k in set(old) | set(cfg) if old.get(k) != cfg.get(k))
+            if diff:
+                raise UserError(f"{self.out} holds runs trained with other settings ({', '.join(diff)} differ); "
+                                "use a new --out folder or the same settings")
+        else:
+            write_json(path, cfg)
 
     # ------------------------------------------------------------------ set-up
     def _split(self) -> Split:

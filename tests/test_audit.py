@@ -76,6 +76,9 @@ def test_second_scoring_pass_retrains_nothing_and_killed_audit_resumes(tiny, tmp
     res2 = run_audit(cfg, tmp_path / "b", progress=False, log=lambda s: None)
     assert res2["timings"]["runs"] == {"trained": 0, "cached": 5, "total": 5}
     assert res2["defenses"][0]["attacks"] == res1["defenses"][0]["attacks"]
+    # the cached runs are never mixed with runs of other training settings
+    with pytest.raises(Exception, match="other settings .*references"):
+        run_audit(tiny_config(tiny, defenses=("none",), references=2), tmp_path / "b", progress=False, log=lambda s: None)
 
 
 def test_sharded_runs_merge_into_the_same_result(tiny, tmp_path):
