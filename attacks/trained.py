@@ -8,11 +8,13 @@ most ``tune_max`` examples, and the chosen model is refitted on the whole fold.
 """
 from __future__ import annotations
 
+import warnings
 from typing import Optional
 
 import numpy as np
 from sklearn.base import clone
 from sklearn.ensemble import RandomForestClassifier
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.neighbors import KNeighborsClassifier
@@ -62,6 +64,14 @@ def trained_scores(inp: AttackInputs, model: str = "lr", folds: int = 5, seed: i
     folds = int(min(folds, y.sum(), (~y).sum()))
     if folds < 2:
         raise ValueError("trained attacks need at least two members and two non-members")
+    with warnings.catch_warnings():
+        # joblib's note about nested parallelism and MLP early-stopping notices say nothing about the result
+        warnings.filterwarnings("ignore", message=r".*sklearn\.utils\.parallel\.delayed.*")
+        warnings.filterwarnings("ignore", category=ConvergenceWarning)
+        return _out_of_fold(pipe, grid, model, x, y, folds, seed, n_jobs, tune_max)
+
+
+def _out_of_fold(pipe, grid, model, x, y, folds, seed, n_jobs, tune_max) -> np.ndarray:
     rng = np.random.default_rng(seed)
     scores = np.empty(len(y))
     for tr, te in StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y):
