@@ -125,8 +125,8 @@ class Audit:
         ipc = int(frepo[0].kwargs.get("ipc", cfg.distill.ipc)) if frepo else 10
         self.ctx = DefenseContext(self.ds.num_classes, self.ds.input_shape, cfg.train, cfg.real_steps, cfg.distill,
                                   default_subset_size=ipc * self.ds.num_classes, progress=progress)
-        for s in self.specs:  # reject bad defense parameters before any training
-            make_defense(s, self.ctx)
+        # reject bad defense parameters before any training
+        self.defenses = {s.key: make_defense(s, self.ctx) for s in self.specs}
         self._check_training_config()
 
     # Settings that change what the cached runs contain; the rest (attacks, bootstrap,
@@ -172,6 +172,20 @@ class Audit:
     def cache_path(self, spec: DefenseSpec, run: str) -> Path:
         return self.out / "cache" / spec.key / f"{run}.npz"
 
+    def _stale(self, spec: DefenseSpec, run: str) -> Optional[str]:
+        """Why the cached run no longer fits the defense as now resolved (None: it fits).
+
+        A spec such as ``subset`` takes its size from the context (the distilled set's
+        size), so the same cache folder can hold runs of another size after the defense
+        list changed."""
+        want = self.defenses[spec.key].resolved()
+        if not want:
+            return None
+        with np.load(self.cache_path(spec, run), allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+        diff = [f"{k}={meta.get(k)} (now {v})" for k, v in want.items() if meta.get(k) != v]
+        return f"cached {spec} {run} was trained with {', '.join(diff)}" if diff else None
+
     # ------------------------------------------------------------------ training
     def _train_positions(self, run: str) -> np.ndarray:
         if run.startswith("target"):
@@ -216,7 +230,14 @@ class Audit:
         if shard is not None:
             i, n = shard
             jobs = jobs[i::n]
-        todo = [(s, r) for s, r in jobs if not self.cache_path(s, r).is_file()]
+        todo = []
+        for s, r in jobs:
+            if self.cache_path(s, r).is_file():
+                why = self._stale(s, r)
+                if why is None:
+                    continue
+                self.log(f"{why}; training it again")
+            todo.append((s, r))
         done = len(jobs) - len(todo)
         if done:
             self.log(f"{done} of {len(jobs)} runs found in the cache; {len(todo)} to train")
@@ -235,6 +256,9 @@ class Audit:
         path = self.cache_path(spec, run)
         if not path.is_file():
             raise UserError(f"run {run} of defense {spec} is missing from {path.parent}; run the audit without --shard to train it")
+        why = self._stale(spec, run)
+        if why:
+            raise UserError(f"{why}; run the audit without --shard to train it again")
         with np.load(path, allow_pickle=False) as z:
             d = {k: z[k] for k in z.files}
         d["meta"] = json.loads(str(d["meta"]))

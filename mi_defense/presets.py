@@ -2,8 +2,9 @@
 
 * ``quick``: the bundled ``digits`` set, small ConvNets, 4 reference runs; finishes in a
   few minutes on a 2-core CPU. A smoke test of the whole pipeline, not a publishable audit.
-* ``standard``: the setting to publish: Fashion-MNIST, defenses none, subset, DP-SGD at
-  epsilon 1, 4, 8 and FRePo at 1, 10, 50 images per class, 5000 members and 5000
+* ``standard``: the setting to publish: Fashion-MNIST, defenses none, DP-SGD at epsilon
+  1, 4, 8, FRePo at 1, 10, 50 images per class and a random real subset of each of those
+  sizes (10, 100, 500 images), 5000 members and 5000
   non-members (so TPR at 0.1% FPR is resolved), and 16 reference runs for LiRA / RMIA.
   Its cost is dominated by the 17 runs per defense; spread them with ``--shard``.
 """
@@ -21,7 +22,8 @@ RUN_PRESETS = {
     ),
     "standard": AuditConfig(
         dataset="fashion_mnist", members=5000, nonmembers=5000, references=16, real_steps=5000, bootstrap=200,
-        defenses=("none", "subset", "dpsgd:eps=1", "dpsgd:eps=4", "dpsgd:eps=8", "frepo:ipc=1", "frepo:ipc=10", "frepo:ipc=50"),
+        defenses=("none", "subset:n=10", "subset:n=100", "subset:n=500", "dpsgd:eps=1", "dpsgd:eps=4", "dpsgd:eps=8",
+                  "frepo:ipc=1", "frepo:ipc=10", "frepo:ipc=50"),
         train=TrainConfig(width=64, depth=3),
         distill=DistillConfig(width=64, depth=3, batch_real=256, steps=2000, checkpoint_every=0),
     ),

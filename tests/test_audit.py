@@ -103,3 +103,20 @@ def test_audit_cli_rejects_bad_input(tiny, tmp_path, capsys):
     assert main(["audit", "--dataset", tiny, "--config", str(tmp_path / "bad.toml"), "--out", str(tmp_path / "c")]) == 2
     assert "unknown key(s) referencez" in capsys.readouterr().err
     assert not (tmp_path / "c" / "results.json").exists()
+
+
+def test_cached_subset_runs_of_another_size_are_not_reused(tiny, tmp_path):
+    # `subset` takes its size from the distilled set's (ipc x classes); after the defense
+    # list changes, the same cache folder holds subset runs of the old size.
+    a = Audit(tiny_config(tiny, defenses=("subset", "frepo:ipc=2")), tmp_path / "d", progress=False, log=lambda s: None)
+    spec = a.specs[0]
+    a.train_run(spec, "ref0")
+    assert a._stale(spec, "ref0") is None
+    logs = []
+    b = Audit(tiny_config(tiny, defenses=("subset", "frepo:ipc=3")), tmp_path / "d", progress=False, log=logs.append)
+    assert "n_train=20 (now 30)" in b._stale(spec, "ref0")
+    with pytest.raises(Exception, match="n_train=20"):
+        b._load(spec, "ref0")
+    b.run(stop_after_runs=2)  # target0 (missing), then the stale ref0: trained again, at the new size
+    assert any("training it again" in line for line in logs)
+    assert b._stale(spec, "ref0") is None and b._load(spec, "ref0")["meta"]["n_train"] == 30

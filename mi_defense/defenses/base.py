@@ -92,6 +92,11 @@ class Defense:
     def fit(self, x: np.ndarray, y: np.ndarray, seed: int) -> DefenseResult:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def resolved(self) -> Dict[str, Any]:
+        """Settings taken from the context rather than the spec, as ``fit`` records them in
+        its metadata; a cached run is reused only when they still match."""
+        return {}
+
     def train_cfg(self, seed: int, steps: Optional[int]) -> TrainConfig:
         return dataclasses.replace(self.ctx.train, seed=seed, steps=steps if steps is not None else self.ctx.train.steps)
 

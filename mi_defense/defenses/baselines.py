@@ -35,9 +35,15 @@ class Subset(Defense):
     name = "subset"
     allowed = ("n", "steps")
 
+    def size(self) -> int:
+        return int(self.params.get("n") or self.ctx.default_subset_size or 10 * self.ctx.num_classes)
+
+    def resolved(self):
+        return {"n_train": self.size()}
+
     def fit(self, x, y, seed) -> DefenseResult:
         t0 = time.time()
-        n = int(self.params.get("n") or self.ctx.default_subset_size or 10 * self.ctx.num_classes)
+        n = self.size()
         pos = stratified_subset(y, n, self.ctx.num_classes, seed)
         cfg = self.train_cfg(seed, self.params.get("steps"))
         model = train_model(x[pos], targets_for(y[pos], self.ctx.num_classes), self.ctx.num_classes, cfg,
