@@ -188,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     data_dir_arg(dl)
     dl.set_defaults(func=cmd_data_list)
     df = dsub.add_parser("fetch", help="find or download a dataset and verify its checksums")
-    df.add_argument("name")
+    df.add_argument("name", help="mnist, fashion_mnist, cifar10 or adult")
     data_dir_arg(df)
     df.set_defaults(func=cmd_data_fetch)
     d.set_defaults(func=lambda a: (d.print_help(), 2)[1])
@@ -202,19 +202,19 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--config", metavar="TOML", help="a TOML file with a [distill] table")
     ds.add_argument("--ipc", type=int, help="synthetic images per class")
     ds.add_argument("--steps", type=int, help="outer steps")
-    ds.add_argument("--width", type=int)
-    ds.add_argument("--depth", type=int)
-    ds.add_argument("--pool-norm", choices=["none", "batch", "instance", "layer"])
+    ds.add_argument("--width", type=int, help="pool ConvNet width (block i has width * 2**i channels)")
+    ds.add_argument("--depth", type=int, help="pool ConvNet depth (conv blocks)")
+    ds.add_argument("--pool-norm", choices=["none", "batch", "instance", "layer"], help="normalisation in the pool models (default batch)")
     ds.add_argument("--batch-real", type=int, help="real examples per outer step")
-    ds.add_argument("--pool-size", type=int)
-    ds.add_argument("--max-online-updates", type=int)
+    ds.add_argument("--pool-size", type=int, help="online models in the pool (default 10)")
+    ds.add_argument("--max-online-updates", type=int, help="training steps after which a pool model is re-initialised (default 100)")
     ds.add_argument("--init", help="real (default), noise, or a public .npz set")
     ds.add_argument("--no-learn-labels", action="store_true", help="freeze the labels at the centred one-hot")
     ds.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None, help="add horizontal flips inside the kernel (default: on for RGB)")
-    ds.add_argument("--seed", type=int)
+    ds.add_argument("--seed", type=int, help="seed of the initial set, the pool and the real batches (default 0)")
     ds.add_argument("--members", type=int, help="number of members (default: 90%% of the training pool)")
     ds.add_argument("--split", metavar="JSON", help="use a saved split.json instead of drawing one")
-    ds.add_argument("--checkpoint-every", type=int)
+    ds.add_argument("--checkpoint-every", type=int, help="outer steps between checkpoints (0: none)")
     ds.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint.npz")
     ds.add_argument("--jit", action="store_true", help="compile the step with XLA (faster on GPU, slower on CPU)")
     ds.add_argument("--strategy", choices=["default", "mirrored"], help="mirrored: split the real batch over all GPUs")
@@ -222,35 +222,44 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--quiet", action="store_true", help="no progress bar")
     ds.set_defaults(func=cmd_distill)
 
-    ev = sub.add_parser("evaluate", help="train fresh models on a distilled set and report test accuracy")
-    ev.add_argument("--distilled", required=True, metavar="NPZ")
-    ev.add_argument("--dataset", default="digits")
+    ev = sub.add_parser("evaluate", help="train fresh models on a distilled set and report test accuracy",
+                        description="FRePo's evaluation protocol: fresh ConvNets without normalisation trained on the "
+                                    "synthetic set only (Adam 3e-4, 500-step warm-up then cosine decay, MSE on the learned "
+                                    "labels, one random augmentation per batch; 1000/2000/5000 steps for 10/100/500 "
+                                    "images); test accuracy mean and std over the models. The test set is used only for "
+                                    "the final number.")
+    ev.add_argument("--distilled", required=True, metavar="NPZ", help="a distilled.npz written by mi-defense distill")
+    ev.add_argument("--dataset", default="digits", help="the dataset it was distilled from, for its test split (default: digits)")
     data_dir_arg(ev)
     ev.add_argument("--models", type=int, default=5, help="number of fresh models (default 5)")
     ev.add_argument("--preset", choices=["quick", "paper"], help="model width preset (default: the distillation's width)")
-    ev.add_argument("--width", type=int)
-    ev.add_argument("--depth", type=int)
+    ev.add_argument("--width", type=int, help="ConvNet width of the evaluated models")
+    ev.add_argument("--depth", type=int, help="ConvNet depth of the evaluated models")
     ev.add_argument("--train-steps", type=int, help="override the protocol's 1000/2000/5000 steps")
-    ev.add_argument("--seed", type=int)
+    ev.add_argument("--seed", type=int, help="seed of the first model (model k uses seed + k)")
     ev.add_argument("--baseline-subset", action="store_true", help="also evaluate a random real subset of the same size")
     ev.add_argument("--json", metavar="PATH", help="write the result as JSON")
-    ev.add_argument("--quiet", action="store_true")
+    ev.add_argument("--quiet", action="store_true", help="no progress bar")
     ev.set_defaults(func=cmd_evaluate)
 
-    bn = sub.add_parser("bench", help="speed and memory benchmarks, written as JSON")
-    bn.add_argument("what", choices=["distill", "attacks"])
-    bn.add_argument("--dataset", default="mnist")
+    bn = sub.add_parser("bench", help="speed and memory benchmarks, written as JSON",
+                        description="distill: seconds per FRePo outer step (median after warm-up), feature throughput, "
+                                    "achieved GFLOP/s, peak RSS and device. attacks: wall time of every threshold attack "
+                                    "and the four trained attacks on simulated outputs of 10 classes.")
+    bn.add_argument("what", choices=["distill", "attacks"], help="what to time")
+    bn.add_argument("--dataset", default="mnist", help="distill: real data for the step (default mnist)")
     data_dir_arg(bn)
-    bn.add_argument("--width", type=int, default=64)
-    bn.add_argument("--ipc", type=int, default=10)
-    bn.add_argument("--steps", type=int, default=20, help="timed steps after 3 warm-up steps")
-    bn.add_argument("--batch-real", type=int, help="default: 256 for width <= 64, else 1024")
-    bn.add_argument("--pool-norm", default="batch", choices=["none", "batch", "instance", "layer"])
-    bn.add_argument("--jit", action="store_true")
+    bn.add_argument("--width", type=int, default=64, help="distill: pool ConvNet width (default 64)")
+    bn.add_argument("--ipc", type=int, default=10, help="distill: synthetic images per class (default 10)")
+    bn.add_argument("--steps", type=int, default=20, help="distill: timed steps after 3 warm-up steps (default 20)")
+    bn.add_argument("--batch-real", type=int, help="distill: real batch (default 256 for width <= 64, else 1024)")
+    bn.add_argument("--pool-norm", default="batch", choices=["none", "batch", "instance", "layer"],
+                    help="distill: normalisation of the pool ConvNets (default batch)")
+    bn.add_argument("--jit", action="store_true", help="distill: compile the step with XLA (faster on GPU, slower on CPU)")
     bn.add_argument("--members", type=int, default=20000, help="attacks: members (= non-members)")
-    bn.add_argument("--n-jobs", type=int, default=-1)
-    bn.add_argument("--bootstrap", type=int, default=200)
-    bn.add_argument("--out", metavar="JSON")
+    bn.add_argument("--n-jobs", type=int, default=-1, help="attacks: parallel jobs for the trained attacks (-1: all cores)")
+    bn.add_argument("--bootstrap", type=int, default=200, help="attacks: bootstrap resamples for the CIs")
+    bn.add_argument("--out", metavar="JSON", help="write the figures as JSON")
     bn.set_defaults(func=cmd_bench)
 
     def audit_args(sp, dataset_default):
@@ -261,27 +270,36 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--attack", action="append", metavar="NAME", help="repeatable; default: every applicable attack")
         sp.add_argument("--references", type=int, help="reference runs per defense for LiRA/RMIA (even; 0 disables)")
         sp.add_argument("--targets", type=int, help="target models per defense (different seeds)")
-        sp.add_argument("--members", type=int)
-        sp.add_argument("--nonmembers", type=int)
+        sp.add_argument("--members", type=int, help="members: the private training set the defense sees (default: half the pool)")
+        sp.add_argument("--nonmembers", type=int, help="held-out non-members for the audit (default: as many as members)")
         sp.add_argument("--real-steps", type=int, help="training steps on real data (none, subset, dpsgd)")
         sp.add_argument("--bootstrap", type=int, help="bootstrap resamples for confidence intervals")
-        sp.add_argument("--seed", type=int)
+        sp.add_argument("--seed", type=int, help="seed of the split, the reference halves and every run (default 0)")
         sp.add_argument("--shard", metavar="i/n", help="train only the i-th of n shares of the runs; merge later without --shard")
-        sp.add_argument("--quiet", action="store_true")
+        sp.add_argument("--quiet", action="store_true", help="no progress bars")
 
-    au = sub.add_parser("audit", help="train defenses and attack them with the membership-inference suite")
+    au = sub.add_parser("audit", help="train defenses and attack them with the membership-inference suite",
+                        description="Train every defense the same way on the members, query it on members and "
+                                    "non-members, and attack it with the whole suite: threshold and trained attacks, "
+                                    "LiRA (Membership Inference Attacks From First Principles) and RMIA (Low-Cost "
+                                    "High-Power Membership Inference Attacks) over reference runs that repeat the "
+                                    "defense on random halves of the universe, and attacks on a released synthetic set. "
+                                    "Every run is cached in DIR, so a killed audit resumes and re-scoring retrains nothing.")
     audit_args(au, None)
-    au.add_argument("--out", required=True, metavar="DIR")
+    au.add_argument("--out", required=True, metavar="DIR", help="output folder (results.json, report, cache of every run)")
     au.set_defaults(func=cmd_audit)
 
     rn = sub.add_parser("run", help="the whole pipeline with a preset: defenses, audit, report",
                         description="The main job: every preset defense, every attack, results.json (and the report) in reports/<dataset>-<preset>/.")
-    rn.add_argument("--preset", default="quick", choices=["quick", "standard"])
+    rn.add_argument("--preset", default="quick", choices=["quick", "standard"], help="quick: digits, minutes on a CPU (default); standard: Fashion-MNIST, the setting to publish")
     audit_args(rn, None)
     rn.add_argument("--out", metavar="DIR", help="default: reports/<dataset>-<preset>")
     rn.set_defaults(func=cmd_run)
 
-    rp = sub.add_parser("report", help="render results.json into HTML, Markdown and figures")
+    rp = sub.add_parser("report", help="render results.json into HTML, Markdown and figures",
+                        description="Render DIR/results.json into a self-contained report.html, report.md, results.csv "
+                                    "and five PNG figures: ROC curves, the privacy/utility frontier, attack AUC over "
+                                    "training steps, released images beside their members, per-class leakage.")
     rp.add_argument("dir", metavar="DIR", help="the audit's output folder (holding results.json)")
     rp.set_defaults(func=cmd_report)
     return p
