@@ -121,10 +121,10 @@ class Audit:
         self.x_test = self.transform(x_test)
         self.masks = universe_masks(len(self.universe), cfg.references, seed=cfg.seed + 7) if cfg.references else np.zeros((len(self.universe), 0), bool)
         self.specs = [DefenseSpec.parse(d) for d in cfg.defenses]
-        frepo = [s for s in self.specs if s.name == "frepo"]
-        ipc = int(frepo[0].kwargs.get("ipc", cfg.distill.ipc)) if frepo else 10
-        self.ctx = DefenseContext(self.ds.num_classes, self.ds.input_shape, cfg.train, cfg.real_steps, cfg.distill,
-                                  default_subset_size=ipc * self.ds.num_classes, progress=progress)
+        self.ctx = DefenseContext(self.ds.num_classes, self.ds.input_shape, cfg.train, cfg.real_steps, cfg.distill, progress=progress)
+        frepo = [make_defense(s, self.ctx) for s in self.specs if s.name == "frepo"]
+        ipc = frepo[0].config(0).ipc if frepo else 10
+        self.ctx = dataclasses.replace(self.ctx, default_subset_size=ipc * self.ds.num_classes)
         # reject bad defense parameters before any training
         self.defenses = {s.key: make_defense(s, self.ctx) for s in self.specs}
         self._check_training_config()

@@ -48,7 +48,7 @@ def cmd_distill(args) -> int:
                      pool_size=args.pool_size, max_online_updates=args.max_online_updates, init=args.init,
                      learn_labels=False if args.no_learn_labels else None, flip=args.flip, seed=args.seed,
                      checkpoint_every=args.checkpoint_every, jit=True if args.jit else None, strategy=args.strategy,
-                     pool_norm=args.pool_norm)
+                     pool_norm=args.pool_norm, lr=args.lr)
     meta = distill_command(args.dataset, args.out, preset=args.preset, data_dir=args.data_dir, members=args.members,
                            split_path=args.split, config_path=args.config, resume=args.resume,
                            progress=not args.quiet, tensorboard=args.tensorboard, **overrides)
@@ -104,10 +104,11 @@ def _audit_config(args, base):
 
 
 def _print_summary(results) -> None:
-    print(f"{'defense':<22}{'test acc':>9}  {'strongest attack':<28}{'AUC':>7}  {'TPR@0.1%FPR':>12}")
+    w = max([len("defense")] + [len(e["name"]) for e in results["defenses"]]) + 2
+    print(f"{'defense':<{w}}{'test acc':>9}  {'strongest attack':<28}{'AUC':>7}  {'TPR@0.1%FPR':>12}")
     for e in results["defenses"]:
         s = e["strongest_attack"] or {}
-        print(f"{e['name']:<22}{100 * e['test_accuracy']:>8.1f}%  {s.get('name', '-'):<28}{s.get('auc', float('nan')):>7.3f}  {s.get('tpr', float('nan')):>12.4f}")
+        print(f"{e['name']:<{w}}{100 * e['test_accuracy']:>8.1f}%  {s.get('name', '-'):<28}{s.get('auc', float('nan')):>7.3f}  {s.get('tpr', float('nan')):>12.4f}")
 
 
 def cmd_audit(args) -> int:
@@ -209,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--pool-size", type=int, help="online models in the pool (default 10)")
     ds.add_argument("--max-online-updates", type=int, help="training steps after which a pool model is re-initialised (default 100)")
     ds.add_argument("--init", help="real (default), noise, or a public .npz set")
+    ds.add_argument("--lr", type=float, help="LAMB learning rate of the synthetic set (default 3e-4; from noise, about 1e-2)")
     ds.add_argument("--no-learn-labels", action="store_true", help="freeze the labels at the centred one-hot")
     ds.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None, help="add horizontal flips inside the kernel (default: on for RGB)")
     ds.add_argument("--seed", type=int, help="seed of the initial set, the pool and the real batches (default 0)")
@@ -266,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--dataset", default=dataset_default, help="dataset name, .npz file or image folder")
         data_dir_arg(sp)
         sp.add_argument("--config", metavar="TOML", help="a TOML file with [audit], [train] and [distill] tables")
-        sp.add_argument("--defense", action="append", metavar="SPEC", help="repeatable: none, subset[:n=K], dpsgd:eps=E, frepo:ipc=K[,init=noise]")
+        sp.add_argument("--defense", action="append", metavar="SPEC", help="repeatable: none, subset[:n=K], dpsgd:eps=E, frepo:ipc=K[,init=noise,lr=L]")
         sp.add_argument("--attack", action="append", metavar="NAME", help="repeatable; default: every applicable attack")
         sp.add_argument("--references", type=int, help="reference runs per defense for LiRA/RMIA (even; 0 disables)")
         sp.add_argument("--targets", type=int, help="target models per defense (different seeds)")

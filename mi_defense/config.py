@@ -47,6 +47,8 @@ class DistillConfig:
     def validate(self) -> "DistillConfig":
         if self.ipc < 1 or self.steps < 1 or self.pool_size < 1 or self.batch_real < 1:
             raise UserError("ipc, steps, pool_size and batch_real must be positive")
+        if not self.lr > 0 or not self.online_lr > 0:
+            raise UserError(f"learning rates must be positive (lr={self.lr}, online_lr={self.online_lr})")
         if self.pool_norm not in ("none", "batch", "instance", "layer"):
             raise UserError(f"pool_norm '{self.pool_norm}' unknown; use none, batch, instance or layer")
         if self.strategy not in ("default", "mirrored"):

@@ -99,6 +99,10 @@ def test_audit_cli_rejects_bad_input(tiny, tmp_path, capsys):
     assert "no parameter(s) epsilon" in capsys.readouterr().err
     assert main(["audit", "--dataset", tiny, "--references", "3", "--out", str(tmp_path / "c")]) == 2
     assert "even" in capsys.readouterr().err
+    for spec, msg in (("frepo:ipc=ten", "ipc=ten is not a positive whole number"), ("dpsgd:eps=-1", "eps=-1 is not a positive number")):
+        assert main(["audit", "--dataset", tiny, "--defense", "none", "--defense", spec, "--out", str(tmp_path / "c")]) == 2
+        assert msg in capsys.readouterr().err
+        assert not (tmp_path / "c" / "cache").exists()  # rejected before anything was trained
     (tmp_path / "bad.toml").write_text("[audit]\nreferencez = 4\n")
     assert main(["audit", "--dataset", tiny, "--config", str(tmp_path / "bad.toml"), "--out", str(tmp_path / "c")]) == 2
     assert "unknown key(s) referencez" in capsys.readouterr().err

@@ -51,6 +51,17 @@ def test_report_renders_every_figure_and_verdict(audited):
     assert "init_members" in fr["attacks"]["release_pixel"]["slices"]
 
 
+def test_report_renders_again_from_a_copy_without_cache_or_artifacts(audited, tmp_path):
+    # what the committed reference reports hold: results.json and the figures, no run cache
+    render_report(audited)
+    copy = tmp_path / "copy"
+    shutil.copytree(audited, copy, ignore=shutil.ignore_patterns("cache", "artifacts", "report.html"))
+    render_report(copy)
+    assert (copy / "report.md").read_text() == (audited / "report.md").read_text()
+    assert (copy / "fig2_frontier.png").read_bytes()[:8] == PNG
+    assert (copy / "report.html").read_text().count("data:image/png;base64,") == len(FIGURES)  # figure 4 kept
+
+
 def test_report_cli_errors(tmp_path, capsys):
     assert main(["report", str(tmp_path)]) == 2
     assert "no results.json" in capsys.readouterr().err

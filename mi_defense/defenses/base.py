@@ -81,13 +81,30 @@ class DefenseResult:
 class Defense:
     name = "base"
     allowed: Tuple[str, ...] = ()
+    numeric: Dict[str, type] = {}   # parameters that must be positive numbers (int: whole numbers)
+    required: Tuple[str, ...] = ()
+    example = ""
 
     def __init__(self, ctx: DefenseContext, **params):
         unknown = sorted(set(params) - set(self.allowed))
         if unknown:
             raise UserError(f"defense '{self.name}' has no parameter(s) {', '.join(unknown)}; valid: {', '.join(self.allowed) or 'none'}")
+        missing = [k for k in self.required if k not in params]
+        if missing:
+            raise UserError(f"defense '{self.name}' needs {', '.join(missing)}, e.g. --defense {self.example}")
         self.ctx = ctx
-        self.params = params
+        self.params = {k: self._positive(k, v) if k in self.numeric else v for k, v in params.items()}
+
+    def _positive(self, key: str, value):
+        kind = self.numeric[key]
+        try:
+            x = float(value)
+        except (TypeError, ValueError):
+            x = float("nan")
+        if not x > 0 or (kind is int and x != int(x)):
+            what = "a positive whole number" if kind is int else "a positive number"
+            raise UserError(f"defense '{self.name}': {key}={value} is not {what}" + (f", e.g. {self.example}" if self.example else ""))
+        return kind(x)
 
     def fit(self, x: np.ndarray, y: np.ndarray, seed: int) -> DefenseResult:  # pragma: no cover - interface
         raise NotImplementedError

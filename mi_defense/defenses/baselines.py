@@ -19,6 +19,8 @@ from mi_defense.train import accuracy, targets_for, train_model
 class NoDefense(Defense):
     name = "none"
     allowed = ("steps",)
+    numeric = {"steps": int}
+    example = "none:steps=2000"
 
     def fit(self, x, y, seed) -> DefenseResult:
         t0 = time.time()
@@ -34,6 +36,8 @@ class NoDefense(Defense):
 class Subset(Defense):
     name = "subset"
     allowed = ("n", "steps")
+    numeric = {"n": int, "steps": int}
+    example = "subset:n=100"
 
     def size(self) -> int:
         return int(self.params.get("n") or self.ctx.default_subset_size or 10 * self.ctx.num_classes)

@@ -64,12 +64,13 @@ def _dp_class(base):
 class DPSGD(Defense):
     name = "dpsgd"
     allowed = ("eps", "clip", "batch", "steps", "lr")
+    numeric = {"eps": float, "clip": float, "batch": int, "steps": int, "lr": float}
+    required = ("eps",)
+    example = "dpsgd:eps=8"
 
     def fit(self, x, y, seed) -> DefenseResult:
         t0 = time.time()
         p = self.params
-        if "eps" not in p:
-            raise UserError("dpsgd needs a target epsilon, e.g. --defense dpsgd:eps=8")
         eps, clip = float(p["eps"]), float(p.get("clip", 1.0))
         n = len(x)
         batch = int(min(p.get("batch", 64), n))

@@ -12,6 +12,7 @@ import time
 
 import numpy as np
 
+from mi_defense.config import DistillConfig
 from mi_defense.defenses.base import Defense, DefenseResult
 from mi_defense.distill.frepo import FRePo
 from mi_defense.train import accuracy, train_model
@@ -19,20 +20,32 @@ from mi_defense.train import accuracy, train_model
 
 class FRePoDefense(Defense):
     name = "frepo"
-    allowed = ("ipc", "init", "steps", "learn_labels")
+    allowed = ("ipc", "init", "steps", "lr", "learn_labels")
+    numeric = {"ipc": int, "steps": int, "lr": float}
+    example = "frepo:ipc=10,init=noise,lr=0.01"
+
+    def __init__(self, ctx, **params):
+        super().__init__(ctx, **params)
+        self.config(0)  # reject bad parameters before anything is trained
+
+    def config(self, seed: int) -> DistillConfig:
+        """The context's distillation settings with this spec's parameters applied."""
+        p = self.params
+        changes = {"seed": seed}
+        for k in ("ipc", "steps", "lr"):
+            if k in p:
+                changes[k] = p[k]
+        if "init" in p:
+            changes["init"] = str(p["init"])
+        if "learn_labels" in p:
+            changes["learn_labels"] = str(p["learn_labels"]).lower() in ("1", "true", "yes")
+        return dataclasses.replace(self.ctx.distill, **changes).validate()
 
     def fit(self, x, y, seed) -> DefenseResult:
         from mi_defense.distill.api import initial_set
 
         t0 = time.time()
-        p = self.params
-        changes = {"seed": seed}
-        for k in ("ipc", "init", "steps"):
-            if k in p:
-                changes[k] = p[k]
-        if "learn_labels" in p:
-            changes["learn_labels"] = str(p["learn_labels"]).lower() in ("1", "true", "yes")
-        cfg = dataclasses.replace(self.ctx.distill, **changes).validate()
+        cfg = self.config(seed)
         x0, y0, init_pos = initial_set(cfg, x, y, self.ctx.num_classes, transform=None)
         fr = FRePo(cfg, x, y, self.ctx.num_classes, x0, y0, log=lambda s: None)
         state = fr.run(progress=self.ctx.progress)
@@ -43,7 +56,7 @@ class FRePoDefense(Defense):
                             desc=f"train on {len(x_syn)} synthetic", on_step=self.ctx.on_step)
         labels = np.repeat(np.arange(self.ctx.num_classes), cfg.ipc) if cfg.init != "real" else y0
         return DefenseResult(model, {"x": x_syn, "y": y_syn, "labels": labels, "init_positions": init_pos}, {
-            "n_train": int(len(x_syn)), "ipc": cfg.ipc, "init": cfg.init, "distill_steps": state.step,
+            "n_train": int(len(x_syn)), "ipc": cfg.ipc, "init": cfg.init, "distill_steps": state.step, "distill_lr": cfg.lr,
             "distill_seconds": t_distill, "distill_final_loss": state.history[-1]["loss"] if state.history else None,
             "float64_retries": state.f64_retries, "train_steps": int(model.train_steps),
             "train_accuracy": accuracy(model, x, y), "seconds": time.time() - t0,

@@ -39,6 +39,8 @@ def render_figures(results: dict, out_dir: Path) -> Dict[str, Path]:
     for name, _, fn in FIGURES:
         path = out_dir / name
         made = figures.images(results, out_dir, path) if fn is None else fn(results, path)
+        if made is None and fn is None and path.is_file():
+            made = path  # the images come from the run's artifacts; keep the figure drawn when they were there
         if made is not None:
             out[name] = made
     return out

@@ -142,12 +142,14 @@ def images(results: dict, out_dir: Path, path: Path, per_row: int = 8) -> Option
                     panels.append((f"{e['name']}: most exposed members ({z['attack']})", z["images"][:per_row]))
     if not panels:
         return None
-    fig, axes = plt.subplots(len(panels), per_row, figsize=(per_row * 0.9, len(panels) * 1.15), squeeze=False)
+    height = len(panels) * 1.15 + 0.4
+    fig, axes = plt.subplots(len(panels), per_row, figsize=(per_row * 0.9, height), squeeze=False)
+    fig.subplots_adjust(top=1 - 0.55 / height, bottom=0.1 / height)  # a fixed margin for the title, whatever the height
     for r, (title, imgs) in enumerate(panels):
         for c in range(per_row):
             _show(axes[r, c], imgs[c] if c < len(imgs) else None)
         axes[r, 0].set_title(title, fontsize=7, loc="left")
-    fig.suptitle("Released images and exposed members", fontsize=10)
+    fig.suptitle("Released images and exposed members", fontsize=10, y=1 - 0.12 / height)
     return _save(fig, path)
 
 
