@@ -64,8 +64,9 @@ def available(inputs=None, reference=None, release_inputs=None) -> list:
 
 def scores_for(name: str, inputs: Optional[AttackInputs] = None, reference: Optional[ReferenceInputs] = None,
                release_inputs: Optional[ReleaseInputs] = None, seed: int = 0, n_jobs: Optional[int] = None,
-               rmia_a: float = 0.3):
-    """``(scores, membership, slices)`` of one attack."""
+               rmia_a: Optional[float] = None):
+    """``(scores, membership, slices)`` of one attack. ``rmia_a``: RMIA's offline ``a``
+    (None: tuned on the reference runs, ``rmia.tune_a``)."""
     if name in THRESHOLD or name in TRAINED:
         if inputs is None:
             raise AttackInputError(f"attack '{name}' needs AttackInputs (the target's outputs)")
@@ -81,7 +82,9 @@ def scores_for(name: str, inputs: Optional[AttackInputs] = None, reference: Opti
         if name.startswith("lira"):
             s = lira.lira_scores(r.target, r.references, r.reference_in, online="online" in name, fixed_variance=name.endswith("fixed"))
         else:
-            s = rmia.rmia_scores(r.target, r.references, r.reference_in, online=name == "rmia_online", a=rmia_a)
+            a = rmia.tune_a(r.references, r.reference_in) if rmia_a is None and name == "rmia" else rmia_a
+            s = rmia.rmia_scores(r.target, r.references, r.reference_in, online=name == "rmia_online",
+                                 a=rmia.A_DEFAULT if a is None else a)
         return s, r.membership, r.slices
     if name.startswith("release_"):
         space = name[len("release_"):]
@@ -95,16 +98,24 @@ def scores_for(name: str, inputs: Optional[AttackInputs] = None, reference: Opti
 def run(inputs: Optional[AttackInputs] = None, attacks: Optional[Sequence[str]] = None, fprs: Sequence[float] = DEFAULT_FPRS,
         reference: Optional[ReferenceInputs] = None, release_inputs: Optional[ReleaseInputs] = None,
         bootstrap: int = 200, seed: int = 0, n_jobs: Optional[int] = None, return_scores: bool = False,
-        rmia_a: float = 0.3) -> dict:
+        rmia_a: Optional[float] = None) -> dict:
     """Run ``attacks`` (default: every attack the given inputs allow); ``{name: result}``.
+
+    ``rmia_a`` fixes offline RMIA's ``a``; by default it is tuned on the reference runs
+    alone and reported as the result's ``a``.
 
     With ``return_scores=True`` each result also carries ``scores`` (per example, as a list).
     """
     names = list(attacks) if attacks else available(inputs, reference, release_inputs)
     out = {}
     for name in names:
-        s, membership, slices = scores_for(name, inputs, reference, release_inputs, seed, n_jobs, rmia_a)
+        a = rmia_a
+        if name == "rmia" and a is None and reference is not None:
+            a = rmia.tune_a(reference.references, reference.reference_in)
+        s, membership, slices = scores_for(name, inputs, reference, release_inputs, seed, n_jobs, a)
         res = metrics.evaluate(s, membership, fprs, bootstrap=bootstrap, seed=seed, slices=slices, name=name)
+        if name == "rmia":
+            res["a"] = float(a)
         if return_scores:
             res["scores"] = np.asarray(s, float).tolist()
         out[name] = res

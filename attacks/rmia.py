@@ -8,19 +8,26 @@ Pairwise likelihood ratio of ``x`` against population samples ``z``:
 
 with ``p(x | theta)`` the probability the model gives to the true label. Offline (OUT
 reference runs only), the missing IN runs are approximated linearly:
-``p(x) = 0.5 * ((1 + a) * p_OUT(x) + (1 - a))``, with ``a`` tuned per dataset (the paper
-uses 0.2 - 0.6 for its image sets; 0.3 by default here). With A augmentation queries,
+``p(x) = 0.5 * ((1 + a) * p_OUT(x) + (1 - a))``. ``a`` depends on the data and the
+training; as in the paper it is chosen with the reference runs alone (``tune_a``): each
+reference run in turn plays the target, the others its references, and the ``a`` with the
+highest mean AUC wins. The target's membership is never used. With A augmentation queries,
 ``p(x | theta)`` and ``p(x)`` are averaged over the queries.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 
+from attacks.metrics import auc
+
+A_GRID = tuple(np.round(np.linspace(0.0, 1.0, 11), 2))
+A_DEFAULT = 0.3  # used when fewer than two reference runs are available to tune it
+
 
 def rmia_scores(target_p: np.ndarray, ref_p: np.ndarray, ref_in: np.ndarray, online: bool = False,
-                a: float = 0.3, gamma: float = 1.0, population: Optional[np.ndarray] = None) -> np.ndarray:
+                a: float = A_DEFAULT, gamma: float = 1.0, population: Optional[np.ndarray] = None) -> np.ndarray:
     """RMIA scores (larger = member). ``population`` is a boolean mask of the examples used
     as ``z`` (default: all examples)."""
     pt = target_p.mean(axis=1)  # (N,)
@@ -37,3 +44,26 @@ def rmia_scores(target_p: np.ndarray, ref_p: np.ndarray, ref_in: np.ndarray, onl
     z = np.sort(z)
     # LR(x) / LR(z) >= gamma  <=>  LR(z) <= LR(x) / gamma
     return np.searchsorted(z, lr / gamma, side="right") / float(len(z))
+
+
+def tune_a(ref_p: np.ndarray, ref_in: np.ndarray, grid: Sequence[float] = A_GRID, gamma: float = 1.0) -> float:
+    """Offline ``a`` from the reference runs only: run m is the target, the other runs its
+    references, membership is ``ref_in[:, m]``; the grid value with the highest mean AUC
+    over m (ties: the smallest). ``A_DEFAULT`` with fewer than two runs."""
+    ref_p = np.asarray(ref_p, float)
+    if ref_p.ndim == 2:
+        ref_p = ref_p[:, :, None]
+    ref_in = np.asarray(ref_in, bool)
+    m_runs = ref_p.shape[1]
+    usable = [m for m in range(m_runs) if 0 < ref_in[:, m].sum() < len(ref_in)]
+    if m_runs < 2 or not usable:
+        return A_DEFAULT
+    mean_auc = []
+    for a in grid:
+        aucs = []
+        for m in usable:
+            others = [k for k in range(m_runs) if k != m]
+            s = rmia_scores(ref_p[:, m], ref_p[:, others], ref_in[:, others], online=False, a=a, gamma=gamma)
+            aucs.append(auc(s, ref_in[:, m]))
+        mean_auc.append(np.mean(aucs))
+    return float(grid[int(np.argmax(mean_auc))])

@@ -7,7 +7,7 @@ from scipy.stats import norm
 import attacks
 from attacks import AttackInputError, AttackInputs, ReferenceInputs, ReleaseInputs, metrics
 from attacks.lira import lira_scores
-from attacks.rmia import rmia_scores
+from attacks.rmia import rmia_scores, tune_a
 
 
 # ------------------------------------------------------------------ metrics
@@ -131,6 +131,33 @@ def test_rmia_with_four_references_beats_threshold():
     thr = metrics.evaluate(p[:, 0], ins[:, 0], bootstrap=0)
     assert res["rmia"]["auc"] > thr["auc"] + 0.05
     assert res["rmia_online"]["auc"] > thr["auc"] + 0.05
+
+
+def test_rmia_a_is_tuned_on_the_reference_runs_alone():
+    p, ins = simulate(n=1500, seed=2)
+    ref = reference_inputs(p, ins, 4)
+    refs, rin = p[:, 1:5], ins[:, 1:5]
+    # slow reference: every run as the target in turn, a plain loop over the grid
+    mean_auc = {}
+    for a in np.linspace(0, 1, 11):
+        aucs = []
+        for m in range(4):
+            o = [k for k in range(4) if k != m]
+            pin = rin[:, o]
+            p_out = np.array([refs[i, o][~pin[i]].mean() if (~pin[i]).any() else refs[i, o].mean() for i in range(len(p))])
+            lr_all = refs[:, m] / (0.5 * ((1 + a) * p_out + (1 - a)))
+            aucs.append(metrics.auc(lr_all, rin[:, m]))  # RMIA with gamma 1 ranks exactly as LR(x)
+        mean_auc[round(a, 2)] = np.mean(aucs)
+    best = max(mean_auc, key=lambda a: (mean_auc[a], -a))
+    assert best != 0.3  # a case where tuning matters (0.3 is the untuned default)
+    assert tune_a(refs, rin) == pytest.approx(best)
+    res = attacks.run(reference=ref, attacks=["rmia"], bootstrap=0)
+    assert res["rmia"]["a"] == pytest.approx(best)
+    # the target's membership plays no part in the choice
+    flipped = ReferenceInputs(target=p[:, 0], references=refs, reference_in=rin, membership=~ins[:, 0])
+    assert attacks.run(reference=flipped, attacks=["rmia"], bootstrap=0)["rmia"]["a"] == res["rmia"]["a"]
+    # a fixed a is used as given
+    assert attacks.run(reference=ref, attacks=["rmia"], bootstrap=0, rmia_a=0.7)["rmia"]["a"] == 0.7
 
 
 def test_rmia_score_is_fraction_of_population_dominated():
