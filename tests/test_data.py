@@ -191,3 +191,61 @@ def test_transforms_invertible(kind, shape):
     assert np.array_equal(t.inverse(z, to_uint8=True), x)
     t2 = Transform.from_arrays(t.to_arrays())
     assert np.allclose(t2(x), z)
+
+
+def _cifar_tarball(path, n_per_batch=3):
+    """A tarball in the layout of cifar-10-python.tar.gz, with tiny batches."""
+    import io
+    import pickle
+    import tarfile
+
+    rng = np.random.default_rng(0)
+    batches = {}
+    with tarfile.open(path, "w:gz") as tar:
+        for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+            data = rng.integers(0, 256, (n_per_batch, 3 * 32 * 32), dtype=np.uint8)  # rows: R plane, G plane, B plane
+            labels = list(rng.integers(0, 10, n_per_batch))
+            blob = pickle.dumps({b"data": data, b"labels": labels})
+            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+            info.size = len(blob)
+            tar.addfile(info, io.BytesIO(blob))
+            batches[name] = (data, labels)
+    return batches
+
+
+def test_cifar10_tarball_verified_before_unpickling_then_parsed(monkeypatch, tmp_path):
+    monkeypatch.delenv("MI_DEFENSE_DATA", raising=False)
+    (tmp_path / "cifar10").mkdir()
+    tarball = tmp_path / "cifar10" / "cifar-10-python.tar.gz"
+    batches = _cifar_tarball(tarball)
+    import pickle
+
+    from mi_defense.data import registry
+
+    calls = []
+    real_loads = pickle.loads
+    monkeypatch.setattr(registry.pickle, "loads", lambda *a, **k: calls.append(1) or real_loads(*a, **k))
+    # not the canonical tarball: its SHA-256 differs, and nothing in it is unpickled
+    with pytest.raises(DataError, match="SHA-256"):
+        load_dataset("cifar10", str(tmp_path))
+    assert calls == []
+    # with this tarball's own checksum registered, the batches are read in CIFAR's layout
+    fs = sources.FILESETS["cifar10"]
+    own = sources.RemoteFile("cifar-10-python.tar.gz", hashlib.sha256(tarball.read_bytes()).hexdigest(), fs.files[0].url, compressed=False)
+    monkeypatch.setitem(sources.FILESETS, "cifar10", sources.FileSet("cifar10", (own,)))
+    ds = load_dataset("cifar10", str(tmp_path))
+    assert ds.x_train.shape == (15, 32, 32, 3) and ds.x_test.shape == (3, 32, 32, 3) and ds.x_train.dtype == np.uint8
+    data, labels = batches["data_batch_2"]
+    assert np.array_equal(ds.y_train[3:6], labels)
+    # channel-planar rows become HWC images: pixel (0, 1) of channel c is row[c * 1024 + 1]
+    assert [int(ds.x_train[3, 0, 1, c]) for c in range(3)] == [int(data[0, c * 1024 + 1]) for c in range(3)]
+    assert len(calls) == 6
+    # no local copy: the tarball is downloaded into the cache and checked as it is
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    tarball.rename(remote / tarball.name)
+    served = sources.RemoteFile(own.name, own.sha256, (remote / tarball.name).as_uri(), compressed=False)
+    monkeypatch.setitem(sources.FILESETS, "cifar10", sources.FileSet("cifar10", (served,)))
+    ds2 = load_dataset("cifar10", str(tmp_path))
+    assert np.array_equal(ds2.x_train, ds.x_train)
+    assert (sources.cache_root() / "cifar10" / "cifar-10-python.tar.gz").is_file()

@@ -29,7 +29,8 @@ from mi_defense.errors import DataError
 
 @dataclass(frozen=True)
 class RemoteFile:
-    """One file of a dataset: its name, the SHA-256 of its decompressed bytes, its URL."""
+    """One file of a dataset: its name, the SHA-256 of its bytes (decompressed, for files
+    served gzipped), its URL."""
 
     name: str
     sha256: str
@@ -102,10 +103,11 @@ def candidate_dirs(name: str, data_dir: Optional[str] = None) -> List[Path]:
     return out
 
 
-def read_decompressed(path: Path) -> bytes:
-    """Read ``path``; gunzip it if it ends in ``.gz``. Corrupt archives raise DataError."""
+def read_decompressed(path: Path, gunzip: Optional[bool] = None) -> bytes:
+    """Read ``path``; gunzip it if ``gunzip`` (default: if it ends in ``.gz``). Corrupt
+    archives raise DataError."""
     try:
-        if path.suffix == ".gz":
+        if path.suffix == ".gz" if gunzip is None else gunzip:
             with gzip.open(path, "rb") as f:
                 return f.read()
         return path.read_bytes()
@@ -121,11 +123,15 @@ def _find_in(directory: Path, f: RemoteFile) -> Optional[Path]:
 
 
 def verify(path: Path, f: RemoteFile) -> bytes:
-    """Return the decompressed bytes of ``path`` after checking their SHA-256."""
-    data = read_decompressed(path)
+    """Return the bytes of file ``f`` read from ``path`` after checking their SHA-256.
+
+    A gzip copy (``NAME.gz``) is decompressed first; a file whose canonical name is itself
+    an archive (``cifar-10-python.tar.gz``) is checked as it is."""
+    data = read_decompressed(path, gunzip=path.suffix == ".gz" and path.name != f.name)
     digest = hashlib.sha256(data).hexdigest()
     if digest != f.sha256:
-        raise DataError(f"{path}: SHA-256 of the decompressed bytes is {digest[:16]}..., expected {f.sha256[:16]}...; the file is not the canonical {f.name}: replace it")
+        raise DataError(f"{path}: SHA-256 of the {f.name} bytes is {digest[:16]}..., expected {f.sha256[:16]}...; "
+                        f"the file is not the canonical {f.name}: replace it")
     return data
 
 
