@@ -62,6 +62,11 @@ def available(inputs=None, reference=None, release_inputs=None) -> list:
     return names
 
 
+def _offline_a(reference: ReferenceInputs, rmia_a: Optional[float]) -> float:
+    """Offline RMIA's ``a``: as given, else tuned on the reference runs alone."""
+    return rmia.tune_a(reference.references, reference.reference_in) if rmia_a is None else rmia_a
+
+
 def scores_for(name: str, inputs: Optional[AttackInputs] = None, reference: Optional[ReferenceInputs] = None,
                release_inputs: Optional[ReleaseInputs] = None, seed: int = 0, n_jobs: Optional[int] = None,
                rmia_a: Optional[float] = None):
@@ -82,9 +87,8 @@ def scores_for(name: str, inputs: Optional[AttackInputs] = None, reference: Opti
         if name.startswith("lira"):
             s = lira.lira_scores(r.target, r.references, r.reference_in, online="online" in name, fixed_variance=name.endswith("fixed"))
         else:
-            a = rmia.tune_a(r.references, r.reference_in) if rmia_a is None and name == "rmia" else rmia_a
-            s = rmia.rmia_scores(r.target, r.references, r.reference_in, online=name == "rmia_online",
-                                 a=rmia.A_DEFAULT if a is None else a)
+            a = _offline_a(r, rmia_a) if name == "rmia" else rmia.A_DEFAULT  # online RMIA has no a
+            s = rmia.rmia_scores(r.target, r.references, r.reference_in, online=name == "rmia_online", a=a)
         return s, r.membership, r.slices
     if name.startswith("release_"):
         space = name[len("release_"):]
@@ -109,9 +113,7 @@ def run(inputs: Optional[AttackInputs] = None, attacks: Optional[Sequence[str]] 
     names = list(attacks) if attacks else available(inputs, reference, release_inputs)
     out = {}
     for name in names:
-        a = rmia_a
-        if name == "rmia" and a is None and reference is not None:
-            a = rmia.tune_a(reference.references, reference.reference_in)
+        a = _offline_a(reference, rmia_a) if name == "rmia" and reference is not None else rmia_a
         s, membership, slices = scores_for(name, inputs, reference, release_inputs, seed, n_jobs, a)
         res = metrics.evaluate(s, membership, fprs, bootstrap=bootstrap, seed=seed, slices=slices, name=name)
         if name == "rmia":

@@ -122,8 +122,8 @@ class Audit:
         self.masks = universe_masks(len(self.universe), cfg.references, seed=cfg.seed + 7) if cfg.references else np.zeros((len(self.universe), 0), bool)
         self.specs = [DefenseSpec.parse(d) for d in cfg.defenses]
         self.ctx = DefenseContext(self.ds.num_classes, self.ds.input_shape, cfg.train, cfg.real_steps, cfg.distill, progress=progress)
-        frepo = [make_defense(s, self.ctx) for s in self.specs if s.name == "frepo"]
-        ipc = frepo[0].config(0).ipc if frepo else 10
+        # `subset` without n matches the first FRePo set's size
+        ipc = next((make_defense(s, self.ctx).config(0).ipc for s in self.specs if s.name == "frepo"), 10)
         self.ctx = dataclasses.replace(self.ctx, default_subset_size=ipc * self.ds.num_classes)
         # reject bad defense parameters before any training
         self.defenses = {s.key: make_defense(s, self.ctx) for s in self.specs}
@@ -172,8 +172,9 @@ class Audit:
     def cache_path(self, spec: DefenseSpec, run: str) -> Path:
         return self.out / "cache" / spec.key / f"{run}.npz"
 
-    def _stale(self, spec: DefenseSpec, run: str) -> Optional[str]:
-        """Why the cached run no longer fits the defense as now resolved (None: it fits).
+    def _stale(self, spec: DefenseSpec, run: str, meta: Optional[dict] = None) -> Optional[str]:
+        """Why the cached run no longer fits the defense as now resolved (None: it fits);
+        ``meta``: the run's metadata when already loaded.
 
         A spec such as ``subset`` takes its size from the context (the distilled set's
         size), so the same cache folder can hold runs of another size after the defense
@@ -181,8 +182,9 @@ class Audit:
         want = self.defenses[spec.key].resolved()
         if not want:
             return None
-        with np.load(self.cache_path(spec, run), allow_pickle=False) as z:
-            meta = json.loads(str(z["meta"]))
+        if meta is None:
+            with np.load(self.cache_path(spec, run), allow_pickle=False) as z:
+                meta = json.loads(str(z["meta"]))
         diff = [f"{k}={meta.get(k)} (now {v})" for k, v in want.items() if meta.get(k) != v]
         return f"cached {spec} {run} was trained with {', '.join(diff)}" if diff else None
 
@@ -256,12 +258,12 @@ class Audit:
         path = self.cache_path(spec, run)
         if not path.is_file():
             raise UserError(f"run {run} of defense {spec} is missing from {path.parent}; run the audit without --shard to train it")
-        why = self._stale(spec, run)
-        if why:
-            raise UserError(f"{why}; run the audit without --shard to train it again")
         with np.load(path, allow_pickle=False) as z:
             d = {k: z[k] for k in z.files}
         d["meta"] = json.loads(str(d["meta"]))
+        why = self._stale(spec, run, d["meta"])
+        if why:
+            raise UserError(f"{why}; run the audit without --shard to train it again")
         return d
 
     def score(self) -> dict:
