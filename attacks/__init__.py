@@ -103,14 +103,15 @@ def run(inputs: Optional[AttackInputs] = None, attacks: Optional[Sequence[str]] 
         reference: Optional[ReferenceInputs] = None, release_inputs: Optional[ReleaseInputs] = None,
         bootstrap: int = 200, seed: int = 0, n_jobs: Optional[int] = None, return_scores: bool = False,
         rmia_a: Optional[float] = None) -> dict:
-    """Run ``attacks`` (default: every attack the given inputs allow); ``{name: result}``.
+    """Run ``attacks`` (``None``: every attack the given inputs allow; an empty list runs
+    nothing); ``{name: result}``.
 
     ``rmia_a`` fixes offline RMIA's ``a``; by default it is tuned on the reference runs
     alone and reported as the result's ``a``.
 
     With ``return_scores=True`` each result also carries ``scores`` (per example, as a list).
     """
-    names = list(attacks) if attacks else available(inputs, reference, release_inputs)
+    names = list(attacks) if attacks is not None else available(inputs, reference, release_inputs)
     out = {}
     for name in names:
         a = _offline_a(reference, rmia_a) if name == "rmia" and reference is not None else rmia_a

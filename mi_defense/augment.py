@@ -4,6 +4,8 @@ One augmentation is drawn per batch from {colour, crop, rotate, translate, cutou
 (+ horizontal flip for RGB), with per-example random parameters, in the style of
 Differentiable Siamese Augmentation ("Dataset Condensation with Differentiable Siamese
 Augmentation", Zhao & Bilen 2021). Inputs are images in model space (N, H, W, C).
+
+``flip_crop`` is the usual augmentation for models trained on real RGB images.
 """
 from __future__ import annotations
 
@@ -63,6 +65,21 @@ def _flip(x, seed):
     n = tf.shape(x)[0]
     coin = tf.random.stateless_uniform([n, 1, 1, 1], seed) < 0.5
     return tf.where(coin, tf.image.flip_left_right(x), x)
+
+
+def flip_crop(x, seed, pad: int = 4):
+    """The standard augmentation for real RGB images: a random horizontal flip, then a
+    random crop of the original size from the image zero-padded by ``pad`` pixels, drawn
+    per example."""
+    x = _flip(x, seed)
+    n = tf.shape(x)[0]
+    h, w = tf.shape(x)[1], tf.shape(x)[2]
+    padded = tf.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
+    off = tf.random.stateless_uniform([n, 2], seed + 11, 0, 2 * pad + 1, dtype=tf.int32)
+    rows = off[:, 0:1] + tf.range(h)[None, :]                     # (n, h)
+    cols = off[:, 1:2] + tf.range(w)[None, :]                     # (n, w)
+    x = tf.gather(padded, rows, axis=1, batch_dims=1)             # (n, h, W+2p, c)
+    return tf.gather(x, cols, axis=2, batch_dims=1)               # (n, h, w, c)
 
 
 def augment(x, seed, rgb: bool):

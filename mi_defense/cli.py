@@ -54,7 +54,7 @@ def cmd_distill(args) -> int:
                            progress=not args.quiet, tensorboard=args.tensorboard, **overrides)
     state = "done" if meta["complete"] else "stopped early"
     print(f"distilled {meta['n_members']} members of {meta['dataset']} into {meta['n_synthetic']} synthetic images "
-          f"({state}, {meta['steps_done']} steps, {meta['seconds']:.0f} s, final loss {meta['final_loss']:.4f}) -> {args.out}")
+          f"({state}, {meta['steps_done']} steps, {meta['seconds']:.0f} s, final loss {meta['final_loss'] if meta['final_loss'] is None else format(meta['final_loss'], '.4f')}) -> {args.out}")
     return 0
 
 
@@ -94,7 +94,8 @@ def _audit_config(args, base):
     changes = dict(dataset=args.dataset, data_dir=args.data_dir, references=getattr(args, "references", None),
                    targets=getattr(args, "targets", None), seed=getattr(args, "seed", None),
                    members=getattr(args, "members", None), nonmembers=getattr(args, "nonmembers", None),
-                   real_steps=getattr(args, "real_steps", None), bootstrap=getattr(args, "bootstrap", None))
+                   real_steps=getattr(args, "real_steps", None), bootstrap=getattr(args, "bootstrap", None),
+                   primary_attack=getattr(args, "primary_attack", None))
     cfg = replace_checked(cfg, "command line", **changes)
     if getattr(args, "defense", None):
         cfg = dataclasses.replace(cfg, defenses=tuple(args.defense))
@@ -105,10 +106,14 @@ def _audit_config(args, base):
 
 def _print_summary(results) -> None:
     w = max([len("defense")] + [len(e["name"]) for e in results["defenses"]]) + 2
-    print(f"{'defense':<{w}}{'test acc':>9}  {'strongest attack':<28}{'AUC':>7}  {'TPR@0.1%FPR':>12}")
+    print(f"{'defense':<{w}}{'train acc':>10}{'test acc':>9}  {'primary attack':<20}{'AUC':>7}  {'TPR@0.1%FPR':>12}  {'eps >=':>7}")
     for e in results["defenses"]:
-        s = e["strongest_attack"] or {}
-        print(f"{e['name']:<{w}}{100 * e['test_accuracy']:>8.1f}%  {s.get('name', '-'):<28}{s.get('auc', float('nan')):>7.3f}  {s.get('tpr', float('nan')):>12.4f}")
+        s = e.get("primary_attack") or {}
+        b = e.get("epsilon_lower_bound") or {}
+        train = "-" if e.get("train_accuracy") is None else f"{100 * e['train_accuracy']:.1f}%"
+        fmt = lambda v, spec: "-" if v is None else format(v, spec)
+        print(f"{e['name']:<{w}}{train:>10}{100 * e['test_accuracy']:>8.1f}%  {s.get('name', '-'):<20}{fmt(s.get('auc'), '7.3f'):>7}  "
+              f"{fmt(s.get('tpr'), '12.4f'):>12}  {fmt(b.get('value'), '7.2f'):>7}" + ("  undertrained" if e.get("undertrained") else ""))
 
 
 def cmd_audit(args) -> int:
@@ -270,11 +275,13 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--config", metavar="TOML", help="a TOML file with [audit], [train] and [distill] tables")
         sp.add_argument("--defense", action="append", metavar="SPEC", help="repeatable: none, subset[:n=K], dpsgd:eps=E, frepo:ipc=K[,init=noise,lr=L]")
         sp.add_argument("--attack", action="append", metavar="NAME", help="repeatable; default: every applicable attack")
+        sp.add_argument("--primary-attack", metavar="NAME", help="the attack the verdict, frontier and epsilon bound use, declared "
+                        "before scoring (default: lira_online_fixed below 64 reference runs, lira_online from 64, threshold_loss without)")
         sp.add_argument("--references", type=int, help="reference runs per defense for LiRA/RMIA (even; 0 disables)")
         sp.add_argument("--targets", type=int, help="target models per defense (different seeds)")
         sp.add_argument("--members", type=int, help="members: the private training set the defense sees (default: half the pool)")
         sp.add_argument("--nonmembers", type=int, help="held-out non-members for the audit (default: as many as members)")
-        sp.add_argument("--real-steps", type=int, help="training steps on real data (none, subset, dpsgd)")
+        sp.add_argument("--real-steps", type=int, help="DP-SGD training steps (default 1000)")
         sp.add_argument("--bootstrap", type=int, help="bootstrap resamples for confidence intervals")
         sp.add_argument("--seed", type=int, help="seed of the split, the reference halves and every run (default 0)")
         sp.add_argument("--shard", metavar="i/n", help="train only the i-th of n shares of the runs; merge later without --shard")

@@ -43,8 +43,6 @@ def distill_command(dataset_name: str, out: str, preset: str = "quick", data_dir
     ds = load_dataset(dataset_name, data_dir)
     split = Split.load(split_path) if split_path else default_split(ds, members, None, cfg.seed)
     split.check(ds)
-    Path(out).mkdir(parents=True, exist_ok=True)
-    split.save(Path(out) / "split.json")
     return distill(ds, split, cfg, out, resume=resume, progress=progress, tensorboard=tensorboard)
 
 

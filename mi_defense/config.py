@@ -58,20 +58,76 @@ class DistillConfig:
         return self
 
 
+AUGMENT_MODES = ("frepo", "flip_crop", "none", "auto")
+LOSS_NAMES = ("mse", "xent")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
-    """How a fresh model is trained on (x, y): FRePo's evaluation protocol by default."""
+    """How a fresh model is trained on (x, y): FRePo's evaluation protocol by default.
+
+    ``epochs`` (when set, and ``steps`` is not) gives the length as passes over the
+    training set, so a recipe means the same for 100 or 5000 examples. ``augment``:
+    ``true``/``frepo`` (one random augmentation per batch, FRePo's protocol), ``flip_crop``
+    (random flips and padded crops), ``auto`` (``flip_crop`` for RGB images, none
+    otherwise), ``false``/``none``.
+    """
 
     width: int = 128
     depth: int = 3
     norm: str = "none"
     lr: float = 3e-4
     warmup: int = 500
-    steps: Optional[int] = None      # None: train.default_steps (1000 / 2000 / 5000 for <= 10 / 100 / more examples)
+    steps: Optional[int] = None      # None: from epochs, else train.default_steps (1000 / 2000 / 5000 for <= 10 / 100 / more)
     batch: int = 500
-    augment: bool = True
+    augment: Any = True
     loss: str = "mse"                # mse on (learned or centred one-hot) labels | xent
     seed: int = 0
+    epochs: Optional[float] = None
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self) -> "TrainConfig":
+        check_positive_int(self, "width", "depth", "batch")
+        check_nonneg_int(self, "warmup", "seed")
+        if self.steps is not None:
+            check_positive_int(self, "steps")
+        if self.epochs is not None and not (isinstance(self.epochs, (int, float)) and not isinstance(self.epochs, bool)
+                                            and 0 < self.epochs < float("inf")):
+            raise UserError(f"train: epochs must be a positive number, got {self.epochs!r}")
+        if not (isinstance(self.lr, (int, float)) and not isinstance(self.lr, bool) and 0 < self.lr < float("inf")):
+            raise UserError(f"train: lr must be a positive number, got {self.lr!r}")
+        if self.loss not in LOSS_NAMES:
+            raise UserError(f"train: loss '{self.loss}' unknown; use {' or '.join(LOSS_NAMES)}")
+        if self.norm not in ("none", "batch", "instance", "layer"):
+            raise UserError(f"train: norm '{self.norm}' unknown; use none, batch, instance or layer")
+        if not isinstance(self.augment, bool) and self.augment not in AUGMENT_MODES:
+            raise UserError(f"train: augment {self.augment!r} unknown; use true, false, {', '.join(AUGMENT_MODES)}")
+        return self
+
+    def augment_mode(self, rgb: bool) -> str:
+        """The augmentation actually applied: frepo, flip_crop or none."""
+        a = self.augment
+        if a is True:
+            return "frepo"
+        if a is False:
+            return "none"
+        return ("flip_crop" if rgb else "none") if a == "auto" else a
+
+
+def check_positive_int(obj, *names) -> None:
+    for k in names:
+        v = getattr(obj, k)
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise UserError(f"{type(obj).__name__}: {k} must be a positive whole number, got {v!r}")
+
+
+def check_nonneg_int(obj, *names) -> None:
+    for k in names:
+        v = getattr(obj, k)
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise UserError(f"{type(obj).__name__}: {k} must be a whole number >= 0, got {v!r}")
 
 
 DISTILL_PRESETS = {
@@ -102,6 +158,9 @@ def replace_checked(obj, where: str = "config", **changes):
         if v is None:
             continue
         default = getattr(obj, k)
+        if valid[k].type in ("Any", Any):
+            clean[k] = v
+            continue
         if isinstance(default, bool) and not isinstance(v, bool):
             raise UserError(f"{where}: {k} must be true or false, got {v!r}")
         if isinstance(default, int) and not isinstance(default, bool) and not isinstance(v, int):

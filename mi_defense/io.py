@@ -62,12 +62,40 @@ def _json_default(obj: Any):
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
+def strict(obj: Any) -> Any:
+    """``obj`` with every non-finite float (NaN, +-inf) replaced by ``None``: JSON has no
+    spelling for them, and ``NaN``/``Infinity`` tokens make a file other parsers reject."""
+    if isinstance(obj, dict):
+        return {k: strict(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return strict(obj.tolist())
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if np.isfinite(obj) else None
+    return obj
+
+
 def to_json(obj: Any) -> str:
-    return json.dumps(obj, indent=2, sort_keys=False, default=_json_default, allow_nan=True) + "\n"
+    """Strict JSON (RFC 8259): non-finite numbers are written as ``null``."""
+    return json.dumps(strict(obj), indent=2, sort_keys=False, default=_json_default, allow_nan=False) + "\n"
 
 
 def write_json(path, obj: Any) -> None:
     write_text(path, to_json(obj))
+
+
+def read_json(path, what: str = "file"):
+    """Parse a JSON file; a missing, unreadable or corrupt file is a one-line ``UserError``."""
+    from mi_defense.errors import UserError
+
+    p = Path(path)
+    try:
+        return json.loads(p.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{p}: no such file") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"{p}: {what} is not readable JSON ({exc}); delete it or pass a valid file") from None
 
 
 def write_npz(path, **arrays) -> None:

@@ -5,8 +5,8 @@ a ConvNet without normalisation, Adam (lr 3e-4) with a linear warm-up over the f
 steps then cosine decay to zero, mean-squared error on the (learned or centred one-hot)
 labels, batch ``min(n, 500)``, one random augmentation per batch, and 1000 / 2000 / 5000
 steps for training sets of up to 10 / 100 / more examples (the paper's 10 / 100 / 500
-synthetic images). Every defense trains its target model with this loop, so
-they differ only in what they train on.
+synthetic images). Models trained on real data use the same loop with the real-data
+recipe of ``mi_defense.recipes`` (cross-entropy, length in epochs).
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from mi_defense.augment import augment
+from mi_defense.augment import augment, flip_crop
 from mi_defense.config import TrainConfig
 from mi_defense.distill.krr import centred_onehot
 from mi_defense.models import build_model
@@ -31,6 +31,15 @@ def default_steps(n_examples: int) -> int:
     if n_examples <= 100:
         return 2000
     return 5000
+
+
+def resolve_steps(cfg: TrainConfig, n_examples: int) -> int:
+    """``cfg.steps``; else ``ceil(epochs * n / batch)``; else FRePo's protocol default."""
+    if cfg.steps:
+        return int(cfg.steps)
+    if cfg.epochs:
+        return max(1, int(math.ceil(cfg.epochs * n_examples / min(cfg.batch, n_examples))))
+    return default_steps(n_examples)
 
 
 class WarmupCosine(tf.keras.optimizers.schedules.LearningRateSchedule):
@@ -78,14 +87,14 @@ def train_model(x: np.ndarray, y: np.ndarray, num_classes: int, cfg: TrainConfig
     from tqdm.auto import tqdm
 
     n = len(x)
-    steps = cfg.steps or default_steps(n)
+    steps = resolve_steps(cfg, n)
     batch = min(n, cfg.batch)
     model = build_model(x.shape[1:], num_classes, width=cfg.width, depth=cfg.depth, norm=cfg.norm, seed=cfg.seed)
     opt = optimizer or tf.keras.optimizers.Adam(WarmupCosine(cfg.lr, min(cfg.warmup, steps // 2), steps))
     xs = tf.constant(x, tf.float32)
     ys = tf.constant(y, tf.float32)
     rgb = x.ndim == 4 and x.shape[-1] == 3
-    use_aug = cfg.augment and x.ndim == 4
+    aug_mode = cfg.augment_mode(rgb) if x.ndim == 4 else "none"
     loss_fn = LOSSES[cfg.loss]
     private = hasattr(opt, "_num_microbatches") or getattr(opt, "_was_dp_gradients_called", None) is not None
 
@@ -97,8 +106,10 @@ def train_model(x: np.ndarray, y: np.ndarray, num_classes: int, cfg: TrainConfig
             xb, yb = tf.gather(xs, ids), tf.gather(ys, ids)
         else:
             xb, yb = xs, ys
-        if use_aug:
+        if aug_mode == "frepo":
             xb = augment(xb, seed + 3, rgb)
+        elif aug_mode == "flip_crop":
+            xb = flip_crop(xb, seed + 3)
         if private:
             # tensorflow-privacy's optimisers take the per-example loss and the tape
             with tf.GradientTape(persistent=True) as tape:

@@ -54,7 +54,8 @@ def test_audit_catches_memorising_target_and_rates_blind_target_near_half(tiny, 
     d = by_name(res)
     assert d["none"]["attacks"]["threshold_loss"]["auc"] > 0.95
     assert d["none"]["strongest_attack"]["auc"] > 0.95
-    assert d["none"]["train_accuracy"] > 0.95
+    assert d["none"]["train_accuracy"] > 0.95 and not d["none"]["undertrained"]
+    assert d["none"]["generalization_gap"] == pytest.approx(d["none"]["train_accuracy"] - d["none"]["test_accuracy"])
     blind = d["blind"]["attacks"]["threshold_loss"]
     assert blind["auc_ci"][0] - 0.05 < 0.5 < blind["auc_ci"][1] + 0.05 and abs(blind["auc"] - 0.5) < 0.15
     assert d["none"]["leave_one_out"]["lira_online"]["n_targets"] == 4
@@ -99,7 +100,7 @@ def test_audit_cli_rejects_bad_input(tiny, tmp_path, capsys):
     assert "no parameter(s) epsilon" in capsys.readouterr().err
     assert main(["audit", "--dataset", tiny, "--references", "3", "--out", str(tmp_path / "c")]) == 2
     assert "even" in capsys.readouterr().err
-    for spec, msg in (("frepo:ipc=ten", "ipc=ten is not a positive whole number"), ("dpsgd:eps=-1", "eps=-1 is not a positive number")):
+    for spec, msg in (("frepo:ipc=ten", "ipc=ten is not a positive whole number"), ("dpsgd:eps=-1", "eps=-1 is not a finite positive number")):
         assert main(["audit", "--dataset", tiny, "--defense", "none", "--defense", spec, "--out", str(tmp_path / "c")]) == 2
         assert msg in capsys.readouterr().err
         assert not (tmp_path / "c" / "cache").exists()  # rejected before anything was trained
@@ -124,3 +125,14 @@ def test_cached_subset_runs_of_another_size_are_not_reused(tiny, tmp_path):
     b.run(stop_after_runs=2)  # target0 (missing), then the stale ref0: trained again, at the new size
     assert any("training it again" in line for line in logs)
     assert b._stale(spec, "ref0") is None and b._load(spec, "ref0")["meta"]["n_train"] == 30
+
+
+def test_undertrained_undefended_target_is_flagged(tiny, tmp_path):
+    from mi_defense.report import render_report
+
+    cfg = tiny_config(tiny, defenses=("none:epochs=1",), references=0, attacks=("threshold_loss",))
+    res = run_audit(cfg, tmp_path / "u", progress=False, log=lambda s: None)
+    e = res["defenses"][0]
+    assert e["train_accuracy"] < 0.95 and e["undertrained"] and e["recipe"]["epochs"] == 1
+    render_report(tmp_path / "u")
+    assert "undertrained: leakage underestimated" in (tmp_path / "u" / "report.md").read_text()

@@ -62,3 +62,33 @@ def test_dpsgd_defense_states_its_guarantee():
     assert m["epsilon"] <= 4 and m["delta"] == 1e-5 and m["sampling_rate"] == pytest.approx(0.1)
     assert m["noise_multiplier"] == pytest.approx(calibrate_noise(4, 0.1, 30, 1e-5))
     assert "(epsilon=" in m["privacy_statement"] and "Poisson" in m["privacy_statement"] and res.released is None
+
+
+def _audit_dpsgd(tmp_path, name):
+    from mi_defense.audit import AuditConfig, run_audit
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "random.npz"
+    np.savez(path, x_train=rng.standard_normal((700, 12)).astype(np.float32), y_train=np.arange(700) % 10,
+             x_test=rng.standard_normal((50, 12)).astype(np.float32), y_test=np.arange(50) % 10)
+    cfg = AuditConfig(dataset=str(path), members=300, nonmembers=300, references=0, bootstrap=0, n_jobs=1,
+                      defenses=("dpsgd:eps=1,clip=100,batch=60,steps=400,lr=0.003",), attacks=("threshold_loss",),
+                      train=TrainConfig(width=256, depth=2))
+    return run_audit(cfg, tmp_path / name, progress=False, log=lambda s: None)["defenses"][0]
+
+
+def test_audited_epsilon_respects_dpsgd_and_catches_a_mechanism_without_noise(tmp_path, monkeypatch):
+    """Random labels: only memorisation fits the members. Calibrated DP-SGD at epsilon 1
+    stays below its claim; the same training with noise multiplier 0, still claiming
+    epsilon 1, is caught by the audited lower bound."""
+    from mi_defense.defenses import dpsgd
+
+    honest = _audit_dpsgd(tmp_path, "honest")
+    assert honest["claimed_epsilon"] <= 1.0
+    assert honest["epsilon_lower_bound"]["value"] <= honest["claimed_epsilon"]
+    monkeypatch.setattr(dpsgd, "calibrate_noise", lambda eps, q, steps, delta: 0.0)
+    monkeypatch.setattr(dpsgd, "epsilon_for", lambda sigma, q, steps, delta: 1.0)  # the broken claim
+    broken = _audit_dpsgd(tmp_path, "broken")
+    assert broken["metadata"]["noise_multiplier"] == 0.0 and broken["claimed_epsilon"] == 1.0
+    assert broken["train_accuracy"] > 0.9
+    assert broken["epsilon_lower_bound"]["value"] > broken["claimed_epsilon"]

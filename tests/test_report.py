@@ -49,6 +49,12 @@ def test_report_renders_every_figure_and_verdict(audited):
         assert z["images_uint8"].shape[0] == 10 and z["init_member_images"].shape == (10, 8, 8, 1)
     fr = next(e for e in results["defenses"] if e["defense"] == "frepo")
     assert "init_members" in fr["attacks"]["release_pixel"]["slices"]
+    # declared evidence: primary attack (threshold_loss: the first listed attack on the model), release attack, bound
+    assert all(e["primary_attack"]["name"] == "threshold_loss" and e["epsilon_lower_bound"]["value"] >= 0 for e in results["defenses"])
+    assert fr["release_attack"]["name"] == "release_pixel" and set(fr["epsilon_lower_bound"]["per_attack"]) == {"threshold_loss", "release_pixel"}
+    none = next(e for e in results["defenses"] if e["defense"] == "none")
+    assert none["recipe"]["name"] == "real-data" and none["recipe"]["loss"] == "xent" and fr["recipe"]["name"] == "frepo-protocol"
+    assert "## Training recipes" in md and "cross-entropy" in md and "audited ε ≥" in md and "selected on held-out examples" in md
 
 
 def test_report_renders_again_from_a_copy_without_cache_or_artifacts(audited, tmp_path):
@@ -68,6 +74,13 @@ def test_report_cli_errors(tmp_path, capsys):
     (tmp_path / "results.json").write_text("{broken")
     assert main(["report", str(tmp_path)]) == 2
     assert "not valid JSON" in capsys.readouterr().err
+    for bad, msg in (({"schema": "mi_defense.results/1", "defenses": [{}]}, "re-score it"),
+                     ({"schema": "mi_defense.results/2", "defenses": []}, "holds no defenses"),
+                     ({"schema": "mi_defense.results/2", "defenses": [{"name": "x"}]}, "lacks")):
+        (tmp_path / "results.json").write_text(json.dumps(bad))
+        assert main(["report", str(tmp_path)]) == 2
+        err = capsys.readouterr().err
+        assert msg in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "report.html").exists()
 
 

@@ -11,7 +11,6 @@ the dataset fingerprint, so any later step can check it uses the very same split
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -50,10 +49,16 @@ class Split:
 
     @classmethod
     def load(cls, path) -> "Split":
-        d = json.loads(Path(path).read_text())
-        s = cls(np.asarray(d["members"], np.int64), np.asarray(d["nonmembers"], np.int64), np.asarray(d["test"], np.int64),
-                d["test_source"], int(d["seed"]), d["dataset_fingerprint"])
-        if s.hash != d["hash"]:
+        from mi_defense.io import read_json
+
+        d = read_json(path, "split file")
+        try:
+            s = cls(np.asarray(d["members"], np.int64), np.asarray(d["nonmembers"], np.int64), np.asarray(d["test"], np.int64),
+                    d["test_source"], int(d["seed"]), d["dataset_fingerprint"])
+            want = d["hash"]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UserError(f"{path}: not a split file written by mi-defense ({type(exc).__name__}: {exc}); pass a split.json it wrote") from None
+        if s.hash != want:
             raise UserError(f"{path}: split hash mismatch; the file was edited, re-create the split")
         return s
 
@@ -103,12 +108,28 @@ def make_split(dataset, n_members: int, n_nonmembers: Optional[int] = None, n_te
 def universe_masks(n_examples: int, n_runs: int, seed: int = 0) -> np.ndarray:
     """Inclusion mask ``(n_examples, n_runs)`` for reference runs over a universe.
 
-    Each example is included in exactly half of the runs (``n_runs`` even), chosen
-    at random per example, so every run trains on about half of the universe, as in
-    LiRA ("Membership Inference Attacks From First Principles").
+    Runs come in complementary pairs: run ``2k`` trains on a random half of the universe
+    and run ``2k + 1`` on the other half. Every run trains on half of the universe and
+    every example is in exactly half of the runs, as in LiRA ("Membership Inference
+    Attacks From First Principles"). The pairs make leave-one-out honest: holding out
+    run ``j`` *and its partner* leaves every example in exactly ``n_runs / 2 - 1`` of the
+    remaining runs, so they carry no trace of the held-out run's membership (holding out
+    one run alone would: its members would be IN one run fewer among the rest).
     """
     if n_runs < 2 or n_runs % 2:
         raise UserError(f"the number of reference runs must be even and at least 2, got {n_runs}")
     rng = np.random.default_rng(seed)
-    order = np.argsort(rng.random((n_examples, n_runs)), axis=1)
-    return order < n_runs // 2
+    half = n_examples // 2
+    mask = np.zeros((n_examples, n_runs), bool)
+    for k in range(n_runs // 2):
+        perm = rng.permutation(n_examples)
+        first = np.zeros(n_examples, bool)
+        first[perm[:half + (rng.random() < 0.5 if n_examples % 2 else 0)]] = True
+        mask[:, 2 * k] = first
+        mask[:, 2 * k + 1] = ~first
+    return mask
+
+
+def partner(run: int) -> int:
+    """The run trained on the complement of ``run``'s half (see ``universe_masks``)."""
+    return run ^ 1

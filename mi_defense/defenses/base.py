@@ -7,6 +7,7 @@ including a plain statement of what privacy it does or does not guarantee.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Optional, Tuple
 
@@ -14,6 +15,7 @@ import numpy as np
 
 from mi_defense.config import DistillConfig, TrainConfig
 from mi_defense.errors import UserError
+from mi_defense.recipes import RealRecipe
 
 
 @dataclass(frozen=True)
@@ -63,12 +65,13 @@ class DefenseContext:
 
     num_classes: int
     input_shape: Tuple[int, ...]
-    train: TrainConfig                    # how target models are trained (one protocol for all)
-    real_steps: Optional[int] = None      # training steps on real data (none/subset/dpsgd); None: protocol default
+    train: TrainConfig                    # architecture, and FRePo's protocol for distilled sets and same-size subsets
+    real_steps: Optional[int] = None      # DP-SGD steps (None: its default)
     distill: DistillConfig = field(default_factory=DistillConfig)
     default_subset_size: Optional[int] = None
     progress: bool = False
     on_step: Optional[Callable] = None     # called every 100 training steps with (step, model)
+    real_recipe: RealRecipe = field(default_factory=RealRecipe)  # how real-data targets (none) are trained
 
 
 @dataclass
@@ -84,6 +87,7 @@ class Defense:
     numeric: Dict[str, type] = {}   # parameters that must be positive numbers (int: whole numbers)
     required: Tuple[str, ...] = ()
     example = ""
+    releases = False                # True: fit() returns a released data set (attacked by release_*)
 
     def __init__(self, ctx: DefenseContext, **params):
         unknown = sorted(set(params) - set(self.allowed))
@@ -101,8 +105,8 @@ class Defense:
             x = float(value)
         except (TypeError, ValueError):
             x = float("nan")
-        if not x > 0 or (kind is int and x != int(x)):
-            what = "a positive whole number" if kind is int else "a positive number"
+        if not (x > 0 and math.isfinite(x)) or (kind is int and x != int(x)):
+            what = "a positive whole number" if kind is int else "a finite positive number"
             raise UserError(f"defense '{self.name}': {key}={value} is not {what}" + (f", e.g. {self.example}" if self.example else ""))
         return kind(x)
 

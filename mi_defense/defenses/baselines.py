@@ -1,7 +1,9 @@
 """Baselines: no defense, and a random real subset of the members.
 
-``none`` trains on every member (the leaky reference point). ``subset:n=K`` trains on K
-random members, by default as many as the distilled set has examples: the naive baseline
+``none`` trains on every member with the real-data recipe (``mi_defense.recipes``): the
+leaky reference point, fitted as a deployed model would be. ``subset:n=K`` trains on K
+random members with FRePo's distilled-data protocol, by default as many as the distilled
+set has examples: the naive baseline
 a distillation defense has to beat ("No Free Lunch in 'Privacy for Free: How does Dataset
 Condensation Help Privacy'", Carlini, Feldman & Nasr 2022). Neither carries a formal
 privacy guarantee.
@@ -13,24 +15,26 @@ import time
 import numpy as np
 
 from mi_defense.defenses.base import Defense, DefenseResult, stratified_subset
+from mi_defense.recipes import describe
 from mi_defense.train import accuracy, targets_for, train_model
 
 
 class NoDefense(Defense):
     name = "none"
-    allowed = ("steps",)
-    numeric = {"steps": int}
-    example = "none:steps=2000"
+    allowed = ("steps", "epochs")
+    numeric = {"steps": int, "epochs": float}
+    example = "none:epochs=100"
 
     def fit(self, x, y, seed) -> DefenseResult:
         t0 = time.time()
-        cfg = self.train_cfg(seed, self.params.get("steps", self.ctx.real_steps))
+        cfg = self.ctx.real_recipe.train_config(self.ctx.train, seed, epochs=self.params.get("epochs"), steps=self.params.get("steps"))
         model = train_model(x, targets_for(y, self.ctx.num_classes), self.ctx.num_classes, cfg, progress=self.ctx.progress,
                             desc="none", on_step=self.ctx.on_step)
         return DefenseResult(model, None, {
             "n_train": int(len(x)), "train_steps": int(model.train_steps), "train_accuracy": accuracy(model, x, y),
+            "recipe": describe(cfg, len(x), model.train_steps, _rgb(x), "real-data"),
             "seconds": time.time() - t0,
-            "privacy_statement": "No defense: the model is trained on every member. No privacy guarantee."})
+            "privacy_statement": "No defense: the model is trained on every member, as it would be deployed. No privacy guarantee."})
 
 
 class Subset(Defense):
@@ -55,6 +59,12 @@ class Subset(Defense):
         return DefenseResult(model, None, {
             "n_train": int(n), "train_steps": int(model.train_steps), "train_positions": pos.tolist(),
             "train_accuracy": accuracy(model, x, y), "train_accuracy_on_subset": accuracy(model, x[pos], y[pos]),
+            "recipe": describe(cfg, n, model.train_steps, _rgb(x), "frepo-protocol"),
             "seconds": time.time() - t0,
-            "privacy_statement": f"Random subset of {n} members: the other members are never seen by the model, the {n} chosen are "
+            "privacy_statement": f"Random subset of {n} members, trained with FRePo's distilled-data protocol like a distilled set "
+                                 f"of the same size: the other members are never seen by the model, the {n} chosen are "
                                  "fully exposed. No formal privacy guarantee."})
+
+
+def _rgb(x) -> bool:
+    return x.ndim == 4 and x.shape[-1] == 3

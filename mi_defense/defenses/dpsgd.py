@@ -118,5 +118,9 @@ class DPSGD(Defense):
             "n_train": int(n), "train_steps": steps, "train_accuracy": accuracy(model, x, y), "seconds": time.time() - t0,
             "epsilon": achieved, "target_epsilon": eps, "delta": delta, "noise_multiplier": sigma, "clip": clip,
             "sampling_rate": q, "expected_batch": batch, "accountant": "dp_accounting RDP (Poisson-subsampled Gaussian)",
-            "sampling": "Poisson", "truncated_batches": overflow, "dp_model": "tensorflow_privacy make_dp_model_class (vectorized_map)",
+            "sampling": "Poisson", "truncated_batches": overflow,
+            "recipe": {"name": "dpsgd", "description": f"DP-SGD: MSE on centred one-hot labels, Adam {lr:g} (constant), Poisson "
+                       f"batches of expected size {batch}, {steps} steps ({steps * batch / n:.0f} epochs), clipping norm {clip:g}, "
+                       f"noise multiplier {sigma:.3g}, no augmentation", "loss": "mse", "lr": lr, "batch": batch, "steps": steps,
+                       "epochs": round(steps * batch / n, 2), "augment": "none", "width": cfg.width, "depth": cfg.depth}, "dp_model": "tensorflow_privacy make_dp_model_class (vectorized_map)",
             "privacy_statement": statement})

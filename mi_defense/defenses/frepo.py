@@ -15,6 +15,7 @@ import numpy as np
 from mi_defense.config import DistillConfig
 from mi_defense.defenses.base import Defense, DefenseResult
 from mi_defense.distill.frepo import FRePo
+from mi_defense.recipes import describe
 from mi_defense.train import accuracy, train_model
 
 
@@ -23,6 +24,7 @@ class FRePoDefense(Defense):
     allowed = ("ipc", "init", "steps", "lr", "learn_labels")
     numeric = {"ipc": int, "steps": int, "lr": float}
     example = "frepo:ipc=10,init=noise,lr=0.01"
+    releases = True
 
     def __init__(self, ctx, **params):
         super().__init__(ctx, **params)
@@ -60,6 +62,7 @@ class FRePoDefense(Defense):
             "distill_seconds": t_distill, "distill_final_loss": state.history[-1]["loss"] if state.history else None,
             "float64_retries": state.f64_retries, "train_steps": int(model.train_steps),
             "train_accuracy": accuracy(model, x, y), "seconds": time.time() - t0,
+            "recipe": describe(tcfg, len(x_syn), model.train_steps, x.ndim == 4 and x.shape[-1] == 3, "frepo-protocol"),
             "privacy_statement": f"FRePo synthetic set of {len(x_syn)} images ({cfg.ipc} per class, init={cfg.init}); the model "
                                  "is trained on it alone. No formal privacy guarantee: the numbers below are empirical attack "
                                  "results, and members copied at initialisation are reported as their own slice."})

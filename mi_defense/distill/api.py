@@ -51,6 +51,21 @@ def initial_set(cfg: DistillConfig, x_members: np.ndarray, y_members: np.ndarray
     return transform(public.x_train[pos]), public.y_train[pos], np.zeros(0, np.int64)
 
 
+# Settings that do not change what a step computes; a checkpoint may be resumed with others.
+_RESUMABLE_WITH_OTHER = ("checkpoint_every", "jit", "strategy")
+
+
+def run_hash(cfg: DistillConfig, split: Split) -> str:
+    """SHA-256 over the settings that shape the synthetic set and the split it is made from:
+    a checkpoint is resumed only under the same hash."""
+    import hashlib
+    import json
+
+    settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in _RESUMABLE_WITH_OTHER}
+    text = json.dumps({"config": settings, "split": split.hash}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def save_grid(path, images_uint8: np.ndarray, labels: np.ndarray, class_names, ipc: int) -> None:
     import matplotlib
 
@@ -87,14 +102,30 @@ def distill(dataset: Dataset, split: Split, cfg: DistillConfig, out_dir, resume:
     if dataset.kind != "image":
         raise UserError(f"{dataset.name} is tabular; FRePo distillation here needs images (use the none/subset/dpsgd defenses for tabular data)")
     out = Path(out_dir)
+    ckpt = out / "checkpoint.npz"
+    rhash = run_hash(cfg, split)
+    if resume and ckpt.is_file():
+        from mi_defense.distill.frepo import read_checkpoint
+
+        if str(read_checkpoint(ckpt).get("run_hash", "")) != rhash:
+            raise UserError(f"{ckpt}: checkpoint was made with other settings or another split; resume with the settings "
+                            "it was made with, or start without --resume (or in a new --out folder)")
+    saved_split = out / "split.json"
+    if saved_split.is_file() and resume:
+        old = Split.load(saved_split)
+        if old.hash != split.hash:
+            raise UserError(f"{saved_split} holds another split than this run; resume with the same --members/--seed/--split "
+                            "or use a new --out folder")
     out.mkdir(parents=True, exist_ok=True)
+    split.save(saved_split)
     transform = Transform.fit(dataset.x_train, default_transform_kind(dataset.input_shape))
     x_m = transform(dataset.x_train[split.members])
     y_m = dataset.y_train[split.members]
     x0, y0, init_pos = initial_set(cfg, x_m, y_m, dataset.num_classes, transform)
     fr = FRePo(cfg, x_m, y_m, dataset.num_classes, x0, y0, strategy=make_strategy(cfg.strategy), log=log)
+    fr.run_hash = rhash
     t0 = time.time()
-    state = fr.run(checkpoint=out / "checkpoint.npz", resume=resume, progress=progress,
+    state = fr.run(checkpoint=ckpt, resume=resume, progress=progress,
                    tensorboard_dir=str(out / "tensorboard") if tensorboard else None, stop_after=stop_after)
     x_syn, y_syn = fr.synthetic()
     labels = np.repeat(np.arange(dataset.num_classes), cfg.ipc).astype(np.int64) if cfg.init != "real" else y0
@@ -106,6 +137,7 @@ def distill(dataset: Dataset, split: Split, cfg: DistillConfig, out_dir, resume:
         "config": dataclasses.asdict(cfg),
         "seed": cfg.seed,
         "split_hash": split.hash,
+        "run_hash": rhash,
         "dataset_fingerprint": dataset.fingerprint(),
         "n_members": int(len(split.members)),
         "n_synthetic": int(len(x_syn)),

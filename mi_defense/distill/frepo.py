@@ -62,6 +62,17 @@ class DistillState:
     seconds: float = 0.0
 
 
+def read_checkpoint(path) -> Dict[str, np.ndarray]:
+    """Every array of a checkpoint; a truncated or corrupt file is a one-line ``UserError``."""
+    import zipfile
+
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise UserError(f"{path}: checkpoint is corrupt or truncated ({type(exc).__name__}); delete it and start without --resume") from None
+
+
 class FRePo:
     """Distil ``(x_real, y_real)`` into ``ipc`` synthetic examples per class.
 
@@ -84,6 +95,7 @@ class FRePo:
         self.n_real = len(x_real)
         self.n_syn = len(x_init)
         self.state = DistillState()
+        self.run_hash = ""  # what the checkpoint must have been made with (settings and data); set by the caller
         scale = label_scale(num_classes)
         with self.strategy.scope():
             self.x_real = tf.constant(x_real, tf.float32)
@@ -198,17 +210,23 @@ class FRePo:
         arrays["step"] = np.array(self.state.step)
         arrays["f64_retries"] = np.array(self.state.f64_retries)
         arrays["seconds"] = np.array(self.state.seconds)
+        arrays["run_hash"] = np.array(self.run_hash)
+        arrays["history"] = np.array([[h["step"], h["loss"], h["krr"]] for h in self.state.history], np.float64).reshape(-1, 3)
         write_npz(path, **arrays)
 
     def load_checkpoint(self, path) -> None:
-        with np.load(path, allow_pickle=False) as z:
-            for k, var in self.state_variables().items():
-                if k not in z.files or z[k].shape != tuple(var.shape):
-                    raise UserError(f"{path}: checkpoint does not match this configuration ({k}); start without --resume or use the same settings")
-                var.assign(z[k])
-            self.state.step = int(z["step"])
-            self.state.f64_retries = int(z["f64_retries"])
-            self.state.seconds = float(z["seconds"])
+        z = read_checkpoint(path)
+        if str(z.get("run_hash", "")) != self.run_hash:
+            raise UserError(f"{path}: checkpoint was made with other settings or another split; start without --resume "
+                            "(or in a new --out folder), or resume with the settings it was made with")
+        for k, var in self.state_variables().items():
+            if k not in z or z[k].shape != tuple(var.shape):
+                raise UserError(f"{path}: checkpoint does not match this configuration ({k}); start without --resume or use the same settings")
+            var.assign(z[k])
+        self.state.step = int(z["step"])
+        self.state.f64_retries = int(z["f64_retries"])
+        self.state.seconds = float(z["seconds"])
+        self.state.history = [{"step": int(a), "loss": float(b), "krr": float(c)} for a, b, c in z.get("history", np.zeros((0, 3)))]
 
     # ---------------------------------------------------------------- loop
     def run(self, checkpoint: Optional[Path] = None, resume: bool = False, progress: bool = True,

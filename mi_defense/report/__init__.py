@@ -8,16 +8,17 @@ import json
 from pathlib import Path
 from typing import Dict
 
+from mi_defense.audit.core import SCHEMA
 from mi_defense.errors import UserError
 from mi_defense.io import write_text
 from mi_defense.report import figures, tables
 
 FIGURES = [
     ("fig1_roc.png", "ROC curves of every attack, one panel per defense (log-log axes).", figures.roc_curves),
-    ("fig2_frontier.png", "Privacy/utility frontier: test accuracy against the strongest attack's TPR at 0.1% FPR and AUC, with 95% bootstrap CIs; DP-SGD points joined along epsilon.", figures.frontier),
+    ("fig2_frontier.png", "Privacy/utility frontier: test accuracy against the primary attack's TPR at 0.1% FPR and AUC (declared before scoring), with 95% bootstrap CIs; DP-SGD points joined along epsilon; crosses: the attack on a released set.", figures.frontier),
     ("fig3_auc_over_steps.png", "AUC of the loss-threshold attack against the target's training steps.", figures.auc_over_steps),
     ("fig4_images.png", "Synthetic images next to the members they were initialised from, and the most exposed members per defense.", None),
-    ("fig5_per_class.png", "TPR at 1% FPR of the strongest attack, by class.", figures.per_class),
+    ("fig5_per_class.png", "TPR at 1% FPR of the primary attack, by class.", figures.per_class),
 ]
 
 
@@ -31,6 +32,15 @@ def load_results(out_dir) -> dict:
         raise UserError(f"{p}: not valid JSON ({exc}); re-run the audit to rewrite it") from None
     if not isinstance(results, dict) or "defenses" not in results:
         raise UserError(f"{p}: not an mi_defense results file (no 'defenses')")
+    if results.get("schema") != SCHEMA:
+        raise UserError(f"{p}: results schema {results.get('schema')!r}, this version reads {SCHEMA!r}; re-score it with "
+                        f"'mi-defense audit --out {out_dir}' (cached runs are reused)")
+    if not results["defenses"]:
+        raise UserError(f"{p}: holds no defenses; run the audit with at least one --defense")
+    missing = sorted({k for e in results["defenses"] for k in ("name", "defense", "test_accuracy", "attacks", "privacy_statement") if k not in e}
+                     | {k for k in ("dataset", "config", "split", "versions", "class_names", "input_shape") if k not in results})
+    if missing:
+        raise UserError(f"{p}: results file lacks {', '.join(missing)}; re-run the audit to rewrite it")
     return results
 
 
@@ -70,6 +80,11 @@ FOOTNOTE = ("† the FPR is below 1/#non-members and cannot be resolved with thi
             "the value shown is the TPR at zero false positives.")
 
 
+STRONGEST_NOTE = ("A secondary view. The maximum over many attacks on the same examples overstates leakage, so each "
+                  "defense's strongest attack is chosen on a random half of the examples (A) and its numbers are computed "
+                  "on the other half (B) only. The verdicts and the frontier use the primary attack, declared before scoring.")
+
+
 def render_report(out_dir) -> Dict[str, Path]:
     """Write report.html, report.md, results.csv and the figures into ``out_dir``."""
     out_dir = Path(out_dir)
@@ -83,6 +98,8 @@ def render_report(out_dir) -> Dict[str, Path]:
     md = [f"# {title}", "", "## Verdicts", ""] + [f"- {v}" for v in verdicts]
     md += ["", "## Threat model", "", tables.THREAT_MODEL, "", "## Set-up", ""] + [f"- {l}" for l in tables.setup_lines(results)]
     md += ["", "## Summary", "", _md_table(summary), "", FOOTNOTE, ""]
+    md += ["## Training recipes", "", _md_table(tables.recipe_rows(results)), ""]
+    md += ["## Strongest attack, selected on held-out examples", "", STRONGEST_NOTE, "", _md_table(tables.strongest_rows(results)), ""]
     for e in results["defenses"]:
         md += [f"### {e['name']}", "", e["privacy_statement"], "", _md_table(tables.attack_rows(e)), ""]
     md += ["## Figures", ""]
@@ -97,6 +114,9 @@ def render_report(out_dir) -> Dict[str, Path]:
     body += ["<h2>Threat model</h2>", f"<p>{_md_inline(tables.THREAT_MODEL)}</p>", "<h2>Set-up</h2><ul>"]
     body += [f"<li>{html.escape(l)}</li>" for l in tables.setup_lines(results)] + ["</ul>"]
     body += ["<h2>Summary</h2>", _html_table(summary), f'<p class="note">{html.escape(FOOTNOTE)}</p>']
+    body += ["<h2>Training recipes</h2>", _html_table(tables.recipe_rows(results))]
+    body += ["<h2>Strongest attack, selected on held-out examples</h2>", f"<p>{html.escape(STRONGEST_NOTE)}</p>",
+             _html_table(tables.strongest_rows(results))]
     for e in results["defenses"]:
         body += [f"<h3>{html.escape(e['name'])}</h3>", f"<p>{html.escape(e['privacy_statement'])}</p>", _html_table(tables.attack_rows(e))]
     body += ["<h2>Figures</h2>"]

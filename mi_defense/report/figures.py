@@ -64,11 +64,13 @@ def frontier(results: dict, path: Path, fpr: str = "0.001") -> Path:
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     groups: Dict[str, List[tuple]] = {}
+    released = []
     for e in results["defenses"]:
-        s = e.get("strongest_attack")
-        if not s:
-            continue
-        groups.setdefault(e["defense"], []).append((e, s))
+        s = e.get("primary_attack")
+        if s:
+            groups.setdefault(e["defense"], []).append((e, s))
+        if e.get("release_attack"):
+            released.append((e, e["release_attack"]))
     for gi, (g, items) in enumerate(sorted(groups.items())):
         c, m = PALETTE[gi % len(PALETTE)], MARKERS[gi % len(MARKERS)]
         for ax, key, ci_key in ((axes[0], "tpr", "tpr_ci"), (axes[1], "auc", "auc_ci")):
@@ -84,8 +86,13 @@ def frontier(results: dict, path: Path, fpr: str = "0.001") -> Path:
             for (e, s), x, y in zip(items, xs, ys):
                 if e["params"]:
                     ax.annotate(",".join(f"{k}={v}" for k, v in e["params"].items()), (x, y), fontsize=7, xytext=(4, 4), textcoords="offset points")
-    axes[0].set_xlabel(f"TPR at {100 * float(fpr):g}% FPR, strongest attack")
-    axes[1].set_xlabel("AUC of the strongest attack")
+    for i, (e, r) in enumerate(released):
+        for ax, key in ((axes[0], "tpr"), (axes[1], "auc")):
+            ax.plot([r[key]], [e["test_accuracy"]], "x", color="k", ms=8, label=f"attack on the released set ({r['name']})" if i == 0 else None)
+            ax.annotate(e["name"], (r[key], e["test_accuracy"]), fontsize=6, xytext=(4, -8), textcoords="offset points")
+    primary = next((e["primary_attack"]["name"] for e in results["defenses"] if e.get("primary_attack")), "primary attack")
+    axes[0].set_xlabel(f"TPR at {100 * float(fpr):g}% FPR, {primary} (declared before scoring)")
+    axes[1].set_xlabel(f"AUC of {primary}")
     axes[1].axvline(0.5, color="0.6", ls=":", lw=0.8)
     for ax in axes:
         ax.set_ylabel("test accuracy")
@@ -154,7 +161,7 @@ def images(results: dict, out_dir: Path, path: Path, per_row: int = 8) -> Option
 
 
 def per_class(results: dict, path: Path, fpr: str = "0.01") -> Path:
-    """Figure 5: TPR at 1% FPR by class for each defense (strongest attack)."""
+    """Figure 5: TPR at 1% FPR by class for each defense (primary attack)."""
     plt = _plt()
     names = results["class_names"]
     ds = results["defenses"]
@@ -162,7 +169,7 @@ def per_class(results: dict, path: Path, fpr: str = "0.01") -> Path:
     width = 0.8 / max(1, len(ds))
     x = np.arange(len(names))
     for i, e in enumerate(ds):
-        s = e.get("strongest_attack")
+        s = e.get("primary_attack")
         if not s:
             continue
         sl = e["attacks"][s["name"]].get("slices", {})

@@ -24,16 +24,36 @@ def unresolved(entry: dict, attack: str, fpr: str = FPR_MAIN) -> bool:
     return fpr in entry["attacks"].get(attack, {}).get("unresolved_fprs", [])
 
 
+def _attack_phrase(entry: dict, s: dict, what: str) -> str:
+    note = " (below 1/#non-members: the TPR at zero false positives)" if unresolved(entry, s["name"], s["fpr"]) else ""
+    return (f"{what}, {s['name']}, reaches AUC {s['auc']:.3f}{ci_raw(s.get('auc_ci'))} and "
+            f"TPR {pct(s['tpr'], 2)}{ci(s.get('tpr_ci'))} at {pct(float(s['fpr']), 1)} FPR{note}")
+
+
+def eps_text(entry: dict) -> str:
+    b = entry.get("epsilon_lower_bound")
+    return "-" if not b else f"{b['value']:.2f} ({b['attack']})"
+
+
 def verdict(entry: dict, baseline_acc: Optional[float]) -> str:
-    """One paragraph: utility kept, strongest attack, TPR at low FPR with CI, the guarantee."""
-    s = entry.get("strongest_attack") or {}
+    """One paragraph: utility kept, the declared attacks with CIs, the audited and claimed epsilon, the guarantee."""
     parts = [f"**{entry['name']}** reaches {pct(entry['test_accuracy'])} test accuracy"]
+    if entry.get("train_accuracy") is not None:
+        parts[-1] += f" ({pct(entry['train_accuracy'])} on its training data)"
     if baseline_acc is not None and entry["defense"] != "none":
-        parts[-1] += f" ({100 * (entry['test_accuracy'] - baseline_acc):+.1f} points against no defense)"
-    if s:
-        note = " (below 1/#non-members: the TPR at zero false positives)" if unresolved(entry, s["name"], s["fpr"]) else ""
-        parts.append(f"its strongest attack, {s['name']}, reaches AUC {s['auc']:.3f}{ci_raw(s.get('auc_ci'))} and "
-                     f"TPR {pct(s['tpr'], 2)}{ci(s.get('tpr_ci'))} at {pct(float(s['fpr']), 1)} FPR{note}")
+        parts[-1] += f", {100 * (entry['test_accuracy'] - baseline_acc):+.1f} points against no defense"
+    if entry.get("undertrained"):
+        parts.append(f"**undertrained: leakage underestimated** (train accuracy below 95%; an undefended model is "
+                     f"deployed fitted to its training set)")
+    if entry.get("primary_attack"):
+        parts.append(_attack_phrase(entry, entry["primary_attack"], "the primary attack"))
+    if entry.get("release_attack"):
+        parts.append(_attack_phrase(entry, entry["release_attack"], "the attack on the released set"))
+    b = entry.get("epsilon_lower_bound")
+    if b:
+        claimed = entry.get("claimed_epsilon")
+        parts.append(f"audited epsilon lower bound {b['value']:.2f} at {100 * b['confidence']:.0f}% confidence"
+                     + (f" against a claimed epsilon of {claimed:.3g}" if claimed is not None else ""))
     if entry["defense"] == "dpsgd":
         parts.append("formal guarantee: " + entry["privacy_statement"].rstrip("."))
     elif entry["defense"] == "none":
@@ -44,15 +64,37 @@ def verdict(entry: dict, baseline_acc: Optional[float]) -> str:
 
 
 def summary_rows(results: dict) -> List[List[str]]:
-    rows = [["defense", "test acc.", "train acc.", "strongest attack", "AUC [95% CI]", "TPR@10%FPR", "TPR@1%FPR", "TPR@0.1%FPR [95% CI]"]]
+    rows = [["defense", "recipe", "train acc.", "test acc.", "gap", "primary attack", "AUC [95% CI]", "TPR@1%FPR",
+             "TPR@0.1%FPR [95% CI]", "release attack TPR@0.1%FPR", "audited ε ≥", "claimed ε"]]
     for e in results["defenses"]:
-        s = e.get("strongest_attack") or {}
-        r = e["attacks"].get(s.get("name"), {})
-        t = r.get("tpr_at_fpr", {})
+        s = e.get("primary_attack") or {}
+        t = s.get("tpr_at_fpr", {})
         mark = " †" if s and unresolved(e, s["name"]) else ""
-        rows.append([e["name"], pct(e["test_accuracy"]), pct(e.get("train_accuracy")), s.get("name", "-"),
-                     f"{s.get('auc', float('nan')):.3f}{ci_raw(s.get('auc_ci'))}", pct(t.get("0.1"), 2), pct(t.get("0.01"), 2),
-                     f"{pct(t.get(FPR_MAIN), 2)}{ci(r.get('tpr_at_fpr_ci', {}).get(FPR_MAIN))}{mark}"])
+        rel = e.get("release_attack")
+        gap = e.get("generalization_gap")
+        rows.append([e["name"] + (" (undertrained)" if e.get("undertrained") else ""), (e.get("recipe") or {}).get("name", "-"),
+                     pct(e.get("train_accuracy")), pct(e["test_accuracy"]), "-" if gap is None else f"{100 * gap:.1f}",
+                     s.get("name", "-"), f"{s['auc']:.3f}{ci_raw(s.get('auc_ci'))}" if s else "-", pct(t.get("0.01"), 2),
+                     f"{pct(s.get('tpr'), 2)}{ci(s.get('tpr_ci'))}{mark}" if s else "-",
+                     f"{pct(rel['tpr'], 2)}{ci(rel.get('tpr_ci'))}" if rel else "-", eps_text(e),
+                     "-" if e.get("claimed_epsilon") is None else f"{e['claimed_epsilon']:.3g}"])
+    return rows
+
+
+def recipe_rows(results: dict) -> List[List[str]]:
+    rows = [["defense", "recipe", "how its model is trained"]]
+    for e in results["defenses"]:
+        r = e.get("recipe") or {}
+        rows.append([e["name"], r.get("name", "-"), r.get("description", "-")])
+    return rows
+
+
+def strongest_rows(results: dict) -> List[List[str]]:
+    rows = [["defense", "attack chosen on half A", "AUC on half B [95% CI]", "TPR@0.1%FPR on half B [95% CI]"]]
+    for e in results["defenses"]:
+        s = e.get("strongest_attack")
+        if s:
+            rows.append([e["name"], s["name"], f"{s['auc']:.3f}{ci_raw(s.get('auc_ci'))}", f"{pct(s.get('tpr'), 2)}{ci(s.get('tpr_ci'))}"])
     return rows
 
 
@@ -96,12 +138,44 @@ def setup_lines(results: dict) -> List[str]:
         f"Dataset: {results['dataset']} (input {'x'.join(str(d) for d in results['input_shape'])}, {len(results['class_names'])} classes), "
         f"split seed {sp['seed']}, split SHA-256 {sp['hash'][:16]}...",
         f"Members {sp['n_members']}, non-members {sp['n_nonmembers']}, test {sp['n_test']} (test from the {'test set' if sp['test_source'] == 'test' else 'training pool'}).",
-        f"Target models: {'ConvNet' if len(results['input_shape']) == 3 else 'MLP'} width {c['train']['width']}, depth {c['train']['depth']}, "
-        f"Adam {c['train']['lr']:g} with warm-up and cosine decay, MSE on centred one-hot (or learned) labels; "
-        f"{c['real_steps'] or 'protocol-default'} steps on real data.",
+        f"Target models: {'ConvNet' if len(results['input_shape']) == 3 else 'MLP'} width {c['train']['width']}, depth {c['train']['depth']}. "
+        "The undefended model is trained on real data as it would be deployed (the real-data recipe: cross-entropy to "
+        "convergence); a model trained on a distilled set keeps FRePo's evaluation protocol, and the random subset of the "
+        "same size is trained with that same protocol, as \"No Free Lunch in 'Privacy for Free'\" prescribes; DP-SGD has its "
+        "own recipe (see the recipe table).",
         f"FRePo: pool ConvNet width {c['distill']['width']}, depth {c['distill']['depth']}, {c['distill']['pool_norm']} norm, "
         f"real batch {c['distill']['batch_real']}, pool {c['distill']['pool_size']}, {c['distill']['steps']} outer steps.",
-        f"Reference runs per defense: {c['references']} (LiRA / RMIA, leave-one-out over runs); targets per defense: {c['targets']}; "
-        f"bootstrap resamples: {c['bootstrap']}; seed {c['seed']}.",
+        f"Reference runs per defense: {c['references']} (LiRA / RMIA, leave-one-out over complementary pairs of runs); targets per defense: "
+        f"{c['targets']}; bootstrap resamples: {c['bootstrap']}; seed {c['seed']}. " + reference_note(c['references']),
+        f"Primary attack, declared before scoring: {c.get('primary_attack') or _default_primary(c['references'])}; attack on a "
+        f"released set: {c.get('release_attack', 'release_pixel')}. The epsilon lower bounds use one-sided Clopper-Pearson "
+        f"intervals at {100 * c.get('confidence', 0.95):.0f}% confidence, the threshold chosen on one half of the examples and "
+        "the bound computed on the other; they treat the examples of one training run as independent trials, which makes them "
+        "evidence rather than proof, and a small bound never shows a defense is private.",
+        f"Wall time: {_hours(results)}; machine: {results['versions'].get('platform', '?')}, {results.get('machine', {}).get('cpus', '?')} CPU cores"
+        f"{', GPU ' + str(results['machine']['gpus']) if results.get('machine', {}).get('gpus') else ''}.",
         "Versions: " + ", ".join(f"{k} {val}" for k, val in v.items() if val and k not in ("platform",)),
     ]
+
+
+def _default_primary(references: int) -> str:
+    return "lira_online" if references >= 64 else ("lira_online_fixed" if references else "threshold_loss")
+
+
+def reference_note(references: int) -> str:
+    """How the number of reference runs limits LiRA and RMIA."""
+    if not references:
+        return "Without reference runs LiRA and RMIA cannot run; threshold and trained attacks are much weaker at low FPR."
+    return (f"With {references} reference runs each example has {references // 2} IN and {references // 2} OUT runs: "
+            + ("enough for LiRA's per-example variances. " if references >= 64 else
+               "too few for reliable per-example variances, so LiRA with a fixed (global) variance is the declared attack; "
+               "more runs (64 and up) make LiRA stronger, so these numbers are a lower bound on what an attacker with more "
+               "compute achieves. "))
+
+
+def _hours(results: dict) -> str:
+    t = results.get("timings", {})
+    total = sum(v for v in (t.get("training_seconds_all_runs") or {}).values() if v)
+    if not total:
+        return "not recorded"
+    return f"{total / 3600:.2f} h of training over all runs (run times summed), {t.get('scoring_seconds', 0) / 60:.1f} min of scoring"

@@ -1,11 +1,13 @@
-"""The end-to-end audit: train every defense, attack it with the whole suite.
+"""Training and scoring of an audit (``Audit``, ``run_audit``).
 
 * **Universe**: the split's members followed by its non-members.
 * **Targets**: each defense trained on the members (``targets`` seeds), queried on the
-  universe; its test accuracy is the utility.
+  universe; its test accuracy is the utility, its train accuracy and the gap are recorded
+  with the training recipe.
 * **Reference runs** (for LiRA and RMIA) repeat the whole defense pipeline (for FRePo:
-  distil, then train on the synthetic set) on random halves of the universe; each example
-  is in exactly half of the runs.
+  distil, then train on the synthetic set) on halves of the universe drawn in
+  complementary pairs (``data.split.universe_masks``); each example is in exactly half of
+  the runs.
 * Every run's outputs on the universe are cached in ``OUT/cache/<defense>/<run>.npz``
   (written atomically), so attacks are re-scored without retraining and a killed audit
   resumes where it stopped. ``shard=(i, n)`` runs only every n-th run starting at i, so
@@ -13,88 +15,54 @@
   is missing, merges and scores.
 * Scoring: every attack against the target (members vs non-members), LiRA/RMIA with all
   reference runs, and leave-one-out over the reference runs (each run a target in turn,
-  the others its references; mean and spread). For defenses that release data, the
-  nearest-synthetic-distance attack runs against the release, with the members used to
-  initialise it as their own slice.
+  the runs other than it and its complementary partner its references). The declared
+  evidence (``audit.evidence``): the primary attack, the release attack for defenses that
+  release data, the empirical epsilon lower bound, and the strongest attack selected on
+  held-out examples.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
 import attacks
-from attacks.metrics import DEFAULT_FPRS, class_slices, summarise_over_targets
-from mi_defense.config import DistillConfig, TrainConfig, load_toml, replace_checked
+from attacks.metrics import class_slices, summarise_over_targets
+from mi_defense.audit.config import AuditConfig
+from mi_defense.audit.evidence import declared_evidence, leave_one_out
 from mi_defense.data import Split, Transform, default_transform_kind, load_dataset, make_split, universe_masks
 from mi_defense.defenses import DefenseContext, DefenseSpec, make_defense
+from mi_defense.defenses.dpsgd import dp_delta
 from mi_defense.errors import UserError
-from mi_defense.io import package_versions, write_json, write_npz
+from mi_defense.io import package_versions, read_json, to_json, write_json, write_npz
 
-
-@dataclass(frozen=True)
-class AuditConfig:
-    dataset: str = "digits"
-    data_dir: Optional[str] = None
-    members: Optional[int] = None          # default: half of the available pool
-    nonmembers: Optional[int] = None       # default: as many as members
-    test: Optional[int] = None             # default: the whole test set (or 20% of the pool)
-    defenses: Tuple[str, ...] = ("none", "subset", "dpsgd:eps=8", "frepo:ipc=10")
-    attacks: Tuple[str, ...] = ()          # empty: every attack the defense allows
-    references: int = 4                    # reference runs per defense (even; 0 disables LiRA/RMIA)
-    targets: int = 1
-    seed: int = 0
-    fprs: Tuple[float, ...] = DEFAULT_FPRS
-    bootstrap: int = 200
-    real_steps: Optional[int] = None       # training steps on real data (none, subset, dpsgd)
-    n_jobs: int = -1
-    train: TrainConfig = field(default_factory=TrainConfig)
-    distill: DistillConfig = field(default_factory=DistillConfig)
-
-    def validate(self) -> "AuditConfig":
-        if self.references and (self.references < 2 or self.references % 2):
-            raise UserError(f"references must be 0 or an even number >= 2, got {self.references}")
-        if self.targets < 1:
-            raise UserError("targets must be at least 1")
-        if not self.defenses:
-            raise UserError("give at least one --defense")
-        for d in self.defenses:
-            DefenseSpec.parse(d)
-        known = set(attacks.THRESHOLD + attacks.TRAINED + attacks.REFERENCE + ["release_pixel", "release_feature"])
-        bad = [a for a in self.attacks if a not in known]
-        if bad:
-            raise UserError(f"unknown attack(s) {', '.join(bad)}; choose from {', '.join(sorted(known))}")
-        return self
-
-
-def load_audit_config(path, base: AuditConfig) -> AuditConfig:
-    """``[audit]`` keys plus optional ``[train]`` and ``[distill]`` tables; unknown keys are rejected."""
-    raw = load_toml(path)
-    unknown = sorted(set(raw) - {"audit", "train", "distill"})
-    if unknown:
-        raise UserError(f"{path}: unknown table(s) {', '.join(unknown)}; use [audit], [train], [distill]")
-    audit = dict(raw.get("audit", {}))
-    for k in ("defenses", "attacks", "fprs"):
-        if k in audit:
-            audit[k] = tuple(audit[k])
-    if "train" in raw:
-        audit["train"] = replace_checked(base.train, f"{path} [train]", **raw["train"])
-    if "distill" in raw:
-        audit["distill"] = replace_checked(base.distill, f"{path} [distill]", **raw["distill"])
-    cfg = base
-    nested = {k: audit.pop(k) for k in ("train", "distill", "defenses", "attacks", "fprs") if k in audit}
-    cfg = replace_checked(cfg, f"{path} [audit]", **audit)
-    return dataclasses.replace(cfg, **nested)
+SCHEMA = "mi_defense.results/2"
+UNDERTRAINED_BELOW = 0.95  # an undefended target under this train accuracy underestimates leakage
 
 
 def _true_prob(logits: np.ndarray, y: np.ndarray) -> np.ndarray:
     """The probability a model gives to the true label (the signal LiRA and RMIA use)."""
     return attacks.signals.true_class(attacks.signals.softmax(logits.astype(np.float64)), y)
+
+
+def release_pixel_space(transform: Transform, x_model: np.ndarray, released_x: np.ndarray):
+    """Candidates and released images in the same pixel space, both mapped back through
+    the one transform (so uint8 and float copies of a dataset give the same distances)."""
+    flat = lambda a: np.asarray(a, np.float64).reshape(len(a), -1)
+    return flat(transform.inverse(x_model)), flat(transform.inverse(released_x))
+
+
+def machine() -> dict:
+    """CPU count and visible GPUs of the machine that scored the audit."""
+    import os
+
+    from mi_defense.tfenv import tf
+
+    return {"cpus": os.cpu_count(), "gpus": [d.name for d in tf.config.list_physical_devices("GPU")]}
 
 
 def config_dict(cfg: AuditConfig) -> dict:
@@ -110,6 +78,16 @@ class Audit:
         self.progress = progress
         self.log = log
         self.ds = load_dataset(cfg.dataset, cfg.data_dir)
+        # Everything is checked before anything is written: a failed audit leaves no file
+        # that could decide the next one's split or settings.
+        self.specs = [DefenseSpec.parse(d) for d in cfg.defenses]
+        self.ctx = DefenseContext(self.ds.num_classes, self.ds.input_shape, cfg.train, cfg.real_steps, cfg.distill, progress=progress,
+                                  real_recipe=cfg.real_recipe)
+        # `subset` without n matches the first FRePo set's size
+        ipc = next((make_defense(s, self.ctx).config(0).ipc for s in self.specs if s.name == "frepo"), 10)
+        self.ctx = dataclasses.replace(self.ctx, default_subset_size=ipc * self.ds.num_classes)
+        self.defenses = {s.key: make_defense(s, self.ctx) for s in self.specs}  # rejects bad parameters
+        self._check_attacks()
         self.transform = Transform.fit(self.ds.x_train, default_transform_kind(self.ds.input_shape))
         self.split = self._split()
         self.universe = np.r_[self.split.members, self.split.nonmembers]
@@ -120,46 +98,63 @@ class Audit:
         x_test, self.y_test = self.split.test_data(self.ds)
         self.x_test = self.transform(x_test)
         self.masks = universe_masks(len(self.universe), cfg.references, seed=cfg.seed + 7) if cfg.references else np.zeros((len(self.universe), 0), bool)
-        self.specs = [DefenseSpec.parse(d) for d in cfg.defenses]
-        self.ctx = DefenseContext(self.ds.num_classes, self.ds.input_shape, cfg.train, cfg.real_steps, cfg.distill, progress=progress)
-        # `subset` without n matches the first FRePo set's size
-        ipc = next((make_defense(s, self.ctx).config(0).ipc for s in self.specs if s.name == "frepo"), 10)
-        self.ctx = dataclasses.replace(self.ctx, default_subset_size=ipc * self.ds.num_classes)
-        # reject bad defense parameters before any training
-        self.defenses = {s.key: make_defense(s, self.ctx) for s in self.specs}
-        self._check_training_config()
+        training_cfg = self._check_training_config()
+        self.out.mkdir(parents=True, exist_ok=True)
+        if not (self.out / "split.json").is_file():
+            self.split.save(self.out / "split.json")
+        if not (self.out / "training_config.json").is_file():
+            write_json(self.out / "training_config.json", training_cfg)
 
     # Settings that change what the cached runs contain; the rest (attacks, bootstrap,
     # FPRs, defense list, n_jobs) only change scoring and may differ between calls.
-    _SCORING_ONLY = ("attacks", "bootstrap", "fprs", "n_jobs", "defenses", "data_dir")
+    _SCORING_ONLY = ("attacks", "bootstrap", "fprs", "n_jobs", "defenses", "data_dir", "primary_attack", "release_attack", "confidence")
+    # Bump when the reference-run design changes (which examples each run trains on).
+    REFERENCE_DESIGN = "complementary-pairs/1"
 
-    def _check_training_config(self) -> None:
+    def _check_training_config(self) -> dict:
+        """The settings that shape the cached runs; refuse a folder holding runs of other settings."""
         cfg = {k: v for k, v in config_dict(self.cfg).items() if k not in self._SCORING_ONLY}
-        cfg = json.loads(json.dumps(cfg))
+        cfg["reference_design"] = self.REFERENCE_DESIGN
+        cfg = json.loads(to_json(cfg))
         path = self.out / "training_config.json"
         if path.is_file():
-            old = json.loads(path.read_text())
+            old = read_json(path, "the audit folder's training settings")
             diff = sorted(k for k in set(old) | set(cfg) if old.get(k) != cfg.get(k))
             if diff:
                 raise UserError(f"{self.out} holds runs trained with other settings ({', '.join(diff)} differ); "
                                 "use a new --out folder or the same settings")
-        else:
-            write_json(path, cfg)
+        return cfg
+
+    def _check_attacks(self) -> None:
+        """Requested attacks must apply to at least one defense (an attack on a released set
+        needs a defense that releases one; LiRA and RMIA need reference runs)."""
+        if not self.cfg.attacks:
+            return
+        possible = set(attacks.THRESHOLD + attacks.TRAINED)
+        if self.cfg.references:
+            possible |= set(attacks.REFERENCE)
+        if any(d.releases for d in self.defenses.values()):
+            possible |= {"release_pixel", "release_feature"}
+        if not possible & set(self.cfg.attacks):
+            raise UserError(f"none of the requested attacks ({', '.join(self.cfg.attacks)}) applies to these defenses"
+                            f"{' with 0 reference runs' if not self.cfg.references else ''}; choose from {', '.join(sorted(possible))}")
 
     # ------------------------------------------------------------------ set-up
     def _split(self) -> Split:
+        """The configured split; a ``split.json`` already in the folder must be that very split."""
         cfg, ds = self.cfg, self.ds
+        pool = len(ds.x_train) - (0 if ds.x_test is not None else (cfg.test or len(ds.x_train) // 5))
+        n_m = cfg.members if cfg.members is not None else pool // 2
+        n_n = cfg.nonmembers if cfg.nonmembers is not None else min(n_m, pool - n_m)
+        split = make_split(ds, n_m, n_n, cfg.test, seed=cfg.seed)
         path = self.out / "split.json"
         if path.is_file():
-            split = Split.load(path)
-            split.check(ds)
-            return split
-        pool = len(ds.x_train) - (0 if ds.x_test is not None else (cfg.test or len(ds.x_train) // 5))
-        n_m = cfg.members or pool // 2
-        n_n = cfg.nonmembers or min(n_m, pool - n_m)
-        split = make_split(ds, n_m, n_n, cfg.test, seed=cfg.seed)
-        self.out.mkdir(parents=True, exist_ok=True)
-        split.save(path)
+            saved = Split.load(path)
+            saved.check(ds)
+            if saved.hash != split.hash:
+                raise UserError(f"{path} holds another split ({len(saved.members)} members, {len(saved.nonmembers)} non-members, "
+                                f"{len(saved.test)} test, seed {saved.seed}) than this audit asks for ({n_m}, {n_n}, {len(split.test)}, "
+                                f"seed {cfg.seed}); use a new --out folder or the same settings")
         return split
 
     def jobs(self) -> List[Tuple[DefenseSpec, str]]:
@@ -275,12 +270,20 @@ class Audit:
             refs = [self._load(spec, f"ref{m}") for m in range(cfg.references)]
             per_target = [self._score_target(spec, tgt, refs) for tgt in targets]
             main, meta = per_target[0], targets[0]["meta"]
-            self._save_scores(spec, main)
+            scores = self._save_scores(spec, main)
+            evidence = declared_evidence(main, scores, self.membership, cfg.primary,
+                                         cfg.release_attack if self.defenses[spec.key].releases else None,
+                                         cfg.confidence, dp_delta(self.n_members), cfg.seed, cfg.fprs, cfg.bootstrap)
+            train_acc = meta.get("train_accuracy")
             entry = {
                 "name": str(spec), "key": spec.key, "defense": spec.name, "params": spec.kwargs,
-                "test_accuracy": meta["test_accuracy"], "train_accuracy": meta.get("train_accuracy"),
+                "test_accuracy": meta["test_accuracy"], "train_accuracy": train_acc,
+                "generalization_gap": None if train_acc is None else train_acc - meta["test_accuracy"],
+                "recipe": meta.get("recipe"),
+                "undertrained": bool(spec.name == "none" and train_acc is not None and train_acc < UNDERTRAINED_BELOW),
+                "claimed_epsilon": meta.get("epsilon"),
+                **evidence,
                 "attacks": main,
-                "strongest_attack": _strongest(main),
                 "released_artifact": self._artifact_summary(spec, targets[0]),
                 "privacy_statement": meta["privacy_statement"],
                 "metadata": {k: v for k, v in meta.items() if k not in ("privacy_statement", "auc_over_steps", "train_positions")},
@@ -292,11 +295,12 @@ class Audit:
             if cfg.targets > 1:
                 entry["over_targets"] = {name: summarise_over_targets([pt[name] for pt in per_target]) for name in main}
                 entry["test_accuracy_over_targets"] = [t["meta"]["test_accuracy"] for t in targets]
-            if len(refs) >= 3:
+            if len(refs) >= 4:
                 entry["leave_one_out"] = self._leave_one_out(refs)
+            entry["wall_seconds_all_runs"] = float(sum(r["meta"].get("wall_seconds") or 0.0 for r in targets + refs))
             entries.append(entry)
         results = {
-            "schema": "mi_defense.results/1",
+            "schema": SCHEMA,
             "dataset": self.ds.name,
             "class_names": self.ds.class_names,
             "input_shape": list(self.ds.input_shape),
@@ -306,8 +310,10 @@ class Audit:
                       "test_source": self.split.test_source, "dataset_fingerprint": self.split.dataset_fingerprint},
             "data_files": self.ds.files,
             "versions": package_versions(),
+            "machine": machine(),
             "timings": {"scoring_seconds": time.time() - t0,
-                        "training_seconds": {e["name"]: e["metadata"].get("wall_seconds") for e in entries}},
+                        "training_seconds": {e["name"]: e["metadata"].get("wall_seconds") for e in entries},
+                        "training_seconds_all_runs": {e["name"]: e["wall_seconds_all_runs"] for e in entries}},
             "defenses": entries,
         }
         write_json(self.out / "results.json", results)
@@ -328,12 +334,12 @@ class Audit:
                 reference_in=self.masks[:, :len(refs)], membership=self.membership, slices=slices)
         release_inputs = None
         if "released_x" in tgt:
-            pixels_u = self.ds.x_train[self.universe].reshape(len(self.universe), -1).astype(np.float64) / 255.0
-            syn_pixels = self.transform.inverse(tgt["released_x"]).reshape(len(tgt["released_x"]), -1)
+            pixels_u, syn_pixels = release_pixel_space(self.transform, self.x_u, tgt["released_x"])
             release_inputs = attacks.ReleaseInputs(candidates={"pixel": pixels_u}, synthetic={"pixel": syn_pixels},
                                                    membership=self.membership, slices=slices)
         applicable = attacks.available(inputs, reference, release_inputs)
-        names = [n for n in (cfg.attacks or applicable) if n in applicable]  # e.g. no release attack without a release
+        # e.g. no release attack without a release; an empty list runs nothing (never "all")
+        names = [n for n in (cfg.attacks or applicable) if n in applicable]
         res = attacks.run(inputs, attacks=names, fprs=cfg.fprs, reference=reference,
                           release_inputs=release_inputs, bootstrap=cfg.bootstrap, seed=cfg.seed, n_jobs=cfg.n_jobs,
                           return_scores=True)
@@ -344,18 +350,21 @@ class Audit:
             res["release_feature"]["scores"] = score.tolist()
         return res
 
-    def _save_scores(self, spec, results: dict, top: int = 8) -> None:
-        """Per-example scores to the cache; the most exposed members' images to the artifacts."""
+    def _save_scores(self, spec, results: dict, top: int = 8) -> Dict[str, np.ndarray]:
+        """Per-example scores to the cache (and returned); the members the declared attack
+        (release attack for a released set, else the primary attack) ranks highest, to the artifacts."""
         scores = {name: np.asarray(r.pop("scores"), np.float64) for name, r in results.items() if "scores" in r}
         write_npz(self.out / "cache" / spec.key / "scores.npz", universe=self.universe, membership=self.membership, **scores)
-        best = _strongest(results)
-        if best is None or best["name"] not in scores:
-            return
-        s = scores[best["name"]][: self.n_members]
+        name = next((a for a in (self.cfg.release_attack if self.defenses[spec.key].releases else None, self.cfg.primary)
+                     if a in scores), None)
+        if name is None:
+            return scores
+        s = scores[name][: self.n_members]
         order = np.argsort(-s, kind="mergesort")[:top]
-        write_npz(self.out / "artifacts" / spec.key / "vulnerable.npz", attack=np.array(best["name"]),
+        write_npz(self.out / "artifacts" / spec.key / "vulnerable.npz", attack=np.array(name),
                   dataset_indices=self.universe[order], scores=s[order], labels=self.y_u[order],
                   images=self._raw_images(self.universe[order]))
+        return scores
 
     def _raw_images(self, idx: np.ndarray) -> np.ndarray:
         x = self.ds.x_train[idx]
@@ -363,19 +372,8 @@ class Audit:
 
     def _leave_one_out(self, refs) -> dict:
         probs = np.stack([_true_prob(r["logits"], self.y_u) for r in refs], axis=1)
-        out = {}
         names = [n for n in (self.cfg.attacks or attacks.REFERENCE) if n in attacks.REFERENCE]
-        per = {n: [] for n in names}
-        for j in range(len(refs)):
-            others = [k for k in range(len(refs)) if k != j]
-            ref = attacks.ReferenceInputs(target=probs[:, j], references=probs[:, others], reference_in=self.masks[:, others],
-                                          membership=self.masks[:, j])
-            r = attacks.run(reference=ref, attacks=names, fprs=self.cfg.fprs, bootstrap=0, seed=self.cfg.seed)
-            for n in names:
-                per[n].append(r[n])
-        for n in names:
-            out[n] = summarise_over_targets(per[n])
-        return out
+        return leave_one_out(probs, self.masks[:, :len(refs)], names, self.cfg.fprs, self.cfg.seed)
 
     def _artifact_summary(self, spec, tgt) -> Optional[dict]:
         if "released_x" not in tgt:
@@ -389,16 +387,6 @@ class Audit:
                   **self.transform.to_arrays())
         return {"kind": "synthetic set", "path": str((art / "released.npz").relative_to(self.out)), "n_images": int(len(x)),
                 "init_member_indices": self.universe[init].tolist() if len(init) else []}
-
-
-def _strongest(results: dict, fpr: str = "0.001") -> Optional[dict]:
-    """The attack with the highest TPR at ``fpr`` (ties broken by AUC)."""
-    if not results:
-        return None
-    name = max(results, key=lambda k: (results[k]["tpr_at_fpr"].get(fpr, 0.0), results[k]["auc"]))
-    r = results[name]
-    return {"name": name, "auc": r["auc"], "auc_ci": r.get("auc_ci"), "fpr": fpr, "tpr": r["tpr_at_fpr"].get(fpr),
-            "tpr_ci": r.get("tpr_at_fpr_ci", {}).get(fpr)}
 
 
 def run_audit(cfg: AuditConfig, out_dir, shard: Optional[Tuple[int, int]] = None, progress: bool = True, log=print) -> Optional[dict]:

@@ -1,0 +1,62 @@
+"""Training recipes: how each kind of training set is trained, named and recorded.
+
+An audit is only as good as its undefended baseline. A model trained on **real data** is
+trained as a practitioner deploys it: cross-entropy, Adam with a short warm-up and cosine
+decay, long enough to fit its training set (the length is in epochs, so the recipe means
+the same for 100 or 5000 examples), augmentation as a recorded option (flips and crops for
+RGB images, none for grey-scale). A model trained on a **distilled set** keeps FRePo's
+evaluation protocol ("Dataset Distillation using Neural Feature Regression"); a random
+real subset of the same size is trained with that same protocol, as "No Free Lunch in
+'Privacy for Free: How does Dataset Condensation Help Privacy'" (Carlini, Feldman & Nasr)
+prescribes, so the two differ only in what they train on. DP-SGD has its own recipe
+(``defenses.dpsgd``).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from mi_defense.config import AUGMENT_MODES, LOSS_NAMES, TrainConfig, check_nonneg_int, check_positive_int
+from mi_defense.errors import UserError
+
+
+@dataclass(frozen=True)
+class RealRecipe:
+    """How a model is trained on real data (the ``none`` defense and every real-data target)."""
+
+    loss: str = "xent"
+    lr: float = 3e-3
+    warmup: int = 50
+    epochs: float = 100.0
+    batch: int = 128
+    augment: Any = "auto"            # auto: flips and crops for RGB, none for grey-scale
+
+    def __post_init__(self):
+        if self.loss not in LOSS_NAMES:
+            raise UserError(f"real_recipe: loss '{self.loss}' unknown; use {' or '.join(LOSS_NAMES)}")
+        check_positive_int(self, "batch")
+        check_nonneg_int(self, "warmup")
+        for k in ("lr", "epochs"):
+            v = getattr(self, k)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < float("inf"):
+                raise UserError(f"real_recipe: {k} must be a positive number, got {v!r}")
+        if not isinstance(self.augment, bool) and self.augment not in AUGMENT_MODES:
+            raise UserError(f"real_recipe: augment {self.augment!r} unknown; use true, false, {', '.join(AUGMENT_MODES)}")
+
+    def train_config(self, base: TrainConfig, seed: int, epochs: Optional[float] = None, steps: Optional[int] = None) -> TrainConfig:
+        """``base``'s architecture with this recipe's training."""
+        return dataclasses.replace(base, loss=self.loss, lr=float(self.lr), warmup=self.warmup, batch=self.batch,
+                                   augment=self.augment, epochs=float(epochs or self.epochs), steps=steps, seed=seed)
+
+
+def describe(cfg: TrainConfig, n_train: int, steps: int, rgb: bool, name: str) -> dict:
+    """The recipe as recorded in every result: its name, a sentence and the resolved settings."""
+    aug = cfg.augment_mode(rgb)
+    loss = "cross-entropy" if cfg.loss == "xent" else "MSE on centred one-hot (or learned) labels"
+    batch = min(cfg.batch, n_train)
+    epochs = steps * batch / max(n_train, 1)
+    text = (f"{loss}, Adam {cfg.lr:g} ({min(cfg.warmup, steps // 2)}-step warm-up, cosine decay), batch {batch}, "
+            f"{steps} steps ({epochs:.0f} epochs of {n_train} examples), augmentation: {aug}")
+    return {"name": name, "description": text, "loss": cfg.loss, "lr": cfg.lr, "batch": batch, "steps": int(steps),
+            "epochs": round(epochs, 2), "augment": aug, "width": cfg.width, "depth": cfg.depth}
