@@ -43,6 +43,9 @@ def cmd_data_fetch(args) -> int:
 # --------------------------------------------------------------------------- distill / evaluate
 def cmd_distill(args) -> int:
     from mi_defense.commands import distill_command
+    from mi_defense.io import check_writable_dir
+
+    check_writable_dir(args.out)
 
     overrides = dict(ipc=args.ipc, steps=args.steps, width=args.width, depth=args.depth, batch_real=args.batch_real,
                      pool_size=args.pool_size, max_online_updates=args.max_online_updates, init=args.init,
@@ -60,6 +63,12 @@ def cmd_distill(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from mi_defense.commands import evaluate_command
+    from mi_defense.io import check_writable_file
+
+    if args.json:
+        check_writable_file(args.json)
+    if args.models < 1:
+        raise UserError(f"--models {args.models}: train at least one model")
 
     r = evaluate_command(args.distilled, args.dataset, models=args.models, data_dir=args.data_dir, preset=args.preset,
                          json_path=args.json, baseline_subset=args.baseline_subset, progress=not args.quiet,
@@ -118,8 +127,10 @@ def _print_summary(results) -> None:
 
 def cmd_audit(args) -> int:
     from mi_defense.audit import AuditConfig, run_audit
+    from mi_defense.io import check_writable_dir
 
     cfg = _audit_config(args, AuditConfig())
+    check_writable_dir(args.out)
     results = run_audit(cfg, args.out, shard=_parse_shard(args.shard), progress=not args.quiet)
     if results is not None:
         _print_summary(results)
@@ -131,6 +142,7 @@ def cmd_run(args) -> int:
     import dataclasses
 
     from mi_defense.audit import run_audit
+    from mi_defense.io import check_writable_dir
     from mi_defense.presets import RUN_PRESETS
 
     base = RUN_PRESETS[args.preset]
@@ -138,6 +150,7 @@ def cmd_run(args) -> int:
         base = dataclasses.replace(base, dataset=args.dataset)
     cfg = _audit_config(args, base)
     out = args.out or f"reports/{cfg.dataset.replace('/', '_')}-{args.preset}"
+    check_writable_dir(out)
     print(f"mi-defense run: preset {args.preset} on {cfg.dataset}; defenses {', '.join(cfg.defenses)}; "
           f"{cfg.references} reference runs; output {out}")
     results = run_audit(cfg, out, shard=_parse_shard(args.shard), progress=not args.quiet)
@@ -162,6 +175,10 @@ def cmd_report(args) -> int:
 # --------------------------------------------------------------------------- bench
 def cmd_bench(args) -> int:
     from mi_defense import bench
+    from mi_defense.io import check_writable_file
+
+    if args.out:
+        check_writable_file(args.out, "--out")
 
     if args.what == "distill":
         r = bench.bench_distill(args.dataset, width=args.width, ipc=args.ipc, steps=args.steps, batch_real=args.batch_real,

@@ -67,6 +67,11 @@ def evaluate_command(distilled_path: str, dataset_name: str, models: int = 5, da
         raise UserError(f"{distilled_path} holds {x.shape[1:]} images with {y.shape[1]} classes, {ds.name} has {ds.input_shape} and {ds.num_classes}; pass the dataset it was distilled from")
     split = Split.load(folder / "split.json") if (folder / "split.json").is_file() else None
     if split is not None:
+        try:
+            split.check(ds)
+        except UserError:
+            raise UserError(f"{folder / 'split.json'} was made for other data than --dataset {dataset_name}; "
+                            "pass the dataset the set was distilled from") from None
         x_test, y_test = split.test_data(ds)
     elif ds.x_test is not None:
         x_test, y_test = ds.x_test, ds.y_test

@@ -44,9 +44,16 @@ class DistillConfig:
     jit: bool = False                # XLA; off by default (slower on CPU)
     strategy: str = "default"        # default | mirrored
 
+    def __post_init__(self):
+        self.validate()
+
     def validate(self) -> "DistillConfig":
-        if self.ipc < 1 or self.steps < 1 or self.pool_size < 1 or self.batch_real < 1:
-            raise UserError("ipc, steps, pool_size and batch_real must be positive")
+        check_positive_int(self, "ipc", "steps", "width", "depth", "pool_size", "batch_real", "max_online_updates", "max_online_batch")
+        check_nonneg_int(self, "seed", "checkpoint_every")
+        for k in ("lr", "online_lr", "lr_final_ratio", "reg"):
+            v = getattr(self, k)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < float("inf"):
+                raise UserError(f"DistillConfig: {k} must be a finite number >= 0, got {v!r}")
         if not self.lr > 0 or not self.online_lr > 0:
             raise UserError(f"learning rates must be positive (lr={self.lr}, online_lr={self.online_lr})")
         if self.pool_norm not in ("none", "batch", "instance", "layer"):

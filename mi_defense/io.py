@@ -19,12 +19,26 @@ from typing import Any, Iterator
 import numpy as np
 
 
+def _write_error(path: Path, exc: OSError):
+    from mi_defense.errors import UserError
+
+    return UserError(f"cannot write {path} ({exc.strerror or exc}); choose a writable folder with free space")
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` on success."""
+    """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
+
+    The temporary name carries the writer's process id, so ``clean_stale_temp`` can remove
+    what a killed writer left without touching another live writer's file. A write that
+    fails (read-only folder, full disk, a file where a folder should be) is a one-line
+    ``UserError`` and leaves nothing behind."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise _write_error(path, exc) from None
     os.close(fd)
     tmp_path = Path(tmp)
     umask = os.umask(0)
@@ -34,9 +48,77 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         if tmp_path.exists():
             os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp creates 0600; artifacts are ordinary files
         os.replace(tmp_path, path)
+    except OSError as exc:
+        raise _write_error(path, exc) from None
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def clean_stale_temp(folder) -> int:
+    """Remove temporary files that ``atomic_path`` writers killed mid-write left in
+    ``folder`` and its sub-folders (those whose process is gone); return how many."""
+    removed = 0
+    folder = Path(folder)
+    if not folder.is_dir():
+        return 0
+    for p in folder.rglob(".*.tmp"):
+        parts = p.name.rsplit(".", 3)  # .<name>.<pid>.<random>.tmp
+        try:
+            pid = int(parts[1])
+        except (IndexError, ValueError):
+            continue
+        if pid != os.getpid() and not _alive(pid):
+            p.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def check_writable_dir(path, option: str = "--out") -> Path:
+    """Fail early, before any work, when ``path`` cannot hold the outputs."""
+    from mi_defense.errors import UserError
+
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise UserError(f"{option} {p} is a file, not a folder; choose a folder path")
+    existing = p
+    while not existing.exists():  # nothing is created here: the first existing ancestor must be a writable folder
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserError(f"{option} {p} lies under {existing}, which is a file; choose a folder path")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".write-probe.{os.getpid()}.", suffix=".tmp", dir=existing)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise UserError(f"{option} {p}: cannot write in {existing} ({exc.strerror or exc}); choose a writable folder") from None
+    return p
+
+
+def check_writable_file(path, option: str = "--json") -> Path:
+    """Fail early when the file ``path`` could not be written (checked in its folder)."""
+    from mi_defense.errors import UserError
+
+    p = Path(path)
+    if p.is_dir():
+        raise UserError(f"{option} {p} is a folder; give a file path")
+    parent = p.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UserError(f"{option} {p} lies under {parent}, which is a file; choose a file path in a folder")
+    check_writable_dir(p.parent, option)
+    return p
 
 
 def write_bytes(path, data: bytes) -> None:

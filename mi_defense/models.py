@@ -33,6 +33,18 @@ def _kinit(seed: Optional[int], i: int):
     return tf.keras.initializers.LecunNormal(seed=None if seed is None else seed * 1000 + i)
 
 
+def check_depth(input_shape, depth: int) -> None:
+    """Refuse a ConvNet deeper than the images allow (each block halves their size)."""
+    if len(input_shape) != 3:
+        return
+    h, w, c = input_shape
+    side = min(h, w) + (4 if (c == 1 and h == 28 and w == 28) else 0)
+    max_depth = int(math.floor(math.log2(side))) if side >= 2 else 0
+    if depth > max_depth:
+        raise UserError(f"{h}x{w} images support a ConvNet depth of at most {max_depth} (each block halves the size); "
+                        f"lower depth from {depth}")
+
+
 class FeatureModel(tf.keras.Model):
     """A network whose output is ``head(features(x))``; FRePo's kernel uses ``features``."""
 
@@ -58,6 +70,7 @@ class ConvNet(FeatureModel):
                            width=int(width), depth=int(depth), norm=norm)
         h, w, c = self.config["input_shape"]
         self.pad_first = c == 1 and h == 28 and w == 28
+        check_depth(self.config["input_shape"], depth)
         self.blocks = []
         for i in range(depth):
             norm_l = _norm_layer(norm, f"norm{i}") if i > 0 else None

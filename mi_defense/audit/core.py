@@ -38,7 +38,8 @@ from mi_defense.data import Split, Transform, default_transform_kind, load_datas
 from mi_defense.defenses import DefenseContext, DefenseSpec, make_defense
 from mi_defense.defenses.dpsgd import dp_delta
 from mi_defense.errors import UserError
-from mi_defense.io import package_versions, read_json, to_json, write_json, write_npz
+from mi_defense.models import check_depth
+from mi_defense.io import clean_stale_temp, package_versions, read_json, to_json, write_json, write_npz
 
 SCHEMA = "mi_defense.results/2"
 UNDERTRAINED_BELOW = 0.95  # an undefended target under this train accuracy underestimates leakage
@@ -87,6 +88,9 @@ class Audit:
         ipc = next((make_defense(s, self.ctx).config(0).ipc for s in self.specs if s.name == "frepo"), 10)
         self.ctx = dataclasses.replace(self.ctx, default_subset_size=ipc * self.ds.num_classes)
         self.defenses = {s.key: make_defense(s, self.ctx) for s in self.specs}  # rejects bad parameters
+        check_depth(self.ds.input_shape, cfg.train.depth)
+        if any(d.releases for d in self.defenses.values()):
+            check_depth(self.ds.input_shape, cfg.distill.depth)
         self._check_attacks()
         self.transform = Transform.fit(self.ds.x_train, default_transform_kind(self.ds.input_shape))
         self.split = self._split()
@@ -174,12 +178,12 @@ class Audit:
         A spec such as ``subset`` takes its size from the context (the distilled set's
         size), so the same cache folder can hold runs of another size after the defense
         list changed."""
-        want = self.defenses[spec.key].resolved()
-        if not want:
-            return None
         if meta is None:
-            with np.load(self.cache_path(spec, run), allow_pickle=False) as z:
-                meta = json.loads(str(z["meta"]))
+            cached = self._read_cached(spec, run)
+            if cached is None:
+                return f"cached {spec} {run} is corrupt or truncated"
+            meta = cached["meta"]
+        want = self.defenses[spec.key].resolved()
         diff = [f"{k}={meta.get(k)} (now {v})" for k, v in want.items() if meta.get(k) != v]
         return f"cached {spec} {run} was trained with {', '.join(diff)}" if diff else None
 
@@ -223,6 +227,9 @@ class Audit:
 
     def run(self, shard: Optional[Tuple[int, int]] = None, stop_after_runs: Optional[int] = None) -> Dict[str, int]:
         """Train the runs that are missing from the cache (only this shard's share when given)."""
+        removed = clean_stale_temp(self.out)
+        if removed:
+            self.log(f"removed {removed} temporary file(s) left by a killed writer")
         jobs = self.jobs()
         if shard is not None:
             i, n = shard
@@ -249,13 +256,25 @@ class Audit:
         return {"trained": trained, "cached": done, "total": len(jobs)}
 
     # ------------------------------------------------------------------ scoring
+    def _read_cached(self, spec, run) -> Optional[dict]:
+        """A cached run's arrays and metadata; None when the file is corrupt or truncated."""
+        import zipfile
+
+        try:
+            with np.load(self.cache_path(spec, run), allow_pickle=False) as z:
+                d = {k: z[k] for k in z.files}
+            d["meta"] = json.loads(str(d["meta"]))
+            return d
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile):
+            return None
+
     def _load(self, spec, run):
         path = self.cache_path(spec, run)
         if not path.is_file():
             raise UserError(f"run {run} of defense {spec} is missing from {path.parent}; run the audit without --shard to train it")
-        with np.load(path, allow_pickle=False) as z:
-            d = {k: z[k] for k in z.files}
-        d["meta"] = json.loads(str(d["meta"]))
+        d = self._read_cached(spec, run)
+        if d is None:
+            raise UserError(f"{path} is corrupt or truncated; run the audit again without --shard to retrain that run")
         why = self._stale(spec, run, d["meta"])
         if why:
             raise UserError(f"{why}; run the audit without --shard to train it again")

@@ -20,7 +20,7 @@ from mi_defense.data.dataset import Dataset
 from mi_defense.data.split import Split
 from mi_defense.data.transforms import Transform, default_transform_kind
 from mi_defense.errors import UserError
-from mi_defense.io import package_versions, write_json, write_npz
+from mi_defense.io import clean_stale_temp, package_versions, write_json, write_npz
 
 
 def make_strategy(name: str):
@@ -117,6 +117,8 @@ def distill(dataset: Dataset, split: Split, cfg: DistillConfig, out_dir, resume:
             raise UserError(f"{saved_split} holds another split than this run; resume with the same --members/--seed/--split "
                             "or use a new --out folder")
     out.mkdir(parents=True, exist_ok=True)
+    if clean_stale_temp(out):
+        log(f"removed temporary files left in {out} by a killed run")
     split.save(saved_split)
     transform = Transform.fit(dataset.x_train, default_transform_kind(dataset.input_shape))
     x_m = transform(dataset.x_train[split.members])
@@ -163,14 +165,17 @@ def distill(dataset: Dataset, split: Split, cfg: DistillConfig, out_dir, resume:
 
 def load_distilled(path):
     """``(x, y, labels, transform, class_names, init_member_indices)`` from ``distilled.npz``."""
+    import zipfile
+
     p = Path(path)
     if not p.is_file():
         raise UserError(f"{p}: no such file; run 'mi-defense distill ... --out DIR' first and pass DIR/distilled.npz")
     try:
         with np.load(p, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{p}: not a readable distilled set ({exc})") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise UserError(f"{p}: not a readable distilled set ({type(exc).__name__}: {exc}); distil again with "
+                        "'mi-defense distill --out DIR'") from None
     missing = [k for k in ("x", "y", "labels", "class_names", "transform_kind") if k not in arrays]
     if missing:
         raise UserError(f"{p}: not a distilled set (missing {', '.join(missing)})")

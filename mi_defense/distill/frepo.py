@@ -34,7 +34,7 @@ from mi_defense.models import build_model
 from mi_defense.tfenv import tf
 
 
-class NumericsError(RuntimeError):
+class NumericsError(UserError):
     """The distillation loss stayed non-finite even in float64."""
 
 

@@ -56,7 +56,13 @@ def render_figures(results: dict, out_dir: Path) -> Dict[str, Path]:
     return out
 
 
+def _md(text: str) -> str:
+    """User text (defense and class names) made inert in Markdown: HTML escaped, pipes kept out of tables."""
+    return html.escape(str(text)).replace("|", "&#124;")
+
+
 def _md_table(rows) -> str:
+    rows = [[_md(c) for c in r] for r in rows]
     head, *body = rows
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(r) + " |" for r in body]
@@ -95,13 +101,13 @@ def render_report(out_dir) -> Dict[str, Path]:
     summary = tables.summary_rows(results)
     title = f"Membership-inference audit: {results['dataset']}"
 
-    md = [f"# {title}", "", "## Verdicts", ""] + [f"- {v}" for v in verdicts]
-    md += ["", "## Threat model", "", tables.THREAT_MODEL, "", "## Set-up", ""] + [f"- {l}" for l in tables.setup_lines(results)]
+    md = [f"# {_md(title)}", "", "## Verdicts", ""] + [f"- {_md(v)}" for v in verdicts]
+    md += ["", "## Threat model", "", tables.THREAT_MODEL, "", "## Set-up", ""] + [f"- {_md(l)}" for l in tables.setup_lines(results)]
     md += ["", "## Summary", "", _md_table(summary), "", FOOTNOTE, ""]
     md += ["## Training recipes", "", _md_table(tables.recipe_rows(results)), ""]
     md += ["## Strongest attack, selected on held-out examples", "", STRONGEST_NOTE, "", _md_table(tables.strongest_rows(results)), ""]
     for e in results["defenses"]:
-        md += [f"### {e['name']}", "", e["privacy_statement"], "", _md_table(tables.attack_rows(e)), ""]
+        md += [f"### {_md(e['name'])}", "", _md(e["privacy_statement"]), "", _md_table(tables.attack_rows(e)), ""]
     md += ["## Figures", ""]
     for name, caption, _ in FIGURES:
         if name in figs:

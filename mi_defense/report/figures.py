@@ -18,6 +18,8 @@ def _plt():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    # defense and class names are user text: "$...$" in them must not be read as mathtext
+    plt.rcParams["text.parse_math"] = False
     return plt
 
 
