@@ -1,13 +1,19 @@
 # Two commands on a fresh machine: `make demo` and `make test`.
-PYTHON ?= python3
+# TensorFlow 2.15.1 and tensorflow-privacy 0.9.0 need Python 3.9-3.11: take the newest such
+# interpreter on PATH (python3.11, python3.10, python3.9, then python3 if it qualifies).
+FIND_PYTHON = for p in python3.11 python3.10 python3.9 python3; do \
+    v=$$($$p -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null) || continue; \
+    case "$$v" in 3.9|3.10|3.11) echo $$p; exit 0;; esac; done
+PYTHON ?= $(shell $(FIND_PYTHON))
+NO_PYTHON = echo "error: no Python 3.9-3.11 on PATH (TensorFlow 2.15.1 and tensorflow-privacy 0.9.0 need one); install one, e.g. 'apt-get install python3.11' or 'uv python install 3.11', or run make PYTHON=/path/to/python3.11" >&2; exit 2
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test browser-test bench clean
+.PHONY: demo test browser-test bench clean print-python
 
 $(STAMP): pyproject.toml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@if [ ! -x $(PY) ]; then { [ -n "$(PYTHON)" ] || { $(NO_PYTHON); }; } && $(PYTHON) -m venv $(VENV); fi
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	@touch $(STAMP)
 
@@ -34,3 +40,7 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+# The interpreter the virtual environment is made with.
+print-python:
+	@[ -n "$(PYTHON)" ] || { $(NO_PYTHON); }; echo $(PYTHON)

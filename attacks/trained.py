@@ -21,6 +21,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 from attacks.inputs import AttackInputs
 from attacks.signals import loss, probabilities
@@ -52,8 +53,13 @@ def _balanced(idx: np.ndarray, y: np.ndarray, rng) -> np.ndarray:
 
 
 def trained_scores(inp: AttackInputs, model: str = "lr", folds: int = 5, seed: int = 0,
-                   n_jobs: Optional[int] = None, tune_max: int = 4000) -> np.ndarray:
-    """Out-of-fold membership probabilities from attack model ``model`` (lr, mlp, rf, knn)."""
+                   n_jobs: Optional[int] = None, tune_max: int = 4000, limit_threads: bool = True) -> np.ndarray:
+    """Out-of-fold membership probabilities from attack model ``model`` (lr, mlp, rf, knn).
+
+    ``n_jobs`` sets the parallelism (joblib workers). With ``limit_threads`` the native
+    BLAS/OpenMP pools are held to one thread per worker (threadpoolctl), so the attacks
+    never run more threads than ``n_jobs`` gives them: on a busy machine, idle-spinning
+    BLAS threads otherwise slow a logistic regression down twentyfold."""
     models = attack_models(seed, n_jobs)
     if model not in models:
         raise ValueError(f"unknown trained attack '{model}'; use one of {', '.join(models)}")
@@ -68,7 +74,10 @@ def trained_scores(inp: AttackInputs, model: str = "lr", folds: int = 5, seed: i
         # joblib's note about nested parallelism and MLP early-stopping notices say nothing about the result
         warnings.filterwarnings("ignore", message=r".*sklearn\.utils\.parallel\.delayed.*")
         warnings.filterwarnings("ignore", category=ConvergenceWarning)
-        return _out_of_fold(pipe, grid, model, x, y, folds, seed, n_jobs, tune_max)
+        if not limit_threads:
+            return _out_of_fold(pipe, grid, model, x, y, folds, seed, n_jobs, tune_max)
+        with threadpool_limits(limits=1):
+            return _out_of_fold(pipe, grid, model, x, y, folds, seed, n_jobs, tune_max)
 
 
 def _out_of_fold(pipe, grid, model, x, y, folds, seed, n_jobs, tune_max) -> np.ndarray:

@@ -187,8 +187,12 @@ def cmd_bench(args) -> int:
               f"{r['seconds_per_step_median']:.3f} s/step, {r['feature_images_per_second']:.0f} images/s through the features, "
               f"{r['achieved_gflops_per_second']:.0f} GFLOP/s, peak RSS {r['peak_rss_mb']:.0f} MB on {r['device']}")
     else:
-        r = bench.bench_attacks(args.members, args.members, n_jobs=args.n_jobs, bootstrap=args.bootstrap, out=args.out)
-        print(f"attacks on {r['n_members']} + {r['n_nonmembers']} examples: {r['seconds_total']:.1f} s in total")
+        if args.load < 0:
+            raise UserError(f"--load {args.load}: give a number of busy processes >= 0")
+        r = bench.bench_attacks(args.members, args.members, n_jobs=args.n_jobs, bootstrap=args.bootstrap, out=args.out,
+                                limit_threads=not args.no_thread_limit, load=args.load)
+        print(f"attacks on {r['n_members']} + {r['n_nonmembers']} examples ({'native threads limited' if r['limit_threads'] else 'native threads unlimited'}, "
+              f"{r['load_processes']} busy processes alongside): {r['seconds_total']:.1f} s in total")
         for k, v in r["seconds"].items():
             print(f"  {k:<30}{v:8.1f} s   AUC {r['auc'][k]:.3f}")
     if args.out:
@@ -283,6 +287,8 @@ def build_parser() -> argparse.ArgumentParser:
     bn.add_argument("--members", type=int, default=20000, help="attacks: members (= non-members)")
     bn.add_argument("--n-jobs", type=int, default=-1, help="attacks: parallel jobs for the trained attacks (-1: all cores)")
     bn.add_argument("--bootstrap", type=int, default=200, help="attacks: bootstrap resamples for the CIs")
+    bn.add_argument("--no-thread-limit", action="store_true", help="attacks: let BLAS/OpenMP use every core (no threadpoolctl limit)")
+    bn.add_argument("--load", type=int, default=0, metavar="N", help="attacks: run N busy processes alongside (a shared machine)")
     bn.add_argument("--out", metavar="JSON", help="write the figures as JSON")
     bn.set_defaults(func=cmd_bench)
 

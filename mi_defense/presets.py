@@ -1,11 +1,13 @@
 """Presets for ``mi-defense run``: the whole pipeline with chosen defenses and attacks.
 
 * ``quick``: the bundled ``digits`` set, small ConvNets, 4 reference runs; finishes in a
-  few minutes on a 2-core CPU. A smoke test of the whole pipeline, not a publishable audit.
+  few minutes on a 2-core CPU. A smoke test of the whole pipeline, not a publishable audit
+  (4 reference runs are far too few for LiRA's full strength).
 * ``standard``: the setting to publish: Fashion-MNIST, defenses none, DP-SGD at epsilon
   1, 4, 8, FRePo at 1, 10, 50 images per class and a random real subset of each of those
   sizes (10, 100, 500 images), 5000 members and 5000
-  non-members (so TPR at 0.1% FPR is resolved), and 16 reference runs for LiRA / RMIA.
+  non-members (so TPR at 0.1% FPR is resolved), and 16 reference runs for LiRA / RMIA (64
+  where a GPU or a cluster makes it affordable: ``--references 64``).
   Its cost is dominated by the 17 runs per defense; spread them with ``--shard``.
 """
 from __future__ import annotations
@@ -15,7 +17,7 @@ from mi_defense.config import DistillConfig, TrainConfig
 
 RUN_PRESETS = {
     "quick": AuditConfig(
-        dataset="digits", members=500, nonmembers=500, references=4, real_steps=1500, bootstrap=100,
+        dataset="digits", members=500, nonmembers=500, references=4, bootstrap=100,
         defenses=("none", "subset", "dpsgd:eps=8,steps=500", "frepo:ipc=10"),
         train=TrainConfig(width=32, depth=2),
         distill=DistillConfig(width=32, depth=2, batch_real=128, steps=200, pool_size=4, max_online_updates=50, checkpoint_every=0),

@@ -6,11 +6,11 @@ import pytest
 from mi_defense.audit import Audit, AuditConfig, run_audit
 from mi_defense.cli import main
 from mi_defense.config import TrainConfig
-from mi_defense.defenses import Defense, DefenseResult, register
+from mi_defense.defenses import REGISTRY, Defense, DefenseResult
+from mi_defense.errors import UserError
 from mi_defense.train import targets_for, train_model
 
 
-@register
 class Blind(Defense):
     """A target that never sees the members: trained on fresh data from the same distribution."""
 
@@ -24,6 +24,14 @@ class Blind(Defense):
         cfg = self.train_cfg(seed, None)
         model = train_model(xb, targets_for(yb, self.ctx.num_classes), self.ctx.num_classes, cfg)
         return DefenseResult(model, None, {"train_accuracy": None, "privacy_statement": "never saw the members"})
+
+
+@pytest.fixture(autouse=True)
+def blind_defense():
+    """Registered for each test only: the global registry is left as it was."""
+    REGISTRY["blind"] = Blind
+    yield
+    REGISTRY.pop("blind", None)
 
 
 @pytest.fixture
@@ -64,7 +72,8 @@ def test_audit_catches_memorising_target_and_rates_blind_target_near_half(tiny, 
     on_disk = json.loads(text)
     assert on_disk["split"]["n_members"] == 80 and on_disk["split"]["hash"]
     assert {"name", "params", "test_accuracy", "train_accuracy", "attacks", "released_artifact", "privacy_statement"} <= set(on_disk["defenses"][0])
-    assert on_disk["versions"]["tensorflow"] == "2.15.1"
+    from importlib import metadata
+    assert on_disk["versions"]["tensorflow"] == metadata.version("tensorflow")  # the version that produced the numbers
 
 
 def test_second_scoring_pass_retrains_nothing_and_killed_audit_resumes(tiny, tmp_path):
@@ -78,7 +87,7 @@ def test_second_scoring_pass_retrains_nothing_and_killed_audit_resumes(tiny, tmp
     assert res2["timings"]["runs"] == {"trained": 0, "cached": 5, "total": 5}
     assert res2["defenses"][0]["attacks"] == res1["defenses"][0]["attacks"]
     # the cached runs are never mixed with runs of other training settings
-    with pytest.raises(Exception, match="other settings .*references"):
+    with pytest.raises(UserError, match="other settings .*references"):
         run_audit(tiny_config(tiny, defenses=("none",), references=2), tmp_path / "b", progress=False, log=lambda s: None)
 
 
@@ -86,7 +95,7 @@ def test_sharded_runs_merge_into_the_same_result(tiny, tmp_path):
     cfg = tiny_config(tiny, defenses=("none",))
     whole = run_audit(cfg, tmp_path / "one", progress=False, log=lambda s: None)
     assert run_audit(cfg, tmp_path / "sh", shard=(0, 2), progress=False, log=lambda s: None) is None
-    with pytest.raises(Exception, match="missing"):
+    with pytest.raises(UserError, match="missing"):
         Audit(cfg, tmp_path / "sh", progress=False).score()  # shard 1 not done yet
     run_audit(cfg, tmp_path / "sh", shard=(1, 2), progress=False, log=lambda s: None)
     merged = run_audit(cfg, tmp_path / "sh", progress=False, log=lambda s: None)
@@ -120,7 +129,7 @@ def test_cached_subset_runs_of_another_size_are_not_reused(tiny, tmp_path):
     logs = []
     b = Audit(tiny_config(tiny, defenses=("subset", "frepo:ipc=3")), tmp_path / "d", progress=False, log=logs.append)
     assert "n_train=20 (now 30)" in b._stale(spec, "ref0")
-    with pytest.raises(Exception, match="n_train=20"):
+    with pytest.raises(UserError, match="n_train=20"):
         b._load(spec, "ref0")
     b.run(stop_after_runs=2)  # target0 (missing), then the stale ref0: trained again, at the new size
     assert any("training it again" in line for line in logs)
