@@ -84,7 +84,7 @@ def train_model(x: np.ndarray, y: np.ndarray, num_classes: int, cfg: TrainConfig
     noises per-example gradients of the per-example loss). ``on_step(step, model)`` is
     called every 100 steps (used to record attack AUC over training).
     """
-    from tqdm.auto import tqdm
+    from mi_defense.progress import progress as progress_bar
 
     n = len(x)
     steps = resolve_steps(cfg, n)
@@ -123,7 +123,7 @@ def train_model(x: np.ndarray, y: np.ndarray, num_classes: int, cfg: TrainConfig
         opt.apply_gradients(zip(grads, model.trainable_variables))
         return loss
 
-    bar = tqdm(range(steps), desc=desc, unit="step", disable=not progress, leave=False, dynamic_ncols=True)
+    bar = progress_bar(range(steps), desc=desc, unit="step", disable=not progress, leave=False, dynamic_ncols=True)
     for step in bar:
         loss = train_step(tf.constant(step, tf.int64))
         if step % 50 == 0:

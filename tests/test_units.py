@@ -58,3 +58,20 @@ def test_config_coercion():
         replace_checked(TrainConfig(), "t", widht=64)
     with pytest.raises(UserError, match="augment 'yes' unknown"):
         replace_checked(TrainConfig(), "t", augment="yes")
+
+
+def test_progress_in_a_log_file_is_plain_periodic_lines():
+    import io
+
+    from mi_defense.progress import PlainProgress, progress
+
+    assert isinstance(progress(range(3), desc="x"), PlainProgress)  # pytest's stderr is not a terminal
+    buf = io.StringIO()
+    bar = PlainProgress(range(1000), desc="train", unit="step", every=3600, stream=buf)
+    assert sum(1 for _ in bar) == 1000
+    lines = buf.getvalue().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("train: 1000/1000 step in ") and "\r" not in buf.getvalue()
+    buf = io.StringIO()
+    for _ in PlainProgress(range(5), desc="d", every=0.0, stream=buf):
+        pass
+    assert len(buf.getvalue().splitlines()) == 6  # one per update when asked, plus the closing line

@@ -246,9 +246,9 @@ class Audit:
         if done:
             self.log(f"{done} of {len(jobs)} runs found in the cache; {len(todo)} to train")
         trained = 0
-        from tqdm.auto import tqdm
+        from mi_defense.progress import progress
 
-        for spec, run in tqdm(todo, desc="audit runs", unit="run", disable=not self.progress or not todo, dynamic_ncols=True):
+        for spec, run in progress(todo, desc="audit runs", unit="run", disable=not self.progress or not todo, dynamic_ncols=True):
             if stop_after_runs is not None and trained >= stop_after_runs:
                 break
             self.train_run(spec, run)

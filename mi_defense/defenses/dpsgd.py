@@ -102,10 +102,10 @@ class DPSGD(Defense):
             model.train_step((tf.gather(xs, ids), tf.gather(ys, ids), w))
             return count
 
-        from tqdm.auto import tqdm
+        from mi_defense.progress import progress
 
         overflow = 0
-        for s in tqdm(range(steps), desc=f"dpsgd eps={eps:g}", disable=not self.ctx.progress, leave=False):
+        for s in progress(range(steps), desc=f"dpsgd eps={eps:g}", disable=not self.ctx.progress, leave=False):
             overflow += int(step_fn(tf.constant(s, tf.int64))) > cap
             if self.ctx.on_step is not None and (s + 1) % 100 == 0:
                 self.ctx.on_step(s + 1, model)

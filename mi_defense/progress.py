@@ -1,0 +1,71 @@
+"""Progress on long work: a tqdm bar in a terminal, plain periodic lines in a log file.
+
+A redirected tqdm bar writes a carriage-return update many times a second; in a log file
+that becomes hundreds of kilobytes of control characters. When stderr is not a terminal,
+``progress`` prints one plain line at most every ``every`` seconds (and at the end) with
+the count, rate and remaining time instead.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from typing import Iterable, Optional
+
+
+class PlainProgress:
+    """The part of tqdm's interface the package uses, as periodic plain lines on stderr."""
+
+    def __init__(self, iterable: Optional[Iterable] = None, total: Optional[float] = None, desc: str = "", unit: str = "it",
+                 initial: float = 0, every: float = 30.0, stream=None, **_ignored):
+        self.iterable = iterable
+        self.total = total if total is not None else (len(iterable) if hasattr(iterable, "__len__") else None)
+        self.desc, self.unit, self.n, self.start_n = desc, unit, initial, initial
+        self.every, self.stream = every, stream or sys.stderr
+        self.t0 = self.last = time.monotonic()
+        self.postfix = ""
+
+    def __iter__(self):
+        for item in self.iterable:
+            yield item
+            self.update(1)
+        self.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def set_postfix(self, **kw) -> None:
+        self.postfix = ", ".join(f"{k}={v}" for k, v in kw.items())
+
+    def update(self, n: float = 1) -> None:
+        self.n += n
+        now = time.monotonic()
+        if now - self.last >= self.every:
+            self.last = now
+            self._line(now)
+
+    def _line(self, now: float) -> None:
+        elapsed = now - self.t0
+        rate = (self.n - self.start_n) / elapsed if elapsed > 0 else 0.0
+        left = ""
+        if self.total and rate > 0:
+            left = f", about {(self.total - self.n) / rate:.0f} s left"
+        of = f"/{self.total:g}" if self.total else ""
+        extra = f" ({self.postfix})" if self.postfix else ""
+        print(f"{self.desc}: {self.n:g}{of} {self.unit} in {elapsed:.0f} s{left}{extra}", file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self.last is not None:
+            self._line(time.monotonic())
+            self.last = None
+
+
+def progress(iterable=None, *, disable: bool = False, **kw):
+    """A tqdm bar when stderr is a terminal, else ``PlainProgress``; nothing when ``disable``."""
+    from tqdm.auto import tqdm
+
+    if disable or sys.stderr.isatty():
+        return tqdm(iterable, disable=disable, **kw)
+    return PlainProgress(iterable, **kw)
