@@ -81,3 +81,35 @@ def test_stale_temp_files_of_dead_writers_are_removed(tmp_path):
     live.write_text("x")
     assert clean_stale_temp(tmp_path) == 1
     assert not dead.exists() and live.exists()
+
+
+@pytest.fixture
+def distilled_digits(tmp_path):
+    """A distilled.npz for digits (the images are random: only its format matters here)."""
+    from mi_defense.data import Transform, load_dataset
+
+    ds = load_dataset("digits")
+    t = Transform.fit(ds.x_train)
+    rng = np.random.default_rng(0)
+    d = tmp_path / "dist"
+    d.mkdir()
+    np.savez(d / "distilled.npz", x=rng.standard_normal((10, 8, 8, 1)).astype(np.float32), y=np.eye(10, dtype=np.float32),
+             labels=np.arange(10), class_names=np.array(ds.class_names), **t.to_arrays())
+    return d
+
+
+@pytest.mark.parametrize("steps", ["0", "-5"])
+def test_evaluate_refuses_non_positive_training_steps(distilled_digits, capsys, steps):
+    _one_line_error(capsys, ["evaluate", "--distilled", str(distilled_digits / "distilled.npz"), "--dataset", "digits",
+                             "--train-steps", steps, "--quiet"], "steps must be a positive whole number")
+
+
+def test_evaluate_refuses_a_split_made_for_other_data(distilled_digits, tmp_path, capsys):
+    from mi_defense.data import load_dataset, make_split
+    from mi_defense.data.user import load_npz
+
+    rng = np.random.default_rng(1)
+    np.savez(tmp_path / "other.npz", x_train=rng.integers(0, 256, (100, 8, 8, 1), dtype=np.uint8), y_train=np.arange(100) % 10)
+    make_split(load_npz(str(tmp_path / "other.npz")), 40, 20, seed=0).save(distilled_digits / "split.json")
+    _one_line_error(capsys, ["evaluate", "--distilled", str(distilled_digits / "distilled.npz"), "--dataset", "digits", "--quiet"],
+                    "was made for other data")

@@ -68,6 +68,20 @@ def test_report_renders_again_from_a_copy_without_cache_or_artifacts(audited, tm
     assert (copy / "report.html").read_text().count("data:image/png;base64,") == len(FIGURES)  # figure 4 kept
 
 
+def test_user_text_is_inert_in_markdown_and_figures(audited, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(audited, copy, ignore=shutil.ignore_patterns("cache", "artifacts"))
+    results = json.loads((copy / "results.json").read_text())
+    results["defenses"][0]["name"] = "<img src=x onerror=alert(1)> $\\alpha$ | x"
+    results["class_names"][0] = "$x^$"
+    (copy / "results.json").write_text(json.dumps(results))
+    render_report(copy)  # matplotlib would fail on "$x^$" as mathtext
+    md = (copy / "report.md").read_text()
+    assert "<img src=x" not in md and "&lt;img src=x onerror=alert(1)&gt;" in md
+    assert "<img src=x" not in (copy / "report.html").read_text()
+    assert (copy / "fig5_per_class.png").read_bytes()[:8] == PNG
+
+
 def test_report_cli_errors(tmp_path, capsys):
     assert main(["report", str(tmp_path)]) == 2
     assert "no results.json" in capsys.readouterr().err
