@@ -20,13 +20,11 @@ from typing import Dict, Optional, Sequence
 
 import numpy as np
 
-from attacks import lira, metrics, release, rmia, signals, trained
+from attacks import epsilon, lira, metrics, registry, release, rmia, signals, trained
 from attacks.inputs import AttackInputError, AttackInputs, ReferenceInputs, as_mask, _membership
 from attacks.metrics import DEFAULT_FPRS
 
-THRESHOLD = ["threshold_loss", "threshold_confidence", "threshold_entropy", "threshold_modified_entropy", "threshold_logit_confidence"]
-TRAINED = ["trained_lr", "trained_mlp", "trained_rf", "trained_knn"]
-REFERENCE = ["lira_online", "lira_online_fixed", "lira_offline", "lira_offline_fixed", "rmia", "rmia_online"]
+from attacks.registry import REFERENCE, REGISTRY, THRESHOLD, TRAINED
 
 
 @dataclass
@@ -62,9 +60,8 @@ def available(inputs=None, reference=None, release_inputs=None) -> list:
     return names
 
 
-def _offline_a(reference: ReferenceInputs, rmia_a: Optional[float]) -> float:
-    """Offline RMIA's ``a``: as given, else tuned on the reference runs alone."""
-    return rmia.tune_a(reference.references, reference.reference_in) if rmia_a is None else rmia_a
+_NEEDS = {"outputs": ("AttackInputs", "the target's outputs"), "reference": ("ReferenceInputs", "reference runs"),
+          "release": ("ReleaseInputs", "a released set")}
 
 
 def scores_for(name: str, inputs: Optional[AttackInputs] = None, reference: Optional[ReferenceInputs] = None,
@@ -72,31 +69,16 @@ def scores_for(name: str, inputs: Optional[AttackInputs] = None, reference: Opti
                rmia_a: Optional[float] = None):
     """``(scores, membership, slices)`` of one attack. ``rmia_a``: RMIA's offline ``a``
     (None: tuned on the reference runs, ``rmia.tune_a``)."""
-    if name in THRESHOLD or name in TRAINED:
-        if inputs is None:
-            raise AttackInputError(f"attack '{name}' needs AttackInputs (the target's outputs)")
-        if name in THRESHOLD:
-            s = signals.membership_scores(inputs)[name]
-        else:
-            s = trained.trained_scores(inputs, name.split("_", 1)[1], seed=seed, n_jobs=n_jobs)
-        return s, inputs.membership, inputs.slices
-    if name in REFERENCE:
-        if reference is None:
-            raise AttackInputError(f"attack '{name}' needs ReferenceInputs (reference runs)")
-        r = reference
-        if name.startswith("lira"):
-            s = lira.lira_scores(r.target, r.references, r.reference_in, online="online" in name, fixed_variance=name.endswith("fixed"))
-        else:
-            a = _offline_a(r, rmia_a) if name == "rmia" else rmia.A_DEFAULT  # online RMIA has no a
-            s = rmia.rmia_scores(r.target, r.references, r.reference_in, online=name == "rmia_online", a=a)
-        return s, r.membership, r.slices
-    if name.startswith("release_"):
-        space = name[len("release_"):]
-        if release_inputs is None or space not in release_inputs.candidates:
-            raise AttackInputError(f"attack '{name}' needs ReleaseInputs with space '{space}'")
-        s = release.release_scores(release_inputs.candidates[space], release_inputs.synthetic[space])
-        return s, release_inputs.membership, release_inputs.slices
-    raise AttackInputError(f"unknown attack '{name}'; available: {', '.join(THRESHOLD + TRAINED + REFERENCE)}, release_<space>")
+    attack = registry.get(name)
+    if attack is None:
+        raise AttackInputError(f"unknown attack '{name}'; available: {', '.join(registry.REGISTRY)}, release_<space>")
+    given = {"outputs": inputs, "reference": reference, "release": release_inputs}[attack.needs]
+    if given is None or (attack.needs == "release" and name[len(registry.RELEASE_PREFIX):] not in given.candidates):
+        kind, what = _NEEDS[attack.needs]
+        raise AttackInputError(f"attack '{name}' needs {kind} ({what}"
+                               + (f" with space '{name[len(registry.RELEASE_PREFIX):]}')" if attack.needs == "release" else ")"))
+    s = attack.score(given, seed=seed, n_jobs=n_jobs, rmia_a=rmia_a)
+    return s, given.membership, given.slices
 
 
 def run(inputs: Optional[AttackInputs] = None, attacks: Optional[Sequence[str]] = None, fprs: Sequence[float] = DEFAULT_FPRS,
@@ -114,7 +96,7 @@ def run(inputs: Optional[AttackInputs] = None, attacks: Optional[Sequence[str]] 
     names = list(attacks) if attacks is not None else available(inputs, reference, release_inputs)
     out = {}
     for name in names:
-        a = _offline_a(reference, rmia_a) if name == "rmia" and reference is not None else rmia_a
+        a = registry.offline_a(reference, rmia_a) if name == "rmia" and reference is not None else rmia_a
         s, membership, slices = scores_for(name, inputs, reference, release_inputs, seed, n_jobs, a)
         res = metrics.evaluate(s, membership, fprs, bootstrap=bootstrap, seed=seed, slices=slices, name=name)
         if name == "rmia":
@@ -126,4 +108,5 @@ def run(inputs: Optional[AttackInputs] = None, attacks: Optional[Sequence[str]] 
 
 
 __all__ = ["AttackInputs", "ReferenceInputs", "ReleaseInputs", "AttackInputError", "run", "scores_for", "available",
-           "THRESHOLD", "TRAINED", "REFERENCE", "DEFAULT_FPRS", "metrics", "signals", "lira", "rmia", "trained", "release"]
+           "THRESHOLD", "TRAINED", "REFERENCE", "REGISTRY", "DEFAULT_FPRS", "metrics", "signals", "lira", "rmia", "trained",
+           "release", "registry", "epsilon"]

@@ -76,13 +76,13 @@ def xent_loss(out, y):
 LOSSES = {"mse": mse_loss, "xent": xent_loss}
 
 
-def train_model(x: np.ndarray, y: np.ndarray, num_classes: int, cfg: TrainConfig, optimizer=None,
+def train_model(x: np.ndarray, y: np.ndarray, num_classes: int, cfg: TrainConfig,
                 progress: bool = False, desc: str = "train", on_step: Optional[Callable[[int, tf.keras.Model], None]] = None):
     """Train a fresh model on inputs ``x`` and float targets ``y`` (N, C); return it.
 
-    ``optimizer`` replaces Adam (DP-SGD passes its private optimiser, which clips and
-    noises per-example gradients of the per-example loss). ``on_step(step, model)`` is
-    called every 100 steps (used to record attack AUC over training).
+    Adam with warm-up and cosine decay (DP-SGD has its own loop, ``defenses.dpsgd``).
+    ``on_step(step, model)`` is called every 100 steps (used to record attack AUC over
+    training).
     """
     from mi_defense.progress import progress as progress_bar
 
@@ -90,13 +90,12 @@ def train_model(x: np.ndarray, y: np.ndarray, num_classes: int, cfg: TrainConfig
     steps = resolve_steps(cfg, n)
     batch = min(n, cfg.batch)
     model = build_model(x.shape[1:], num_classes, width=cfg.width, depth=cfg.depth, norm=cfg.norm, seed=cfg.seed)
-    opt = optimizer or tf.keras.optimizers.Adam(WarmupCosine(cfg.lr, min(cfg.warmup, steps // 2), steps))
+    opt = tf.keras.optimizers.Adam(WarmupCosine(cfg.lr, min(cfg.warmup, steps // 2), steps))
     xs = tf.constant(x, tf.float32)
     ys = tf.constant(y, tf.float32)
     rgb = x.ndim == 4 and x.shape[-1] == 3
     aug_mode = cfg.augment_mode(rgb) if x.ndim == 4 else "none"
     loss_fn = LOSSES[cfg.loss]
-    private = hasattr(opt, "_num_microbatches") or getattr(opt, "_was_dp_gradients_called", None) is not None
 
     @tf.function
     def train_step(step):
@@ -110,13 +109,6 @@ def train_model(x: np.ndarray, y: np.ndarray, num_classes: int, cfg: TrainConfig
             xb = augment(xb, seed + 3, rgb)
         elif aug_mode == "flip_crop":
             xb = flip_crop(xb, seed + 3)
-        if private:
-            # tensorflow-privacy's optimisers take the per-example loss and the tape
-            with tf.GradientTape(persistent=True) as tape:
-                per_ex = loss_fn(model(xb, training=True), yb)
-            grads_and_vars = opt._compute_gradients(per_ex, model.trainable_variables, tape=tape)
-            opt.apply_gradients(grads_and_vars)
-            return tf.reduce_mean(per_ex)
         with tf.GradientTape() as tape:
             loss = tf.reduce_mean(loss_fn(model(xb, training=True), yb))
         grads = tape.gradient(loss, model.trainable_variables)
@@ -126,7 +118,7 @@ def train_model(x: np.ndarray, y: np.ndarray, num_classes: int, cfg: TrainConfig
     bar = progress_bar(range(steps), desc=desc, unit="step", disable=not progress, leave=False, dynamic_ncols=True)
     for step in bar:
         loss = train_step(tf.constant(step, tf.int64))
-        if step % 50 == 0:
+        if progress and step % 50 == 0:  # reading the loss is a host round-trip: only for the bar
             bar.set_postfix(loss=f"{float(loss):.4f}")
         if on_step is not None and (step + 1) % 100 == 0:
             on_step(step + 1, model)

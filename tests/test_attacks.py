@@ -207,3 +207,15 @@ def test_run_result_is_json_serialisable_and_schema_stable():
                 "n_nonmembers", "slices", "unresolved_fprs", "roc", "scores"} <= set(r)
         assert set(r["tpr_at_fpr"]) == {"0.1", "0.01", "0.001", "0.0001"}
     assert back["threshold_loss"]["auc"] > 0.7
+
+
+def test_attack_registry_names_what_each_attack_needs():
+    from attacks import registry
+
+    assert {n: registry.REGISTRY[n].needs for n in attacks.THRESHOLD + attacks.TRAINED} == dict.fromkeys(attacks.THRESHOLD + attacks.TRAINED, "outputs")
+    assert all(registry.REGISTRY[n].needs == "reference" for n in attacks.REFERENCE)
+    assert registry.get("release_feature").needs == "release" and registry.get("release_") is None and registry.get("lira") is None
+    with pytest.raises(attacks.AttackInputError, match="needs ReferenceInputs"):
+        attacks.scores_for("lira_online")
+    with pytest.raises(attacks.AttackInputError, match="unknown attack 'lira'"):
+        attacks.scores_for("lira")

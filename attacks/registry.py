@@ -1,0 +1,78 @@
+"""Every attack by name: what it needs and how it scores.
+
+``REGISTRY[name]`` is an ``Attack``: ``needs`` is the kind of input it scores from
+(``"outputs"``: the target's outputs, ``AttackInputs``; ``"reference"``: reference runs,
+``ReferenceInputs``; ``"release"``: a released set, ``ReleaseInputs``) and ``score(inputs,
+**options)`` returns one score per example, larger meaning "more likely a member".
+Release attacks exist per space (``release_pixel``, ``release_feature``, or any space a
+``ReleaseInputs`` carries) and are resolved by ``get``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Dict, Optional
+
+import numpy as np
+
+from attacks import lira, release, rmia, signals, trained
+
+
+@dataclass(frozen=True)
+class Attack:
+    name: str
+    needs: str                        # outputs | reference | release
+    score: Callable[..., np.ndarray]  # (inputs, seed=, n_jobs=, rmia_a=) -> scores
+
+
+def _threshold(name):
+    return lambda inp, **_: signals.membership_scores(inp)[name]
+
+
+def _trained(model):
+    return lambda inp, seed=0, n_jobs=None, **_: trained.trained_scores(inp, model, seed=seed, n_jobs=n_jobs)
+
+
+def _lira(online: bool, fixed: bool):
+    return lambda r, **_: lira.lira_scores(r.target, r.references, r.reference_in, online=online, fixed_variance=fixed)
+
+
+def offline_a(reference, rmia_a: Optional[float]) -> float:
+    """Offline RMIA's ``a``: as given, else tuned on the reference runs alone."""
+    return rmia.tune_a(reference.references, reference.reference_in) if rmia_a is None else rmia_a
+
+
+def _rmia(online: bool):
+    def score(r, rmia_a=None, **_):
+        a = rmia.A_DEFAULT if online else offline_a(r, rmia_a)  # online RMIA has no a
+        return rmia.rmia_scores(r.target, r.references, r.reference_in, online=online, a=a)
+    return score
+
+
+def _release(space):
+    return lambda rel, **_: release.release_scores(rel.candidates[space], rel.synthetic[space])
+
+
+THRESHOLD = ["threshold_loss", "threshold_confidence", "threshold_entropy", "threshold_modified_entropy", "threshold_logit_confidence"]
+TRAINED = ["trained_lr", "trained_mlp", "trained_rf", "trained_knn"]
+REFERENCE = ["lira_online", "lira_online_fixed", "lira_offline", "lira_offline_fixed", "rmia", "rmia_online"]
+
+REGISTRY: Dict[str, Attack] = {}
+for _n in THRESHOLD:
+    REGISTRY[_n] = Attack(_n, "outputs", _threshold(_n))
+for _n in TRAINED:
+    REGISTRY[_n] = Attack(_n, "outputs", _trained(_n.split("_", 1)[1]))
+for _n, _online, _fixed in (("lira_online", True, False), ("lira_online_fixed", True, True),
+                            ("lira_offline", False, False), ("lira_offline_fixed", False, True)):
+    REGISTRY[_n] = Attack(_n, "reference", _lira(_online, _fixed))
+REGISTRY["rmia"] = Attack("rmia", "reference", _rmia(online=False))
+REGISTRY["rmia_online"] = Attack("rmia_online", "reference", _rmia(online=True))
+RELEASE_PREFIX = "release_"
+
+
+def get(name: str) -> Optional[Attack]:
+    """The attack called ``name`` (``release_<space>`` for any space), or None."""
+    if name in REGISTRY:
+        return REGISTRY[name]
+    if name.startswith(RELEASE_PREFIX) and len(name) > len(RELEASE_PREFIX):
+        return Attack(name, "release", _release(name[len(RELEASE_PREFIX):]))
+    return None
