@@ -10,11 +10,8 @@ from __future__ import annotations
 import dataclasses
 import time
 
-import numpy as np
-
 from mi_defense.config import DistillConfig
 from mi_defense.defenses.base import Defense, DefenseResult
-from mi_defense.distill.frepo import FRePo
 from mi_defense.recipes import describe
 from mi_defense.train import accuracy, train_model
 
@@ -44,19 +41,16 @@ class FRePoDefense(Defense):
         return dataclasses.replace(self.ctx.distill, **changes).validate()
 
     def fit(self, x, y, seed) -> DefenseResult:
-        from mi_defense.distill.api import initial_set
+        from mi_defense.distill.api import distil_members
 
         t0 = time.time()
         cfg = self.config(seed)
-        x0, y0, init_pos = initial_set(cfg, x, y, self.ctx.num_classes, transform=None)
-        fr = FRePo(cfg, x, y, self.ctx.num_classes, x0, y0, log=lambda s: None)
-        state = fr.run(progress=self.ctx.progress)
-        x_syn, y_syn = fr.synthetic()
+        res = distil_members(cfg, x, y, self.ctx.num_classes, log=lambda s: None, progress=self.ctx.progress)
+        x_syn, y_syn, labels, init_pos, state = res.x, res.y, res.labels, res.init_positions, res.state
         t_distill = time.time() - t0
         tcfg = dataclasses.replace(self.ctx.train, seed=seed)
         model = train_model(x_syn, y_syn, self.ctx.num_classes, tcfg, progress=self.ctx.progress,
                             desc=f"train on {len(x_syn)} synthetic", on_step=self.ctx.on_step)
-        labels = np.repeat(np.arange(self.ctx.num_classes), cfg.ipc) if cfg.init != "real" else y0
         return DefenseResult(model, {"x": x_syn, "y": y_syn, "labels": labels, "init_positions": init_pos}, {
             "n_train": int(len(x_syn)), "ipc": cfg.ipc, "init": cfg.init, "distill_steps": state.step, "distill_lr": cfg.lr,
             "distill_seconds": t_distill, "distill_final_loss": state.history[-1]["loss"] if state.history else None,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -66,6 +67,36 @@ def run_hash(cfg: DistillConfig, split: Split) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+@dataclass
+class Distilled:
+    """What one distillation produced: the synthetic set in model space, learned labels,
+    the class of each image, the member positions copied at initialisation, the loop state."""
+
+    x: np.ndarray
+    y: np.ndarray
+    labels: np.ndarray
+    init_positions: np.ndarray
+    state: "DistillState"
+    flip: bool
+
+
+def distil_members(cfg: DistillConfig, x_members: np.ndarray, y_members: np.ndarray, num_classes: int,
+                   transform: Optional[Transform] = None, strategy=None, log=print, progress: bool = False,
+                   checkpoint=None, resume: bool = False, run_hash: str = "", stop_after: Optional[int] = None,
+                   tensorboard_dir: Optional[str] = None) -> Distilled:
+    """Initialise, run FRePo's outer loop and label the result: the one sequence behind
+    ``mi-defense distill`` and the ``frepo`` defense."""
+    from mi_defense.distill.frepo import FRePo
+
+    x0, y0, init_pos = initial_set(cfg, x_members, y_members, num_classes, transform)
+    fr = FRePo(cfg, x_members, y_members, num_classes, x0, y0, strategy=strategy, log=log)
+    fr.run_hash = run_hash
+    state = fr.run(checkpoint=checkpoint, resume=resume, progress=progress, tensorboard_dir=tensorboard_dir, stop_after=stop_after)
+    x_syn, y_syn = fr.synthetic()
+    labels = np.asarray(y0 if cfg.init == "real" else np.repeat(np.arange(num_classes), cfg.ipc), np.int64)
+    return Distilled(x_syn, y_syn, labels, init_pos, state, fr.flip)
+
+
 def save_grid(path, images_uint8: np.ndarray, labels: np.ndarray, class_names, ipc: int) -> None:
     import matplotlib
 
@@ -95,8 +126,6 @@ def save_grid(path, images_uint8: np.ndarray, labels: np.ndarray, class_names, i
 def distill(dataset: Dataset, split: Split, cfg: DistillConfig, out_dir, resume: bool = False,
             progress: bool = True, tensorboard: bool = False, log=print, stop_after: Optional[int] = None) -> dict:
     """Distil ``split.members`` of ``dataset``; write the artifacts to ``out_dir``; return the metadata."""
-    from mi_defense.distill.frepo import FRePo
-
     cfg = cfg.validate()
     split.check(dataset)
     if dataset.kind != "image":
@@ -123,14 +152,11 @@ def distill(dataset: Dataset, split: Split, cfg: DistillConfig, out_dir, resume:
     transform = Transform.fit(dataset.x_train, default_transform_kind(dataset.input_shape))
     x_m = transform(dataset.x_train[split.members])
     y_m = dataset.y_train[split.members]
-    x0, y0, init_pos = initial_set(cfg, x_m, y_m, dataset.num_classes, transform)
-    fr = FRePo(cfg, x_m, y_m, dataset.num_classes, x0, y0, strategy=make_strategy(cfg.strategy), log=log)
-    fr.run_hash = rhash
     t0 = time.time()
-    state = fr.run(checkpoint=ckpt, resume=resume, progress=progress,
-                   tensorboard_dir=str(out / "tensorboard") if tensorboard else None, stop_after=stop_after)
-    x_syn, y_syn = fr.synthetic()
-    labels = np.repeat(np.arange(dataset.num_classes), cfg.ipc).astype(np.int64) if cfg.init != "real" else y0
+    res = distil_members(cfg, x_m, y_m, dataset.num_classes, transform, strategy=make_strategy(cfg.strategy), log=log,
+                         progress=progress, checkpoint=ckpt, resume=resume, run_hash=rhash, stop_after=stop_after,
+                         tensorboard_dir=str(out / "tensorboard") if tensorboard else None)
+    x_syn, y_syn, labels, init_pos, state = res.x, res.y, res.labels, res.init_positions, res.state
     pixels = transform.inverse(x_syn, to_uint8=True)
     init_members = split.members[init_pos] if len(init_pos) else np.zeros(0, np.int64)
     meta = {
@@ -151,7 +177,7 @@ def distill(dataset: Dataset, split: Split, cfg: DistillConfig, out_dir, resume:
         "final_loss": state.history[-1]["loss"] if state.history else None,
         "loss_history": state.history,
         "float64_retries": state.f64_retries,
-        "flip": fr.flip,
+        "flip": res.flip,
         "versions": package_versions(),
     }
     if state.step >= cfg.steps:
