@@ -2,8 +2,8 @@
 
 A redirected tqdm bar writes a carriage-return update many times a second; in a log file
 that becomes hundreds of kilobytes of control characters. When stderr is not a terminal,
-``progress`` prints one plain line at most every ``every`` seconds (and at the end) with
-the count, rate and remaining time instead.
+``progress`` prints one plain line at most every ``every`` seconds (and a closing line
+when it printed any) with the count, rate and remaining time instead.
 """
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ class PlainProgress:
         self.every, self.stream = every, stream or sys.stderr
         self.t0 = self.last = time.monotonic()
         self.postfix = ""
+        self.reported = False
 
     def __iter__(self):
         for item in self.iterable:
@@ -44,6 +45,7 @@ class PlainProgress:
         now = time.monotonic()
         if now - self.last >= self.every:
             self.last = now
+            self.reported = True
             self._line(now)
 
     def _line(self, now: float) -> None:
@@ -57,9 +59,10 @@ class PlainProgress:
         print(f"{self.desc}: {self.n:g}{of} {self.unit} in {elapsed:.0f} s{left}{extra}", file=self.stream, flush=True)
 
     def close(self) -> None:
-        if self.last is not None:
+        """A closing line for work long enough to have reported before; short work stays silent."""
+        if self.last is not None and self.reported:
             self._line(time.monotonic())
-            self.last = None
+        self.last = None
 
 
 def progress(iterable=None, *, disable: bool = False, **kw):
