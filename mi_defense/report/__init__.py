@@ -58,7 +58,7 @@ def render_figures(results: dict, out_dir: Path) -> Dict[str, Path]:
 
 def _md(text: str) -> str:
     """User text (defense and class names) made inert in Markdown: HTML escaped, pipes kept out of tables."""
-    return html.escape(str(text)).replace("|", "&#124;")
+    return html.escape(str(text), quote=False).replace("|", "&#124;")
 
 
 def _md_table(rows) -> str:

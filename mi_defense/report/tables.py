@@ -39,7 +39,7 @@ def verdict(entry: dict, baseline_acc: Optional[float]) -> str:
     """One paragraph: utility kept, the declared attacks with CIs, the audited and claimed epsilon, the guarantee."""
     parts = [f"**{entry['name']}** reaches {pct(entry['test_accuracy'])} test accuracy"]
     if entry.get("train_accuracy") is not None:
-        parts[-1] += f" ({pct(entry['train_accuracy'])} on its training data)"
+        parts[-1] += f" ({pct(entry['train_accuracy'])} on the members)"
     if baseline_acc is not None and entry["defense"] != "none":
         parts[-1] += f", {100 * (entry['test_accuracy'] - baseline_acc):+.1f} points against no defense"
     if entry.get("undertrained"):
@@ -64,7 +64,7 @@ def verdict(entry: dict, baseline_acc: Optional[float]) -> str:
 
 
 def summary_rows(results: dict) -> List[List[str]]:
-    rows = [["defense", "recipe", "train acc.", "test acc.", "gap", "primary attack", "AUC [95% CI]", "TPR@1%FPR",
+    rows = [["defense", "recipe", "acc. on members", "test acc.", "gap (points)", "primary attack", "AUC [95% CI]", "TPR@1%FPR",
              "TPR@0.1%FPR [95% CI]", "release attack TPR@0.1%FPR", "audited ε ≥", "claimed ε"]]
     for e in results["defenses"]:
         s = e.get("primary_attack") or {}
