@@ -4,11 +4,14 @@ import numpy as np
 import pytest
 
 from mi_defense.audit import Audit, AuditConfig, run_audit
+from mi_defense.audit.plan import RunId
 from mi_defense.cli import main
 from mi_defense.config import TrainConfig
 from mi_defense.defenses import REGISTRY, Defense, DefenseResult
 from mi_defense.errors import UserError
 from mi_defense.train import targets_for, train_model
+
+REF0 = RunId("ref", 0)
 
 
 class Blind(Defense):
@@ -124,16 +127,16 @@ def test_cached_subset_runs_of_another_size_are_not_reused(tiny, tmp_path):
     # list changes, the same cache folder holds subset runs of the old size.
     a = Audit(tiny_config(tiny, defenses=("subset", "frepo:ipc=2")), tmp_path / "d", progress=False, log=lambda s: None)
     spec = a.specs[0]
-    a.train_run(spec, "ref0")
-    assert a._stale(spec, "ref0") is None
+    a.train_run(spec, REF0)
+    assert a._stale(spec, REF0) is None
     logs = []
     b = Audit(tiny_config(tiny, defenses=("subset", "frepo:ipc=3")), tmp_path / "d", progress=False, log=logs.append)
-    assert "n_train=20 (now 30)" in b._stale(spec, "ref0")
+    assert "n_train=20 (now 30)" in b._stale(spec, REF0)
     with pytest.raises(UserError, match="n_train=20"):
-        b._load(spec, "ref0")
+        b._load(spec, REF0)
     b.run(stop_after_runs=2)  # target0 (missing), then the stale ref0: trained again, at the new size
     assert any("training it again" in line for line in logs)
-    assert b._stale(spec, "ref0") is None and b._load(spec, "ref0")["meta"]["n_train"] == 30
+    assert b._stale(spec, REF0) is None and b._load(spec, REF0)["meta"]["n_train"] == 30
 
 
 def test_undertrained_undefended_target_is_flagged(tiny, tmp_path):

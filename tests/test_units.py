@@ -76,3 +76,13 @@ def test_progress_in_a_log_file_is_plain_periodic_lines():
     lines = buf.getvalue().splitlines()
     assert len(lines) == 6 and "\r" not in buf.getvalue()  # one per update when due, plus the closing line
     assert lines[0].startswith("d: 1/5 step in ") and lines[-1].startswith("d: 5/5 step in ")
+
+
+def test_run_ids_print_as_their_cache_names_and_get_distinct_seeds():
+    from mi_defense.audit.plan import RunId, jobs
+
+    assert str(RunId("target", 0)) == "target0" and str(RunId("ref", 15)) == "ref15"
+    seeds = [r.seed(7) for _, r in jobs(["d"], 2, 16)]
+    assert len(set(seeds)) == len(seeds) == 18 and RunId("ref", 0).seed(7) == 8
+    with pytest.raises(ValueError):
+        RunId("reference", 0)

@@ -32,7 +32,9 @@ import numpy as np
 
 import attacks
 from attacks.metrics import class_slices, summarise_over_targets
+from mi_defense.audit import plan
 from mi_defense.audit.config import AuditConfig
+from mi_defense.audit.plan import RunId
 from mi_defense.audit.evidence import declared_evidence, leave_one_out
 from mi_defense.data import Split, Transform, default_transform_kind, load_dataset, make_split, universe_masks
 from mi_defense.defenses import DefenseContext, DefenseSpec, make_defense
@@ -161,17 +163,13 @@ class Audit:
                                 f"seed {cfg.seed}); use a new --out folder or the same settings")
         return split
 
-    def jobs(self) -> List[Tuple[DefenseSpec, str]]:
-        out = []
-        for spec in self.specs:
-            out += [(spec, f"target{t}") for t in range(self.cfg.targets)]
-            out += [(spec, f"ref{m}") for m in range(self.cfg.references)]
-        return out
+    def jobs(self) -> List[Tuple[DefenseSpec, RunId]]:
+        return plan.jobs(self.specs, self.cfg.targets, self.cfg.references)
 
-    def cache_path(self, spec: DefenseSpec, run: str) -> Path:
+    def cache_path(self, spec: DefenseSpec, run: RunId) -> Path:
         return self.out / "cache" / spec.key / f"{run}.npz"
 
-    def _stale(self, spec: DefenseSpec, run: str, meta: Optional[dict] = None) -> Optional[str]:
+    def _stale(self, spec: DefenseSpec, run: RunId, meta: Optional[dict] = None) -> Optional[str]:
         """Why the cached run no longer fits the defense as now resolved (None: it fits);
         ``meta``: the run's metadata when already loaded.
 
@@ -188,21 +186,21 @@ class Audit:
         return f"cached {spec} {run} was trained with {', '.join(diff)}" if diff else None
 
     # ------------------------------------------------------------------ training
-    def _train_positions(self, run: str) -> np.ndarray:
-        if run.startswith("target"):
+    def _train_positions(self, run: RunId) -> np.ndarray:
+        if run.is_target:
             return np.arange(self.n_members)
-        return np.flatnonzero(self.masks[:, int(run[3:])])
+        return np.flatnonzero(self.masks[:, run.index])
 
-    def _run_seed(self, run: str) -> int:
-        return self.cfg.seed + (1000 * int(run[6:]) if run.startswith("target") else 1 + int(run[3:]))
+    def _run_seed(self, run: RunId) -> int:
+        return run.seed(self.cfg.seed)
 
-    def train_run(self, spec: DefenseSpec, run: str) -> None:
+    def train_run(self, spec: DefenseSpec, run: RunId) -> None:
         from mi_defense.train import predict
 
         pos = self._train_positions(run)
         history = []
         ctx = self.ctx
-        if run.startswith("target"):
+        if run.is_target:
             def on_step(step, model):
                 logits = predict(model, self.x_u)
                 history.append((step, attacks.metrics.auc(-attacks.signals.cross_entropy(logits, self.y_u), self.membership)))
@@ -221,7 +219,7 @@ class Audit:
             arrays["released_y"] = rel["y"].astype(np.float32)
             arrays["released_labels"] = np.asarray(rel["labels"], np.int64)
             arrays["released_init_universe_positions"] = pos[rel["init_positions"]].astype(np.int64) if len(rel["init_positions"]) else np.zeros(0, np.int64)
-        meta = dict(result.metadata, test_accuracy=test_acc, run=run, defense=str(spec), seed=self._run_seed(run),
+        meta = dict(result.metadata, test_accuracy=test_acc, run=str(run), defense=str(spec), seed=self._run_seed(run),
                     wall_seconds=time.time() - t0, auc_over_steps=history)
         write_npz(self.cache_path(spec, run), meta=np.array(json.dumps(meta, default=float)), **arrays)
 
@@ -280,13 +278,14 @@ class Audit:
             raise UserError(f"{why}; run the audit without --shard to train it again")
         return d
 
-    def score(self) -> dict:
+    def score(self, counts: Optional[Dict[str, int]] = None) -> dict:
+        """Score every cached run and write ``results.json`` (once); ``counts``: what ``run`` trained."""
         cfg = self.cfg
         t0 = time.time()
         entries = []
         for spec in self.specs:
-            targets = [self._load(spec, f"target{t}") for t in range(cfg.targets)]
-            refs = [self._load(spec, f"ref{m}") for m in range(cfg.references)]
+            targets = [self._load(spec, r) for r in plan.targets(cfg.targets)]
+            refs = [self._load(spec, r) for r in plan.references(cfg.references)]
             per_target = [self._score_target(spec, tgt, refs) for tgt in targets]
             main, meta = per_target[0], targets[0]["meta"]
             scores = self._save_scores(spec, main)
@@ -332,7 +331,8 @@ class Audit:
             "machine": machine(),
             "timings": {"scoring_seconds": time.time() - t0,
                         "training_seconds": {e["name"]: e["metadata"].get("wall_seconds") for e in entries},
-                        "training_seconds_all_runs": {e["name"]: e["wall_seconds_all_runs"] for e in entries}},
+                        "training_seconds_all_runs": {e["name"]: e["wall_seconds_all_runs"] for e in entries},
+                        **({"runs": counts} if counts is not None else {})},
             "defenses": entries,
         }
         write_json(self.out / "results.json", results)
@@ -416,7 +416,4 @@ def run_audit(cfg: AuditConfig, out_dir, shard: Optional[Tuple[int, int]] = None
         log(f"shard {shard[0]}/{shard[1]}: trained {counts['trained']} run(s), {counts['cached']} already cached; "
             f"run the audit again without --shard to merge and score")
         return None
-    results = a.score()
-    results["timings"]["runs"] = counts
-    write_json(a.out / "results.json", results)
-    return results
+    return a.score(counts)

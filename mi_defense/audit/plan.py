@@ -1,0 +1,44 @@
+"""What an audit trains: typed run ids and the list of runs.
+
+Each defense has ``targets`` target runs (trained on the members) and ``references``
+reference runs (trained on the halves of the universe given by ``universe_masks``). A run
+id prints as its cache file's stem (``target0``, ``ref3``) and is never parsed back.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import List, Sequence, Tuple
+
+
+@dataclass(frozen=True)
+class RunId:
+    kind: str    # "target" | "ref"
+    index: int
+
+    def __post_init__(self):
+        if self.kind not in ("target", "ref") or self.index < 0:
+            raise ValueError(f"bad run id {self.kind}{self.index}")
+
+    @property
+    def is_target(self) -> bool:
+        return self.kind == "target"
+
+    def seed(self, base: int) -> int:
+        """Target t: ``base + 1000 t``; reference m: ``base + 1 + m`` (distinct for fewer than 999 references)."""
+        return base + (1000 * self.index if self.is_target else 1 + self.index)
+
+    def __str__(self) -> str:
+        return f"{self.kind}{self.index}"
+
+
+def targets(n: int) -> List[RunId]:
+    return [RunId("target", t) for t in range(n)]
+
+
+def references(n: int) -> List[RunId]:
+    return [RunId("ref", m) for m in range(n)]
+
+
+def jobs(specs: Sequence, n_targets: int, n_references: int) -> List[Tuple[object, RunId]]:
+    """Every (defense, run) to train, defense by defense, targets first."""
+    return [(spec, run) for spec in specs for run in targets(n_targets) + references(n_references)]
