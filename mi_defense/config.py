@@ -51,9 +51,7 @@ class DistillConfig:
         check_positive_int(self, "ipc", "steps", "width", "depth", "pool_size", "batch_real", "max_online_updates", "max_online_batch")
         check_nonneg_int(self, "seed", "checkpoint_every")
         for k in ("lr", "online_lr", "lr_final_ratio", "reg"):
-            v = getattr(self, k)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < float("inf"):
-                raise UserError(f"DistillConfig: {k} must be a finite number >= 0, got {v!r}")
+            check_number(getattr(self, k), f"DistillConfig: {k}", allow_zero=True)
         if not self.lr > 0 or not self.online_lr > 0:
             raise UserError(f"learning rates must be positive (lr={self.lr}, online_lr={self.online_lr})")
         if self.pool_norm not in ("none", "batch", "instance", "layer"):
@@ -100,11 +98,9 @@ class TrainConfig:
         check_nonneg_int(self, "warmup", "seed")
         if self.steps is not None:
             check_positive_int(self, "steps")
-        if self.epochs is not None and not (isinstance(self.epochs, (int, float)) and not isinstance(self.epochs, bool)
-                                            and 0 < self.epochs < float("inf")):
-            raise UserError(f"train: epochs must be a positive number, got {self.epochs!r}")
-        if not (isinstance(self.lr, (int, float)) and not isinstance(self.lr, bool) and 0 < self.lr < float("inf")):
-            raise UserError(f"train: lr must be a positive number, got {self.lr!r}")
+        if self.epochs is not None:
+            check_number(self.epochs, "train: epochs")
+        check_number(self.lr, "train: lr")
         if self.loss not in LOSS_NAMES:
             raise UserError(f"train: loss '{self.loss}' unknown; use {' or '.join(LOSS_NAMES)}")
         if self.norm not in ("none", "batch", "instance", "layer"):
@@ -128,6 +124,13 @@ def check_positive_int(obj, *names) -> None:
         v = getattr(obj, k)
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise UserError(f"{type(obj).__name__}: {k} must be a positive whole number, got {v!r}")
+
+
+def check_number(value, where: str, allow_zero: bool = False) -> None:
+    """``value`` must be a finite number > 0 (>= 0 with ``allow_zero``); ``where`` starts the message."""
+    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and value < float("inf") and (value >= 0 if allow_zero else value > 0)
+    if not ok:
+        raise UserError(f"{where} must be {'a finite number >= 0' if allow_zero else 'a positive number'}, got {value!r}")
 
 
 def check_nonneg_int(obj, *names) -> None:

@@ -13,6 +13,7 @@ import os
 import platform
 import sys
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -178,6 +179,10 @@ def read_json(path, what: str = "file"):
         raise UserError(f"{p}: no such file") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise UserError(f"{p}: {what} is not readable JSON ({exc}); delete it or pass a valid file") from None
+
+
+# What numpy raises on a truncated or corrupt .npz (a zip archive).
+NPZ_READ_ERRORS = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile)
 
 
 def write_npz(path, **arrays) -> None:

@@ -17,7 +17,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from mi_defense.config import AUGMENT_MODES, LOSS_NAMES, TrainConfig, check_nonneg_int, check_positive_int
+from mi_defense.config import AUGMENT_MODES, LOSS_NAMES, TrainConfig, check_nonneg_int, check_number, check_positive_int
 from mi_defense.errors import UserError
 
 
@@ -38,9 +38,7 @@ class RealRecipe:
         check_positive_int(self, "batch")
         check_nonneg_int(self, "warmup")
         for k in ("lr", "epochs"):
-            v = getattr(self, k)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < float("inf"):
-                raise UserError(f"real_recipe: {k} must be a positive number, got {v!r}")
+            check_number(getattr(self, k), f"real_recipe: {k}")
         if not isinstance(self.augment, bool) and self.augment not in AUGMENT_MODES:
             raise UserError(f"real_recipe: augment {self.augment!r} unknown; use true, false, {', '.join(AUGMENT_MODES)}")
 

@@ -148,3 +148,13 @@ def test_undertrained_undefended_target_is_flagged(tiny, tmp_path):
     assert e["train_accuracy"] < 0.95 and e["undertrained"] and e["recipe"]["epochs"] == 1
     render_report(tmp_path / "u")
     assert "undertrained: leakage underestimated" in (tmp_path / "u" / "report.md").read_text()
+
+
+def test_corrupt_cached_run_is_trained_again(tiny, tmp_path):
+    cfg = tiny_config(tiny, defenses=("none",), references=0, attacks=("threshold_loss",))
+    first = run_audit(cfg, tmp_path / "c", progress=False, log=lambda s: None)
+    (tmp_path / "c" / "cache" / "none" / "target0.npz").write_bytes(b"PK\x03\x04 truncated")
+    logs = []
+    again = run_audit(cfg, tmp_path / "c", progress=False, log=logs.append)
+    assert again["timings"]["runs"]["trained"] == 1 and any("corrupt" in l for l in logs)
+    assert again["defenses"][0]["test_accuracy"] == first["defenses"][0]["test_accuracy"]  # same seed, same numbers

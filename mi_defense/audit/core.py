@@ -41,7 +41,7 @@ from mi_defense.defenses import DefenseContext, DefenseSpec, make_defense
 from mi_defense.defenses.dpsgd import dp_delta
 from mi_defense.errors import UserError
 from mi_defense.models import check_depth
-from mi_defense.io import clean_stale_temp, package_versions, read_json, to_json, write_json, write_npz
+from mi_defense.io import NPZ_READ_ERRORS, clean_stale_temp, package_versions, read_json, to_json, write_json, write_npz
 
 SCHEMA = "mi_defense.results/2"
 UNDERTRAINED_BELOW = 0.95  # an undefended target under this train accuracy underestimates leakage
@@ -256,14 +256,12 @@ class Audit:
     # ------------------------------------------------------------------ scoring
     def _read_cached(self, spec, run) -> Optional[dict]:
         """A cached run's arrays and metadata; None when the file is corrupt or truncated."""
-        import zipfile
-
         try:
             with np.load(self.cache_path(spec, run), allow_pickle=False) as z:
                 d = {k: z[k] for k in z.files}
             d["meta"] = json.loads(str(d["meta"]))
             return d
-        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile):
+        except NPZ_READ_ERRORS:
             return None
 
     def _load(self, spec, run):

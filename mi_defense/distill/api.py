@@ -21,7 +21,7 @@ from mi_defense.data.dataset import Dataset
 from mi_defense.data.split import Split
 from mi_defense.data.transforms import Transform, default_transform_kind
 from mi_defense.errors import UserError
-from mi_defense.io import clean_stale_temp, package_versions, write_json, write_npz
+from mi_defense.io import NPZ_READ_ERRORS, clean_stale_temp, package_versions, write_json, write_npz
 
 
 def make_strategy(name: str):
@@ -191,15 +191,13 @@ def distill(dataset: Dataset, split: Split, cfg: DistillConfig, out_dir, resume:
 
 def load_distilled(path):
     """``(x, y, labels, transform, class_names, init_member_indices)`` from ``distilled.npz``."""
-    import zipfile
-
     p = Path(path)
     if not p.is_file():
         raise UserError(f"{p}: no such file; run 'mi-defense distill ... --out DIR' first and pass DIR/distilled.npz")
     try:
         with np.load(p, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+    except NPZ_READ_ERRORS as exc:
         raise UserError(f"{p}: not a readable distilled set ({type(exc).__name__}: {exc}); distil again with "
                         "'mi-defense distill --out DIR'") from None
     missing = [k for k in ("x", "y", "labels", "class_names", "transform_kind") if k not in arrays]

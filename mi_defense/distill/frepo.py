@@ -29,7 +29,7 @@ from mi_defense.distill.krr import centred_onehot, krr_loss, label_margin_loss
 from mi_defense.distill.lamb import cosine_lr, lamb_update
 from mi_defense.distill.pool import ModelPool
 from mi_defense.errors import UserError
-from mi_defense.io import write_npz
+from mi_defense.io import NPZ_READ_ERRORS, write_npz
 from mi_defense.models import build_model
 from mi_defense.tfenv import tf
 
@@ -64,12 +64,10 @@ class DistillState:
 
 def read_checkpoint(path) -> Dict[str, np.ndarray]:
     """Every array of a checkpoint; a truncated or corrupt file is a one-line ``UserError``."""
-    import zipfile
-
     try:
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+    except NPZ_READ_ERRORS as exc:
         raise UserError(f"{path}: checkpoint is corrupt or truncated ({type(exc).__name__}); delete it and start without --resume") from None
 
 
