@@ -7,7 +7,7 @@ Families:
 
 * threshold attacks on loss, confidence, entropy, modified entropy and logit-scaled
   confidence (``threshold_*``);
-* trained attack models (``trained_lr``, ``trained_mlp``, ``trained_rf``, ``trained_knn``);
+* trained attack models (``trained_lr``, ``trained_mlp``, ``trained_gb``, ``trained_knn``);
 * LiRA, online/offline with per-example or fixed variance (``lira_online``,
   ``lira_online_fixed``, ``lira_offline``, ``lira_offline_fixed``);
 * RMIA, offline and online (``rmia``, ``rmia_online``);

@@ -53,7 +53,7 @@ def _release(space):
 
 
 THRESHOLD = ["threshold_loss", "threshold_confidence", "threshold_entropy", "threshold_modified_entropy", "threshold_logit_confidence"]
-TRAINED = ["trained_lr", "trained_mlp", "trained_rf", "trained_knn"]
+TRAINED = ["trained_lr", "trained_mlp", "trained_gb", "trained_knn"]
 REFERENCE = ["lira_online", "lira_online_fixed", "lira_offline", "lira_offline_fixed", "rmia", "rmia_online"]
 
 REGISTRY: Dict[str, Attack] = {}
@@ -67,6 +67,26 @@ for _n, _online, _fixed in (("lira_online", True, False), ("lira_online_fixed", 
 REGISTRY["rmia"] = Attack("rmia", "reference", _rmia(online=False))
 REGISTRY["rmia_online"] = Attack("rmia_online", "reference", _rmia(online=True))
 RELEASE_PREFIX = "release_"
+
+DESCRIPTIONS = {
+    "threshold_loss": "the target's cross-entropy loss on the example (lower: member)",
+    "threshold_confidence": "the probability the target gives to the true class",
+    "threshold_entropy": "the entropy of the target's prediction (lower: member)",
+    "threshold_modified_entropy": "Song & Mittal's modified entropy, which uses the true label",
+    "threshold_logit_confidence": "log(p / (1 - p)) of the true class, LiRA's signal without reference runs",
+    "trained_lr": "logistic regression trained on half of the examples' sorted outputs, scored on the other half",
+    "trained_mlp": "a small neural network, trained as trained_lr",
+    "trained_gb": "gradient-boosted trees (histogram gradient boosting), trained as trained_lr",
+    "trained_knn": "k nearest neighbours, trained as trained_lr",
+    "lira_online": "LiRA: Gaussians per example from the reference runs with and without it (needs about 64 runs)",
+    "lira_online_fixed": "LiRA online with one variance for all examples (the default primary attack below 64 runs)",
+    "lira_offline": "LiRA from the reference runs that did not train on the example only",
+    "lira_offline_fixed": "LiRA offline with one variance for all examples",
+    "rmia": "RMIA: the example's likelihood ratio against population examples (offline, a tuned on the references)",
+    "rmia_online": "RMIA with the reference runs that trained on the example too",
+    "release_pixel": "distance from the candidate to its nearest released image, in pixels (the default release attack)",
+    "release_feature": "the same distance in the target model's penultimate features",
+}
 
 
 def get(name: str) -> Optional[Attack]:
