@@ -1,7 +1,6 @@
 import json
-import os
 import shutil
-import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -36,7 +35,8 @@ def test_report_renders_every_figure_and_verdict(audited):
     results = json.loads((audited / "results.json").read_text())
     for e in results["defenses"]:
         assert e["name"] in page
-    assert page.count('class="verdict"') == len(results["defenses"])
+    assert page.count('class="verdict sev-') == len(results["defenses"])
+    assert '<div class="limitations">' in page and "Glossary of attacks" in page and "lira_*_fixed" in page
     assert "no formal privacy guarantee" in page and "no defense and no privacy guarantee" in page
     assert page.count("data:image/png;base64,") == len(FIGURES)  # self-contained
     md = (audited / "report.md").read_text()
@@ -123,7 +123,58 @@ def test_report_images_load_in_headless_chromium(audited):
             "return Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.alt)")
         widths = driver.execute_script("return Array.from(document.images).map(i => i.naturalWidth)")
         text = driver.execute_script("return document.body.innerText")
+        classes = driver.execute_script("return Array.from(document.querySelectorAll('p.verdict')).map(p => p.className)")
+        box = driver.execute_script("const b = document.querySelector('div.limitations'); return b ? b.innerText : ''")
+        first = driver.execute_script("return document.querySelector('p.verdict').innerText")
     finally:
         driver.quit()
     assert n_images == len(FIGURES) and broken == [] and min(widths) > 100
     assert "Verdicts" in text and "frepo:ipc=1" in text
+    assert len(classes) == 2 and all(c.split()[1] in ("sev-leaking", "sev-no-evidence", "sev-guarantee") for c in classes)
+    assert "smallest FPR 150 non-members resolve" in box and "2 reference runs" in box
+    assert first.startswith("none: ")
+
+
+REFERENCE = Path(__file__).resolve().parents[1] / "reports" / "fashion_mnist-cpu" / "results.json"
+
+
+def test_verdicts_lead_with_the_worst_finding_and_its_severity():
+    from mi_defense.report import findings, tables
+
+    results = json.loads(REFERENCE.read_text())
+    by = {e["name"]: e for e in results["defenses"]}
+    fr = by["frepo:ipc=10"]
+    init = fr["attacks"]["release_pixel"]["slices"]["init_members"]
+    what, s = findings.worst_finding(fr)
+    # the 100 members copied at initialisation are the worst finding, not the whole-set TPR
+    assert what.startswith("the 100 members copied") and s["tpr"] == init["tpr_at_fpr"]["0.001"] > fr["release_attack"]["tpr"]
+    v = tables.verdict(fr, by["none"]["test_accuracy"])
+    assert v.startswith("**frepo:ipc=10: clearly leaking.** Worst finding: the 100 members copied")
+    assert findings.severity(by["none"]) == "leaking"      # AUC 0.717, CI far above 0.5
+    assert findings.severity(by["dpsgd:eps=8"]) == "guarantee"
+    # AUC 0.513 with a CI over 0.5 and an epsilon bound of 0: the TPR CI at 0.1% FPR alone is not evidence
+    assert findings.severity(by["subset:n=100"]) == "no-evidence"
+
+
+def test_severity_known_answers():
+    from mi_defense.report.findings import severity
+
+    def entry(defense, auc_ci, tpr_ci, eps=0.0, claimed=None):
+        s = {"name": "lira_online_fixed", "auc": sum(auc_ci) / 2, "auc_ci": auc_ci, "fpr": "0.001", "tpr": sum(tpr_ci) / 2, "tpr_ci": tpr_ci}
+        return {"defense": defense, "attacks": {}, "primary_attack": s, "claimed_epsilon": claimed,
+                "epsilon_lower_bound": {"value": eps}}
+
+    assert severity(entry("none", [0.49, 0.53], [0.0, 0.001])) == "no-evidence"
+    assert severity(entry("none", [0.51, 0.55], [0.0, 0.001])) == "leaking"
+    assert severity(entry("subset", [0.45, 0.55], [0.002, 0.01])) == "no-evidence"  # a TPR CI at 1 false positive is no test
+    assert severity(entry("subset", [0.45, 0.55], [0.0, 0.01], eps=0.3)) == "leaking"
+    assert severity(entry("dpsgd", [0.49, 0.53], [0.0, 0.001], eps=0.5, claimed=1.0)) == "guarantee"
+    assert severity(entry("dpsgd", [0.6, 0.7], [0.0, 0.2], eps=2.5, claimed=1.0)) == "leaking"  # audit contradicts the claim
+
+
+def test_limitations_state_the_resolution_and_the_reference_runs():
+    from mi_defense.report.findings import limitations
+
+    results = json.loads(REFERENCE.read_text())
+    text = " ".join(limitations(results))
+    assert "1/1000 = 0.1%" in text and "0.01% FPR are unresolved" in text and "16 reference runs" in text

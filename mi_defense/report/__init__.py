@@ -11,7 +11,7 @@ from typing import Dict
 from mi_defense.audit.core import SCHEMA
 from mi_defense.errors import UserError
 from mi_defense.io import write_text
-from mi_defense.report import figures, tables
+from mi_defense.report import figures, findings, tables
 
 FIGURES = [
     ("fig1_roc.png", "ROC curves of every attack, one panel per defense (log-log axes).", figures.roc_curves),
@@ -98,16 +98,21 @@ def render_report(out_dir) -> Dict[str, Path]:
     figs = render_figures(results, out_dir)
     base = next((e["test_accuracy"] for e in results["defenses"] if e["defense"] == "none"), None)
     verdicts = [tables.verdict(e, base) for e in results["defenses"]]
+    severities = [findings.severity(e) for e in results["defenses"]]
+    limits = findings.limitations(results)
+    glossary = [["name", "what it is"]] + [list(g) for g in findings.GLOSSARY]
     summary = tables.summary_rows(results)
     title = f"Membership-inference audit: {results['dataset']}"
 
     md = [f"# {_md(title)}", "", "## Verdicts", ""] + [f"- {_md(v)}" for v in verdicts]
+    md += ["", "## Limitations", ""] + [f"> - {_md(l)}" for l in limits]
     md += ["", "## Threat model", "", tables.THREAT_MODEL, "", "## Set-up", ""] + [f"- {_md(l)}" for l in tables.setup_lines(results)]
     md += ["", "## Summary", "", _md_table(summary), "", FOOTNOTE, ""]
     md += ["## Training recipes", "", _md_table(tables.recipe_rows(results)), ""]
     md += ["## Strongest attack, selected on held-out examples", "", STRONGEST_NOTE, "", _md_table(tables.strongest_rows(results)), ""]
     for e in results["defenses"]:
         md += [f"### {_md(e['name'])}", "", _md(e["privacy_statement"]), "", _md_table(tables.attack_rows(e)), ""]
+    md += ["## Glossary of attacks", "", _md_table(glossary), ""]
     md += ["## Figures", ""]
     for name, caption, _ in FIGURES:
         if name in figs:
@@ -116,7 +121,8 @@ def render_report(out_dir) -> Dict[str, Path]:
     write_text(out_dir / "results.csv", tables.csv_text(results))
 
     body = [f"<h1>{html.escape(title)}</h1>", "<h2>Verdicts</h2>"]
-    body += [f'<p class="verdict">{_md_inline(v)}</p>' for v in verdicts]
+    body += [f'<p class="verdict sev-{sev}">{_md_inline(v)}</p>' for v, sev in zip(verdicts, severities)]
+    body += ['<div class="limitations"><h2>Limitations</h2><ul>'] + [f"<li>{html.escape(l)}</li>" for l in limits] + ["</ul></div>"]
     body += ["<h2>Threat model</h2>", f"<p>{_md_inline(tables.THREAT_MODEL)}</p>", "<h2>Set-up</h2><ul>"]
     body += [f"<li>{html.escape(l)}</li>" for l in tables.setup_lines(results)] + ["</ul>"]
     body += ["<h2>Summary</h2>", _html_table(summary), f'<p class="note">{html.escape(FOOTNOTE)}</p>']
@@ -125,6 +131,7 @@ def render_report(out_dir) -> Dict[str, Path]:
              _html_table(tables.strongest_rows(results))]
     for e in results["defenses"]:
         body += [f"<h3>{html.escape(e['name'])}</h3>", f"<p>{html.escape(e['privacy_statement'])}</p>", _html_table(tables.attack_rows(e))]
+    body += ["<h2>Glossary of attacks</h2>", _html_table(glossary)]
     body += ["<h2>Figures</h2>"]
     for name, caption, _ in FIGURES:
         if name in figs:
@@ -132,7 +139,10 @@ def render_report(out_dir) -> Dict[str, Path]:
             body += [f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}"><figcaption>{html.escape(caption)}</figcaption></figure>']
     style = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}"
              "table{border-collapse:collapse;margin:1em 0;font-size:.9em}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}"
-             "th{background:#f2f2f2}.verdict{background:#f7f9fc;border-left:4px solid #0072B2;padding:.5em .8em}"
+             "th{background:#f2f2f2}.verdict{background:#f7f9fc;border-left:6px solid #0072B2;padding:.5em .8em}"
+             ".sev-leaking{border-left-color:#D55E00;background:#fdf3ee}.sev-no-evidence{border-left-color:#E69F00}"
+             ".sev-guarantee{border-left-color:#009E73;background:#f0f9f5}"
+             ".limitations{background:#fffbea;border:1px solid #e6d690;padding:.2em 1em;margin:1em 0}"
              ".note{font-size:.85em;color:#555}img{max-width:100%}figcaption{font-size:.9em;color:#444}")
     page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
             f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n")

@@ -36,18 +36,33 @@ def eps_text(entry: dict) -> str:
 
 
 def verdict(entry: dict, baseline_acc: Optional[float]) -> str:
-    """One paragraph: utility kept, the declared attacks with CIs, the audited and claimed epsilon, the guarantee."""
-    parts = [f"**{entry['name']}** reaches {pct(entry['test_accuracy'])} test accuracy"]
+    """One paragraph: the severity and worst finding first, then utility kept, the declared
+    attacks with CIs, the audited and claimed epsilon, the guarantee."""
+    from mi_defense.report.findings import SEVERITIES, severity, worst_finding
+
+    lead = f"**{entry['name']}: {SEVERITIES[severity(entry)]}.**"
+    w = worst_finding(entry)
+    said = set()
+    for key, what in (("primary_attack", "the primary attack"), ("release_attack", "the attack on the released set")):
+        if w is not None and w[1] is entry.get(key):
+            phrase = _attack_phrase(entry, entry[key], what)
+            lead += f" Worst finding: {phrase}."
+            said.add(key)
+    if w is not None and not said:
+        what, s = w
+        lead += (f" Worst finding: {what}, TPR {pct(s['tpr'], 1)}{ci(s.get('tpr_ci'))} at {pct(float(s['fpr']), 1)} FPR"
+                 f" (AUC {s['auc']:.3f}).")
+    parts = [f"{lead} It reaches {pct(entry['test_accuracy'])} test accuracy"]
     if entry.get("train_accuracy") is not None:
         parts[-1] += f" ({pct(entry['train_accuracy'])} on the members)"
     if baseline_acc is not None and entry["defense"] != "none":
         parts[-1] += f", {100 * (entry['test_accuracy'] - baseline_acc):+.1f} points against no defense"
     if entry.get("undertrained"):
-        parts.append(f"**undertrained: leakage underestimated** (train accuracy below 95%; an undefended model is "
-                     f"deployed fitted to its training set)")
-    if entry.get("primary_attack"):
+        parts.append("**undertrained: leakage underestimated** (train accuracy below 95%; an undefended model is "
+                     "deployed fitted to its training set)")
+    if entry.get("primary_attack") and "primary_attack" not in said:
         parts.append(_attack_phrase(entry, entry["primary_attack"], "the primary attack"))
-    if entry.get("release_attack"):
+    if entry.get("release_attack") and "release_attack" not in said:
         parts.append(_attack_phrase(entry, entry["release_attack"], "the attack on the released set"))
     b = entry.get("epsilon_lower_bound")
     if b:

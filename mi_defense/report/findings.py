@@ -1,0 +1,98 @@
+"""What a reader needs first: each defense's worst finding and severity, the limits of the
+audit, and a glossary of attack names. Read from results.json only."""
+from __future__ import annotations
+
+from typing import List, Optional, Tuple
+
+SEVERITIES = {
+    "leaking": "clearly leaking",
+    "no-evidence": "no evidence of leakage at this power",
+    "guarantee": "formal guarantee",
+}
+
+GLOSSARY = [
+    ("threshold_loss / _confidence / _entropy / _modified_entropy / _logit_confidence",
+     "one score per example from the target's output (its loss, the confidence in the true class, ...); "
+     "members are predicted above a threshold (\"Membership Inference Attacks against Machine Learning Models\", "
+     "Shokri et al.; \"Systematic Evaluation of Privacy Risks of Machine Learning Models\", Song & Mittal)"),
+    ("trained_lr / _mlp / _gb / _knn", "an attack classifier (logistic regression, MLP, gradient-boosted trees, k "
+     "nearest neighbours; trained_rf, a random forest, in older reports) trained out of fold on the examples' outputs"),
+    ("lira_online / lira_offline", "the likelihood-ratio attack (\"Membership Inference Attacks From First "
+     "Principles\", Carlini et al.): Gaussians fitted per example to the reference runs' logit-scaled confidence, "
+     "with (online) or without (offline) the runs that trained on the example"),
+    ("lira_*_fixed", "LiRA with one variance shared by all examples, the better choice below about 64 reference runs"),
+    ("rmia / rmia_online", "the relative membership inference attack (\"Low-Cost High-Power Membership Inference "
+     "Attacks\", Zarifzadeh et al.): the example's likelihood ratio compared with population examples'"),
+    ("release_pixel / release_feature", "attacks on a released synthetic set: the distance from a candidate to its "
+     "nearest released image, in pixels or in the target's features"),
+    ("init_members", "the members copied into a synthetic set at initialisation (init=real): the release attack's "
+     "result on them alone"),
+]
+
+
+def _tpr(s: dict) -> Optional[float]:
+    return s.get("tpr") if s else None
+
+
+def worst_finding(entry: dict) -> Optional[Tuple[str, dict]]:
+    """(what, result) of the finding with the highest TPR at the main FPR: the release
+    attack on the members copied at initialisation, the release attack, or the primary attack."""
+    cands = []
+    rel = entry.get("release_attack")
+    if rel:
+        init = (entry["attacks"].get(rel["name"], {}).get("slices") or {}).get("init_members")
+        if init and init.get("n_members"):
+            t = init["tpr_at_fpr"].get(rel["fpr"])
+            cands.append((f"the {init['n_members']} members copied into the release at initialisation, found by {rel['name']}",
+                          {"name": rel["name"], "auc": init["auc"], "tpr": t, "fpr": rel["fpr"],
+                           "tpr_ci": (init.get("tpr_at_fpr_ci") or {}).get(rel["fpr"])}))
+        cands.append((f"the attack on the released set, {rel['name']}", rel))
+    if entry.get("primary_attack"):
+        cands.append((f"the primary attack, {entry['primary_attack']['name']}", entry["primary_attack"]))
+    cands = [c for c in cands if c[1].get("tpr") is not None]
+    return max(cands, key=lambda c: c[1]["tpr"]) if cands else None
+
+
+def severity(entry: dict) -> str:
+    """``leaking`` when a declared attack's AUC beats chance beyond its 95% CI, the audited
+    epsilon bound is positive, or most members copied into a release are found; ``guarantee`` for a DP defense not contradicted by its audit;
+    ``no-evidence`` otherwise (which is not evidence of privacy)."""
+    b = entry.get("epsilon_lower_bound") or {}
+    claimed = entry.get("claimed_epsilon")
+    if entry["defense"] == "dpsgd" and (not b or claimed is None or b.get("value", 0) <= claimed):
+        return "guarantee"
+    found = [s for s in (entry.get("primary_attack"), entry.get("release_attack")) if s]
+    # The TPR's bootstrap CI at a low FPR is no test: the threshold is set on the same few
+    # non-members. The AUC's CI and the held-out epsilon bound are.
+    beats_chance = any((s.get("auc_ci") or [0.5])[0] > 0.5 for s in found)
+    w = worst_finding(entry)
+    init_found = w is not None and "initialisation" in w[0] and (w[1].get("tpr") or 0) > 0.5
+    if beats_chance or init_found or (b.get("value") or 0) > 0:
+        return "leaking"
+    return "no-evidence"
+
+
+def limitations(results: dict) -> List[str]:
+    split, cfg = results["split"], results["config"]
+    n_non = split["n_nonmembers"]
+    refs = cfg.get("references", 0)
+    low = [f for f in (cfg.get("fprs") or []) if f < 1.0 / n_non]
+    out = [f"The smallest FPR {n_non} non-members resolve is 1/{n_non} = {100 / n_non:.3g}%"
+           + (f"; TPRs at {', '.join(f'{100 * f:g}%' for f in low)} FPR are unresolved (marked †: the TPR at zero false positives)."
+              if low else ".")]
+    if refs == 0:
+        out.append("No reference runs: LiRA and RMIA were not run, so the audit lacks the strongest attacks; its numbers "
+                   "are a weak lower bound on leakage.")
+    elif refs < 64:
+        out.append(f"{refs} reference runs per defense: LiRA uses one variance shared by all examples (per-example "
+                   "variances need about 64 runs), which gives up part of its power at low FPR; more runs can only raise "
+                   "the measured leakage.")
+    else:
+        out.append(f"{refs} reference runs per defense: enough for LiRA's per-example variances.")
+    out.append("The confidence intervals are bootstrap intervals over the audited examples; they do not cover the "
+               "randomness of training (another seed gives another target model).")
+    out.append("\"Strongest attack\" is a maximum over many attacks, biased upward; it is selected on one half of the "
+               "examples and reported on the other, and the verdicts use the primary attack declared before scoring.")
+    out.append("An attack that finds nothing shows only that these attacks, at this number of examples and reference runs, "
+               "found nothing; only a DP guarantee bounds every attack.")
+    return out
