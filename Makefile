@@ -20,8 +20,11 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/mi-defense run
 
+# The shared dataset copies beside the checkout (../shared/data), unless MI_DEFENSE_DATA says otherwise.
+SHARED_DATA := $(abspath $(wildcard ../shared/data))
+
 test: $(STAMP)
-	$(PY) -m pytest -q -m "not browser"
+	$(if $(MI_DEFENSE_DATA),,$(if $(SHARED_DATA),MI_DEFENSE_DATA=$(SHARED_DATA))) $(PY) -m pytest -q -m "not browser"
 
 # Loads a rendered report.html in headless Chromium and checks every image loaded.
 # Installs Debian's chromium and chromium-driver (needs root or sudo) and selenium.

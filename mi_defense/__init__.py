@@ -3,7 +3,33 @@
 The pipeline is the package layout: ``data`` -> ``models`` -> ``distill`` ->
 ``train``/``defenses`` -> ``audit`` -> ``report``. The membership-inference attack
 suite lives in the separate ``attacks`` package, which never imports this one.
+
+The Python API (``mi_defense.api``): ``distill(x, y, ipc=...) -> DistilledSet``,
+``load_distilled(path)``, ``audit(..., out=...) -> AuditResults`` and
+``report(results)``. ``mi_defense.distill``, ``.audit`` and ``.report`` are these
+functions; their modules are imported by name (``from mi_defense.audit import
+AuditConfig``).
 """
+import sys
+import types
+
 __version__ = "0.1.0"
 
 from mi_defense.errors import UserError  # noqa: E402,F401
+from mi_defense.api import AuditResults, DistilledSet, audit, distill, load_distilled, report  # noqa: E402,F401
+
+__all__ = ["AuditResults", "DistilledSet", "UserError", "audit", "distill", "load_distilled", "report"]
+_API_NAMES = frozenset({"audit", "distill", "report"})
+
+
+class _Package(types.ModuleType):
+    """Keeps the API functions bound when a subpackage of the same name is first imported
+    (the import system then sets the subpackage as an attribute of this package)."""
+
+    def __setattr__(self, name, value):
+        if name in _API_NAMES and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

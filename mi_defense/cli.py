@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import List, Optional
 
 from mi_defense import __version__
@@ -40,6 +41,17 @@ def cmd_data_fetch(args) -> int:
     return 0
 
 
+def cmd_attacks(args) -> int:
+    from attacks.registry import DESCRIPTIONS, REGISTRY
+
+    needs = {"outputs": "target outputs", "reference": "reference runs", "release": "a released set"}
+    names = list(REGISTRY) + ["release_pixel", "release_feature"]
+    for n in names:
+        kind = REGISTRY[n].needs if n in REGISTRY else "release"
+        print(f"{n:<28}{needs[kind]:<16}{DESCRIPTIONS[n]}")
+    return 0
+
+
 # --------------------------------------------------------------------------- distill / evaluate
 def cmd_distill(args) -> int:
     from mi_defense.commands import distill_command
@@ -54,7 +66,8 @@ def cmd_distill(args) -> int:
                      pool_norm=args.pool_norm, lr=args.lr)
     meta = distill_command(args.dataset, args.out, preset=args.preset, data_dir=args.data_dir, members=args.members,
                            split_path=args.split, config_path=args.config, resume=args.resume,
-                           progress=not args.quiet, tensorboard=args.tensorboard, **overrides)
+                           progress=not args.quiet, tensorboard=args.tensorboard, keep_checkpoint=args.keep_checkpoint,
+                           **overrides)
     state = "done" if meta["complete"] else "stopped early"
     print(f"distilled {meta['n_members']} members of {meta['dataset']} into {meta['n_synthetic']} synthetic images "
           f"({state}, {meta['steps_done']} steps, {meta['seconds']:.0f} s, final loss {meta['final_loss'] if meta['final_loss'] is None else format(meta['final_loss'], '.4f')}) -> {args.out}")
@@ -93,74 +106,37 @@ def _parse_shard(text):
     return i, n
 
 
-def _audit_config(args, base):
-    import dataclasses
+def _audit_config(args):
+    from mi_defense.audit.config import resolve_audit_config
 
-    from mi_defense.audit import load_audit_config
-    from mi_defense.config import replace_checked
-
-    cfg = load_audit_config(args.config, base) if getattr(args, "config", None) else base
-    changes = dict(dataset=args.dataset, data_dir=args.data_dir, references=getattr(args, "references", None),
-                   targets=getattr(args, "targets", None), seed=getattr(args, "seed", None),
-                   members=getattr(args, "members", None), nonmembers=getattr(args, "nonmembers", None),
-                   real_steps=getattr(args, "real_steps", None), bootstrap=getattr(args, "bootstrap", None),
-                   primary_attack=getattr(args, "primary_attack", None))
-    cfg = replace_checked(cfg, "command line", **changes)
-    if getattr(args, "defense", None):
-        cfg = dataclasses.replace(cfg, defenses=tuple(args.defense))
-    if getattr(args, "attack", None):
-        cfg = dataclasses.replace(cfg, attacks=tuple(args.attack))
-    return cfg.validate()
+    keys = ("dataset", "data_dir", "references", "targets", "seed", "members", "nonmembers", "real_steps", "bootstrap",
+            "primary_attack", "width", "depth")
+    return resolve_audit_config(args.preset, args.config, **{k: getattr(args, k, None) for k in keys},
+                                defenses=args.defense or None, attacks=args.attack or None)
 
 
-def _print_summary(results) -> None:
-    w = max([len("defense")] + [len(e["name"]) for e in results["defenses"]]) + 2
-    print(f"{'defense':<{w}}{'train acc':>10}{'test acc':>9}  {'primary attack':<20}{'AUC':>7}  {'TPR@0.1%FPR':>12}  {'eps >=':>7}")
-    for e in results["defenses"]:
-        s = e.get("primary_attack") or {}
-        b = e.get("epsilon_lower_bound") or {}
-        train = "-" if e.get("train_accuracy") is None else f"{100 * e['train_accuracy']:.1f}%"
-        fmt = lambda v, spec: "-" if v is None else format(v, spec)
-        print(f"{e['name']:<{w}}{train:>10}{100 * e['test_accuracy']:>8.1f}%  {s.get('name', '-'):<20}{fmt(s.get('auc'), '7.3f'):>7}  "
-              f"{fmt(s.get('tpr'), '12.4f'):>12}  {fmt(b.get('value'), '7.2f'):>7}" + ("  undertrained" if e.get("undertrained") else ""))
+def _finish(results, out) -> None:
+    """Print the summary table and render the report of a scored audit."""
+    from mi_defense.audit.results import AuditResults
+    from mi_defense.report import render_report
+
+    print(AuditResults.from_dict(results, out).summary())
+    render_report(out)
+    print(f"-> {out}/results.json, {out}/report.html, {out}/report.md")
 
 
 def cmd_audit(args) -> int:
-    from mi_defense.audit import AuditConfig, run_audit
-    from mi_defense.io import check_writable_dir
-
-    cfg = _audit_config(args, AuditConfig())
-    check_writable_dir(args.out)
-    results = run_audit(cfg, args.out, shard=_parse_shard(args.shard), progress=not args.quiet)
-    if results is not None:
-        _print_summary(results)
-        print(f"-> {args.out}/results.json")
-    return 0
-
-
-def cmd_run(args) -> int:
-    import dataclasses
-
     from mi_defense.audit import run_audit
     from mi_defense.io import check_writable_dir
-    from mi_defense.presets import RUN_PRESETS
 
-    base = RUN_PRESETS[args.preset]
-    if args.dataset:
-        base = dataclasses.replace(base, dataset=args.dataset)
-    cfg = _audit_config(args, base)
-    out = args.out or f"reports/{cfg.dataset.replace('/', '_')}-{args.preset}"
+    cfg = _audit_config(args)
+    out = args.out or f"reports/{Path(cfg.dataset).name.replace('.', '_')}-{args.preset}"
     check_writable_dir(out)
-    print(f"mi-defense run: preset {args.preset} on {cfg.dataset}; defenses {', '.join(cfg.defenses)}; "
-          f"{cfg.references} reference runs; output {out}")
+    print(f"mi-defense {args.command}: preset {args.preset} on {cfg.dataset}; defenses {', '.join(cfg.defenses)}; "
+          f"{cfg.references} reference runs; ConvNets of width {cfg.train.width}, depth {cfg.train.depth}; output {out}")
     results = run_audit(cfg, out, shard=_parse_shard(args.shard), progress=not args.quiet)
-    if results is None:
-        return 0
-    _print_summary(results)
-    from mi_defense.report import render_report
-
-    render_report(out)
-    print(f"-> {out}/results.json, {out}/report.html, {out}/report.md")
+    if results is not None:
+        _finish(results, out)
     return 0
 
 
@@ -220,6 +196,10 @@ def build_parser() -> argparse.ArgumentParser:
     df.set_defaults(func=cmd_data_fetch)
     d.set_defaults(func=lambda a: (d.print_help(), 2)[1])
 
+    at = sub.add_parser("attacks", help="list the attacks with one line each",
+                        description="Every attack of the suite: its name (for --attack and --primary-attack), what it needs, what it scores.")
+    at.set_defaults(func=cmd_attacks)
+
     ds = sub.add_parser("distill", help="distil a private training set with FRePo",
                         description="Distil the members of a dataset with FRePo (Dataset Distillation using Neural Feature Regression).")
     ds.add_argument("--dataset", default="digits", help="dataset name, .npz file or image folder (default: digits)")
@@ -227,12 +207,12 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--out", required=True, metavar="DIR", help="output folder (distilled.npz, distilled.png, distill.json)")
     ds.add_argument("--preset", default="quick", choices=["quick", "paper"], help="quick: CPU-sized; paper: the paper's setting")
     ds.add_argument("--config", metavar="TOML", help="a TOML file with a [distill] table")
-    ds.add_argument("--ipc", type=int, help="synthetic images per class")
-    ds.add_argument("--steps", type=int, help="outer steps")
-    ds.add_argument("--width", type=int, help="pool ConvNet width (block i has width * 2**i channels)")
-    ds.add_argument("--depth", type=int, help="pool ConvNet depth (conv blocks)")
+    ds.add_argument("--ipc", type=int, help="synthetic images per class (default 10)")
+    ds.add_argument("--steps", type=int, help="outer steps (default 2000 for quick, 20000 for paper)")
+    ds.add_argument("--width", type=int, help="pool ConvNet width (default 64 for quick, 128 for paper)")
+    ds.add_argument("--depth", type=int, help="pool ConvNet depth, conv blocks (default 3)")
     ds.add_argument("--pool-norm", choices=["none", "batch", "instance", "layer"], help="normalisation in the pool models (default batch)")
-    ds.add_argument("--batch-real", type=int, help="real examples per outer step")
+    ds.add_argument("--batch-real", type=int, help="real examples per outer step (default 256 for quick, 1024 for paper)")
     ds.add_argument("--pool-size", type=int, help="online models in the pool (default 10)")
     ds.add_argument("--max-online-updates", type=int, help="training steps after which a pool model is re-initialised (default 100)")
     ds.add_argument("--init", help="real (default), noise, or a public .npz set")
@@ -242,8 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--seed", type=int, help="seed of the initial set, the pool and the real batches (default 0)")
     ds.add_argument("--members", type=int, help="number of members (default: 90%% of the training pool)")
     ds.add_argument("--split", metavar="JSON", help="use a saved split.json instead of drawing one")
-    ds.add_argument("--checkpoint-every", type=int, help="outer steps between checkpoints (0: none)")
+    ds.add_argument("--checkpoint-every", type=int, help="outer steps between checkpoints (default 200; 0: none)")
     ds.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint.npz")
+    ds.add_argument("--keep-checkpoint", action="store_true", help="keep DIR/checkpoint.npz after a finished distillation (removed by default)")
     ds.add_argument("--jit", action="store_true", help="compile the step with XLA (faster on GPU, slower on CPU)")
     ds.add_argument("--strategy", choices=["default", "mirrored"], help="mirrored: split the real batch over all GPUs")
     ds.add_argument("--tensorboard", action="store_true", help="write TensorBoard scalars to DIR/tensorboard")
@@ -293,19 +274,28 @@ def build_parser() -> argparse.ArgumentParser:
     bn.set_defaults(func=cmd_bench)
 
     def audit_args(sp, dataset_default):
-        sp.add_argument("--dataset", default=dataset_default, help="dataset name, .npz file or image folder")
+        sp.add_argument("--preset", default="quick", choices=["quick", "standard"],
+                        help="quick (default): small ConvNets (width 32), 4 reference runs, minutes on a CPU; standard: the "
+                             "setting to publish (width 64, 16 reference runs, 5000 + 5000 examples on Fashion-MNIST)")
+        sp.add_argument("--dataset", default=dataset_default, help="dataset name, .npz file or image folder (default: the preset's, digits or fashion_mnist)")
         data_dir_arg(sp)
         sp.add_argument("--config", metavar="TOML", help="a TOML file with [audit], [train] and [distill] tables")
-        sp.add_argument("--defense", action="append", metavar="SPEC", help="repeatable: none, subset[:n=K], dpsgd:eps=E, frepo:ipc=K[,init=noise,lr=L]")
-        sp.add_argument("--attack", action="append", metavar="NAME", help="repeatable; default: every applicable attack")
+        sp.add_argument("--defense", action="append", metavar="SPEC",
+                        help="repeatable: none[:epochs=E], subset[:n=K], dpsgd:eps=E[,clip=C,batch=B,steps=S,lr=L], "
+                             "frepo:ipc=K[,init=noise,lr=L,steps=S] (default: the preset's; quick: none, subset, "
+                             "dpsgd:eps=8,steps=500, frepo:ipc=10)")
+        sp.add_argument("--attack", action="append", metavar="NAME", help="repeatable; default: every applicable attack ('mi-defense attacks' lists them)")
         sp.add_argument("--primary-attack", metavar="NAME", help="the attack the verdict, frontier and epsilon bound use, declared "
                         "before scoring (default: lira_online_fixed below 64 reference runs, lira_online from 64, threshold_loss without)")
-        sp.add_argument("--references", type=int, help="reference runs per defense for LiRA/RMIA (even; 0 disables)")
-        sp.add_argument("--targets", type=int, help="target models per defense (different seeds)")
-        sp.add_argument("--members", type=int, help="members: the private training set the defense sees (default: half the pool)")
+        sp.add_argument("--references", type=int, help="reference runs per defense for LiRA/RMIA (even; 0 disables; preset quick 4, standard 16)")
+        sp.add_argument("--width", type=int, help="ConvNet width of every trained and pool model (preset quick 32, standard 64)")
+        sp.add_argument("--depth", type=int, help="ConvNet depth (preset quick 2, standard 3)")
+        sp.add_argument("--targets", type=int, help="target models per defense, different seeds (default 1)")
+        sp.add_argument("--members", type=int, help="members: the private training set the defense sees (default: the preset's on its "
+                        "own dataset, else half the pool up to that number; the rest of the pool minus the test share is held out)")
         sp.add_argument("--nonmembers", type=int, help="held-out non-members for the audit (default: as many as members)")
         sp.add_argument("--real-steps", type=int, help="DP-SGD training steps (default 1000)")
-        sp.add_argument("--bootstrap", type=int, help="bootstrap resamples for confidence intervals")
+        sp.add_argument("--bootstrap", type=int, help="bootstrap resamples for confidence intervals (default 100 for quick, 200 for standard)")
         sp.add_argument("--seed", type=int, help="seed of the split, the reference halves and every run (default 0)")
         sp.add_argument("--shard", metavar="i/n", help="train only the i-th of n shares of the runs; merge later without --shard")
         sp.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -316,17 +306,17 @@ def build_parser() -> argparse.ArgumentParser:
                                     "LiRA (Membership Inference Attacks From First Principles) and RMIA (Low-Cost "
                                     "High-Power Membership Inference Attacks) over reference runs that repeat the "
                                     "defense on random halves of the universe, and attacks on a released synthetic set. "
-                                    "Every run is cached in DIR, so a killed audit resumes and re-scoring retrains nothing.")
+                                    "Every run is cached in DIR, so a killed audit resumes and re-scoring retrains nothing. "
+                                    "Writes DIR/results.json and the report (report.html, report.md, figures).")
     audit_args(au, None)
     au.add_argument("--out", required=True, metavar="DIR", help="output folder (results.json, report, cache of every run)")
     au.set_defaults(func=cmd_audit)
 
     rn = sub.add_parser("run", help="the whole pipeline with a preset: defenses, audit, report",
                         description="The main job: every preset defense, every attack, results.json (and the report) in reports/<dataset>-<preset>/.")
-    rn.add_argument("--preset", default="quick", choices=["quick", "standard"], help="quick: digits, minutes on a CPU (default); standard: Fashion-MNIST, the setting to publish")
     audit_args(rn, None)
     rn.add_argument("--out", metavar="DIR", help="default: reports/<dataset>-<preset>")
-    rn.set_defaults(func=cmd_run)
+    rn.set_defaults(func=cmd_audit)
 
     rp = sub.add_parser("report", help="render results.json into HTML, Markdown and figures",
                         description="Render DIR/results.json into a self-contained report.html, report.md, results.csv "

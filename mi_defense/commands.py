@@ -7,8 +7,8 @@ from typing import Optional
 
 import numpy as np
 
-from mi_defense.config import DISTILL_PRESETS, TRAIN_PRESETS, DistillConfig, TrainConfig, replace_checked
-from mi_defense.data import Split, Transform, default_transform_kind, load_dataset, make_split
+from mi_defense.config import DISTILL_PRESETS, TRAIN_PRESETS, TrainConfig, replace_checked
+from mi_defense.data import Split, load_dataset, make_split
 from mi_defense.errors import UserError
 from mi_defense.io import write_json
 
@@ -30,7 +30,8 @@ def default_split(dataset, n_members: Optional[int], n_nonmembers: Optional[int]
 
 def distill_command(dataset_name: str, out: str, preset: str = "quick", data_dir: Optional[str] = None,
                     members: Optional[int] = None, split_path: Optional[str] = None, config_path: Optional[str] = None,
-                    resume: bool = False, progress: bool = True, tensorboard: bool = False, **overrides) -> dict:
+                    resume: bool = False, progress: bool = True, tensorboard: bool = False, keep_checkpoint: bool = False,
+                    **overrides) -> dict:
     from mi_defense.config import load_toml
     from mi_defense.distill.api import distill
 
@@ -43,7 +44,7 @@ def distill_command(dataset_name: str, out: str, preset: str = "quick", data_dir
     ds = load_dataset(dataset_name, data_dir)
     split = Split.load(split_path) if split_path else default_split(ds, members, None, cfg.seed)
     split.check(ds)
-    return distill(ds, split, cfg, out, resume=resume, progress=progress, tensorboard=tensorboard)
+    return distill(ds, split, cfg, out, resume=resume, progress=progress, tensorboard=tensorboard, keep_checkpoint=keep_checkpoint)
 
 
 def evaluate_command(distilled_path: str, dataset_name: str, models: int = 5, data_dir: Optional[str] = None,
@@ -51,11 +52,12 @@ def evaluate_command(distilled_path: str, dataset_name: str, models: int = 5, da
                      progress: bool = True, **overrides) -> dict:
     import json
 
-    from mi_defense.distill.api import load_distilled
+    from mi_defense.distill.artifact import check_compatible, load_distilled
     from mi_defense.evaluate import evaluate_set
     from mi_defense.train import targets_for
 
-    x, y, labels, transform, class_names, _ = load_distilled(distilled_path)
+    released = load_distilled(distilled_path)
+    x, y, transform = released.x, released.y, released.transform
     folder = Path(distilled_path).parent
     meta = json.loads((folder / "distill.json").read_text()) if (folder / "distill.json").is_file() else {}
     cfg = TRAIN_PRESETS.get(preset or "", TrainConfig())
@@ -63,8 +65,7 @@ def evaluate_command(distilled_path: str, dataset_name: str, models: int = 5, da
         cfg = dataclasses.replace(cfg, width=meta["config"]["width"], depth=meta["config"]["depth"])
     cfg = replace_checked(cfg, "command line", **overrides)
     ds = load_dataset(dataset_name, data_dir)
-    if ds.input_shape != tuple(x.shape[1:]) or ds.num_classes != y.shape[1]:
-        raise UserError(f"{distilled_path} holds {x.shape[1:]} images with {y.shape[1]} classes, {ds.name} has {ds.input_shape} and {ds.num_classes}; pass the dataset it was distilled from")
+    check_compatible(released, ds.input_shape, ds.num_classes, str(distilled_path), ds.name)
     split = Split.load(folder / "split.json") if (folder / "split.json").is_file() else None
     if split is not None:
         try:

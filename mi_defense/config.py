@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Mapping, Optional, Tuple
+from typing import Any, Optional, Tuple
 
 from mi_defense.errors import UserError
 
@@ -174,7 +174,7 @@ def replace_checked(obj, where: str = "config", **changes):
         if isinstance(default, bool) and not isinstance(v, bool):
             raise UserError(f"{where}: {k} must be true or false, got {v!r}")
         if isinstance(default, int) and not isinstance(default, bool) and not isinstance(v, int):
-            raise UserError(f"{where}: {k} must be an integer, got {v!r}")
+            raise UserError(f"{where}: {k} must be a whole number, got {v!r}")
         if isinstance(default, float) and not isinstance(v, (int, float)):
             raise UserError(f"{where}: {k} must be a number, got {v!r}")
         clean[k] = float(v) if isinstance(default, float) else v

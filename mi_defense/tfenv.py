@@ -29,3 +29,8 @@ except ImportError:  # pragma: no cover
 tf.config.experimental.enable_tensor_float_32_execution(False)
 
 __all__ = ["tf"]
+
+
+def machine() -> dict:
+    """CPU count and the GPUs TensorFlow sees."""
+    return {"cpus": os.cpu_count(), "gpus": [d.name for d in tf.config.list_physical_devices("GPU")]}

@@ -105,7 +105,7 @@ def test_evaluate_refuses_non_positive_training_steps(distilled_digits, capsys, 
 
 
 def test_evaluate_refuses_a_split_made_for_other_data(distilled_digits, tmp_path, capsys):
-    from mi_defense.data import load_dataset, make_split
+    from mi_defense.data import make_split
     from mi_defense.data.user import load_npz
 
     rng = np.random.default_rng(1)

@@ -1,5 +1,4 @@
 """The Makefile picks a Python that TensorFlow 2.15.1 supports, or says how to get one."""
-import os
 import shutil
 import subprocess
 from pathlib import Path

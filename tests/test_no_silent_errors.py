@@ -117,6 +117,12 @@ def test_distill_resume_refuses_other_settings_and_keeps_the_whole_history(tmp_p
     assert _distill(tmp_path, "--resume") == 0
     meta = json.loads((tmp_path / "d" / "distill.json").read_text())
     assert [h["step"] for h in meta["loss_history"]] == [10, 20] and meta["complete"]
+    assert not (tmp_path / "d" / "checkpoint.npz").exists()  # removed once the set is complete
     assert _distill(tmp_path, "--resume") == 0  # already finished: the same history, no crash
     again = json.loads((tmp_path / "d" / "distill.json").read_text())
     assert again["loss_history"] == meta["loss_history"] and again["final_loss"] == meta["final_loss"]
+
+
+def test_keep_checkpoint_keeps_it(tmp_path):
+    assert _distill(tmp_path, "--keep-checkpoint") == 0
+    assert (tmp_path / "d" / "checkpoint.npz").is_file() and (tmp_path / "d" / "distilled.npz").is_file()

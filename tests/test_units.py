@@ -52,7 +52,7 @@ def test_config_coercion():
     cfg = replace_checked(TrainConfig(), "t", lr=1, augment="flip_crop", epochs=50)
     assert cfg.lr == 1.0 and isinstance(cfg.lr, float) and cfg.augment == "flip_crop" and cfg.epochs == 50
     assert cfg.augment_mode(rgb=True) == "flip_crop" and TrainConfig(augment="auto").augment_mode(rgb=False) == "none"
-    with pytest.raises(UserError, match="must be an integer"):
+    with pytest.raises(UserError, match="must be a whole number"):
         replace_checked(TrainConfig(), "t", width="64")
     with pytest.raises(UserError, match="unknown key"):
         replace_checked(TrainConfig(), "t", widht=64)

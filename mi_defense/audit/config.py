@@ -17,7 +17,8 @@ from mi_defense.recipes import RealRecipe
 class AuditConfig:
     dataset: str = "digits"
     data_dir: Optional[str] = None
-    members: Optional[int] = None          # default: half of the available pool
+    members: Optional[int] = None          # default: half of the available pool, at most max_members
+    max_members: Optional[int] = None      # cap on the default number of members (a preset's size on any dataset)
     nonmembers: Optional[int] = None       # default: as many as members
     test: Optional[int] = None             # default: the whole test set (or 20% of the pool)
     defenses: Tuple[str, ...] = ("none", "subset", "dpsgd:eps=8", "frepo:ipc=10")
@@ -44,7 +45,7 @@ class AuditConfig:
         _whole(self.targets, "targets", 1)
         _whole(self.seed, "seed", 0)
         _whole(self.bootstrap, "bootstrap", 0)
-        for k in ("members", "nonmembers", "test", "real_steps"):
+        for k in ("members", "max_members", "nonmembers", "test", "real_steps"):
             if getattr(self, k) is not None:
                 _whole(getattr(self, k), k, 1)
         if isinstance(self.n_jobs, bool) or not isinstance(self.n_jobs, int) or self.n_jobs == 0 or self.n_jobs < -1:
@@ -116,3 +117,34 @@ def load_audit_config(path, base: AuditConfig) -> AuditConfig:
     nested = {k: audit.pop(k) for k in ("train", "distill", "real_recipe", "defenses", "attacks", "fprs") if k in audit}
     cfg = replace_checked(cfg, f"{path} [audit]", **audit)
     return dataclasses.replace(cfg, **nested)
+
+
+def resolve_audit_config(preset: Optional[str] = "quick", toml=None, where: str = "command line",
+                         base: Optional[AuditConfig] = None, **changes) -> AuditConfig:
+    """The one resolver behind ``audit``, ``run`` and ``mi_defense.audit``: a preset, then a
+    TOML file, then explicit settings (``None`` means "not given"). ``width``/``depth`` set
+    the ConvNets of both training and distillation. A preset's split sizes belong to its
+    dataset: on another dataset the members default to half the pool, at most the preset's
+    number. ``base`` replaces the preset (and is taken as given: no dataset resizing)."""
+    from mi_defense.presets import RUN_PRESETS
+
+    if preset is not None and preset not in RUN_PRESETS:
+        raise UserError(f"unknown preset '{preset}'; use one of {', '.join(RUN_PRESETS)}")
+    changes = {k: v for k, v in changes.items() if v is not None}
+    if base is None:
+        base = AuditConfig() if preset is None else RUN_PRESETS[preset]
+        if "dataset" in changes and changes["dataset"] != base.dataset:
+            base = dataclasses.replace(base, dataset=changes["dataset"], members=None, nonmembers=None,
+                                       max_members=base.members or base.max_members)
+    cfg = load_audit_config(toml, base) if toml else base
+    model = {k: changes.pop(k) for k in ("width", "depth") if k in changes}
+    if model:
+        cfg = dataclasses.replace(cfg, train=replace_checked(cfg.train, where, **model),
+                                  distill=replace_checked(cfg.distill, where, **model))
+    for k in ("defenses", "attacks", "fprs"):
+        if k in changes:
+            v = changes[k]
+            changes[k] = (v,) if isinstance(v, str) else tuple(v)
+    nested = {k: changes.pop(k) for k in ("defenses", "attacks", "fprs", "train", "distill", "real_recipe") if k in changes}
+    cfg = replace_checked(cfg, where, **changes)
+    return dataclasses.replace(cfg, **nested).validate()

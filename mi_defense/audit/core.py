@@ -33,6 +33,7 @@ import numpy as np
 import attacks
 from attacks.metrics import class_slices, summarise_over_targets
 from mi_defense.audit import plan
+from mi_defense.audit.cache import RunCache
 from mi_defense.audit.config import AuditConfig
 from mi_defense.audit.plan import RunId
 from mi_defense.audit.evidence import declared_evidence, leave_one_out
@@ -41,7 +42,8 @@ from mi_defense.defenses import DefenseContext, DefenseSpec, make_defense
 from mi_defense.defenses.dpsgd import dp_delta
 from mi_defense.errors import UserError
 from mi_defense.models import check_depth
-from mi_defense.io import NPZ_READ_ERRORS, clean_stale_temp, package_versions, read_json, to_json, write_json, write_npz
+from mi_defense.tfenv import machine
+from mi_defense.io import clean_stale_temp, package_versions, read_json, to_json, write_json, write_npz
 
 SCHEMA = "mi_defense.results/2"
 UNDERTRAINED_BELOW = 0.95  # an undefended target under this train accuracy underestimates leakage
@@ -59,13 +61,12 @@ def release_pixel_space(transform: Transform, x_model: np.ndarray, released_x: n
     return flat(transform.inverse(x_model)), flat(transform.inverse(released_x))
 
 
-def machine() -> dict:
-    """CPU count and visible GPUs of the machine that scored the audit."""
-    import os
-
-    from mi_defense.tfenv import tf
-
-    return {"cpus": os.cpu_count(), "gpus": [d.name for d in tf.config.list_physical_devices("GPU")]}
+def remaining_minutes(todo, seconds: Dict[str, List[float]]) -> float:
+    """Minutes the runs in ``todo`` should take: each defense's mean run time so far, the
+    mean over all defenses for a defense not yet timed."""
+    every = [t for ts in seconds.values() for t in ts]
+    default = sum(every) / len(every)
+    return sum(np.mean(seconds[s.key]) if s.key in seconds else default for s, _ in todo) / 60
 
 
 def config_dict(cfg: AuditConfig) -> dict:
@@ -78,6 +79,7 @@ class Audit:
     def __init__(self, cfg: AuditConfig, out_dir, progress: bool = True, log=print):
         self.cfg = cfg.validate()
         self.out = Path(out_dir)
+        self.cache = RunCache(self.out)
         self.progress = progress
         self.log = log
         self.ds = load_dataset(cfg.dataset, cfg.data_dir)
@@ -103,6 +105,8 @@ class Audit:
         self.y_u = self.ds.y_train[self.universe]
         x_test, self.y_test = self.split.test_data(self.ds)
         self.x_test = self.transform(x_test)
+        self.log(f"split: {self.n_members} members, {len(self.split.nonmembers)} held-out non-members, {len(self.split.test)} test "
+                 f"examples ({'the test set' if self.split.test_source == 'test' else 'held back from the pool'}); seed {cfg.seed}")
         self.masks = universe_masks(len(self.universe), cfg.references, seed=cfg.seed + 7) if cfg.references else np.zeros((len(self.universe), 0), bool)
         training_cfg = self._check_training_config()
         self.out.mkdir(parents=True, exist_ok=True)
@@ -113,7 +117,9 @@ class Audit:
 
     # Settings that change what the cached runs contain; the rest (attacks, bootstrap,
     # FPRs, defense list, n_jobs) only change scoring and may differ between calls.
-    _SCORING_ONLY = ("attacks", "bootstrap", "fprs", "n_jobs", "defenses", "data_dir", "primary_attack", "release_attack", "confidence")
+    # ``max_members`` only shapes the split, which split.json guards.
+    _SCORING_ONLY = ("attacks", "bootstrap", "fprs", "n_jobs", "defenses", "data_dir", "primary_attack", "release_attack",
+                     "confidence", "max_members")
     # Bump when the reference-run design changes (which examples each run trains on).
     REFERENCE_DESIGN = "complementary-pairs/1"
 
@@ -124,7 +130,7 @@ class Audit:
         cfg = json.loads(to_json(cfg))
         path = self.out / "training_config.json"
         if path.is_file():
-            old = read_json(path, "the audit folder's training settings")
+            old = {k: v for k, v in read_json(path, "the audit folder's training settings").items() if k not in self._SCORING_ONLY}
             diff = sorted(k for k in set(old) | set(cfg) if old.get(k) != cfg.get(k))
             if diff:
                 raise UserError(f"{self.out} holds runs trained with other settings ({', '.join(diff)} differ); "
@@ -150,7 +156,7 @@ class Audit:
         """The configured split; a ``split.json`` already in the folder must be that very split."""
         cfg, ds = self.cfg, self.ds
         pool = len(ds.x_train) - (0 if ds.x_test is not None else (cfg.test or len(ds.x_train) // 5))
-        n_m = cfg.members if cfg.members is not None else pool // 2
+        n_m = cfg.members if cfg.members is not None else min(pool // 2, cfg.max_members or pool)
         n_n = cfg.nonmembers if cfg.nonmembers is not None else min(n_m, pool - n_m)
         split = make_split(ds, n_m, n_n, cfg.test, seed=cfg.seed)
         path = self.out / "split.json"
@@ -166,24 +172,8 @@ class Audit:
     def jobs(self) -> List[Tuple[DefenseSpec, RunId]]:
         return plan.jobs(self.specs, self.cfg.targets, self.cfg.references)
 
-    def cache_path(self, spec: DefenseSpec, run: RunId) -> Path:
-        return self.out / "cache" / spec.key / f"{run}.npz"
-
     def _stale(self, spec: DefenseSpec, run: RunId, meta: Optional[dict] = None) -> Optional[str]:
-        """Why the cached run no longer fits the defense as now resolved (None: it fits);
-        ``meta``: the run's metadata when already loaded.
-
-        A spec such as ``subset`` takes its size from the context (the distilled set's
-        size), so the same cache folder can hold runs of another size after the defense
-        list changed."""
-        if meta is None:
-            cached = self._read_cached(spec, run)
-            if cached is None:
-                return f"cached {spec} {run} is corrupt or truncated"
-            meta = cached["meta"]
-        want = self.defenses[spec.key].resolved()
-        diff = [f"{k}={meta.get(k)} (now {v})" for k, v in want.items() if meta.get(k) != v]
-        return f"cached {spec} {run} was trained with {', '.join(diff)}" if diff else None
+        return self.cache.stale(spec, run, self.defenses[spec.key].resolved(), meta)
 
     # ------------------------------------------------------------------ training
     def _train_positions(self, run: RunId) -> np.ndarray:
@@ -221,7 +211,7 @@ class Audit:
             arrays["released_init_universe_positions"] = pos[rel["init_positions"]].astype(np.int64) if len(rel["init_positions"]) else np.zeros(0, np.int64)
         meta = dict(result.metadata, test_accuracy=test_acc, run=str(run), defense=str(spec), seed=self._run_seed(run),
                     wall_seconds=time.time() - t0, auc_over_steps=history)
-        write_npz(self.cache_path(spec, run), meta=np.array(json.dumps(meta, default=float)), **arrays)
+        self.cache.write(spec, run, meta, **arrays)
 
     def run(self, shard: Optional[Tuple[int, int]] = None, stop_after_runs: Optional[int] = None) -> Dict[str, int]:
         """Train the runs that are missing from the cache (only this shard's share when given)."""
@@ -234,7 +224,7 @@ class Audit:
             jobs = jobs[i::n]
         todo = []
         for s, r in jobs:
-            if self.cache_path(s, r).is_file():
+            if self.cache.has(s, r):
                 why = self._stale(s, r)
                 if why is None:
                     continue
@@ -246,35 +236,24 @@ class Audit:
         trained = 0
         from mi_defense.progress import progress
 
-        for spec, run in progress(todo, desc="audit runs", unit="run", disable=not self.progress or not todo, dynamic_ncols=True):
+        seconds: Dict[str, List[float]] = {}
+        for k, (spec, run) in enumerate(progress(todo, desc="audit runs", unit="run", disable=not self.progress or not todo,
+                                                 dynamic_ncols=True)):
             if stop_after_runs is not None and trained >= stop_after_runs:
                 break
+            t0 = time.time()
             self.train_run(spec, run)
             trained += 1
+            first = spec.key not in seconds
+            seconds.setdefault(spec.key, []).append(time.time() - t0)
+            if first and k + 1 < len(todo):
+                self.log(f"{spec} {run} took {seconds[spec.key][0]:.0f} s; about {remaining_minutes(todo[k + 1:], seconds):.0f} min "
+                         f"left for {len(todo) - k - 1} run(s) (estimated from the first run of each defense)")
         return {"trained": trained, "cached": done, "total": len(jobs)}
 
     # ------------------------------------------------------------------ scoring
-    def _read_cached(self, spec, run) -> Optional[dict]:
-        """A cached run's arrays and metadata; None when the file is corrupt or truncated."""
-        try:
-            with np.load(self.cache_path(spec, run), allow_pickle=False) as z:
-                d = {k: z[k] for k in z.files}
-            d["meta"] = json.loads(str(d["meta"]))
-            return d
-        except NPZ_READ_ERRORS:
-            return None
-
-    def _load(self, spec, run):
-        path = self.cache_path(spec, run)
-        if not path.is_file():
-            raise UserError(f"run {run} of defense {spec} is missing from {path.parent}; run the audit without --shard to train it")
-        d = self._read_cached(spec, run)
-        if d is None:
-            raise UserError(f"{path} is corrupt or truncated; run the audit again without --shard to retrain that run")
-        why = self._stale(spec, run, d["meta"])
-        if why:
-            raise UserError(f"{why}; run the audit without --shard to train it again")
-        return d
+    def _load(self, spec, run) -> dict:
+        return self.cache.load(spec, run, self.defenses[spec.key].resolved())
 
     def score(self, counts: Optional[Dict[str, int]] = None) -> dict:
         """Score every cached run and write ``results.json`` (once); ``counts``: what ``run`` trained."""
@@ -326,7 +305,7 @@ class Audit:
                       "test_source": self.split.test_source, "dataset_fingerprint": self.split.dataset_fingerprint},
             "data_files": self.ds.files,
             "versions": package_versions(),
-            "machine": machine(),
+            "machine": machine(),  # the machine that scored; training may have run elsewhere (--shard)
             "timings": {"scoring_seconds": time.time() - t0,
                         "training_seconds": {e["name"]: e["metadata"].get("wall_seconds") for e in entries},
                         "training_seconds_all_runs": {e["name"]: e["wall_seconds_all_runs"] for e in entries},

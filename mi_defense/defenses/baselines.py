@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
-
 from mi_defense.defenses.base import Defense, DefenseResult, stratified_subset
 from mi_defense.recipes import describe
 from mi_defense.train import accuracy, targets_for, train_model

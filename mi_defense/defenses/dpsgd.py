@@ -18,8 +18,6 @@ from __future__ import annotations
 import math
 import time
 
-import numpy as np
-
 from mi_defense.defenses.base import Defense, DefenseResult
 from mi_defense.errors import UserError
 from mi_defense.models import ConvNet, MLP

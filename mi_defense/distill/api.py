@@ -1,10 +1,11 @@
 """Distil a dataset's members end to end and export the synthetic set.
 
-Outputs in ``out_dir``: ``distilled.npz`` (images in model space, learned labels, the
-preprocessing transform, class names, pixel-space images), ``distilled.png`` (a grid in
-pixel space) and ``distill.json`` (resolved config, seed, split hash, indices of the
-members used for initialisation, timing, final loss, package versions). A checkpoint
-``checkpoint.npz`` lets ``resume=True`` continue a killed run.
+Outputs in ``out_dir``: ``distilled.npz`` (the release artifact; its keys and transform
+are documented in ``mi_defense.distill.artifact``), ``distilled.png`` (a grid in pixel
+space) and ``distill.json`` (resolved config, seed, split hash, indices of the members
+used for initialisation, timing, final loss, package versions). A checkpoint
+``checkpoint.npz`` lets ``resume=True`` continue a killed run; it is removed once the set
+is complete unless ``keep_checkpoint=True``.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 
@@ -20,8 +21,12 @@ from mi_defense.config import DistillConfig
 from mi_defense.data.dataset import Dataset
 from mi_defense.data.split import Split
 from mi_defense.data.transforms import Transform, default_transform_kind
+from mi_defense.distill.artifact import DistilledSet
 from mi_defense.errors import UserError
-from mi_defense.io import NPZ_READ_ERRORS, clean_stale_temp, package_versions, write_json, write_npz
+from mi_defense.io import clean_stale_temp, package_versions, write_json
+
+if TYPE_CHECKING:
+    from mi_defense.distill.frepo import DistillState
 
 
 def make_strategy(name: str):
@@ -107,7 +112,7 @@ def save_grid(path, images_uint8: np.ndarray, labels: np.ndarray, class_names, i
 
     n_cls = len(class_names)
     cols = min(ipc, 20)
-    fig, axes = plt.subplots(n_cls, cols, figsize=(cols * 0.8 + 1.2, n_cls * 0.8), squeeze=False)
+    fig, axes = plt.subplots(n_cls, cols, figsize=(cols * 1.1 + 1.5, n_cls * 1.1), squeeze=False)
     for c in range(n_cls):
         idx = np.flatnonzero(labels == c)[:cols]
         for j in range(cols):
@@ -119,13 +124,15 @@ def save_grid(path, images_uint8: np.ndarray, labels: np.ndarray, class_names, i
         axes[c, 0].text(-0.3, 0.5, class_names[c], transform=axes[c, 0].transAxes, ha="right", va="center", fontsize=7)
     fig.suptitle("FRePo synthetic set (pixel space)", fontsize=9)
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=80, bbox_inches="tight")
+        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
     plt.close(fig)
 
 
 def distill(dataset: Dataset, split: Split, cfg: DistillConfig, out_dir, resume: bool = False,
-            progress: bool = True, tensorboard: bool = False, log=print, stop_after: Optional[int] = None) -> dict:
-    """Distil ``split.members`` of ``dataset``; write the artifacts to ``out_dir``; return the metadata."""
+            progress: bool = True, tensorboard: bool = False, log=print, stop_after: Optional[int] = None,
+            keep_checkpoint: bool = False) -> dict:
+    """Distil ``split.members`` of ``dataset``; write the artifacts to ``out_dir``; return the metadata.
+    The checkpoint is removed once the set is complete unless ``keep_checkpoint``."""
     cfg = cfg.validate()
     split.check(dataset)
     if dataset.kind != "image":
@@ -139,6 +146,16 @@ def distill(dataset: Dataset, split: Split, cfg: DistillConfig, out_dir, resume:
         if str(read_checkpoint(ckpt).get("run_hash", "")) != rhash:
             raise UserError(f"{ckpt}: checkpoint was made with other settings or another split; resume with the settings "
                             "it was made with, or start without --resume (or in a new --out folder)")
+    elif resume and (out / "distilled.npz").is_file() and (out / "distill.json").is_file():
+        from mi_defense.io import read_json
+
+        done = read_json(out / "distill.json")
+        if done.get("run_hash") != rhash:
+            raise UserError(f"{out / 'distilled.npz'} was made with other settings or another split; resume with the settings "
+                            "it was made with, or start without --resume (or in a new --out folder)")
+        if done.get("complete"):
+            log(f"{out / 'distilled.npz'} is already complete; nothing to resume")
+            return done
     saved_split = out / "split.json"
     if saved_split.is_file() and resume:
         old = Split.load(saved_split)
@@ -181,26 +198,13 @@ def distill(dataset: Dataset, split: Split, cfg: DistillConfig, out_dir, resume:
         "versions": package_versions(),
     }
     if state.step >= cfg.steps:
-        write_npz(out / "distilled.npz", x=x_syn, y=y_syn, labels=labels, images_uint8=pixels,
-                  class_names=np.array(dataset.class_names), init_member_indices=init_members,
-                  **transform.to_arrays())
+        released = DistilledSet(x_syn, y_syn, labels, transform, list(dataset.class_names), init_members,
+                                {k: meta[k] for k in ("kind", "dataset", "config", "seed", "split_hash", "dataset_fingerprint",
+                                                      "n_members", "steps_done", "seconds", "versions")})
+        released.save(out / "distilled.npz")
         save_grid(out / "distilled.png", pixels, labels, dataset.class_names, cfg.ipc)
+        if not keep_checkpoint and ckpt.is_file():
+            ckpt.unlink()  # the finished set is in distilled.npz; the checkpoint only serves --resume
     write_json(out / "distill.json", meta)
     return meta
 
-
-def load_distilled(path):
-    """``(x, y, labels, transform, class_names, init_member_indices)`` from ``distilled.npz``."""
-    p = Path(path)
-    if not p.is_file():
-        raise UserError(f"{p}: no such file; run 'mi-defense distill ... --out DIR' first and pass DIR/distilled.npz")
-    try:
-        with np.load(p, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except NPZ_READ_ERRORS as exc:
-        raise UserError(f"{p}: not a readable distilled set ({type(exc).__name__}: {exc}); distil again with "
-                        "'mi-defense distill --out DIR'") from None
-    missing = [k for k in ("x", "y", "labels", "class_names", "transform_kind") if k not in arrays]
-    if missing:
-        raise UserError(f"{p}: not a distilled set (missing {', '.join(missing)})")
-    return arrays["x"], arrays["y"], arrays["labels"], Transform.from_arrays(arrays), [str(c) for c in arrays["class_names"]], arrays.get("init_member_indices")

@@ -230,7 +230,7 @@ class FRePo:
     def run(self, checkpoint: Optional[Path] = None, resume: bool = False, progress: bool = True,
             tensorboard_dir: Optional[str] = None, stop_after: Optional[int] = None) -> DistillState:
         """Run outer steps up to ``cfg.steps`` (or ``stop_after``), checkpointing atomically."""
-        from mi_defense.progress import progress
+        from mi_defense.progress import progress as progress_bar
 
         cfg = self.cfg
         if resume and checkpoint is not None and Path(checkpoint).is_file():
@@ -238,7 +238,7 @@ class FRePo:
             self.log(f"resumed from {checkpoint} at step {self.state.step}")
         end = cfg.steps if stop_after is None else min(cfg.steps, stop_after)
         writer = tf.summary.create_file_writer(str(tensorboard_dir)) if tensorboard_dir else None
-        bar = progress(total=cfg.steps, initial=self.state.step, desc="FRePo", unit="step", disable=not progress, dynamic_ncols=True)
+        bar = progress_bar(total=cfg.steps, initial=self.state.step, desc="FRePo", unit="step", disable=not progress, dynamic_ncols=True)
         t0 = time.perf_counter()
         try:
             while self.state.step < end:

@@ -1,0 +1,146 @@
+"""The Python API: ``distill``, ``load_distilled``, ``audit`` and ``report``.
+
+The ``mi-defense`` command line is a thin layer over the same library functions. Every
+argument after the data is keyword-only; bad input raises ``mi_defense.UserError`` with a
+one-line message naming the problem and the fix.
+
+>>> import mi_defense
+>>> released = mi_defense.distill(x_private, y_private, ipc=10)       # doctest: +SKIP
+>>> released.save("release/distilled.npz")                            # doctest: +SKIP
+>>> results = mi_defense.audit(dataset="digits", defenses=["none", "frepo:ipc=10"], out="audit")  # doctest: +SKIP
+>>> mi_defense.report(results)                                        # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Callable, Dict, Optional, Sequence, Union
+
+import numpy as np
+
+from mi_defense.audit.results import AuditResults
+from mi_defense.distill.artifact import DistilledSet, load_distilled
+from mi_defense.errors import UserError
+
+__all__ = ["AuditResults", "DistilledSet", "audit", "distill", "load_distilled", "report"]
+
+
+def _quiet(*_args, **_kwargs) -> None:
+    pass
+
+
+def distill(x: np.ndarray, y: np.ndarray, *, ipc: int = 10, steps: Optional[int] = None, preset: str = "quick",
+            class_names: Optional[Sequence[str]] = None, init: str = "real", seed: int = 0, progress: bool = False,
+            log: Optional[Callable[[str], None]] = None, **settings) -> DistilledSet:
+    """Distil a private image set with FRePo ("Dataset Distillation using Neural Feature Regression").
+
+    Args:
+        x: the private images, uint8 ``(N, H, W, C)`` in [0, 255] (or float32 already in [0, 1]).
+        y: their integer classes ``0..K-1``, shape ``(N,)``.
+        ipc: synthetic images per class.
+        steps: outer steps (default: the preset's, 2000).
+        preset: ``"quick"`` (pool width 64, real batch 256) or ``"paper"`` (width 128, batch 1024).
+        class_names: one name per class (default ``"0"``, ``"1"``, ...).
+        init: ``"real"`` copies ``ipc`` random members per class as the starting point (they
+            are then exposed by the release: ``DistilledSet.exposed_members``), ``"noise"``
+            starts from Gaussian noise, or a path to a public ``.npz`` set.
+        seed: seed of the initial set, the pool models and the real batches.
+        progress: show a progress bar on stderr.
+        log: where to send one-line messages (default: nowhere).
+        **settings: any other ``DistillConfig`` field (``width``, ``batch_real``, ``lr``, ...).
+
+    Returns:
+        The synthetic set (model space and pixels, learned labels, the transform, the
+        exposed members and the settings that made it).
+    """
+    from mi_defense.config import DISTILL_PRESETS, replace_checked
+    from mi_defense.data.dataset import Dataset
+    from mi_defense.data.transforms import Transform, default_transform_kind
+    from mi_defense.distill.api import distil_members, make_strategy
+    from mi_defense.io import package_versions
+
+    if preset not in DISTILL_PRESETS:
+        raise UserError(f"unknown preset '{preset}'; use one of {', '.join(DISTILL_PRESETS)}")
+    x, y = np.asarray(x), np.asarray(y)
+    if x.ndim != 4:
+        raise UserError(f"x has shape {x.shape}; FRePo distils images (N, H, W, C) (add a channel axis to grey-scale images)")
+    n_classes = len(class_names) if class_names is not None else (int(y.max()) + 1 if y.size and np.issubdtype(y.dtype, np.integer) else 0)
+    names = [str(c) for c in class_names] if class_names is not None else [str(c) for c in range(n_classes)]
+    data = Dataset("private set", x, y, None, None, names)  # validates shapes, dtypes and labels
+    cfg = replace_checked(DISTILL_PRESETS[preset], "distill()", ipc=ipc, steps=steps, init=init, seed=seed,
+                          checkpoint_every=0, **settings).validate()
+    missing = [names[c] for c in range(n_classes) if np.sum(y == c) < (cfg.ipc if cfg.init == "real" else 1)]
+    if missing:
+        raise UserError(f"class(es) {', '.join(missing)} have too few images for ipc={cfg.ipc}; lower ipc or add images")
+    transform = Transform.fit(data.x_train, default_transform_kind(data.input_shape))
+    t0 = time.time()
+    res = distil_members(cfg, transform(data.x_train), data.y_train, n_classes, transform, strategy=make_strategy(cfg.strategy),
+                         log=log or _quiet, progress=progress)
+    provenance = {"kind": "frepo-distill", "config": dataclasses.asdict(cfg), "n_members": int(len(x)),
+                  "dataset_fingerprint": data.fingerprint(), "steps_done": res.state.step, "seconds": time.time() - t0,
+                  "final_loss": res.state.history[-1]["loss"] if res.state.history else None, "versions": package_versions()}
+    return DistilledSet(res.x, res.y, res.labels, transform, names, np.asarray(res.init_positions, np.int64), provenance)
+
+
+def audit(config=None, *, out: Union[str, Path], preset: Optional[str] = "quick", progress: bool = False,
+          log: Optional[Callable[[str], None]] = None, **settings) -> AuditResults:
+    """Train every defense, attack it with the membership-inference suite, write ``out/results.json``.
+
+    Args:
+        config: an ``AuditConfig`` (used as given), a path to a TOML file with ``[audit]``/
+            ``[train]``/``[distill]``/``[real_recipe]`` tables (applied over the preset), or
+            None.
+        out: output folder: ``results.json`` and the cache of every trained run (a second
+            call with the same settings retrains nothing).
+        preset: ``"quick"`` (small ConvNets, 4 reference runs, minutes on a CPU) or
+            ``"standard"`` (the setting to publish); ignored when ``config`` is an ``AuditConfig``.
+        progress: show progress on stderr.
+        log: where to send one-line messages (default: nowhere).
+        **settings: ``AuditConfig`` fields that override the rest (``dataset``, ``defenses``,
+            ``members``, ``references``, ...), and ``width``/``depth`` for every ConvNet.
+
+    Returns:
+        The results; ``AuditResults.summary()`` is the table the command line prints.
+    """
+    from mi_defense.audit import AuditConfig, run_audit
+    from mi_defense.audit.config import resolve_audit_config
+    from mi_defense.io import check_writable_dir
+
+    if isinstance(config, AuditConfig):
+        cfg = resolve_audit_config(base=config, where="audit()", **settings)
+    elif config is None or isinstance(config, (str, Path)):
+        cfg = resolve_audit_config(preset, config, where="audit()", **settings)
+    else:
+        raise UserError(f"config must be an AuditConfig, a TOML path or None, got {type(config).__name__}")
+    check_writable_dir(out, "out")
+    results = run_audit(cfg, out, progress=progress, log=log or _quiet)
+    return AuditResults.from_dict(results, out)
+
+
+def report(results: Union[AuditResults, str, Path], out: Union[str, Path, None] = None) -> Dict[str, Path]:
+    """Render the report (``report.html``, ``report.md``, ``results.csv``, figures).
+
+    Args:
+        results: ``AuditResults`` or the audit's output folder.
+        out: where to write (default: the audit's folder). Another folder gets a copy of
+            ``results.json``; figures drawn from run artifacts need the audit's folder.
+
+    Returns:
+        The written files by name.
+    """
+    from mi_defense.io import check_writable_dir, write_text
+    from mi_defense.report import render_report
+
+    if isinstance(results, (str, Path)):
+        results = AuditResults.load(results)
+    if not isinstance(results, AuditResults):
+        raise UserError(f"results must be AuditResults or a folder, got {type(results).__name__}")
+    target = Path(out) if out is not None else results.path
+    if target is None:
+        raise UserError("these results were not read from a folder; pass out=FOLDER")
+    if results.path is None or target.resolve() != Path(results.path).resolve():
+        check_writable_dir(target, "out")
+        target.mkdir(parents=True, exist_ok=True)
+        write_text(target / "results.json", results.to_json())
+    return render_report(target)

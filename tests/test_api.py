@@ -1,0 +1,158 @@
+"""The Python API and the release artifact, including the README's two examples."""
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def readme_block(tag: str) -> str:
+    text = (ROOT / "README.md").read_text()
+    m = re.search(rf"<!-- tested: {tag} -->\n```python\n(.*?)```", text, re.S)
+    assert m, f"README has no python block tagged {tag}"
+    return m.group(1)
+
+
+def run_python(code: str, cwd: Path) -> str:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3")
+    p = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    assert p.returncode == 0, p.stderr[-3000:]
+    return p.stdout
+
+
+@pytest.fixture(scope="module")
+def readme_run(tmp_path_factory):
+    """The README's Python API example, run once as written in a fresh folder."""
+    cwd = tmp_path_factory.mktemp("readme")
+    return cwd, run_python(readme_block("python-api"), cwd)
+
+
+def test_readme_python_example_runs_and_writes_what_it_says(readme_run):
+    cwd, out = readme_run
+    assert "100 synthetic images; 100 members copied at initialisation" in out
+    assert len(list((cwd / "release" / "images").glob("*.png"))) == 100
+    results = json.loads((cwd / "audit-digits" / "results.json").read_text())
+    assert [d["name"] for d in results["defenses"]] == ["none", "frepo:ipc=10"]
+    assert results["config"]["references"] == 0 and results["split"]["n_members"] == 500
+    for name in ("report.html", "report.md", "fig2_frontier.png"):
+        assert (cwd / "audit-digits" / name).is_file()
+    auc = results["defenses"][1]["primary_attack"]["auc"]
+    assert f"AUC of the declared attack on FRePo: {auc}" in out
+    # the summary table printed has one row per defense with its test accuracy
+    none_acc = 100 * results["defenses"][0]["test_accuracy"]
+    assert re.search(rf"^none\s+\S+\s+{none_acc:.1f}%", out, re.M)
+
+
+def test_readme_keras_example_needs_nothing_of_the_package(readme_run):
+    cwd, _ = readme_run
+    code = readme_block("keras-example") + "\nimport sys\nassert 'mi_defense' not in sys.modules\n"
+    out = run_python(code, cwd)
+    acc = float(re.search(r"test accuracy of a Keras model trained on 100 synthetic images: ([0-9.]+)", out).group(1))
+    assert acc > 0.6  # ten classes: chance is 0.1; a wrong transform gives near-chance accuracy
+
+
+def _digits(n=300):
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    return (d.images[:n, ..., None] * 255 / 16).round().astype(np.uint8), d.target[:n]
+
+
+def test_distilled_set_round_trip_and_its_views(tmp_path):
+    import mi_defense
+    from mi_defense.distill.artifact import DistilledSet
+
+    x, y = _digits()
+    ds = mi_defense.distill(x, y, ipc=2, steps=3, width=8, depth=1, batch_real=64, pool_size=2)
+    assert isinstance(ds, DistilledSet) and len(ds) == 20
+    # the exposed members are real members of the classes they were copied for
+    assert len(ds.exposed_members) == 20 and np.array_equal(y[ds.exposed_members], ds.labels)
+    assert ds.images.dtype == np.uint8 and ds.images.shape == (20, 8, 8, 1)
+    path = ds.save(tmp_path / "r" / "distilled.npz")
+    back = mi_defense.load_distilled(path)
+    np.testing.assert_array_equal(back.x, ds.x)
+    np.testing.assert_array_equal(back.y, ds.y)
+    np.testing.assert_array_equal(back.exposed_members, ds.exposed_members)
+    assert back.provenance["config"]["ipc"] == 2 and back.class_names == [str(c) for c in range(10)]
+    # the pixels in the file are the inverse transform of x
+    with np.load(path) as z:
+        np.testing.assert_array_equal(z["images_uint8"], back.transform.inverse(z["x"], to_uint8=True))
+    batches = list(ds.to_tf_dataset(batch_size=8, shuffle=False))
+    assert [b[0].shape[0] for b in batches] == [8, 8, 4]
+    np.testing.assert_allclose(batches[0][1].numpy(), ds.y[:8])
+    pngs = ds.export_images(tmp_path / "png")
+    assert len(pngs) == 20 and pngs[0].name == "0000_0.png"
+
+
+def test_distill_api_is_silent_without_progress(monkeypatch, capsys):
+    import mi_defense
+    import mi_defense.progress as prog
+
+    seen = []
+    real = prog.progress
+    monkeypatch.setattr(prog, "progress", lambda *a, **k: (seen.append(k.get("disable")), real(*a, **k))[1])
+    x, y = _digits(200)
+    mi_defense.distill(x, y, ipc=1, steps=2, width=8, depth=1, batch_real=32, pool_size=2, progress=False)
+    assert seen == [True]
+    assert capsys.readouterr().out == ""
+
+
+def test_distill_api_rejects_bad_input_in_one_line():
+    import mi_defense
+
+    x, y = _digits(100)
+    with pytest.raises(mi_defense.UserError, match="images"):
+        mi_defense.distill(x.reshape(100, -1), y)
+    with pytest.raises(mi_defense.UserError, match="too few images for ipc=50"):
+        mi_defense.distill(x, y, ipc=50, steps=1)
+    with pytest.raises(mi_defense.UserError, match="unknown key"):
+        mi_defense.distill(x, y, widht=8)
+
+
+def test_api_names_survive_importing_their_modules():
+    import mi_defense
+    import mi_defense.audit.config  # noqa: F401  (loads the subpackage of the same name)
+    import mi_defense.report  # noqa: F401
+
+    assert callable(mi_defense.audit) and callable(mi_defense.report) and callable(mi_defense.distill)
+    assert mi_defense.audit.__module__ == "mi_defense.api"
+
+
+def test_preset_sizes_follow_the_dataset(tmp_path):
+    from mi_defense.audit import Audit
+    from mi_defense.audit.config import resolve_audit_config
+
+    cfg = resolve_audit_config("quick", dataset="digits")
+    assert cfg.members == 500 and cfg.train.width == 32
+    # a 600-image user set: the quick preset's 500 members would not fit; half the pool does
+    x, y = _digits(600)
+    np.savez(tmp_path / "mine.npz", x_train=x, y_train=y)
+    cfg = resolve_audit_config("quick", dataset=str(tmp_path / "mine.npz"), defenses=["none"], width=16)
+    assert cfg.members is None and cfg.max_members == 500 and cfg.train.width == cfg.distill.width == 16
+    a = Audit(cfg, tmp_path / "out", progress=False, log=lambda *_: None)
+    assert a.n_members == 240 and len(a.split.nonmembers) == 240  # 600 - 20% test = 480, halved
+    # on a large set the preset's number caps the default
+    big = resolve_audit_config("quick", dataset="fashion_mnist")
+    assert big.max_members == 500
+
+
+def test_audit_results_typed_view_of_the_committed_reference():
+    from mi_defense.audit.results import AuditResults
+
+    folder = ROOT / "reports" / "fashion_mnist-cpu"
+    r = AuditResults.load(folder)
+    raw = json.loads((folder / "results.json").read_text())
+    none = r["none"]
+    assert none.auc == raw["defenses"][0]["primary_attack"]["auc"]
+    assert none.tpr(1e-3) == raw["defenses"][0]["primary_attack"]["tpr_at_fpr"]["0.001"]
+    assert none.epsilon_lower_bound == raw["defenses"][0]["epsilon_lower_bound"]["value"]
+    assert AuditResults.from_json(r.to_json()) == r
+    assert f"{none.auc:.3f}" in r.summary().splitlines()[1]
+    with pytest.raises(KeyError, match="no defense"):
+        r["frepo:ipc=3"]
