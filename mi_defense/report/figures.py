@@ -23,6 +23,11 @@ def _plt():
     return plt
 
 
+def defense_colours(results: dict) -> Dict[str, str]:
+    """One colour per defense (by its place in the audit), the same in every figure."""
+    return {e["name"]: PALETTE[i % len(PALETTE)] for i, e in enumerate(results["defenses"])}
+
+
 def _save(fig, path: Path) -> Path:
     plt = _plt()
     with atomic_path(path) as tmp:
@@ -31,40 +36,59 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def roc_curves(results: dict, path: Path) -> Path:
-    """Figure 1: ROC curves on log-log axes, one panel per defense, all attacks."""
+def _log_axes(ax, low: float) -> None:
+    """Log-log axes from ``low`` to 1 with plain tick labels (mathtext is off for user text)."""
+    from matplotlib.ticker import FuncFormatter
+
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(low, 1)
+    ax.set_ylim(low, 1)
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+
+
+def roc_curves(results: dict, path: Path, highlight: int = 3) -> Path:
+    """Figure 1: ROC curves on log-log axes, one panel per defense: the primary attack and
+    the ``highlight`` attacks of highest AUC in colour, every other attack in grey."""
     plt = _plt()
     ds = results["defenses"]
+    dcol = defense_colours(results)
     cols = min(len(ds), 3)
     rows = int(np.ceil(len(ds) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.8 * rows), squeeze=False, constrained_layout=True)
-    names = sorted({a for e in ds for a in e["attacks"]})
-    colour = {a: PALETTE[i % len(PALETTE)] for i, a in enumerate(names)}
-    style = {a: ["-", "--", ":", "-."][(i // len(PALETTE)) % 4] for i, a in enumerate(names)}
+    fig, axes = plt.subplots(rows, cols, figsize=(4.4 * cols, 5.0 * rows), squeeze=False, constrained_layout=True)
     for ax, e in zip(axes.flat, ds):
         floor = 1.0 / max(1, next(iter(e["attacks"].values()))["n_nonmembers"])
-        for a, r in e["attacks"].items():
+        primary = (e.get("primary_attack") or {}).get("name")
+        ranked = sorted(e["attacks"], key=lambda a: -e["attacks"][a]["auc"])
+        shown = ([primary] if primary in e["attacks"] else []) + [a for a in ranked if a != primary][:highlight]
+        for a in [a for a in e["attacks"] if a not in shown] + shown:  # highlighted curves drawn last, on top
+            r = e["attacks"][a]
             f, t = np.asarray(r["roc"]["fpr"]), np.asarray(r["roc"]["tpr"])
-            ax.plot(np.maximum(f, floor / 2), np.maximum(t, floor / 2), style[a], color=colour[a], lw=1.2, label=f"{a} ({r['auc']:.2f})")
+            if a in shown:
+                k = shown.index(a)
+                ax.plot(np.maximum(f, floor / 2), np.maximum(t, floor / 2), ["-", "--", "-.", ":"][k % 4],
+                        color=PALETTE[(k + 1) % len(PALETTE)] if k else "k", lw=1.6,
+                        label=f"{a} ({r['auc']:.3f})" + (" primary" if a == primary else ""))
+            else:
+                ax.plot(np.maximum(f, floor / 2), np.maximum(t, floor / 2), "-", color="0.8", lw=0.7)
+        ax.plot([], [], "-", color="0.8", lw=0.7, label="other attacks")
         ax.plot([floor / 2, 1], [floor / 2, 1], color="0.6", lw=0.8, ls=":")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlim(floor / 2, 1)
-        ax.set_ylim(floor / 2, 1)
-        ax.set_title(e["name"], fontsize=10)
+        _log_axes(ax, floor / 2)
+        ax.set_title(e["name"], fontsize=10, color=dcol[e["name"]])
         ax.set_xlabel("false positive rate")
         ax.set_ylabel("true positive rate (members)")
-        ax.legend(fontsize=5.5, loc="lower right")
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.18), frameon=False, title="attack (AUC)", title_fontsize=7)
     for ax in list(axes.flat)[len(ds):]:
         ax.axis("off")
-    fig.suptitle("Membership-inference ROC curves (log-log; legend: AUC)", fontsize=11)
+    fig.suptitle("Membership-inference ROC curves (log-log): the primary attack and the strongest by AUC", fontsize=11)
     return _save(fig, path)
 
 
 def frontier(results: dict, path: Path, fpr: str = "0.001") -> Path:
     """Figure 2: test accuracy against TPR at 0.1% FPR and against AUC, with CIs."""
     plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
     groups: Dict[str, List[tuple]] = {}
     released = []
     for e in results["defenses"]:
@@ -73,21 +97,20 @@ def frontier(results: dict, path: Path, fpr: str = "0.001") -> Path:
             groups.setdefault(e["defense"], []).append((e, s))
         if e.get("release_attack"):
             released.append((e, e["release_attack"]))
+    dcol = defense_colours(results)
     for gi, (g, items) in enumerate(sorted(groups.items())):
-        c, m = PALETTE[gi % len(PALETTE)], MARKERS[gi % len(MARKERS)]
+        m = MARKERS[gi % len(MARKERS)]
         for ax, key, ci_key in ((axes[0], "tpr", "tpr_ci"), (axes[1], "auc", "auc_ci")):
             xs = [s[key] for _, s in items]
             ys = [e["test_accuracy"] for e, _ in items]
-            err = None
-            if all(s.get(ci_key) for _, s in items):
-                err = np.array([[s[key] - s[ci_key][0], s[ci_key][1] - s[key]] for _, s in items]).T.clip(0)
-            ax.errorbar(xs, ys, xerr=err, fmt=m, color=c, ms=7, capsize=3, label=g)
             if g == "dpsgd" and len(items) > 1:
                 order = np.argsort([e["params"].get("eps", 0) for e, _ in items])
-                ax.plot(np.array(xs)[order], np.array(ys)[order], "-", color=c, lw=1)
+                ax.plot(np.array(xs)[order], np.array(ys)[order], "-", color="0.6", lw=1)
             for (e, s), x, y in zip(items, xs, ys):
-                if e["params"]:
-                    ax.annotate(",".join(f"{k}={v}" for k, v in e["params"].items()), (x, y), fontsize=7, xytext=(4, 4), textcoords="offset points")
+                err = None
+                if s.get(ci_key):
+                    err = np.array([[s[key] - s[ci_key][0]], [s[ci_key][1] - s[key]]]).clip(0)
+                ax.errorbar([x], [y], xerr=err, fmt=m, color=dcol[e["name"]], ms=7, capsize=3, label=e["name"])
     for i, (e, r) in enumerate(released):
         for ax, key in ((axes[0], "tpr"), (axes[1], "auc")):
             ax.plot([r[key]], [e["test_accuracy"]], "x", color="k", ms=8, label=f"attack on the released set ({r['name']})" if i == 0 else None)
@@ -99,7 +122,7 @@ def frontier(results: dict, path: Path, fpr: str = "0.001") -> Path:
     for ax in axes:
         ax.set_ylabel("test accuracy")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+    axes[1].legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
     fig.suptitle("Privacy / utility frontier (up and to the left is better)", fontsize=11)
     return _save(fig, path)
 
@@ -108,18 +131,20 @@ def auc_over_steps(results: dict, path: Path) -> Path:
     """Figure 3: loss-attack AUC of the target against its training steps."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 4))
+    dcol = defense_colours(results)
     for i, e in enumerate(results["defenses"]):
         h = e.get("auc_over_steps") or []
         if not h:
             continue
         s, a = zip(*h)
-        ax.plot(s, a, MARKERS[i % len(MARKERS)] + "-", color=PALETTE[i % len(PALETTE)], ms=3, lw=1.2, label=e["name"])
+        ax.plot(s, a, MARKERS[i % len(MARKERS)] + "-", color=dcol[e["name"]], ms=3, lw=1.2, label=e["name"])
     ax.axhline(0.5, color="0.6", ls=":", lw=0.8)
     ax.set_xlabel("training steps of the target model")
     ax.set_ylabel("AUC of the loss-threshold attack")
     ax.set_title("Membership leakage during training", fontsize=11)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     return _save(fig, path)
 
 
@@ -170,18 +195,32 @@ def per_class(results: dict, path: Path, fpr: str = "0.01") -> Path:
     fig, ax = plt.subplots(figsize=(max(6, 0.7 * len(names) * max(1, len(ds)) / 2), 4))
     width = 0.8 / max(1, len(ds))
     x = np.arange(len(names))
+    dcol = defense_colours(results)
+    any_unresolved = False
     for i, e in enumerate(ds):
         s = e.get("primary_attack")
         if not s:
             continue
         sl = e["attacks"][s["name"]].get("slices", {})
-        vals = [(sl.get(f"class={c}", {}).get("tpr_at_fpr") or {}).get(fpr, np.nan) for c in range(len(names))]
-        ax.bar(x + i * width - 0.4 + width / 2, vals, width, color=PALETTE[i % len(PALETTE)], label=f"{e['name']} ({s['name']})")
+        cls = [sl.get(f"class={c}", {}) for c in range(len(names))]
+        vals = [(c.get("tpr_at_fpr") or {}).get(fpr, np.nan) for c in cls]
+        bad = [fpr in (c.get("unresolved_fprs") or []) for c in cls]  # too few non-members in the class
+        any_unresolved |= any(bad)
+        bars = ax.bar(x + i * width - 0.4 + width / 2, vals, width, color=dcol[e["name"]])
+        ax.bar([np.nan], [np.nan], color=dcol[e["name"]], label=f"{e['name']} ({s['name']})")  # legend entry, unhatched
+        for b, unresolved in zip(bars, bad):
+            if unresolved:
+                b.set_hatch("///")
+                b.set_alpha(0.45)
+    if any_unresolved:
+        ax.bar([np.nan], [np.nan], color="white", edgecolor="0.3", hatch="///",
+               label=f"unresolved: the class has fewer than {1 / float(fpr):g} non-members")
     ax.set_xticks(x)
     ax.set_xticklabels(names, rotation=45, ha="right", fontsize=8)
+    ax.set_xlabel("class")
     ax.set_ylabel(f"TPR at {100 * float(fpr):g}% FPR")
     ax.set_title("Leakage by class", fontsize=11)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     ax.grid(axis="y", alpha=0.3)
     return _save(fig, path)
 
