@@ -252,3 +252,25 @@ def test_cifar10_tarball_verified_before_unpickling_then_parsed(monkeypatch, tmp
     ds2 = load_dataset("cifar10", str(tmp_path))
     assert np.array_equal(ds2.x_train, ds.x_train)
     assert (sources.cache_root() / "cifar10" / "cifar-10-python.tar.gz").is_file()
+
+
+def test_transform_moments_equal_the_whole_array_formula():
+    """The chunked two-pass mean/std (no float copy of the whole set) gives the float32
+    values of the one-shot numpy formula, and the in-place transform the same array."""
+    from mi_defense.data.transforms import Transform
+
+    rng = np.random.default_rng(4)
+    for x in (rng.integers(0, 256, (9001, 6, 5, 3), dtype=np.uint8), rng.normal(3, 2, (5000, 7)).astype(np.float64)):
+        xf = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
+        axes = tuple(range(xf.ndim - 1))
+        mean = xf.mean(axis=axes, dtype=np.float64).astype(np.float32)
+        std = xf.std(axis=axes, dtype=np.float64).astype(np.float32)
+        t = Transform.fit(x)
+        np.testing.assert_array_equal(t.mean, mean)
+        np.testing.assert_array_equal(t.std, std)
+        np.testing.assert_array_equal(t(x), ((xf - mean) / std).astype(np.float32))
+        assert t(x).dtype == np.float32 and x.dtype in (np.uint8, np.float64)  # the input is left as it was
+    x32 = rng.normal(0, 1, (100, 4)).astype(np.float32)
+    before = x32.copy()
+    Transform.fit(x32)(x32)
+    np.testing.assert_array_equal(x32, before)  # never transformed in place

@@ -22,6 +22,22 @@ def _to_float(x: np.ndarray) -> np.ndarray:
     return x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
 
 
+def _channel_moments(x: np.ndarray, chunk: int = 4096):
+    """Per-channel mean and standard deviation (float64) of ``x`` scaled as ``_to_float``
+    does, in two passes over chunks: no float copy of the whole set."""
+    n_ch = x.shape[-1]
+    count = x.size // n_ch
+    total = np.zeros(n_ch)
+    for i in range(0, len(x), chunk):
+        total += _to_float(x[i:i + chunk]).reshape(-1, n_ch).sum(axis=0, dtype=np.float64)
+    mean = total / count
+    sq = np.zeros(n_ch)
+    for i in range(0, len(x), chunk):
+        d = _to_float(x[i:i + chunk]).reshape(-1, n_ch).astype(np.float64) - mean
+        sq += np.einsum("ij,ij->j", d, d)
+    return mean, np.sqrt(sq / count)
+
+
 @dataclass
 class Transform:
     """Per-channel standardisation, optionally followed by regularised ZCA whitening."""
@@ -38,13 +54,13 @@ class Transform:
         if kind not in ("standardize", "zca"):
             raise DataError(f"unknown transform '{kind}'; use standardize or zca")
         scale = x.dtype == np.uint8
-        xf = _to_float(x)
-        axes = tuple(range(xf.ndim - 1))
-        mean = xf.mean(axis=axes, dtype=np.float64).astype(np.float32)
-        std = xf.std(axis=axes, dtype=np.float64).astype(np.float32)
+        mean64, std64 = _channel_moments(x)
+        mean = mean64.astype(np.float32)
+        std = std64.astype(np.float32)
         std = np.where(std < 1e-6, 1.0, std).astype(np.float32)
         t = cls(kind, scale, mean, std)
         if kind == "zca":
+            xf = _to_float(x)
             z = ((xf - mean) / std).reshape(len(xf), -1).astype(np.float64)
             cov = z.T @ z / len(z)
             s, u = np.linalg.eigh(cov)
@@ -55,10 +71,14 @@ class Transform:
         return t
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        z = (_to_float(x) - self.mean) / self.std
+        z = _to_float(x)
+        if z is x:
+            z = z.copy()
+        z -= self.mean  # in place: one array the size of the input, the same values as (x - mean) / std
+        z /= self.std
         if self.zca is not None:
             z = (z.reshape(len(z), -1) @ self.zca).reshape(z.shape)
-        return z.astype(np.float32)
+        return z.astype(np.float32, copy=False)
 
     def inverse(self, z: np.ndarray, to_uint8: bool = False) -> np.ndarray:
         """Map model-space inputs back to the original space ([0, 1] pixels for images)."""
