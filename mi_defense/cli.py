@@ -161,7 +161,8 @@ def cmd_bench(args) -> int:
                                 pool_norm=args.pool_norm, data_dir=args.data_dir, jit=args.jit, out=args.out)
         print(f"FRePo step ({r['dataset']}, width {r['width']}, ipc {r['ipc']}, real batch {r['batch_real']}): "
               f"{r['seconds_per_step_median']:.3f} s/step, {r['feature_images_per_second']:.0f} images/s through the features, "
-              f"{r['achieved_gflops_per_second']:.0f} GFLOP/s, peak RSS {r['peak_rss_mb']:.0f} MB on {r['device']}")
+              f"{r['achieved_gflops_per_second']:.0f} GFLOP/s, peak RSS over the steps {r['peak_rss_mb']:.0f} MB "
+              f"(TensorFlow alone {r['rss_mb_tensorflow_imported']:.0f} MB, data ready {r['peak_rss_mb_data_ready']:.0f} MB) on {r['device']}")
     else:
         if args.load < 0:
             raise UserError(f"--load {args.load}: give a number of busy processes >= 0")
