@@ -42,13 +42,11 @@ def cmd_data_fetch(args) -> int:
 
 
 def cmd_attacks(args) -> int:
-    from attacks.registry import DESCRIPTIONS, REGISTRY
+    from attacks.registry import DESCRIPTIONS, get
 
     needs = {"outputs": "target outputs", "reference": "reference runs", "release": "a released set"}
-    names = list(REGISTRY) + ["release_pixel", "release_feature"]
-    for n in names:
-        kind = REGISTRY[n].needs if n in REGISTRY else "release"
-        print(f"{n:<28}{needs[kind]:<16}{DESCRIPTIONS[n]}")
+    for n, text in DESCRIPTIONS.items():
+        print(f"{n:<28}{needs[get(n).needs]:<16}{text}")
     return 0
 
 

@@ -219,3 +219,10 @@ def test_attack_registry_names_what_each_attack_needs():
         attacks.scores_for("lira_online")
     with pytest.raises(attacks.AttackInputError, match="unknown attack 'lira'"):
         attacks.scores_for("lira")
+
+
+def test_every_attack_has_a_description_and_resolves():
+    from attacks.registry import DESCRIPTIONS, REGISTRY, get
+
+    assert set(DESCRIPTIONS) == set(REGISTRY) | {"release_pixel", "release_feature"}
+    assert all(get(n) is not None and get(n).name == n for n in DESCRIPTIONS)

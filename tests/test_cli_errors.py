@@ -45,6 +45,7 @@ def test_bad_arguments(files, capsys, args, expect):
 
 @pytest.mark.parametrize("toml,expect", [
     ('[audit]\nmembers = "abc"', "members must be a whole number"),
+    ("[audit]\ndefenses = 5", "defenses must be a list"),
     ("[audit]\nmembers = 100.5", "members must be a whole number"),
     ("[audit]\nfprs = [0.5, 1.5]", "fprs must be numbers strictly between 0 and 1"),
     ("[audit]\nn_jobs = 0", "n_jobs"),

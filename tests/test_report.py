@@ -145,9 +145,9 @@ def test_verdicts_lead_with_the_worst_finding_and_its_severity():
     by = {e["name"]: e for e in results["defenses"]}
     fr = by["frepo:ipc=10"]
     init = fr["attacks"]["release_pixel"]["slices"]["init_members"]
-    what, s = findings.worst_finding(fr)
+    kind, what, s = findings.worst_finding(fr)
     # the 100 members copied at initialisation are the worst finding, not the whole-set TPR
-    assert what.startswith("the 100 members copied") and s["tpr"] == init["tpr_at_fpr"]["0.001"] > fr["release_attack"]["tpr"]
+    assert kind == "init_members" and what.startswith("the 100 members copied") and s["tpr"] == init["tpr_at_fpr"]["0.001"] > fr["release_attack"]["tpr"]
     v = tables.verdict(fr, by["none"]["test_accuracy"])
     assert v.startswith("**frepo:ipc=10: clearly leaking.** Worst finding: the 100 members copied")
     assert findings.severity(by["none"]) == "leaking"      # AUC 0.717, CI far above 0.5

@@ -104,19 +104,28 @@ def load_audit_config(path, base: AuditConfig) -> AuditConfig:
     if unknown:
         raise UserError(f"{path}: unknown table(s) {', '.join(unknown)}; use [audit], [train], [distill], [real_recipe]")
     audit = dict(raw.get("audit", {}))
-    for k in ("defenses", "attacks", "fprs"):
-        if k in audit:
-            audit[k] = tuple(audit[k])
     if "train" in raw:
         audit["train"] = replace_checked(base.train, f"{path} [train]", **raw["train"])
     if "distill" in raw:
         audit["distill"] = replace_checked(base.distill, f"{path} [distill]", **raw["distill"])
     if "real_recipe" in raw:
         audit["real_recipe"] = replace_checked(base.real_recipe, f"{path} [real_recipe]", **raw["real_recipe"])
-    cfg = base
-    nested = {k: audit.pop(k) for k in ("train", "distill", "real_recipe", "defenses", "attacks", "fprs") if k in audit}
-    cfg = replace_checked(cfg, f"{path} [audit]", **audit)
-    return dataclasses.replace(cfg, **nested)
+    return _with(base, f"{path} [audit]", audit)
+
+
+_LISTS = ("defenses", "attacks", "fprs")
+_NESTED = _LISTS + ("train", "distill", "real_recipe")
+
+
+def _with(cfg: AuditConfig, where: str, changes: dict) -> AuditConfig:
+    """``changes`` applied to ``cfg``: lists as tuples and nested configs as given, every
+    other key type-checked by ``replace_checked`` (unknown keys rejected)."""
+    bad = [k for k in _LISTS if k in changes and not isinstance(changes[k], (list, tuple))]
+    if bad:
+        raise UserError(f"{where}: {bad[0]} must be a list, got {changes[bad[0]]!r}")
+    changes = {k: tuple(v) if k in _LISTS else v for k, v in changes.items()}
+    nested = {k: changes.pop(k) for k in _NESTED if k in changes}
+    return dataclasses.replace(replace_checked(cfg, where, **changes), **nested)
 
 
 def resolve_audit_config(preset: Optional[str] = "quick", toml=None, where: str = "command line",
@@ -141,10 +150,5 @@ def resolve_audit_config(preset: Optional[str] = "quick", toml=None, where: str 
     if model:
         cfg = dataclasses.replace(cfg, train=replace_checked(cfg.train, where, **model),
                                   distill=replace_checked(cfg.distill, where, **model))
-    for k in ("defenses", "attacks", "fprs"):
-        if k in changes:
-            v = changes[k]
-            changes[k] = (v,) if isinstance(v, str) else tuple(v)
-    nested = {k: changes.pop(k) for k in ("defenses", "attacks", "fprs", "train", "distill", "real_recipe") if k in changes}
-    cfg = replace_checked(cfg, where, **changes)
-    return dataclasses.replace(cfg, **nested).validate()
+    changes.update({k: (changes[k],) for k in _LISTS if isinstance(changes.get(k), str)})  # one name, not its letters
+    return _with(cfg, where, changes).validate()

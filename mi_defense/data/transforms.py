@@ -71,9 +71,7 @@ class Transform:
         return t
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        z = _to_float(x)
-        if z is x:
-            z = z.copy()
+        z = _to_float(x)  # always a new array (astype copies), so the input is never changed
         z -= self.mean  # in place: one array the size of the input, the same values as (x - mean) / std
         z /= self.std
         if self.zca is not None:

@@ -40,6 +40,7 @@ import numpy as np
 from mi_defense.data.transforms import Transform
 from mi_defense.errors import UserError
 
+
 @dataclass
 class DistilledSet:
     """A synthetic training set made by FRePo, ready to release or to train on.
@@ -148,5 +149,3 @@ def check_compatible(ds: DistilledSet, input_shape, num_classes: int, where: str
     if tuple(input_shape) != tuple(ds.x.shape[1:]) or num_classes != ds.y.shape[1]:
         raise UserError(f"{where} holds {ds.x.shape[1:]} images with {ds.y.shape[1]} classes, {dataset_name} has "
                         f"{tuple(input_shape)} and {num_classes}; pass the dataset it was distilled from")
-
-

@@ -2,7 +2,7 @@
 audit, and a glossary of attack names. Read from results.json only."""
 from __future__ import annotations
 
-from typing import List, Optional, Tuple
+from typing import List, NamedTuple, Optional
 
 SEVERITIES = {
     "leaking": "clearly leaking",
@@ -30,33 +30,37 @@ GLOSSARY = [
 ]
 
 
-def _tpr(s: dict) -> Optional[float]:
-    return s.get("tpr") if s else None
+class Finding(NamedTuple):
+    kind: str    # "init_members" | "release_attack" | "primary_attack" (the results.json key of the last two)
+    what: str    # how the report names it
+    result: dict  # name, auc, tpr, fpr, tpr_ci
 
 
-def worst_finding(entry: dict) -> Optional[Tuple[str, dict]]:
-    """(what, result) of the finding with the highest TPR at the main FPR: the release
-    attack on the members copied at initialisation, the release attack, or the primary attack."""
+def worst_finding(entry: dict) -> Optional[Finding]:
+    """The finding with the highest TPR at the main FPR: the release attack on the members
+    copied at initialisation, the release attack, or the primary attack."""
     cands = []
     rel = entry.get("release_attack")
     if rel:
         init = (entry["attacks"].get(rel["name"], {}).get("slices") or {}).get("init_members")
         if init and init.get("n_members"):
             t = init["tpr_at_fpr"].get(rel["fpr"])
-            cands.append((f"the {init['n_members']} members copied into the release at initialisation, found by {rel['name']}",
-                          {"name": rel["name"], "auc": init["auc"], "tpr": t, "fpr": rel["fpr"],
-                           "tpr_ci": (init.get("tpr_at_fpr_ci") or {}).get(rel["fpr"])}))
-        cands.append((f"the attack on the released set, {rel['name']}", rel))
+            cands.append(Finding("init_members",
+                                 f"the {init['n_members']} members copied into the release at initialisation, found by {rel['name']}",
+                                 {"name": rel["name"], "auc": init["auc"], "tpr": t, "fpr": rel["fpr"],
+                                  "tpr_ci": (init.get("tpr_at_fpr_ci") or {}).get(rel["fpr"])}))
+        cands.append(Finding("release_attack", "the attack on the released set", rel))
     if entry.get("primary_attack"):
-        cands.append((f"the primary attack, {entry['primary_attack']['name']}", entry["primary_attack"]))
-    cands = [c for c in cands if c[1].get("tpr") is not None]
-    return max(cands, key=lambda c: c[1]["tpr"]) if cands else None
+        cands.append(Finding("primary_attack", "the primary attack", entry["primary_attack"]))
+    cands = [c for c in cands if c.result.get("tpr") is not None]
+    return max(cands, key=lambda c: c.result["tpr"]) if cands else None
 
 
 def severity(entry: dict) -> str:
     """``leaking`` when a declared attack's AUC beats chance beyond its 95% CI, the audited
-    epsilon bound is positive, or most members copied into a release are found; ``guarantee`` for a DP defense not contradicted by its audit;
-    ``no-evidence`` otherwise (which is not evidence of privacy)."""
+    epsilon bound is positive, or most members copied into a release are found;
+    ``guarantee`` for a DP defense not contradicted by its audit; ``no-evidence`` otherwise
+    (which is not evidence of privacy)."""
     b = entry.get("epsilon_lower_bound") or {}
     claimed = entry.get("claimed_epsilon")
     if entry["defense"] == "dpsgd" and (not b or claimed is None or b.get("value", 0) <= claimed):
@@ -66,7 +70,7 @@ def severity(entry: dict) -> str:
     # non-members. The AUC's CI and the held-out epsilon bound are.
     beats_chance = any((s.get("auc_ci") or [0.5])[0] > 0.5 for s in found)
     w = worst_finding(entry)
-    init_found = w is not None and "initialisation" in w[0] and (w[1].get("tpr") or 0) > 0.5
+    init_found = w is not None and w.kind == "init_members" and (w.result.get("tpr") or 0) > 0.5
     if beats_chance or init_found or (b.get("value") or 0) > 0:
         return "leaking"
     return "no-evidence"

@@ -42,16 +42,13 @@ def verdict(entry: dict, baseline_acc: Optional[float]) -> str:
 
     lead = f"**{entry['name']}: {SEVERITIES[severity(entry)]}.**"
     w = worst_finding(entry)
-    said = set()
-    for key, what in (("primary_attack", "the primary attack"), ("release_attack", "the attack on the released set")):
-        if w is not None and w[1] is entry.get(key):
-            phrase = _attack_phrase(entry, entry[key], what)
-            lead += f" Worst finding: {phrase}."
-            said.add(key)
-    if w is not None and not said:
-        what, s = w
-        lead += (f" Worst finding: {what}, TPR {pct(s['tpr'], 1)}{ci(s.get('tpr_ci'))} at {pct(float(s['fpr']), 1)} FPR"
+    if w is not None and w.kind == "init_members":
+        s = w.result
+        lead += (f" Worst finding: {w.what}, TPR {pct(s['tpr'], 1)}{ci(s.get('tpr_ci'))} at {pct(float(s['fpr']), 1)} FPR"
                  f" (AUC {s['auc']:.3f}).")
+    elif w is not None:  # a declared attack: its full sentence leads, and is not repeated below
+        lead += f" Worst finding: {_attack_phrase(entry, w.result, w.what)}."
+    said = {w.kind} if w is not None else set()
     parts = [f"{lead} It reaches {pct(entry['test_accuracy'])} test accuracy"]
     if entry.get("train_accuracy") is not None:
         parts[-1] += f" ({pct(entry['train_accuracy'])} on the members)"
