@@ -89,6 +89,11 @@ def test_second_scoring_pass_retrains_nothing_and_killed_audit_resumes(tiny, tmp
     res2 = run_audit(cfg, tmp_path / "b", progress=False, log=lambda s: None)
     assert res2["timings"]["runs"] == {"trained": 0, "cached": 5, "total": 5}
     assert res2["defenses"][0]["attacks"] == res1["defenses"][0]["attacks"]
+    # a split-only setting recorded in the folder (max_members) does not invalidate its runs
+    tc = tmp_path / "b" / "training_config.json"
+    tc.write_text(json.dumps({**json.loads(tc.read_text()), "max_members": 500}))
+    res3 = run_audit(cfg, tmp_path / "b", progress=False, log=lambda s: None)
+    assert res3["timings"]["runs"]["trained"] == 0 and res3["defenses"][0]["attacks"] == res1["defenses"][0]["attacks"]
     # the cached runs are never mixed with runs of other training settings
     with pytest.raises(UserError, match="other settings .*references"):
         run_audit(tiny_config(tiny, defenses=("none",), references=2), tmp_path / "b", progress=False, log=lambda s: None)
