@@ -14,7 +14,7 @@ STAMP  := $(VENV)/.installed
 
 $(STAMP): pyproject.toml
 	@if [ ! -x $(PY) ]; then { [ -n "$(PYTHON)" ] || { $(NO_PYTHON); }; } && $(PYTHON) -m venv $(VENV); fi
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,ray]'
 	@touch $(STAMP)
 
 demo: $(STAMP)
@@ -33,7 +33,7 @@ browser-test: $(STAMP)
 	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	    $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	fi
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,browser]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,ray,browser]'
 	$(PY) -m pytest -q -m browser
 
 bench: $(STAMP)

@@ -31,7 +31,7 @@ def _quiet(*_args, **_kwargs) -> None:
 
 
 def distill(x: np.ndarray, y: np.ndarray, *, ipc: int = 10, steps: Optional[int] = None, preset: str = "quick",
-            class_names: Optional[Sequence[str]] = None, init: str = "real", seed: int = 0, progress: bool = False,
+            class_names: Optional[Sequence[str]] = None, init: Optional[str] = None, seed: int = 0, progress: bool = False,
             log: Optional[Callable[[str], None]] = None, **settings) -> DistilledSet:
     """Distil a private image set with FRePo ("Dataset Distillation using Neural Feature Regression").
 
@@ -42,22 +42,24 @@ def distill(x: np.ndarray, y: np.ndarray, *, ipc: int = 10, steps: Optional[int]
         steps: outer steps (default: the preset's, 2000).
         preset: ``"quick"`` (pool width 64, real batch 256) or ``"paper"`` (width 128, batch 1024).
         class_names: one name per class (default ``"0"``, ``"1"``, ...).
-        init: ``"real"`` copies ``ipc`` random members per class as the starting point (they
-            are then exposed by the release: ``DistilledSet.exposed_members``), ``"noise"``
+        init: ``"real"`` (the default without ``epsilon``) copies ``ipc`` random members per
+            class as the starting point (they are then exposed by the release:
+            ``DistilledSet.exposed_members``), ``"noise"`` (the default with ``epsilon``)
             starts from Gaussian noise, or a path to a public ``.npz`` set.
         seed: seed of the initial set, the pool models and the real batches.
         progress: show a progress bar on stderr.
         log: where to send one-line messages (default: nowhere).
-        **settings: any other ``DistillConfig`` field (``width``, ``batch_real``, ``lr``, ...).
+        **settings: any other ``DistillConfig`` field (``width``, ``batch_real``, ``lr``, ...);
+            ``epsilon=E`` (with ``delta``, ``clip``) distils with DP-FRePo, an
+            (E, delta)-differentially private release (``mi_defense.distill.dp``).
 
     Returns:
         The synthetic set (model space and pixels, learned labels, the transform, the
         exposed members and the settings that made it).
     """
-    from mi_defense.config import DISTILL_PRESETS, replace_checked
+    from mi_defense.config import DISTILL_PRESETS, dp_defaults, replace_checked
     from mi_defense.data.dataset import Dataset
-    from mi_defense.data.transforms import Transform, default_transform_kind
-    from mi_defense.distill.api import distil_members, make_strategy
+    from mi_defense.distill.api import distil_members, make_strategy, privacy_fields, transform_for
     from mi_defense.io import package_versions
 
     if preset not in DISTILL_PRESETS:
@@ -68,23 +70,25 @@ def distill(x: np.ndarray, y: np.ndarray, *, ipc: int = 10, steps: Optional[int]
     n_classes = len(class_names) if class_names is not None else (int(y.max()) + 1 if y.size and np.issubdtype(y.dtype, np.integer) else 0)
     names = [str(c) for c in class_names] if class_names is not None else [str(c) for c in range(n_classes)]
     data = Dataset("private set", x, y, None, None, names)  # validates shapes, dtypes and labels
-    cfg = replace_checked(DISTILL_PRESETS[preset], "distill()", ipc=ipc, steps=steps, init=init, seed=seed,
-                          checkpoint_every=0, **settings).validate()
+    cfg = replace_checked(DISTILL_PRESETS[preset], "distill()", **dp_defaults(dict(ipc=ipc, steps=steps, init=init, seed=seed,
+                          checkpoint_every=0, **settings))).validate()
     missing = [names[c] for c in range(n_classes) if np.sum(y == c) < (cfg.ipc if cfg.init == "real" else 1)]
     if missing:
         raise UserError(f"class(es) {', '.join(missing)} have too few images for ipc={cfg.ipc}; lower ipc or add images")
-    transform = Transform.fit(data.x_train, default_transform_kind(data.input_shape))
+    transform = transform_for(cfg, data.x_train)
     t0 = time.time()
     res = distil_members(cfg, transform(data.x_train), data.y_train, n_classes, transform, strategy=make_strategy(cfg.strategy),
                          log=log or _quiet, progress=progress)
     provenance = {"kind": "frepo-distill", "config": dataclasses.asdict(cfg), "n_members": int(len(x)),
                   "dataset_fingerprint": data.fingerprint(), "steps_done": res.state.step, "seconds": time.time() - t0,
-                  "final_loss": res.state.history[-1]["loss"] if res.state.history else None, "versions": package_versions()}
+                  "final_loss": res.state.history[-1]["loss"] if res.state.history else None, "versions": package_versions(),
+                  **privacy_fields(cfg, res.dp)}
     return DistilledSet(res.x, res.y, res.labels, transform, names, np.asarray(res.init_positions, np.int64), provenance)
 
 
 def audit(config=None, *, out: Union[str, Path], preset: Optional[str] = "quick", progress: bool = False,
-          log: Optional[Callable[[str], None]] = None, **settings) -> AuditResults:
+          log: Optional[Callable[[str], None]] = None, executor: str = "local", executor_options: Optional[dict] = None,
+          **settings) -> AuditResults:
     """Train every defense, attack it with the membership-inference suite, write ``out/results.json``.
 
     Args:
@@ -97,6 +101,9 @@ def audit(config=None, *, out: Union[str, Path], preset: Optional[str] = "quick"
             ``"standard"`` (the setting to publish); ignored when ``config`` is an ``AuditConfig``.
         progress: show progress on stderr.
         log: where to send one-line messages (default: nowhere).
+        executor: ``"local"`` (this process) or ``"ray"`` (one Ray task per run; see
+            ``mi_defense.audit.executors``); ``executor_options`` go to its constructor
+            (``address``, ``gpus_per_task``, ``max_retries``).
         **settings: ``AuditConfig`` fields that override the rest (``dataset``, ``defenses``,
             ``members``, ``references``, ...), and ``width``/``depth`` for every ConvNet.
 
@@ -114,7 +121,9 @@ def audit(config=None, *, out: Union[str, Path], preset: Optional[str] = "quick"
     else:
         raise UserError(f"config must be an AuditConfig, a TOML path or None, got {type(config).__name__}")
     check_writable_dir(out, "out")
-    results = run_audit(cfg, out, progress=progress, log=log or _quiet)
+    from mi_defense.audit.executors import make_executor
+
+    results = run_audit(cfg, out, progress=progress, log=log or _quiet, executor=make_executor(executor, **(executor_options or {})))
     return AuditResults.from_dict(results, out)
 
 

@@ -61,7 +61,7 @@ def cmd_distill(args) -> int:
                      pool_size=args.pool_size, max_online_updates=args.max_online_updates, init=args.init,
                      learn_labels=False if args.no_learn_labels else None, flip=args.flip, seed=args.seed,
                      checkpoint_every=args.checkpoint_every, jit=True if args.jit else None, strategy=args.strategy,
-                     pool_norm=args.pool_norm, lr=args.lr)
+                     pool_norm=args.pool_norm, lr=args.lr, epsilon=args.epsilon, delta=args.delta, clip=args.clip)
     meta = distill_command(args.dataset, args.out, preset=args.preset, data_dir=args.data_dir, members=args.members,
                            split_path=args.split, config_path=args.config, resume=args.resume,
                            progress=not args.quiet, tensorboard=args.tensorboard, keep_checkpoint=args.keep_checkpoint,
@@ -132,7 +132,10 @@ def cmd_audit(args) -> int:
     check_writable_dir(out)
     print(f"mi-defense {args.command}: preset {args.preset} on {cfg.dataset}; defenses {', '.join(cfg.defenses)}; "
           f"{cfg.references} reference runs; ConvNets of width {cfg.train.width}, depth {cfg.train.depth}; output {out}")
-    results = run_audit(cfg, out, shard=_parse_shard(args.shard), progress=not args.quiet)
+    from mi_defense.audit.executors import make_executor
+
+    executor = make_executor(args.executor, address=args.ray_address) if args.executor == "ray" else make_executor(args.executor)
+    results = run_audit(cfg, out, shard=_parse_shard(args.shard), progress=not args.quiet, executor=executor)
     if results is not None:
         _finish(results, out)
     return 0
@@ -214,8 +217,12 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--batch-real", type=int, help="real examples per outer step (default 256 for quick, 1024 for paper)")
     ds.add_argument("--pool-size", type=int, help="online models in the pool (default 10)")
     ds.add_argument("--max-online-updates", type=int, help="training steps after which a pool model is re-initialised (default 100)")
-    ds.add_argument("--init", help="real (default), noise, or a public .npz set")
-    ds.add_argument("--lr", type=float, help="LAMB learning rate of the synthetic set (default 3e-4; from noise, about 1e-2)")
+    ds.add_argument("--init", help="real (default; noise with --epsilon), noise, or a public .npz set")
+    ds.add_argument("--lr", type=float, help="LAMB learning rate of the synthetic set (default 3e-4; 1e-2 with --epsilon)")
+    ds.add_argument("--epsilon", type=float, help="DP-FRePo: release an (epsilon, delta)-differentially private set (noise start, "
+                    "per-example clipping, Gaussian noise, RDP accounting)")
+    ds.add_argument("--delta", type=float, help="DP-FRePo: delta (default min(1e-5, 1/n^1.1) for n members)")
+    ds.add_argument("--clip", type=float, help="DP-FRePo: per-example clipping norm of the feature/label gradient (default 1)")
     ds.add_argument("--no-learn-labels", action="store_true", help="freeze the labels at the centred one-hot")
     ds.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None, help="add horizontal flips inside the kernel (default: on for RGB)")
     ds.add_argument("--seed", type=int, help="seed of the initial set, the pool and the real batches (default 0)")
@@ -281,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--config", metavar="TOML", help="a TOML file with [audit], [train] and [distill] tables")
         sp.add_argument("--defense", action="append", metavar="SPEC",
                         help="repeatable: none[:epochs=E], subset[:n=K], dpsgd:eps=E[,clip=C,batch=B,steps=S,lr=L], "
-                             "frepo:ipc=K[,init=noise,lr=L,steps=S] (default: the preset's; quick: none, subset, "
+                             "frepo:ipc=K[,init=noise,lr=L,steps=S], frepo:ipc=K,eps=E[,clip=C] (DP-FRePo) (default: the preset's; quick: none, subset, "
                              "dpsgd:eps=8,steps=500, frepo:ipc=10)")
         sp.add_argument("--attack", action="append", metavar="NAME", help="repeatable; default: every applicable attack ('mi-defense attacks' lists them)")
         sp.add_argument("--primary-attack", metavar="NAME", help="the attack the verdict, frontier and epsilon bound use, declared "
@@ -296,7 +303,12 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--real-steps", type=int, help="DP-SGD training steps (default 1000)")
         sp.add_argument("--bootstrap", type=int, help="bootstrap resamples for confidence intervals (default 100 for quick, 200 for standard)")
         sp.add_argument("--seed", type=int, help="seed of the split, the reference halves and every run (default 0)")
-        sp.add_argument("--shard", metavar="i/n", help="train only the i-th of n shares of the runs; merge later without --shard")
+        sp.add_argument("--shard", metavar="i/n", help="train only the i-th of n shares of the runs; merge later without --shard "
+                        "(batch schedulers: --shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT)")
+        sp.add_argument("--executor", default="local", choices=["local", "ray"],
+                        help="local: train runs one by one in this process (default); ray: one Ray task per run "
+                             "(pip install 'mi-defense[ray]'; the driver writes the results)")
+        sp.add_argument("--ray-address", metavar="ADDR", help="Ray cluster to join (default $RAY_ADDRESS, else a local Ray runtime)")
         sp.add_argument("--quiet", action="store_true", help="no progress bars")
 
     au = sub.add_parser("audit", help="train defenses and attack them with the membership-inference suite",

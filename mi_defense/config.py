@@ -43,9 +43,17 @@ class DistillConfig:
     checkpoint_every: int = 200
     jit: bool = False                # XLA; off by default (slower on CPU)
     strategy: str = "default"        # default | mirrored
+    epsilon: Optional[float] = None  # DP-FRePo: (epsilon, delta)-DP release; None: no guarantee
+    delta: Optional[float] = None    # None: min(1e-5, 1/n^1.1) for n private examples
+    clip: float = 1.0                # DP-FRePo: per-example bound on the feature/label gradient
 
     def __post_init__(self):
         self.validate()
+
+    @property
+    def private(self) -> bool:
+        """True for DP-FRePo (an ``epsilon`` is set)."""
+        return self.epsilon is not None
 
     def validate(self) -> "DistillConfig":
         check_positive_int(self, "ipc", "steps", "width", "depth", "pool_size", "batch_real", "max_online_updates", "max_online_batch")
@@ -60,7 +68,34 @@ class DistillConfig:
             raise UserError(f"strategy '{self.strategy}' unknown; use default or mirrored")
         if self.init not in ("real", "noise") and not str(self.init).endswith(".npz"):
             raise UserError(f"init '{self.init}' unknown; use real, noise, or a path to a public .npz set")
+        check_number(self.clip, "DistillConfig: clip")
+        if self.epsilon is not None:
+            check_number(self.epsilon, "DistillConfig: epsilon")
+            if self.init == "real":
+                raise UserError("DP-FRePo (epsilon set) needs a start that copies no member: use init=noise or a public .npz set")
+            if self.strategy != "default":
+                raise UserError("DP-FRePo runs on one device: use strategy=default")
+        if self.delta is not None:
+            check_number(self.delta, "DistillConfig: delta")
+            if self.delta >= 1 or self.epsilon is None:
+                raise UserError(f"delta={self.delta} needs epsilon set and 0 < delta < 1")
         return self
+
+
+DP_LR = 1e-2  # DP-FRePo's LAMB learning rate from a noise start
+
+
+def dp_defaults(changes: dict) -> dict:
+    """DistillConfig changes with DP-FRePo's defaults filled in: when an ``epsilon`` is given,
+    ``init`` defaults to ``noise`` (a private release copies no member) and ``lr`` to
+    ``DP_LR`` (images must travel further from noise than from real members)."""
+    out = dict(changes)
+    if out.get("epsilon") is not None:
+        if out.get("init") is None:
+            out["init"] = "noise"
+        if out.get("lr") is None:
+            out["lr"] = DP_LR
+    return out
 
 
 AUGMENT_MODES = ("frepo", "flip_crop", "none", "auto")

@@ -170,6 +170,8 @@ def test_severity_known_answers():
     assert severity(entry("subset", [0.45, 0.55], [0.0, 0.01], eps=0.3)) == "leaking"
     assert severity(entry("dpsgd", [0.49, 0.53], [0.0, 0.001], eps=0.5, claimed=1.0)) == "guarantee"
     assert severity(entry("dpsgd", [0.6, 0.7], [0.0, 0.2], eps=2.5, claimed=1.0)) == "leaking"  # audit contradicts the claim
+    assert severity(entry("frepo", [0.49, 0.53], [0.0, 0.001], eps=0.5, claimed=8.0)) == "guarantee"  # DP-FRePo claims one too
+    assert severity(entry("frepo", [0.49, 0.53], [0.0, 0.001], eps=0.5)) == "leaking"  # plain FRePo claims none
 
 
 def test_limitations_state_the_resolution_and_the_reference_runs():

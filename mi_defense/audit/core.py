@@ -26,7 +26,7 @@ import dataclasses
 import json
 import time
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -39,11 +39,14 @@ from mi_defense.audit.plan import RunId
 from mi_defense.audit.evidence import declared_evidence, leave_one_out
 from mi_defense.data import Split, Transform, default_transform_kind, load_dataset, make_split, universe_masks
 from mi_defense.defenses import DefenseContext, DefenseSpec, make_defense
-from mi_defense.defenses.dpsgd import dp_delta
+from mi_defense.accounting import dp_delta
 from mi_defense.errors import UserError
 from mi_defense.models import check_depth
 from mi_defense.tfenv import machine
 from mi_defense.io import clean_stale_temp, package_versions, read_json, to_json, write_json, write_npz
+
+if TYPE_CHECKING:
+    from mi_defense.audit.executors import Executor
 
 SCHEMA = "mi_defense.results/2"
 UNDERTRAINED_BELOW = 0.95  # an undefended target under this train accuracy underestimates leakage
@@ -61,14 +64,6 @@ def release_pixel_space(transform: Transform, x_model: np.ndarray, released_x: n
     return flat(transform.inverse(x_model)), flat(transform.inverse(released_x))
 
 
-def remaining_minutes(todo, seconds: Dict[str, List[float]]) -> float:
-    """Minutes the runs in ``todo`` should take: each defense's mean run time so far, the
-    mean over all defenses for a defense not yet timed."""
-    every = [t for ts in seconds.values() for t in ts]
-    default = sum(every) / len(every)
-    return sum(np.mean(seconds[s.key]) if s.key in seconds else default for s, _ in todo) / 60
-
-
 def config_dict(cfg: AuditConfig) -> dict:
     return dataclasses.asdict(cfg)
 
@@ -76,7 +71,7 @@ def config_dict(cfg: AuditConfig) -> dict:
 class Audit:
     """One audit in ``out_dir``; ``run()`` trains what is missing, ``score()`` writes results.json."""
 
-    def __init__(self, cfg: AuditConfig, out_dir, progress: bool = True, log=print):
+    def __init__(self, cfg: AuditConfig, out_dir, progress: bool = True, log=print, writes: bool = True):
         self.cfg = cfg.validate()
         self.out = Path(out_dir)
         self.cache = RunCache(self.out)
@@ -109,6 +104,8 @@ class Audit:
                  f"examples ({'the test set' if self.split.test_source == 'test' else 'held back from the pool'}); seed {cfg.seed}")
         self.masks = universe_masks(len(self.universe), cfg.references, seed=cfg.seed + 7) if cfg.references else np.zeros((len(self.universe), 0), bool)
         training_cfg = self._check_training_config()
+        if not writes:  # a worker of a distributed executor: it computes runs, the driver writes them
+            return
         self.out.mkdir(parents=True, exist_ok=True)
         if not (self.out / "split.json").is_file():
             self.split.save(self.out / "split.json")
@@ -184,7 +181,9 @@ class Audit:
     def _run_seed(self, run: RunId) -> int:
         return run.seed(self.cfg.seed)
 
-    def train_run(self, spec: DefenseSpec, run: RunId) -> None:
+    def compute_run(self, spec: DefenseSpec, run: RunId) -> Tuple[dict, Dict[str, np.ndarray]]:
+        """Train one run and return what its cache file holds ``(meta, arrays)``; writes nothing,
+        so any executor can run it anywhere the dataset is readable."""
         from mi_defense.train import predict
 
         pos = self._train_positions(run)
@@ -211,10 +210,14 @@ class Audit:
             arrays["released_init_universe_positions"] = pos[rel["init_positions"]].astype(np.int64) if len(rel["init_positions"]) else np.zeros(0, np.int64)
         meta = dict(result.metadata, test_accuracy=test_acc, run=str(run), defense=str(spec), seed=self._run_seed(run),
                     wall_seconds=time.time() - t0, auc_over_steps=history)
+        return meta, arrays
+
+    def train_run(self, spec: DefenseSpec, run: RunId) -> None:
+        meta, arrays = self.compute_run(spec, run)
         self.cache.write(spec, run, meta, **arrays)
 
-    def run(self, shard: Optional[Tuple[int, int]] = None, stop_after_runs: Optional[int] = None) -> Dict[str, int]:
-        """Train the runs that are missing from the cache (only this shard's share when given)."""
+    def todo(self, shard: Optional[Tuple[int, int]] = None) -> Tuple[List[Tuple[DefenseSpec, RunId]], int]:
+        """The runs missing from the cache or stale (this shard's share when given), and how many jobs there are."""
         removed = clean_stale_temp(self.out)
         if removed:
             self.log(f"removed {removed} temporary file(s) left by a killed writer")
@@ -230,26 +233,19 @@ class Audit:
                     continue
                 self.log(f"{why}; training it again")
             todo.append((s, r))
-        done = len(jobs) - len(todo)
-        if done:
-            self.log(f"{done} of {len(jobs)} runs found in the cache; {len(todo)} to train")
-        trained = 0
-        from mi_defense.progress import progress
+        if len(jobs) - len(todo):
+            self.log(f"{len(jobs) - len(todo)} of {len(jobs)} runs found in the cache; {len(todo)} to train")
+        return todo, len(jobs)
 
-        seconds: Dict[str, List[float]] = {}
-        for k, (spec, run) in enumerate(progress(todo, desc="audit runs", unit="run", disable=not self.progress or not todo,
-                                                 dynamic_ncols=True)):
-            if stop_after_runs is not None and trained >= stop_after_runs:
-                break
-            t0 = time.time()
-            self.train_run(spec, run)
-            trained += 1
-            first = spec.key not in seconds
-            seconds.setdefault(spec.key, []).append(time.time() - t0)
-            if first and k + 1 < len(todo):
-                self.log(f"{spec} {run} took {seconds[spec.key][0]:.0f} s; about {remaining_minutes(todo[k + 1:], seconds):.0f} min "
-                         f"left for {len(todo) - k - 1} run(s) (estimated from the first run of each defense)")
-        return {"trained": trained, "cached": done, "total": len(jobs)}
+    def run(self, shard: Optional[Tuple[int, int]] = None, stop_after_runs: Optional[int] = None,
+            executor: Optional["Executor"] = None) -> Dict[str, int]:
+        """Train the runs that are missing from the cache (only this shard's share when given)
+        with ``executor`` (in this process by default)."""
+        from mi_defense.audit.executors import LocalExecutor
+
+        todo, total = self.todo(shard)
+        trained = (executor or LocalExecutor()).run(self, todo, stop_after_runs)
+        return {"trained": trained, "cached": total - len(todo), "total": total}
 
     # ------------------------------------------------------------------ scoring
     def _load(self, spec, run) -> dict:
@@ -385,10 +381,12 @@ class Audit:
                 "init_member_indices": self.universe[init].tolist() if len(init) else []}
 
 
-def run_audit(cfg: AuditConfig, out_dir, shard: Optional[Tuple[int, int]] = None, progress: bool = True, log=print) -> Optional[dict]:
-    """Train what is missing (this shard's share only, when given), then score unless sharded."""
+def run_audit(cfg: AuditConfig, out_dir, shard: Optional[Tuple[int, int]] = None, progress: bool = True, log=print,
+              executor: Optional["Executor"] = None) -> Optional[dict]:
+    """Train what is missing (this shard's share only, when given) with ``executor`` (in this
+    process by default; ``audit.executors``), then score unless sharded."""
     a = Audit(cfg, out_dir, progress=progress, log=log)
-    counts = a.run(shard=shard)
+    counts = a.run(shard=shard, executor=executor)
     if shard is not None:
         log(f"shard {shard[0]}/{shard[1]}: trained {counts['trained']} run(s), {counts['cached']} already cached; "
             f"run the audit again without --shard to merge and score")

@@ -70,6 +70,12 @@ class Transform:
             t.zca_inv = ((u * np.sqrt(s + eps)) @ u.T).astype(np.float32)
         return t
 
+    @classmethod
+    def fixed(cls, n_channels: int, scale_uint8: bool = True) -> "Transform":
+        """Map [0, 1] pixels to [-1, 1] with no statistic of the data: the normalisation of a
+        differentially private release, which must not be fitted to the private set."""
+        return cls("standardize", scale_uint8, np.full(n_channels, 0.5, np.float32), np.full(n_channels, 0.5, np.float32))
+
     def __call__(self, x: np.ndarray) -> np.ndarray:
         z = _to_float(x)  # always a new array (astype copies), so the input is never changed
         z -= self.mean  # in place: one array the size of the input, the same values as (x - mean) / std

@@ -18,39 +18,11 @@ from __future__ import annotations
 import math
 import time
 
+from mi_defense.accounting import calibrate_noise, dp_delta, epsilon_for  # noqa: F401  (re-exported)
 from mi_defense.defenses.base import Defense, DefenseResult
-from mi_defense.errors import UserError
 from mi_defense.models import ConvNet, MLP
 from mi_defense.tfenv import tf
 from mi_defense.train import accuracy, mse_loss, targets_for
-
-
-def dp_delta(n: int) -> float:
-    return min(1e-5, 1.0 / n ** 1.1)
-
-
-def epsilon_for(noise_multiplier: float, q: float, steps: int, delta: float) -> float:
-    import dp_accounting
-
-    acc = dp_accounting.rdp.RdpAccountant()
-    acc.compose(dp_accounting.PoissonSampledDpEvent(q, dp_accounting.GaussianDpEvent(noise_multiplier)), steps)
-    return float(acc.get_epsilon(delta))
-
-
-def calibrate_noise(target_eps: float, q: float, steps: int, delta: float) -> float:
-    """Smallest noise multiplier whose RDP epsilon does not exceed ``target_eps`` (bisection)."""
-    lo, hi = 0.05, 1.0
-    while epsilon_for(hi, q, steps, delta) > target_eps:
-        hi *= 2.0
-        if hi > 1e4:
-            raise UserError(f"epsilon {target_eps} is out of reach with {steps} steps at sampling rate {q:.3g}; raise eps or train fewer steps")
-    for _ in range(40):
-        mid = 0.5 * (lo + hi)
-        if epsilon_for(mid, q, steps, delta) > target_eps:
-            lo = mid
-        else:
-            hi = mid
-    return hi
 
 
 def _dp_class(base):

@@ -2,15 +2,17 @@
 released model on the synthetic set only (FRePo's evaluation protocol).
 
 The released artifact is the synthetic set itself. Members copied at initialisation
-(``init=real``) are the most exposed and are recorded. There is no formal privacy
+(``init=real``) are the most exposed and are recorded. Plain FRePo has no formal privacy
 guarantee: the audit's attacks, including those on the released set, are the evidence.
+With ``eps=E`` the set is distilled by DP-FRePo (``distill.dp``): an (E, delta)-DP
+release from a noise start, whose claimed epsilon the audit's lower bound is set against.
 """
 from __future__ import annotations
 
 import dataclasses
 import time
 
-from mi_defense.config import DistillConfig
+from mi_defense.config import DistillConfig, dp_defaults
 from mi_defense.defenses.base import Defense, DefenseResult
 from mi_defense.recipes import describe
 from mi_defense.train import accuracy, train_model
@@ -18,9 +20,9 @@ from mi_defense.train import accuracy, train_model
 
 class FRePoDefense(Defense):
     name = "frepo"
-    allowed = ("ipc", "init", "steps", "lr", "learn_labels")
-    numeric = {"ipc": int, "steps": int, "lr": float}
-    example = "frepo:ipc=10,init=noise,lr=0.01"
+    allowed = ("ipc", "init", "steps", "lr", "learn_labels", "eps", "clip")
+    numeric = {"ipc": int, "steps": int, "lr": float, "eps": float, "clip": float}
+    example = "frepo:ipc=10,init=noise,lr=0.01 or frepo:ipc=10,eps=8"
     releases = True
 
     def __init__(self, ctx, **params):
@@ -36,9 +38,13 @@ class FRePoDefense(Defense):
                 changes[k] = p[k]
         if "init" in p:
             changes["init"] = str(p["init"])
+        if "eps" in p:  # DP-FRePo
+            changes["epsilon"] = float(p["eps"])
+        if "clip" in p:
+            changes["clip"] = float(p["clip"])
         if "learn_labels" in p:
             changes["learn_labels"] = str(p["learn_labels"]).lower() in ("1", "true", "yes")
-        return dataclasses.replace(self.ctx.distill, **changes).validate()
+        return dataclasses.replace(self.ctx.distill, **dp_defaults(changes)).validate()
 
     def fit(self, x, y, seed) -> DefenseResult:
         from mi_defense.distill.api import distil_members
@@ -57,6 +63,17 @@ class FRePoDefense(Defense):
             "float64_retries": state.f64_retries, "train_steps": int(model.train_steps),
             "train_accuracy": accuracy(model, x, y), "seconds": time.time() - t0,
             "recipe": describe(tcfg, len(x_syn), model.train_steps, x.ndim == 4 and x.shape[-1] == 3, "frepo-protocol"),
-            "privacy_statement": f"FRePo synthetic set of {len(x_syn)} images ({cfg.ipc} per class, init={cfg.init}); the model "
-                                 "is trained on it alone. No formal privacy guarantee: the numbers below are empirical attack "
-                                 "results, and members copied at initialisation are reported as their own slice."})
+            **self._privacy(res.dp, len(x_syn), cfg)})
+
+    @staticmethod
+    def _privacy(plan, n_syn: int, cfg) -> dict:
+        if plan is None:
+            return {"privacy_statement": f"FRePo synthetic set of {n_syn} images ({cfg.ipc} per class, init={cfg.init}); the model "
+                                         "is trained on it alone. No formal privacy guarantee: the numbers below are empirical attack "
+                                         "results, and members copied at initialisation are reported as their own slice."}
+        statement = plan.statement().replace("the input normalisation is fixed, not fitted to the private data",
+                                             "in this audit every defense shares one input normalisation fitted to the "
+                                             "training pool (per-channel mean and deviation), which the guarantee does not cover")
+        return {"epsilon": plan.epsilon, "target_epsilon": plan.target_epsilon, "delta": plan.delta,
+                "noise_multiplier": plan.noise_multiplier, "clip": plan.clip, "sampling_rate": plan.sampling_rate,
+                "privacy_statement": f"DP-FRePo synthetic set of {n_syn} images; the model is trained on it alone. " + statement}

@@ -29,6 +29,23 @@ if TYPE_CHECKING:
     from mi_defense.distill.frepo import DistillState
 
 
+def transform_for(cfg: DistillConfig, x: np.ndarray) -> Transform:
+    """The input normalisation of a distillation: fitted to ``x`` (per-channel, ZCA for RGB),
+    or fixed to ``[-1, 1]`` pixels for DP-FRePo, whose guarantee must not depend on a
+    statistic of the private data."""
+    if cfg.private:
+        return Transform.fixed(x.shape[-1], x.dtype == np.uint8)
+    return Transform.fit(x, default_transform_kind(x.shape[1:]))
+
+
+def privacy_fields(cfg: DistillConfig, fr_dp) -> dict:
+    """What a release says about its privacy: the DP-FRePo plan, or that there is no guarantee."""
+    if fr_dp is not None:
+        return {"privacy": fr_dp.to_json(), "privacy_statement": fr_dp.statement()}
+    return {"privacy": None, "privacy_statement": "no formal privacy guarantee (FRePo without DP); members copied at "
+            "initialisation, if any, are listed as exposed"}
+
+
 def make_strategy(name: str):
     from mi_defense.tfenv import tf
 
@@ -83,6 +100,7 @@ class Distilled:
     init_positions: np.ndarray
     state: "DistillState"
     flip: bool
+    dp: object = None  # the DPPlan of DP-FRePo, else None
 
 
 def distil_members(cfg: DistillConfig, x_members: np.ndarray, y_members: np.ndarray, num_classes: int,
@@ -99,7 +117,7 @@ def distil_members(cfg: DistillConfig, x_members: np.ndarray, y_members: np.ndar
     state = fr.run(checkpoint=checkpoint, resume=resume, progress=progress, tensorboard_dir=tensorboard_dir, stop_after=stop_after)
     x_syn, y_syn = fr.synthetic()
     labels = np.asarray(y0 if cfg.init == "real" else np.repeat(np.arange(num_classes), cfg.ipc), np.int64)
-    return Distilled(x_syn, y_syn, labels, init_pos, state, fr.flip)
+    return Distilled(x_syn, y_syn, labels, init_pos, state, fr.flip, fr.dp)
 
 
 def save_grid(path, images_uint8: np.ndarray, labels: np.ndarray, class_names, ipc: int) -> None:
@@ -166,7 +184,7 @@ def distill(dataset: Dataset, split: Split, cfg: DistillConfig, out_dir, resume:
     if clean_stale_temp(out):
         log(f"removed temporary files left in {out} by a killed run")
     split.save(saved_split)
-    transform = Transform.fit(dataset.x_train, default_transform_kind(dataset.input_shape))
+    transform = transform_for(cfg, dataset.x_train)
     x_m = transform(dataset.x_train[split.members])
     y_m = dataset.y_train[split.members]
     t0 = time.time()
@@ -195,12 +213,14 @@ def distill(dataset: Dataset, split: Split, cfg: DistillConfig, out_dir, resume:
         "loss_history": state.history,
         "float64_retries": state.f64_retries,
         "flip": res.flip,
+        **privacy_fields(cfg, res.dp),
         "versions": package_versions(),
     }
     if state.step >= cfg.steps:
         released = DistilledSet(x_syn, y_syn, labels, transform, list(dataset.class_names), init_members,
                                 {k: meta[k] for k in ("kind", "dataset", "config", "seed", "split_hash", "dataset_fingerprint",
-                                                      "n_members", "steps_done", "seconds", "versions")})
+                                                      "n_members", "steps_done", "seconds", "versions", "privacy",
+                                                      "privacy_statement")})
         released.save(out / "distilled.npz")
         save_grid(out / "distilled.png", pixels, labels, dataset.class_names, cfg.ipc)
         if not keep_checkpoint and ckpt.is_file():

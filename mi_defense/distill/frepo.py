@@ -14,6 +14,9 @@ The step is one ``tf.function`` run through a ``tf.distribute`` strategy: each r
 takes a slice of the real batch and the synthetic-set gradients are averaged, so several
 GPUs are used without code changes. A non-finite loss or a failed Cholesky factorisation
 leaves the state untouched and the step is retried with the kernel in float64.
+
+With ``cfg.epsilon`` set (DP-FRePo, ``distill.dp``), step 2 draws a Poisson batch from a
+secret seed and step 3 uses per-example clipped, noised gradients; the rest is unchanged.
 """
 from __future__ import annotations
 
@@ -108,6 +111,12 @@ class FRePo:
         # The pool's stacked weights are touched only in cross-replica context (copied into the
         # mirrored working model by index), so they are ordinary, unmirrored variables.
         self.pool = ModelPool(self.model, cfg.pool_size, cfg.max_online_updates, cfg.online_lr, cfg.seed)
+        self.dp = None
+        if cfg.private:  # DP-FRePo: see distill.dp
+            from mi_defense.distill.dp import DPPlan, secret_key
+
+            self.dp = DPPlan.for_config(cfg, self.n_real)
+            self.dp_key = tf.Variable(secret_key(), trainable=False, name="dp_key")
         self._steps = {dt: tf.function(lambda step, dt=dt: self._step(step, dt), jit_compile=cfg.jit or None,
                                        input_signature=[tf.TensorSpec([], tf.int64)])
                        for dt in (tf.float32, tf.float64)}
@@ -115,6 +124,15 @@ class FRePo:
     # ---------------------------------------------------------------- the step
     def _seed(self, step, k: int):
         return tf.stack([tf.constant(self.cfg.seed, tf.int64), step * 8 + k])
+
+    def synthetic_features(self):
+        """``(F_s, Y_s)``: features and labels of the synthetic set, with its horizontal
+        flips appended when ``flip`` (call under a tape to differentiate)."""
+        xs, ys = self.x_syn, self.y_syn
+        if self.flip:
+            xs = tf.concat([xs, tf.image.flip_left_right(xs)], axis=0)
+            ys = tf.concat([ys, ys], axis=0)
+        return self.model.features(xs, training=False), ys
 
     def _replica_loss_and_grads(self, x_t, y_t, dtype):
         ctx = tf.distribute.get_replica_context()
@@ -127,11 +145,7 @@ class FRePo:
         y_t = y_t[r * per:(r + 1) * per]
         f_t = tf.stop_gradient(self.model.features(x_t, training=False))
         with tf.GradientTape() as tape:
-            xs, ys = self.x_syn, self.y_syn
-            if self.flip:
-                xs = tf.concat([xs, tf.image.flip_left_right(xs)], axis=0)
-                ys = tf.concat([ys, ys], axis=0)
-            f_s = self.model.features(xs, training=False)
+            f_s, ys = self.synthetic_features()
             krr = krr_loss(tf.cast(f_s, dtype), tf.cast(ys, dtype), tf.cast(f_t, dtype), tf.cast(y_t, dtype), self.cfg.reg)
             krr = tf.cast(krr, tf.float32)
             lab = label_margin_loss(self.y_syn, self.num_classes) if self.cfg.learn_labels else tf.constant(0.0)
@@ -144,16 +158,22 @@ class FRePo:
         strategy = tf.distribute.get_strategy()
         idx = tf.random.stateless_uniform([], self._seed(step, 0), minval=0, maxval=cfg.pool_size, dtype=tf.int64)
         self.pool.load(idx)
-        ids = tf.random.stateless_uniform([cfg.batch_real], self._seed(step, 1), minval=0, maxval=self.n_real, dtype=tf.int64)
-        x_t = tf.gather(self.x_real, ids)
-        y_t = tf.gather(self.y_real, ids)
-        loss, krr, grads = strategy.run(self._replica_loss_and_grads, args=(x_t, y_t, dtype))
-        loss = strategy.reduce(tf.distribute.ReduceOp.MEAN, loss, axis=None)
-        krr = strategy.reduce(tf.distribute.ReduceOp.MEAN, krr, axis=None)
-        grads = [strategy.reduce(tf.distribute.ReduceOp.MEAN, g, axis=None) for g in grads]
-        finite = tf.math.is_finite(loss)
-        for g in grads:
-            finite = finite & tf.reduce_all(tf.math.is_finite(g))
+        if self.dp is not None:  # the private batch's loss is not reported
+            from mi_defense.distill.dp import private_gradients
+
+            grads, finite = private_gradients(self, self.dp, self.dp_key, step)
+            loss = krr = tf.constant(float("nan"))
+        else:
+            ids = tf.random.stateless_uniform([cfg.batch_real], self._seed(step, 1), minval=0, maxval=self.n_real, dtype=tf.int64)
+            x_t = tf.gather(self.x_real, ids)
+            y_t = tf.gather(self.y_real, ids)
+            loss, krr, grads = strategy.run(self._replica_loss_and_grads, args=(x_t, y_t, dtype))
+            loss = strategy.reduce(tf.distribute.ReduceOp.MEAN, loss, axis=None)
+            krr = strategy.reduce(tf.distribute.ReduceOp.MEAN, krr, axis=None)
+            grads = [strategy.reduce(tf.distribute.ReduceOp.MEAN, g, axis=None) for g in grads]
+            finite = tf.math.is_finite(loss)
+            for g in grads:
+                finite = finite & tf.reduce_all(tf.math.is_finite(g))
 
         def apply():
             lr = cosine_lr(step, cfg.steps, cfg.lr, cfg.lr_final_ratio)
@@ -201,6 +221,8 @@ class FRePo:
             d[f"lamb_m{i}"] = m
             d[f"lamb_v{i}"] = v
         d.update(self.pool.state_variables())
+        if self.dp is not None:
+            d["dp_key"] = self.dp_key  # secret; lives only in the private checkpoint
         return d
 
     def save_checkpoint(self, path) -> None:
@@ -245,10 +267,11 @@ class FRePo:
                 out = self.step(self.state.step)
                 self.state.step += 1
                 bar.update(1)
-                bar.set_postfix(loss=f"{out['loss']:.4f}")
-                if self.state.step % 10 == 0 or self.state.step == end:
+                if self.dp is None:
+                    bar.set_postfix(loss=f"{out['loss']:.4f}")
+                if self.dp is None and (self.state.step % 10 == 0 or self.state.step == end):
                     self.state.history.append({"step": self.state.step, "loss": out["loss"], "krr": out["krr"]})
-                if writer is not None:
+                if writer is not None and self.dp is None:
                     with writer.as_default(step=self.state.step):
                         tf.summary.scalar("loss", out["loss"])
                         tf.summary.scalar("krr_loss", out["krr"])

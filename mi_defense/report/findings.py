@@ -63,7 +63,7 @@ def severity(entry: dict) -> str:
     (which is not evidence of privacy)."""
     b = entry.get("epsilon_lower_bound") or {}
     claimed = entry.get("claimed_epsilon")
-    if entry["defense"] == "dpsgd" and (not b or claimed is None or b.get("value", 0) <= claimed):
+    if claimed is not None and (not b or b.get("value", 0) <= claimed):  # a DP defense (DP-SGD, DP-FRePo)
         return "guarantee"
     found = [s for s in (entry.get("primary_attack"), entry.get("release_attack")) if s]
     # The TPR's bootstrap CI at a low FPR is no test: the threshold is set on the same few

@@ -66,7 +66,7 @@ def verdict(entry: dict, baseline_acc: Optional[float]) -> str:
         claimed = entry.get("claimed_epsilon")
         parts.append(f"audited epsilon lower bound {b['value']:.2f} at {100 * b['confidence']:.0f}% confidence"
                      + (f" against a claimed epsilon of {claimed:.3g}" if claimed is not None else ""))
-    if entry["defense"] == "dpsgd":
+    if entry.get("claimed_epsilon") is not None:
         parts.append("formal guarantee: " + entry["privacy_statement"].rstrip("."))
     elif entry["defense"] == "none":
         parts.append("no defense and no privacy guarantee")

@@ -1,0 +1,42 @@
+"""Privacy accounting for the Poisson-subsampled Gaussian mechanism, shared by DP-SGD and
+DP-FRePo.
+
+Both repeat, ``T`` times, one release of ``sum_i clip_C(g_i) + N(0, sigma^2 C^2 I)`` over a
+batch in which every private example is included independently with probability ``q``.
+``dp_accounting``'s RDP accountant ("Renyi Differential Privacy", Mironov 2017; the
+subsampled-Gaussian bound of "Renyi Differential Privacy of the Sampled Gaussian
+Mechanism", Mironov, Talwar & Zhang 2019) turns ``(q, sigma, T)`` into ``(epsilon, delta)``.
+"""
+from __future__ import annotations
+
+from mi_defense.errors import UserError
+
+
+def dp_delta(n: int) -> float:
+    """The default delta for ``n`` private examples: ``min(1e-5, 1 / n^1.1)``, below ``1/n``."""
+    return min(1e-5, 1.0 / n ** 1.1)
+
+
+def epsilon_for(noise_multiplier: float, q: float, steps: int, delta: float) -> float:
+    """RDP epsilon after ``steps`` Poisson-subsampled Gaussian releases at rate ``q``."""
+    import dp_accounting
+
+    acc = dp_accounting.rdp.RdpAccountant()
+    acc.compose(dp_accounting.PoissonSampledDpEvent(q, dp_accounting.GaussianDpEvent(noise_multiplier)), steps)
+    return float(acc.get_epsilon(delta))
+
+
+def calibrate_noise(target_eps: float, q: float, steps: int, delta: float) -> float:
+    """Smallest noise multiplier whose RDP epsilon does not exceed ``target_eps`` (bisection)."""
+    lo, hi = 0.05, 1.0
+    while epsilon_for(hi, q, steps, delta) > target_eps:
+        hi *= 2.0
+        if hi > 1e4:
+            raise UserError(f"epsilon {target_eps} is out of reach with {steps} steps at sampling rate {q:.3g}; raise eps or train fewer steps")
+    for _ in range(40):
+        mid = 0.5 * (lo + hi)
+        if epsilon_for(mid, q, steps, delta) > target_eps:
+            lo = mid
+        else:
+            hi = mid
+    return hi
