@@ -80,11 +80,16 @@ def cmd_evaluate(args) -> int:
         check_writable_file(args.json)
     if args.models < 1:
         raise UserError(f"--models {args.models}: train at least one model")
+    if args.compare_width < 0:
+        raise UserError(f"--compare-width {args.compare_width}: give a positive ConvNet width, or 0 for none")
 
     r = evaluate_command(args.distilled, args.dataset, models=args.models, data_dir=args.data_dir, preset=args.preset,
                          json_path=args.json, baseline_subset=args.baseline_subset, progress=not args.quiet,
-                         width=args.width, depth=args.depth, steps=args.train_steps, seed=args.seed)
-    print(f"distilled set ({r['n_train']} images): test accuracy {100 * r['test_accuracy_mean']:.2f} +- {100 * r['test_accuracy_std']:.2f} % over {r['models']} models")
+                         compare_width=args.compare_width, width=args.width, depth=args.depth, steps=args.train_steps, seed=args.seed)
+    w = r["train_config"]["width"]
+    print(f"distilled set ({r['n_train']} images): test accuracy {100 * r['test_accuracy_mean']:.2f} +- {100 * r['test_accuracy_std']:.2f} % over {r['models']} models of width {w}")
+    for width, b in r.get("at_width", {}).items():
+        print(f"  under width-{width} evaluation: {100 * b['test_accuracy_mean']:.2f} +- {100 * b['test_accuracy_std']:.2f} %")
     if "random_subset" in r:
         b = r["random_subset"]
         print(f"random real subset ({b['n_train']} images): test accuracy {100 * b['test_accuracy_mean']:.2f} +- {100 * b['test_accuracy_std']:.2f} %")
@@ -252,6 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--depth", type=int, help="ConvNet depth of the evaluated models")
     ev.add_argument("--train-steps", type=int, help="override the protocol's 1000/2000/5000 steps")
     ev.add_argument("--seed", type=int, help="seed of the first model (model k uses seed + k)")
+    ev.add_argument("--compare-width", type=int, default=0, metavar="W",
+                    help="also evaluate with ConvNets of width W (128: FRePo's published evaluation; slow on a CPU; default off)")
     ev.add_argument("--baseline-subset", action="store_true", help="also evaluate a random real subset of the same size")
     ev.add_argument("--json", metavar="PATH", help="write the result as JSON")
     ev.add_argument("--quiet", action="store_true", help="no progress bar")

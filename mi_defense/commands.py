@@ -49,7 +49,10 @@ def distill_command(dataset_name: str, out: str, preset: str = "quick", data_dir
 
 def evaluate_command(distilled_path: str, dataset_name: str, models: int = 5, data_dir: Optional[str] = None,
                      preset: Optional[str] = None, json_path: Optional[str] = None, baseline_subset: bool = False,
-                     progress: bool = True, **overrides) -> dict:
+                     progress: bool = True, compare_width: int = 0, **overrides) -> dict:
+    """Train fresh models on a distilled set; test accuracy. With ``compare_width`` (e.g. 128,
+    the width of FRePo's published evaluation) the set is also evaluated by ConvNets of that
+    width (``result["at_width"]``), so results made with narrower pools compare with the paper's."""
     import json
 
     from mi_defense.distill.artifact import check_compatible, load_distilled
@@ -79,8 +82,11 @@ def evaluate_command(distilled_path: str, dataset_name: str, models: int = 5, da
     else:
         raise UserError(f"{ds.name} has no test set and no split.json lies beside {distilled_path}")
     x_test = transform(x_test)
-    result = {"distilled": str(distilled_path), "dataset": ds.name,
+    result = {"distilled": str(distilled_path), "dataset": ds.name, "privacy_statement": released.provenance.get("privacy_statement"),
               **evaluate_set(x, y, x_test, y_test, ds.num_classes, cfg, models, progress)}
+    if compare_width and compare_width != cfg.width:
+        result["at_width"] = {str(compare_width): evaluate_set(x, y, x_test, y_test, ds.num_classes,
+                                                               dataclasses.replace(cfg, width=compare_width), models, progress)}
     if baseline_subset:
         if split is None:
             raise UserError("--baseline-subset needs the split.json written beside distilled.npz")

@@ -32,6 +32,7 @@ def files(tmp_path):
     (["evaluate", "--distilled", "{t}/none.npz", "--json", "{t}/afile/e.json"], "which is a file"),
     (["evaluate", "--distilled", "{t}/corrupt.npz", "--dataset", "digits"], "not a readable distilled set"),
     (["evaluate", "--distilled", "{t}/none.npz", "--models", "0"], "at least one model"),
+    (["evaluate", "--distilled", "{t}/none.npz", "--compare-width", "-1"], "positive ConvNet width"),
     (["distill", "--dataset", "digits", "--split", "{t}/notjson.json", "--out", "{t}/d"], "not readable JSON"),
     (["audit", "--dataset", "digits", "--members", "0", "--out", "{t}/o"], "members must be a whole number >= 1"),
     (["audit", "--dataset", "digits", "--bootstrap", "-5", "--out", "{t}/o"], "bootstrap must be"),

@@ -154,9 +154,11 @@ def test_distill_cli_on_digits(tmp_path, capsys):
         assert list(z["labels"]) == sorted(z["labels"])
     assert (out / "distilled.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     rc = main(["evaluate", "--distilled", str(out / "distilled.npz"), "--dataset", "digits", "--models", "1",
-               "--train-steps", "300", "--width", "16", "--json", str(tmp_path / "e.json"), "--quiet"])
+               "--train-steps", "300", "--width", "16", "--compare-width", "32", "--json", str(tmp_path / "e.json"), "--quiet"])
     assert rc == 0
     ev = json.loads((tmp_path / "e.json").read_text())
+    wide = ev["at_width"]["32"]
+    assert wide["train_config"]["width"] == 32 and ev["train_config"]["width"] == 16 and wide["test_accuracy_mean"] > 0.5
     # 20 synthetic images teach a fresh model far beyond chance (10%) on the held-out test split
     assert ev["test_accuracy_mean"] > 0.5, ev["test_accuracy_mean"]
     assert len(ev["test_accuracy"]) == 1 and ev["train_steps"] == 300
