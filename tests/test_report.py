@@ -15,15 +15,30 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 @pytest.fixture(scope="module")
 def audited(tmp_path_factory):
-    """A small real audit on digits: no defense and FRePo, two reference runs."""
+    """A small real audit on digits: no defense, FRePo and DP-FRePo, two reference runs."""
     out = tmp_path_factory.mktemp("report") / "audit"
     cfg = AuditConfig(dataset="digits", members=150, nonmembers=150, references=2, bootstrap=20, real_steps=150, n_jobs=1,
-                      defenses=("none", "frepo:ipc=1"),
+                      defenses=("none", "frepo:ipc=1", "frepo:ipc=1,eps=8"),
                       attacks=("threshold_loss", "threshold_logit_confidence", "lira_offline_fixed", "rmia", "release_pixel", "release_feature"),
                       train=TrainConfig(width=8, depth=2, steps=150, warmup=20),
                       distill=DistillConfig(width=8, depth=2, batch_real=64, steps=10, pool_size=2, max_online_updates=5, checkpoint_every=0))
     run_audit(cfg, out, progress=False, log=lambda s: None)
     return out
+
+
+def test_dp_frepo_defense_claims_its_epsilon_and_copies_no_member(audited):
+    results = json.loads((audited / "results.json").read_text())
+    dp = next(e for e in results["defenses"] if e["name"] == "frepo:ipc=1,eps=8")
+    meta = dp["metadata"]
+    assert 0 < dp["claimed_epsilon"] <= 8 and meta["init"] == "noise" and meta["distill_lr"] == 1e-2
+    assert "DP-FRePo" in dp["privacy_statement"] and "does not cover" in dp["privacy_statement"]
+    assert dp["released_artifact"] is not None
+    plain = next(e for e in results["defenses"] if e["name"] == "frepo:ipc=1")
+    assert plain["claimed_epsilon"] is None
+    from mi_defense.report.tables import verdict
+
+    assert "formal guarantee: DP-FRePo" in verdict(dp, None)
+    assert "no formal privacy guarantee" in verdict(plain, None)
 
 
 def test_report_renders_every_figure_and_verdict(audited):
@@ -130,7 +145,7 @@ def test_report_images_load_in_headless_chromium(audited):
         driver.quit()
     assert n_images == len(FIGURES) and broken == [] and min(widths) > 100
     assert "Verdicts" in text and "frepo:ipc=1" in text
-    assert len(classes) == 2 and all(c.split()[1] in ("sev-leaking", "sev-no-evidence", "sev-guarantee") for c in classes)
+    assert len(classes) == 3 and all(c.split()[1] in ("sev-leaking", "sev-no-evidence", "sev-guarantee") for c in classes)
     assert "smallest FPR 150 non-members resolve" in box and "2 reference runs" in box
     assert first.startswith("none: ")
 
