@@ -104,6 +104,7 @@ class RayExecutor(Executor):
         self.runtime_env = runtime_env
 
     def _ray(self):
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage report leaves the machine unless asked for
         try:
             import ray
         except ImportError:
