@@ -94,6 +94,16 @@ def test_second_scoring_pass_retrains_nothing_and_killed_audit_resumes(tiny, tmp
     tc.write_text(json.dumps({**json.loads(tc.read_text()), "max_members": 500}))
     res3 = run_audit(cfg, tmp_path / "b", progress=False, log=lambda s: None)
     assert res3["timings"]["runs"]["trained"] == 0 and res3["defenses"][0]["attacks"] == res1["defenses"][0]["attacks"]
+    # a folder written before the DP-FRePo fields existed (absent there, at their defaults now) keeps its runs
+    old = json.loads(tc.read_text())
+    for k in ("epsilon", "delta", "clip"):
+        old["distill"].pop(k)
+    tc.write_text(json.dumps(old))
+    assert Audit(cfg, tmp_path / "b", progress=False, log=lambda s: None).run() == {"trained": 0, "cached": 5, "total": 5}
+    old["distill"]["lr"] = 0.5  # a real change is still caught
+    tc.write_text(json.dumps(old))
+    with pytest.raises(UserError, match=r"other settings \(distill differ\)"):
+        Audit(cfg, tmp_path / "b", progress=False, log=lambda s: None)
     # the cached runs are never mixed with runs of other training settings
     with pytest.raises(UserError, match="other settings .*references"):
         run_audit(tiny_config(tiny, defenses=("none",), references=2), tmp_path / "b", progress=False, log=lambda s: None)

@@ -152,3 +152,25 @@ def resolve_audit_config(preset: Optional[str] = "quick", toml=None, where: str 
                                   distill=replace_checked(cfg.distill, where, **model))
     changes.update({k: (changes[k],) for k in _LISTS if isinstance(changes.get(k), str)})  # one name, not its letters
     return _with(cfg, where, changes).validate()
+
+
+_TABLES = {"distill": DistillConfig, "train": TrainConfig, "real_recipe": RealRecipe}
+
+
+def changed_settings(before: dict, now: dict) -> list:
+    """Top-level keys whose settings differ between an audit folder's recorded training
+    settings and this audit's (both as JSON-ready dicts). A field that a later version added
+    to a settings table counts as unchanged while it holds its default value, so folders
+    written before it existed keep their runs."""
+    import json
+
+    from mi_defense.io import to_json
+
+    def trimmed(key, value, old):
+        cls = _TABLES.get(key)
+        if cls is None or not isinstance(value, dict) or not isinstance(old, dict):
+            return value
+        fresh = json.loads(to_json(dataclasses.asdict(cls())))
+        return {k: v for k, v in value.items() if k in old or k not in fresh or v != fresh[k]}
+
+    return sorted(k for k in set(before) | set(now) if before.get(k) != trimmed(k, now.get(k), before.get(k)))

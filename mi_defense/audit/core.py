@@ -34,7 +34,7 @@ import attacks
 from attacks.metrics import class_slices, summarise_over_targets
 from mi_defense.audit import plan
 from mi_defense.audit.cache import RunCache
-from mi_defense.audit.config import AuditConfig
+from mi_defense.audit.config import AuditConfig, changed_settings
 from mi_defense.audit.plan import RunId
 from mi_defense.audit.evidence import declared_evidence, leave_one_out
 from mi_defense.data import Split, Transform, default_transform_kind, load_dataset, make_split, universe_masks
@@ -66,7 +66,6 @@ def release_pixel_space(transform: Transform, x_model: np.ndarray, released_x: n
 
 def config_dict(cfg: AuditConfig) -> dict:
     return dataclasses.asdict(cfg)
-
 
 class Audit:
     """One audit in ``out_dir``; ``run()`` trains what is missing, ``score()`` writes results.json."""
@@ -128,7 +127,7 @@ class Audit:
         path = self.out / "training_config.json"
         if path.is_file():
             old = {k: v for k, v in read_json(path, "the audit folder's training settings").items() if k not in self._SCORING_ONLY}
-            diff = sorted(k for k in set(old) | set(cfg) if old.get(k) != cfg.get(k))
+            diff = changed_settings(old, cfg)
             if diff:
                 raise UserError(f"{self.out} holds runs trained with other settings ({', '.join(diff)} differ); "
                                 "use a new --out folder or the same settings")
