@@ -82,7 +82,7 @@ def distill(x: np.ndarray, y: np.ndarray, *, ipc: int = 10, steps: Optional[int]
     provenance = {"kind": "frepo-distill", "config": dataclasses.asdict(cfg), "n_members": int(len(x)),
                   "dataset_fingerprint": data.fingerprint(), "steps_done": res.state.step, "seconds": time.time() - t0,
                   "final_loss": res.state.history[-1]["loss"] if res.state.history else None, "versions": package_versions(),
-                  **privacy_fields(cfg, res.dp)}
+                  **privacy_fields(res.dp)}
     return DistilledSet(res.x, res.y, res.labels, transform, names, np.asarray(res.init_positions, np.int64), provenance)
 
 

@@ -71,9 +71,8 @@ class FRePoDefense(Defense):
             return {"privacy_statement": f"FRePo synthetic set of {n_syn} images ({cfg.ipc} per class, init={cfg.init}); the model "
                                          "is trained on it alone. No formal privacy guarantee: the numbers below are empirical attack "
                                          "results, and members copied at initialisation are reported as their own slice."}
-        statement = plan.statement().replace("the input normalisation is fixed, not fitted to the private data",
-                                             "in this audit every defense shares one input normalisation fitted to the "
-                                             "training pool (per-channel mean and deviation), which the guarantee does not cover")
+        statement = plan.statement("in this audit every defense shares one input normalisation fitted to the training "
+                                   "pool (per-channel mean and deviation), which the guarantee does not cover")
         return {"epsilon": plan.epsilon, "target_epsilon": plan.target_epsilon, "delta": plan.delta,
                 "noise_multiplier": plan.noise_multiplier, "clip": plan.clip, "sampling_rate": plan.sampling_rate,
                 "privacy_statement": f"DP-FRePo synthetic set of {n_syn} images; the model is trained on it alone. " + statement}

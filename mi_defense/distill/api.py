@@ -38,7 +38,7 @@ def transform_for(cfg: DistillConfig, x: np.ndarray) -> Transform:
     return Transform.fit(x, default_transform_kind(x.shape[1:]))
 
 
-def privacy_fields(cfg: DistillConfig, fr_dp) -> dict:
+def privacy_fields(fr_dp) -> dict:
     """What a release says about its privacy: the DP-FRePo plan, or that there is no guarantee."""
     if fr_dp is not None:
         return {"privacy": fr_dp.to_json(), "privacy_statement": fr_dp.statement()}
@@ -213,7 +213,7 @@ def distill(dataset: Dataset, split: Split, cfg: DistillConfig, out_dir, resume:
         "loss_history": state.history,
         "float64_retries": state.f64_retries,
         "flip": res.flip,
-        **privacy_fields(cfg, res.dp),
+        **privacy_fields(res.dp),
         "versions": package_versions(),
     }
     if state.step >= cfg.steps:

@@ -40,6 +40,7 @@ import numpy as np
 from mi_defense.accounting import calibrate_noise, dp_delta, epsilon_for
 from mi_defense.config import DistillConfig
 from mi_defense.distill.dp_krr import clipped_gradient_sum
+from mi_defense.distill.krr import label_margin_loss
 from mi_defense.tfenv import tf
 
 
@@ -67,13 +68,14 @@ class DPPlan:
     def expected_batch(self) -> float:
         return self.sampling_rate * self.n_private
 
-    def statement(self) -> str:
+    def statement(self, normalisation: str = "the input normalisation is fixed, not fitted to the private data") -> str:
+        """The guarantee in words; ``normalisation`` says how the inputs were normalised."""
         return (f"(epsilon={self.epsilon:.3g}, delta={self.delta:.3g})-differential privacy for each of the {self.n_private} "
                 f"private examples, by the RDP accountant of dp_accounting over {self.steps} DP-FRePo steps with Poisson "
                 f"sampling at rate q={self.sampling_rate:.4g} (expected batch {self.expected_batch:.0f}), noise multiplier "
                 f"{self.noise_multiplier:.4g} and per-example clipping norm {self.clip:g} on the gradient with respect to the "
                 "synthetic features and labels. The start copied no member. The guarantee covers the synthetic set and "
-                "everything computed from it; the input normalisation is fixed, not fitted to the private data.")
+                f"everything computed from it; {normalisation}.")
 
     def to_json(self) -> dict:
         return {**asdict(self), "expected_batch": self.expected_batch, "accountant": "dp_accounting RDP (Poisson-subsampled Gaussian)",
@@ -102,8 +104,6 @@ def private_gradients(fr, plan: DPPlan, key, step):
         g_y = g_y + std * tf.random.stateless_normal(tf.shape(g_y), tf.stack([key[1], 2 * step + 1]), dtype=tf.float64)
         scale = 1.0 / plan.expected_batch
         g_f, g_y = tf.cast(g_f * scale, tf.float32), tf.cast(g_y * scale, tf.float32)
-        from mi_defense.distill.krr import label_margin_loss
-
         lab = label_margin_loss(fr.y_syn, fr.num_classes) if cfg.learn_labels else tf.constant(0.0)
         # d/d(learnable) of <g_f, F_s> + <g_y, Y_s> + margin: the noisy gradient carried back through the network
         surrogate = tf.reduce_sum(g_f * f_s) + tf.reduce_sum(g_y * ys) + lab

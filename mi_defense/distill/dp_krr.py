@@ -39,6 +39,7 @@ so it is post-processing.
 """
 from __future__ import annotations
 
+from mi_defense.distill.krr import regularised_cholesky
 from mi_defense.tfenv import tf
 
 
@@ -48,10 +49,8 @@ CLIP_MARGIN = 1e-6
 def per_example_terms(f_s, y_s, f_t, y_t, reg: float):
     """``dict(R, U, W, s, P, V, F, Ft)`` of the module docstring (float64, one row per real example)."""
     f_s, y_s, f_t, y_t = (tf.cast(a, tf.float64) for a in (f_s, y_s, f_t, y_t))
-    n = tf.shape(f_s)[0]
-    k = tf.matmul(f_s, f_s, transpose_b=True)
-    lam = tf.cast(reg, tf.float64) / tf.cast(n, tf.float64)
-    chol = tf.linalg.cholesky(k + lam * tf.linalg.trace(k) * tf.eye(n, dtype=tf.float64))
+    lam = tf.cast(reg, tf.float64) / tf.cast(tf.shape(f_s)[0], tf.float64)
+    chol = regularised_cholesky(f_s, reg)
     alpha = tf.linalg.cholesky_solve(chol, y_s)                           # n x C
     kt = tf.matmul(f_t, f_s, transpose_b=True)                             # b x n
     r = tf.matmul(kt, alpha) - y_t                                         # b x C

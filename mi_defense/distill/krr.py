@@ -16,16 +16,18 @@ from __future__ import annotations
 from mi_defense.tfenv import tf
 
 
-def krr_predict(f_s, y_s, f_t, reg: float = 1e-6):
-    """``K_ts (K_ss + reg * tr(K_ss)/n_s * I)^-1 Y_s``, computed in the dtype of ``f_s``."""
+def regularised_cholesky(f_s, reg: float = 1e-6):
+    """Cholesky factor of ``K_ss + reg * tr(K_ss)/n_s * I`` (``K_ss = F_s F_s^T``), in the dtype of ``f_s``."""
     k_ss = tf.matmul(f_s, f_s, transpose_b=True)
-    k_ts = tf.matmul(f_t, f_s, transpose_b=True)
     n_s = tf.cast(tf.shape(k_ss)[0], k_ss.dtype)
     ridge = tf.cast(reg, k_ss.dtype) * tf.linalg.trace(k_ss) / n_s
-    k_reg = k_ss + ridge * tf.eye(tf.shape(k_ss)[0], dtype=k_ss.dtype)
-    chol = tf.linalg.cholesky(k_reg)
-    alpha = tf.linalg.cholesky_solve(chol, tf.cast(y_s, k_ss.dtype))
-    return tf.matmul(k_ts, alpha)
+    return tf.linalg.cholesky(k_ss + ridge * tf.eye(tf.shape(k_ss)[0], dtype=k_ss.dtype))
+
+
+def krr_predict(f_s, y_s, f_t, reg: float = 1e-6):
+    """``K_ts (K_ss + reg * tr(K_ss)/n_s * I)^-1 Y_s``, computed in the dtype of ``f_s``."""
+    alpha = tf.linalg.cholesky_solve(regularised_cholesky(f_s, reg), tf.cast(y_s, f_s.dtype))
+    return tf.matmul(tf.matmul(f_t, f_s, transpose_b=True), alpha)
 
 
 def krr_loss(f_s, y_s, f_t, y_t, reg: float = 1e-6):
