@@ -77,7 +77,7 @@ def distill(x: np.ndarray, y: np.ndarray, *, ipc: int = 10, steps: Optional[int]
         raise UserError(f"class(es) {', '.join(missing)} have too few images for ipc={cfg.ipc}; lower ipc or add images")
     transform = transform_for(cfg, data.x_train)
     t0 = time.time()
-    res = distil_members(cfg, transform(data.x_train), data.y_train, n_classes, transform, strategy=make_strategy(cfg.strategy),
+    res = distil_members(cfg, data.x_train, data.y_train, n_classes, transform, strategy=make_strategy(cfg.strategy),
                          log=log or _quiet, progress=progress)
     provenance = {"kind": "frepo-distill", "config": dataclasses.asdict(cfg), "n_members": int(len(x)),
                   "dataset_fingerprint": data.fingerprint(), "steps_done": res.state.step, "seconds": time.time() - t0,

@@ -167,8 +167,12 @@ def cmd_bench(args) -> int:
                                 pool_norm=args.pool_norm, data_dir=args.data_dir, jit=args.jit, out=args.out)
         print(f"FRePo step ({r['dataset']}, width {r['width']}, ipc {r['ipc']}, real batch {r['batch_real']}): "
               f"{r['seconds_per_step_median']:.3f} s/step, {r['feature_images_per_second']:.0f} images/s through the features, "
-              f"{r['achieved_gflops_per_second']:.0f} GFLOP/s, peak RSS over the steps {r['peak_rss_mb']:.0f} MB "
+              f"{r['achieved_gflops_per_second']:.0f} GFLOP/s = {100 * r['fraction_of_matmul']:.0f}% of this device's matmul rate "
+              f"({r['matmul_gflops_per_second']:.0f} GFLOP/s), peak RSS over the steps {r['peak_rss_mb']:.0f} MB "
               f"(TensorFlow alone {r['rss_mb_tensorflow_imported']:.0f} MB, data ready {r['peak_rss_mb_data_ready']:.0f} MB) on {r['device']}")
+        for k, p in r["phases"].items():
+            print(f"  {k:<16}{p['seconds'] * 1000:8.1f} ms  {p['gflops_per_second']:6.0f} GFLOP/s  "
+                  f"{100 * p['fraction_of_matmul']:4.0f}% of matmul  {100 * p['share_of_step_time']:4.0f}% of the step")
     else:
         if args.load < 0:
             raise UserError(f"--load {args.load}: give a number of busy processes >= 0")
@@ -266,7 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     bn = sub.add_parser("bench", help="speed and memory benchmarks, written as JSON",
                         description="distill: seconds per FRePo outer step (median after warm-up), feature throughput, "
-                                    "achieved GFLOP/s, peak RSS and device. attacks: wall time of every threshold attack "
+                                    "achieved GFLOP/s as a fraction of the device's measured matmul rate (whole step and "
+                                    "per phase), peak RSS against TensorFlow's own, and device. attacks: wall time of every threshold attack "
                                     "and the four trained attacks on simulated outputs of 10 classes.")
     bn.add_argument("what", choices=["distill", "attacks"], help="what to time")
     bn.add_argument("--dataset", default="mnist", help="distill: real data for the step (default mnist)")

@@ -229,3 +229,45 @@ def test_singular_kernel_raises_instead_of_training_on_nan():
         fr.step(0)
     assert np.array_equal(fr.x_syn.numpy(), x0)  # nothing was updated
     assert np.all(np.isfinite(fr.y_syn.numpy()))
+
+
+# ------------------------------------------------------------------ real pool
+@pytest.mark.parametrize("kind", ["standardize", "zca"])
+def test_real_pool_keeps_uint8_and_gives_the_transformed_batch(kind):
+    from mi_defense.distill.real_pool import RealPool
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (50, 6, 6, 3), dtype=np.uint8)
+    t = Transform.fit(x, kind)
+    pool = RealPool(x, t)
+    assert pool.compact and pool.x.dtype == tf.uint8 and pool.nbytes == x.size
+    ids = np.array([3, 0, 41, 3, 17])
+    got = pool.take(tf.constant(ids)).numpy()
+    want = t(x[ids])
+    if kind == "standardize":  # the same float32 operations: bit for bit
+        np.testing.assert_array_equal(got, want)
+    else:
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    floats = RealPool(t(x))  # already in model space: kept as float32
+    assert not floats.compact and floats.nbytes == 4 * x.size
+    np.testing.assert_array_equal(floats.take(tf.constant(ids)).numpy(), want if kind == "standardize" else t(x)[ids])
+
+
+def test_frepo_on_uint8_pixels_equals_frepo_on_transformed_inputs():
+    ds = load_dataset("digits")
+    sp = make_split(ds, 300, 100, seed=0)
+    t = Transform.fit(ds.x_train)
+    raw, y = ds.x_train[sp.members], ds.y_train[sp.members]
+    assert raw.dtype == np.uint8
+    init = choose_init_indices(y, 2, 10, 0)
+    cfg = DistillConfig(ipc=2, steps=4, width=8, depth=2, batch_real=32, pool_size=2, max_online_updates=3)
+    a = FRePo(cfg, raw, y, 10, t(raw[init]), y[init], log=lambda s: None, transform=t)
+    b = FRePo(cfg, t(raw), y, 10, t(raw[init]), y[init], log=lambda s: None)
+    assert a.real.compact and not b.real.compact
+    for s in range(4):
+        a.step(s)
+        b.step(s)
+    # the compiled step may fuse the transform's float32 operations differently
+    np.testing.assert_allclose(a.x_syn.numpy(), b.x_syn.numpy(), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(a.y_syn.numpy(), b.y_syn.numpy(), rtol=1e-4, atol=1e-4)
+    assert not np.allclose(a.x_syn.numpy(), t(raw[init]), atol=1e-3)  # the steps did move the set

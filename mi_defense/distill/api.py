@@ -53,12 +53,14 @@ def make_strategy(name: str):
 
 
 def initial_set(cfg: DistillConfig, x_members: np.ndarray, y_members: np.ndarray, num_classes: int, transform: Optional[Transform]):
-    """Initial synthetic set and the member positions it copies (empty unless init=real)."""
+    """Initial synthetic set in model space and the member positions it copies (empty unless
+    init=real). ``x_members`` are pixels when ``transform`` is given, else model-space inputs."""
     from mi_defense.distill.frepo import choose_init_indices
 
     if cfg.init == "real":
         pos = choose_init_indices(y_members, cfg.ipc, num_classes, cfg.seed)
-        return x_members[pos].copy(), y_members[pos].copy(), pos
+        x0 = transform(x_members[pos]) if transform is not None else x_members[pos].astype(np.float32)
+        return x0, y_members[pos].copy(), pos
     labels = np.repeat(np.arange(num_classes), cfg.ipc).astype(np.int64)
     if cfg.init == "noise":
         rng = np.random.default_rng(cfg.seed)
@@ -108,11 +110,12 @@ def distil_members(cfg: DistillConfig, x_members: np.ndarray, y_members: np.ndar
                    checkpoint=None, resume: bool = False, run_hash: str = "", stop_after: Optional[int] = None,
                    tensorboard_dir: Optional[str] = None) -> Distilled:
     """Initialise, run FRePo's outer loop and label the result: the one sequence behind
-    ``mi-defense distill`` and the ``frepo`` defense."""
+    ``mi-defense distill`` and the ``frepo`` defense. ``x_members`` are pixels when
+    ``transform`` is given (uint8 pixels stay uint8 in memory), else model-space inputs."""
     from mi_defense.distill.frepo import FRePo
 
     x0, y0, init_pos = initial_set(cfg, x_members, y_members, num_classes, transform)
-    fr = FRePo(cfg, x_members, y_members, num_classes, x0, y0, strategy=strategy, log=log)
+    fr = FRePo(cfg, x_members, y_members, num_classes, x0, y0, strategy=strategy, log=log, transform=transform)
     fr.run_hash = run_hash
     state = fr.run(checkpoint=checkpoint, resume=resume, progress=progress, tensorboard_dir=tensorboard_dir, stop_after=stop_after)
     x_syn, y_syn = fr.synthetic()
@@ -185,7 +188,7 @@ def distill(dataset: Dataset, split: Split, cfg: DistillConfig, out_dir, resume:
         log(f"removed temporary files left in {out} by a killed run")
     split.save(saved_split)
     transform = transform_for(cfg, dataset.x_train)
-    x_m = transform(dataset.x_train[split.members])
+    x_m = dataset.x_train[split.members]  # pixels; FRePo transforms each real batch
     y_m = dataset.y_train[split.members]
     t0 = time.time()
     res = distil_members(cfg, x_m, y_m, dataset.num_classes, transform, strategy=make_strategy(cfg.strategy), log=log,

@@ -94,7 +94,7 @@ def private_gradients(fr, plan: DPPlan, key, step):
     cfg = fr.cfg
     take = tf.random.stateless_uniform([fr.n_real], tf.stack([key[0], step])) < plan.sampling_rate
     ids = tf.where(take)[:, 0]
-    f_t = tf.stop_gradient(fr.model.features(tf.gather(fr.x_real, ids), training=False))
+    f_t = tf.stop_gradient(fr.model.features(fr.real.take(ids), training=False))
     y_t = tf.gather(fr.y_real, ids)
     with tf.GradientTape() as tape:
         f_s, ys = fr.synthetic_features()

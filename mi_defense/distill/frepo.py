@@ -28,9 +28,11 @@ from typing import Callable, Dict, List, Optional
 import numpy as np
 
 from mi_defense.config import DistillConfig
+from mi_defense.data.transforms import Transform
 from mi_defense.distill.krr import centred_onehot, krr_loss, label_margin_loss
 from mi_defense.distill.lamb import cosine_lr, lamb_update
 from mi_defense.distill.pool import ModelPool
+from mi_defense.distill.real_pool import RealPool
 from mi_defense.errors import UserError
 from mi_defense.io import NPZ_READ_ERRORS, write_npz
 from mi_defense.models import build_model
@@ -77,13 +79,15 @@ def read_checkpoint(path) -> Dict[str, np.ndarray]:
 class FRePo:
     """Distil ``(x_real, y_real)`` into ``ipc`` synthetic examples per class.
 
-    ``x_real`` is in model input space (already transformed); ``x_init``/``y_init`` are the
-    initial synthetic examples (real members, public data or noise).
+    ``x_real`` is uint8 pixels with their ``transform`` (kept as uint8, transformed batch by
+    batch: ``distill.real_pool``) or already in model input space (``transform=None``);
+    ``x_init``/``y_init`` are the initial synthetic examples in model space (real members,
+    public data or noise).
     """
 
     def __init__(self, cfg: DistillConfig, x_real: np.ndarray, y_real: np.ndarray, num_classes: int,
                  x_init: np.ndarray, y_init: np.ndarray, strategy: Optional[tf.distribute.Strategy] = None,
-                 log: Callable[[str], None] = print):
+                 log: Callable[[str], None] = print, transform: Optional[Transform] = None):
         self.cfg = cfg.validate()
         self.num_classes = num_classes
         self.log = log
@@ -99,7 +103,7 @@ class FRePo:
         self.run_hash = ""  # what the checkpoint must have been made with (settings and data); set by the caller
         scale = label_scale(num_classes)
         with self.strategy.scope():
-            self.x_real = tf.constant(x_real, tf.float32)
+            self.real = RealPool(x_real, transform)
             self.y_real = centred_onehot(tf.constant(y_real), num_classes)
             self.model = build_model(input_shape, num_classes, width=cfg.width, depth=cfg.depth, norm=cfg.pool_norm, seed=cfg.seed)
             self.x_syn = tf.Variable(x_init.astype(np.float32), name="x_syn")
@@ -165,7 +169,7 @@ class FRePo:
             loss = krr = tf.constant(float("nan"))
         else:
             ids = tf.random.stateless_uniform([cfg.batch_real], self._seed(step, 1), minval=0, maxval=self.n_real, dtype=tf.int64)
-            x_t = tf.gather(self.x_real, ids)
+            x_t = self.real.take(ids)
             y_t = tf.gather(self.y_real, ids)
             loss, krr, grads = strategy.run(self._replica_loss_and_grads, args=(x_t, y_t, dtype))
             loss = strategy.reduce(tf.distribute.ReduceOp.MEAN, loss, axis=None)
