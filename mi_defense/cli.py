@@ -85,7 +85,7 @@ def cmd_evaluate(args) -> int:
 
     r = evaluate_command(args.distilled, args.dataset, models=args.models, data_dir=args.data_dir, preset=args.preset,
                          json_path=args.json, baseline_subset=args.baseline_subset, progress=not args.quiet,
-                         compare_width=args.compare_width, width=args.width, depth=args.depth, steps=args.train_steps, seed=args.seed)
+                         compare_width=args.compare_width, batched=args.batched, width=args.width, depth=args.depth, steps=args.train_steps, seed=args.seed)
     w = r["train_config"]["width"]
     print(f"distilled set ({r['n_train']} images): test accuracy {100 * r['test_accuracy_mean']:.2f} +- {100 * r['test_accuracy_std']:.2f} % over {r['models']} models of width {w}")
     for width, b in r.get("at_width", {}).items():
@@ -161,9 +161,13 @@ def cmd_bench(args) -> int:
 
     if args.out:
         check_writable_file(args.out, "--out")
+    for flag in ("width", "depth", "models", "train_size", "batch", "steps", "ipc"):
+        value = getattr(args, flag, None)
+        if value is not None and value <= 0:
+            raise UserError(f"--{flag.replace('_', '-')} {value}: give a positive number")
 
     if args.what == "distill":
-        r = bench.bench_distill(args.dataset, width=args.width, ipc=args.ipc, steps=args.steps, batch_real=args.batch_real,
+        r = bench.bench_distill(args.dataset, width=args.width or 64, ipc=args.ipc, steps=args.steps or 20, batch_real=args.batch_real,
                                 pool_norm=args.pool_norm, data_dir=args.data_dir, jit=args.jit, out=args.out)
         print(f"FRePo step ({r['dataset']}, width {r['width']}, ipc {r['ipc']}, real batch {r['batch_real']}): "
               f"{r['seconds_per_step_median']:.3f} s/step, {r['feature_images_per_second']:.0f} images/s through the features, "
@@ -173,6 +177,12 @@ def cmd_bench(args) -> int:
         for k, p in r["phases"].items():
             print(f"  {k:<16}{p['seconds'] * 1000:8.1f} ms  {p['gflops_per_second']:6.0f} GFLOP/s  "
                   f"{100 * p['fraction_of_matmul']:4.0f}% of matmul  {100 * p['share_of_step_time']:4.0f}% of the step")
+    elif args.what == "train":
+        r = bench.bench_train(args.dataset, models=args.models, width=args.width or 32, depth=args.depth, train_size=args.train_size,
+                              batch=args.batch, steps=args.steps or 300, data_dir=args.data_dir, out=args.out)
+        print(f"{r['models']} ConvNets of width {r['width']} ({r['dataset']}, {r['train_size']} examples each, batch {r['batch']}, "
+              f"{r['timed_steps']} timed steps): one at a time {r['one_at_a_time_model_steps_per_second']:.1f} model-steps/s, "
+              f"together {r['batched_model_steps_per_second']:.1f} model-steps/s ({r['speedup']:.2f}x) on {r['device']}")
     else:
         if args.load < 0:
             raise UserError(f"--load {args.load}: give a number of busy processes >= 0")
@@ -261,6 +271,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--depth", type=int, help="ConvNet depth of the evaluated models")
     ev.add_argument("--train-steps", type=int, help="override the protocol's 1000/2000/5000 steps")
     ev.add_argument("--seed", type=int, help="seed of the first model (model k uses seed + k)")
+    ev.add_argument("--batched", action="store_true",
+                    help="train the models together in one graph (the same models; faster on a GPU, not on a CPU)")
     ev.add_argument("--compare-width", type=int, default=0, metavar="W",
                     help="also evaluate with ConvNets of width W (128: FRePo's published evaluation; slow on a CPU; default off)")
     ev.add_argument("--baseline-subset", action="store_true", help="also evaluate a random real subset of the same size")
@@ -271,14 +283,20 @@ def build_parser() -> argparse.ArgumentParser:
     bn = sub.add_parser("bench", help="speed and memory benchmarks, written as JSON",
                         description="distill: seconds per FRePo outer step (median after warm-up), feature throughput, "
                                     "achieved GFLOP/s as a fraction of the device's measured matmul rate (whole step and "
-                                    "per phase), peak RSS against TensorFlow's own, and device. attacks: wall time of every threshold attack "
+                                    "per phase), peak RSS against TensorFlow's own, and device. train: model-steps/s of "
+                                    "several ConvNets trained one at a time and together in one graph. attacks: wall time of every threshold attack "
                                     "and the four trained attacks on simulated outputs of 10 classes.")
-    bn.add_argument("what", choices=["distill", "attacks"], help="what to time")
+    bn.add_argument("what", choices=["distill", "train", "attacks"], help="what to time")
     bn.add_argument("--dataset", default="mnist", help="distill: real data for the step (default mnist)")
     data_dir_arg(bn)
-    bn.add_argument("--width", type=int, default=64, help="distill: pool ConvNet width (default 64)")
+    bn.add_argument("--width", type=int, help="distill: pool ConvNet width (default 64); train: ConvNet width (default 32)")
+    bn.add_argument("--depth", type=int, default=3, help="train: ConvNet depth (default 3)")
+    bn.add_argument("--models", type=int, default=8, help="train: models trained one at a time, then together (default 8)")
+    bn.add_argument("--train-size", type=int, default=500, help="train: random training examples per model (default 500)")
+    bn.add_argument("--batch", type=int, default=256, help="train: batch size (default 256)")
     bn.add_argument("--ipc", type=int, default=10, help="distill: synthetic images per class (default 10)")
-    bn.add_argument("--steps", type=int, default=20, help="distill: timed steps after 3 warm-up steps (default 20)")
+    bn.add_argument("--steps", type=int, help="distill: timed steps after 3 warm-up steps (default 20); "
+                                              "train: steps per model, the first 100 untimed (default 300)")
     bn.add_argument("--batch-real", type=int, help="distill: real batch (default 256 for width <= 64, else 1024)")
     bn.add_argument("--pool-norm", default="batch", choices=["none", "batch", "instance", "layer"],
                     help="distill: normalisation of the pool ConvNets (default batch)")

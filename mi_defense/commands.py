@@ -49,10 +49,11 @@ def distill_command(dataset_name: str, out: str, preset: str = "quick", data_dir
 
 def evaluate_command(distilled_path: str, dataset_name: str, models: int = 5, data_dir: Optional[str] = None,
                      preset: Optional[str] = None, json_path: Optional[str] = None, baseline_subset: bool = False,
-                     progress: bool = True, compare_width: int = 0, **overrides) -> dict:
+                     progress: bool = True, compare_width: int = 0, batched: bool = False, **overrides) -> dict:
     """Train fresh models on a distilled set; test accuracy. With ``compare_width`` (e.g. 128,
     the width of FRePo's published evaluation) the set is also evaluated by ConvNets of that
-    width (``result["at_width"]``), so results made with narrower pools compare with the paper's."""
+    width (``result["at_width"]``), so results made with narrower pools compare with the paper's.
+    ``batched`` trains each group of models together in one graph (``train_many``)."""
     import json
 
     from mi_defense.distill.artifact import check_compatible, load_distilled
@@ -83,10 +84,10 @@ def evaluate_command(distilled_path: str, dataset_name: str, models: int = 5, da
         raise UserError(f"{ds.name} has no test set and no split.json lies beside {distilled_path}")
     x_test = transform(x_test)
     result = {"distilled": str(distilled_path), "dataset": ds.name, "privacy_statement": released.provenance.get("privacy_statement"),
-              **evaluate_set(x, y, x_test, y_test, ds.num_classes, cfg, models, progress)}
+              **evaluate_set(x, y, x_test, y_test, ds.num_classes, cfg, models, progress, batched)}
     if compare_width and compare_width != cfg.width:
         result["at_width"] = {str(compare_width): evaluate_set(x, y, x_test, y_test, ds.num_classes,
-                                                               dataclasses.replace(cfg, width=compare_width), models, progress)}
+                                                               dataclasses.replace(cfg, width=compare_width), models, progress, batched)}
     if baseline_subset:
         if split is None:
             raise UserError("--baseline-subset needs the split.json written beside distilled.npz")
@@ -95,7 +96,7 @@ def evaluate_command(distilled_path: str, dataset_name: str, models: int = 5, da
         per = len(x) // ds.num_classes
         pos = np.concatenate([rng.choice(np.flatnonzero(ym == c), per, replace=False) for c in range(ds.num_classes)])
         xs = transform(ds.x_train[split.members[pos]])
-        result["random_subset"] = evaluate_set(xs, targets_for(ym[pos], ds.num_classes), x_test, y_test, ds.num_classes, cfg, models, progress)
+        result["random_subset"] = evaluate_set(xs, targets_for(ym[pos], ds.num_classes), x_test, y_test, ds.num_classes, cfg, models, progress, batched)
     if json_path:
         write_json(json_path, result)
     return result
