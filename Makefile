@@ -39,6 +39,8 @@ browser-test: $(STAMP)
 bench: $(STAMP)
 	$(VENV)/bin/mi-defense bench distill --width 64 --out bench-distill-w64.json
 	$(VENV)/bin/mi-defense bench distill --width 128 --out bench-distill-w128.json
+	$(VENV)/bin/mi-defense bench train --width 32 --out bench-train-w32.json
+	$(VENV)/bin/mi-defense bench train --width 64 --out bench-train-w64.json
 	$(VENV)/bin/mi-defense bench attacks --out bench-attacks.json
 
 clean:

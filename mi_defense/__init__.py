@@ -15,10 +15,10 @@ import types
 
 __version__ = "0.1.0"
 
-from mi_defense.errors import UserError  # noqa: E402,F401
+from mi_defense.errors import ExposureWarning, UserError  # noqa: E402,F401
 from mi_defense.api import AuditResults, DistilledSet, audit, distill, load_distilled, report  # noqa: E402,F401
 
-__all__ = ["AuditResults", "DistilledSet", "UserError", "audit", "distill", "load_distilled", "report"]
+__all__ = ["AuditResults", "DistilledSet", "ExposureWarning", "UserError", "audit", "distill", "load_distilled", "report"]
 _API_NAMES = frozenset({"audit", "distill", "report"})
 
 

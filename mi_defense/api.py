@@ -42,10 +42,10 @@ def distill(x: np.ndarray, y: np.ndarray, *, ipc: int = 10, steps: Optional[int]
         steps: outer steps (default: the preset's, 2000).
         preset: ``"quick"`` (pool width 64, real batch 256) or ``"paper"`` (width 128, batch 1024).
         class_names: one name per class (default ``"0"``, ``"1"``, ...).
-        init: ``"real"`` (the default without ``epsilon``) copies ``ipc`` random members per
-            class as the starting point (they are then exposed by the release:
-            ``DistilledSet.exposed_members``), ``"noise"`` (the default with ``epsilon``)
-            starts from Gaussian noise, or a path to a public ``.npz`` set.
+        init: ``"noise"`` (the default) starts from Gaussian noise and copies no member;
+            ``"real"`` copies ``ipc`` random members per class as the starting point (they
+            are then exposed by the release, ``DistilledSet.exposed_members``, and an
+            ``ExposureWarning`` is issued); or a path to a public ``.npz`` set.
         seed: seed of the initial set, the pool models and the real batches.
         progress: show a progress bar on stderr.
         log: where to send one-line messages (default: nowhere).
@@ -57,7 +57,7 @@ def distill(x: np.ndarray, y: np.ndarray, *, ipc: int = 10, steps: Optional[int]
         The synthetic set (model space and pixels, learned labels, the transform, the
         exposed members and the settings that made it).
     """
-    from mi_defense.config import DISTILL_PRESETS, dp_defaults, replace_checked
+    from mi_defense.config import DISTILL_PRESETS, replace_checked
     from mi_defense.data.dataset import Dataset
     from mi_defense.distill.api import distil_members, make_strategy, privacy_fields, transform_for
     from mi_defense.io import package_versions
@@ -70,8 +70,8 @@ def distill(x: np.ndarray, y: np.ndarray, *, ipc: int = 10, steps: Optional[int]
     n_classes = len(class_names) if class_names is not None else (int(y.max()) + 1 if y.size and np.issubdtype(y.dtype, np.integer) else 0)
     names = [str(c) for c in class_names] if class_names is not None else [str(c) for c in range(n_classes)]
     data = Dataset("private set", x, y, None, None, names)  # validates shapes, dtypes and labels
-    cfg = replace_checked(DISTILL_PRESETS[preset], "distill()", **dp_defaults(dict(ipc=ipc, steps=steps, init=init, seed=seed,
-                          checkpoint_every=0, **settings))).validate()
+    cfg = replace_checked(DISTILL_PRESETS[preset], "distill()", ipc=ipc, steps=steps, init=init, seed=seed,
+                          checkpoint_every=0, **settings).validate()
     missing = [names[c] for c in range(n_classes) if np.sum(y == c) < (cfg.ipc if cfg.init == "real" else 1)]
     if missing:
         raise UserError(f"class(es) {', '.join(missing)} have too few images for ipc={cfg.ipc}; lower ipc or add images")
@@ -82,7 +82,7 @@ def distill(x: np.ndarray, y: np.ndarray, *, ipc: int = 10, steps: Optional[int]
     provenance = {"kind": "frepo-distill", "config": dataclasses.asdict(cfg), "n_members": int(len(x)),
                   "dataset_fingerprint": data.fingerprint(), "steps_done": res.state.step, "seconds": time.time() - t0,
                   "final_loss": res.state.history[-1]["loss"] if res.state.history else None, "versions": package_versions(),
-                  **privacy_fields(res.dp)}
+                  **privacy_fields(res.dp, len(res.init_positions))}
     return DistilledSet(res.x, res.y, res.labels, transform, names, np.asarray(res.init_positions, np.int64), provenance)
 
 

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 from typing import List, Optional
 
 from mi_defense import __version__
-from mi_defense.errors import UserError
+from mi_defense.errors import ExposureWarning, UserError
 
 DESCRIPTION = """\
 Distil a private training set with FRePo ("Dataset Distillation using Neural Feature
@@ -236,8 +237,10 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--batch-real", type=int, help="real examples per outer step (default 256 for quick, 1024 for paper)")
     ds.add_argument("--pool-size", type=int, help="online models in the pool (default 10)")
     ds.add_argument("--max-online-updates", type=int, help="training steps after which a pool model is re-initialised (default 100)")
-    ds.add_argument("--init", help="real (default; noise with --epsilon), noise, or a public .npz set")
-    ds.add_argument("--lr", type=float, help="LAMB learning rate of the synthetic set (default 3e-4; 1e-2 with --epsilon)")
+    ds.add_argument("--init", help="noise (default: copies no member), real (copies --ipc members per class, which the "
+                                   "release then exposes; prints a warning), or a public .npz set")
+    ds.add_argument("--lr", type=float, help="LAMB learning rate of the synthetic set (default 1e-2 from noise, 3e-4 from "
+                                             "real or public images)")
     ds.add_argument("--epsilon", type=float, help="DP-FRePo: release an (epsilon, delta)-differentially private set (noise start, "
                     "per-example clipping, Gaussian noise, RDP accounting)")
     ds.add_argument("--delta", type=float, help="DP-FRePo: delta (default min(1e-5, 1/n^1.1) for n members)")
@@ -318,7 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--config", metavar="TOML", help="a TOML file with [audit], [train] and [distill] tables")
         sp.add_argument("--defense", action="append", metavar="SPEC",
                         help="repeatable: none[:epochs=E], subset[:n=K], dpsgd:eps=E[,clip=C,batch=B,steps=S,lr=L], "
-                             "frepo:ipc=K[,init=noise,lr=L,steps=S], frepo:ipc=K,eps=E[,clip=C] (DP-FRePo) (default: the preset's; quick: none, subset, "
+                             "frepo:ipc=K[,init=real,lr=L,steps=S], frepo:ipc=K,eps=E[,clip=C] (DP-FRePo) (default: the preset's; quick: none, subset, "
                              "dpsgd:eps=8,steps=500, frepo:ipc=10)")
         sp.add_argument("--attack", action="append", metavar="NAME", help="repeatable; default: every applicable attack ('mi-defense attacks' lists them)")
         sp.add_argument("--primary-attack", metavar="NAME", help="the attack the verdict, frontier and epsilon bound use, declared "
@@ -374,6 +377,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    shown = warnings.showwarning
+
+    def one_line(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, ExposureWarning):
+            print(f"warning: {message}", file=sys.stderr)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = one_line
     try:
         return int(args.func(args) or 0)
     except UserError as exc:
@@ -382,6 +394,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        warnings.showwarning = shown
 
 
 if __name__ == "__main__":  # pragma: no cover

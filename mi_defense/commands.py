@@ -32,7 +32,7 @@ def distill_command(dataset_name: str, out: str, preset: str = "quick", data_dir
                     members: Optional[int] = None, split_path: Optional[str] = None, config_path: Optional[str] = None,
                     resume: bool = False, progress: bool = True, tensorboard: bool = False, keep_checkpoint: bool = False,
                     **overrides) -> dict:
-    from mi_defense.config import dp_defaults, load_toml
+    from mi_defense.config import load_toml
     from mi_defense.distill.api import distill
 
     if preset not in DISTILL_PRESETS:
@@ -40,7 +40,7 @@ def distill_command(dataset_name: str, out: str, preset: str = "quick", data_dir
     changes = dict(load_toml(config_path).get("distill", {})) if config_path else {}
     changes.update({k: v for k, v in overrides.items() if v is not None})  # flags over the TOML file
     where = f"{config_path} [distill] and the command line" if config_path else "command line"
-    cfg = replace_checked(DISTILL_PRESETS[preset], where, **dp_defaults(changes)).validate()
+    cfg = replace_checked(DISTILL_PRESETS[preset], where, **changes).validate()
     ds = load_dataset(dataset_name, data_dir)
     split = Split.load(split_path) if split_path else default_split(ds, members, None, cfg.seed)
     split.check(ds)

@@ -28,16 +28,17 @@ class DistillConfig:
     width: int = 128                 # ConvNet width of the pool models
     depth: int = 3
     pool_norm: str = "batch"         # normalisation in the pool models
+    pool_bn_momentum: float = 0.9    # batch norm: weight of the old running statistics per online step
     batch_real: int = 1024           # real examples per outer step
     pool_size: int = 10
     max_online_updates: int = 100
-    lr: float = 3e-4                 # LAMB, cosine decay to lr_final_ratio * lr
+    lr: Optional[float] = None       # LAMB, cosine decay to lr_final_ratio * lr; None: image_lr's default for the init
     lr_final_ratio: float = 0.1
     online_lr: float = 3e-4          # Adam for the pool models
     max_online_batch: int = 1000     # synthetic examples per online step, at most
     reg: float = 1e-6                # KRR ridge lambda, relative to tr(K_ss)/n_s
     learn_labels: bool = True
-    init: str = "real"               # real | noise | path to a public .npz
+    init: str = "noise"              # noise (copies no member) | real (copies ipc members per class) | a public .npz
     flip: Optional[bool] = None      # None: on for RGB
     seed: int = 0
     checkpoint_every: int = 200
@@ -51,6 +52,14 @@ class DistillConfig:
         self.validate()
 
     @property
+    def image_lr(self) -> float:
+        """The synthetic set's learning rate: ``lr``, else ``NOISE_INIT_LR`` from a noise
+        start (the images travel far) and ``REAL_INIT_LR`` from real or public images."""
+        if self.lr is not None:
+            return self.lr
+        return NOISE_INIT_LR if self.init == "noise" else REAL_INIT_LR
+
+    @property
     def private(self) -> bool:
         """True for DP-FRePo (an ``epsilon`` is set)."""
         return self.epsilon is not None
@@ -58,10 +67,12 @@ class DistillConfig:
     def validate(self) -> "DistillConfig":
         check_positive_int(self, "ipc", "steps", "width", "depth", "pool_size", "batch_real", "max_online_updates", "max_online_batch")
         check_nonneg_int(self, "seed", "checkpoint_every")
-        for k in ("lr", "online_lr", "lr_final_ratio", "reg"):
+        for k in ("online_lr", "lr_final_ratio", "reg"):
             check_number(getattr(self, k), f"DistillConfig: {k}", allow_zero=True)
-        if not self.lr > 0 or not self.online_lr > 0:
-            raise UserError(f"learning rates must be positive (lr={self.lr}, online_lr={self.online_lr})")
+        if self.lr is not None:
+            check_number(self.lr, "DistillConfig: lr")
+        if not self.online_lr > 0:
+            raise UserError(f"learning rates must be positive (online_lr={self.online_lr})")
         if self.pool_norm not in ("none", "batch", "instance", "layer"):
             raise UserError(f"pool_norm '{self.pool_norm}' unknown; use none, batch, instance or layer")
         if self.strategy not in ("default", "mirrored"):
@@ -69,6 +80,8 @@ class DistillConfig:
         if self.init not in ("real", "noise") and not str(self.init).endswith(".npz"):
             raise UserError(f"init '{self.init}' unknown; use real, noise, or a path to a public .npz set")
         check_number(self.clip, "DistillConfig: clip")
+        if not 0 <= self.pool_bn_momentum < 1:
+            raise UserError(f"pool_bn_momentum={self.pool_bn_momentum} must be in [0, 1)")
         if self.epsilon is not None:
             check_number(self.epsilon, "DistillConfig: epsilon")
             if self.init == "real":
@@ -82,20 +95,8 @@ class DistillConfig:
         return self
 
 
-DP_LR = 1e-2  # DP-FRePo's LAMB learning rate from a noise start
-
-
-def dp_defaults(changes: dict) -> dict:
-    """DistillConfig changes with DP-FRePo's defaults filled in: when an ``epsilon`` is given,
-    ``init`` defaults to ``noise`` (a private release copies no member) and ``lr`` to
-    ``DP_LR`` (images must travel further from noise than from real members)."""
-    out = dict(changes)
-    if out.get("epsilon") is not None:
-        if out.get("init") is None:
-            out["init"] = "noise"
-        if out.get("lr") is None:
-            out["lr"] = DP_LR
-    return out
+REAL_INIT_LR = 3e-4   # FRePo's LAMB learning rate from real images
+NOISE_INIT_LR = 1e-2  # from a noise start (the default, and DP-FRePo's): the images must travel further
 
 
 AUGMENT_MODES = ("frepo", "flip_crop", "none", "auto")

@@ -11,3 +11,9 @@ class UserError(Exception):
 
 class DataError(UserError):
     """A dataset file is missing, corrupt, or inconsistent."""
+
+
+class ExposureWarning(UserWarning):
+    """A setting that puts real members into a release (e.g. FRePo's ``init=real``).
+
+    The CLI prints it as one ``warning: <message>`` line on standard error."""

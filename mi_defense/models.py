@@ -19,9 +19,9 @@ from mi_defense.tfenv import tf
 NORMS = ("none", "batch", "instance", "layer")
 
 
-def _norm_layer(norm: str, name: str):
-    if norm == "batch":
-        return tf.keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=name)
+def _norm_layer(norm: str, name: str, bn_momentum: float = 0.9):
+    if norm == "batch":  # Keras' momentum is the old statistics' weight (Flax's is the same quantity)
+        return tf.keras.layers.BatchNormalization(momentum=bn_momentum, epsilon=1e-5, name=name)
     if norm == "instance":
         return tf.keras.layers.GroupNormalization(groups=-1, epsilon=1e-5, name=name)
     if norm == "layer":
@@ -60,7 +60,7 @@ class ConvNet(FeatureModel):
     """FRePo's ConvNet. ``features(x)`` returns the penultimate features."""
 
     def __init__(self, input_shape: Sequence[int], num_classes: int, width: int = 128, depth: int = 3,
-                 norm: str = "none", seed: Optional[int] = None, name: str = "convnet"):
+                 norm: str = "none", seed: Optional[int] = None, name: str = "convnet", bn_momentum: float = 0.9):
         super().__init__(name=name)
         if norm not in NORMS:
             raise UserError(f"unknown normalisation '{norm}'; use one of {', '.join(NORMS)}")
@@ -73,7 +73,7 @@ class ConvNet(FeatureModel):
         check_depth(self.config["input_shape"], depth)
         self.blocks = []
         for i in range(depth):
-            norm_l = _norm_layer(norm, f"norm{i}") if i > 0 else None
+            norm_l = _norm_layer(norm, f"norm{i}", bn_momentum) if i > 0 else None
             conv = tf.keras.layers.Conv2D(width * 2 ** i, 3, padding="valid" if (i == 0 and self.pad_first) else "same",
                                           kernel_initializer=_kinit(seed, i), bias_initializer="zeros", name=f"conv{i}")
             self.blocks.append((norm_l, conv))
@@ -132,10 +132,10 @@ class MLP(FeatureModel):
 
 
 def build_model(input_shape, num_classes: int, width: int = 128, depth: int = 3, norm: str = "none",
-                seed: Optional[int] = None):
+                seed: Optional[int] = None, bn_momentum: float = 0.9):
     """A ConvNet for image input ``(H, W, C)``, an MLP for feature vectors ``(D,)``."""
     if len(input_shape) == 3:
-        return ConvNet(input_shape, num_classes, width=width, depth=depth, norm=norm, seed=seed)
+        return ConvNet(input_shape, num_classes, width=width, depth=depth, norm=norm, seed=seed, bn_momentum=bn_momentum)
     return MLP(input_shape, num_classes, width=width, depth=min(depth, 3), norm=norm, seed=seed)
 
 

@@ -21,7 +21,7 @@ RUN_PRESETS = {
         dataset="digits", members=500, nonmembers=500, references=4, bootstrap=100,
         defenses=("none", "subset", "dpsgd:eps=8,steps=500", "frepo:ipc=10"),
         train=TrainConfig(width=32, depth=2, steps=1000),
-        distill=DistillConfig(width=32, depth=2, batch_real=128, steps=200, pool_size=4, max_online_updates=50, checkpoint_every=0),
+        distill=DistillConfig(width=32, depth=2, batch_real=128, steps=300, pool_size=4, max_online_updates=50, checkpoint_every=0),
     ),
     "standard": AuditConfig(
         dataset="fashion_mnist", members=5000, nonmembers=5000, references=16, real_steps=5000, bootstrap=200,

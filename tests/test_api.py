@@ -35,7 +35,7 @@ def readme_run(tmp_path_factory):
 
 def test_readme_python_example_runs_and_writes_what_it_says(readme_run):
     cwd, out = readme_run
-    assert "100 synthetic images; 100 members copied at initialisation" in out
+    assert "100 synthetic images; 0 members copied at initialisation" in out  # the default start is noise
     assert len(list((cwd / "release" / "images").glob("*.png"))) == 100
     results = json.loads((cwd / "audit-digits" / "results.json").read_text())
     assert [d["name"] for d in results["defenses"]] == ["none", "frepo:ipc=10"]
@@ -69,7 +69,8 @@ def test_distilled_set_round_trip_and_its_views(tmp_path):
     from mi_defense.distill.artifact import DistilledSet
 
     x, y = _digits()
-    ds = mi_defense.distill(x, y, ipc=2, steps=3, width=8, depth=1, batch_real=64, pool_size=2)
+    with pytest.warns(mi_defense.ExposureWarning, match="init=real copies 2 members per class"):
+        ds = mi_defense.distill(x, y, ipc=2, steps=3, width=8, depth=1, batch_real=64, pool_size=2, init="real")
     assert isinstance(ds, DistilledSet) and len(ds) == 20
     # the exposed members are real members of the classes they were copied for
     assert len(ds.exposed_members) == 20 and np.array_equal(y[ds.exposed_members], ds.labels)
@@ -110,7 +111,7 @@ def test_distill_api_rejects_bad_input_in_one_line():
     with pytest.raises(mi_defense.UserError, match="images"):
         mi_defense.distill(x.reshape(100, -1), y)
     with pytest.raises(mi_defense.UserError, match="too few images for ipc=50"):
-        mi_defense.distill(x, y, ipc=50, steps=1)
+        mi_defense.distill(x, y, ipc=50, steps=1, init="real")
     with pytest.raises(mi_defense.UserError, match="unknown key"):
         mi_defense.distill(x, y, widht=8)
 

@@ -96,7 +96,8 @@ def test_second_scoring_pass_retrains_nothing_and_killed_audit_resumes(tiny, tmp
     assert res3["timings"]["runs"]["trained"] == 0 and res3["defenses"][0]["attacks"] == res1["defenses"][0]["attacks"]
     # a folder written before the DP-FRePo fields existed (absent there, at their defaults now) keeps its runs
     old = json.loads(tc.read_text())
-    for k in ("epsilon", "delta", "clip"):
+    assert old["distill"]["lr"] == cfg.distill.image_lr  # recorded as the rate in effect, set or implied by the init
+    for k in ("epsilon", "delta", "clip", "pool_bn_momentum"):
         old["distill"].pop(k)
     tc.write_text(json.dumps(old))
     assert Audit(cfg, tmp_path / "b", progress=False, log=lambda s: None).run() == {"trained": 0, "cached": 5, "total": 5}

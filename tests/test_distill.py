@@ -141,14 +141,18 @@ def test_resume_equals_uninterrupted(tmp_path):
 def test_distill_cli_on_digits(tmp_path, capsys):
     out = tmp_path / "d"
     rc = main(["distill", "--dataset", "digits", "--ipc", "2", "--steps", "20", "--width", "16", "--batch-real", "128",
-               "--pool-size", "2", "--out", str(out), "--quiet", "--tensorboard"])
+               "--pool-size", "2", "--init", "real", "--out", str(out), "--quiet", "--tensorboard"])
     assert rc == 0
+    warned = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("warning:")]
+    assert len(warned) == 1 and "init=real copies 2 members per class" in warned[0] and "exposes" in warned[0]
     assert list((out / "tensorboard").glob("events.out.tfevents.*"))
     meta = json.loads((out / "distill.json").read_text())
     split = json.loads((out / "split.json").read_text())
     assert meta["complete"] and meta["steps_done"] == 20 and np.isfinite(meta["final_loss"])
     assert meta["split_hash"] == split["hash"]
     assert set(meta["init_member_indices"]) <= set(split["members"]) and len(meta["init_member_indices"]) == 20
+    assert meta["exposed_members"] == 20 and "copied 20 members (init=real), which the release exposes" in meta["privacy_statement"]
+    assert meta["image_lr"] == 3e-4
     with np.load(out / "distilled.npz") as z:
         assert z["x"].shape == (20, 8, 8, 1) and z["y"].shape == (20, 10) and z["images_uint8"].dtype == np.uint8
         assert list(z["labels"]) == sorted(z["labels"])
@@ -162,6 +166,19 @@ def test_distill_cli_on_digits(tmp_path, capsys):
     # 20 synthetic images teach a fresh model far beyond chance (10%) on the held-out test split
     assert ev["test_accuracy_mean"] > 0.5, ev["test_accuracy_mean"]
     assert len(ev["test_accuracy"]) == 1 and ev["train_steps"] == 300
+
+
+def test_default_start_is_noise_and_copies_no_member(tmp_path, capsys):
+    out = tmp_path / "d"
+    assert main(["distill", "--dataset", "digits", "--ipc", "1", "--steps", "3", "--width", "8", "--pool-size", "2",
+                 "--out", str(out), "--quiet"]) == 0
+    assert "warning" not in capsys.readouterr().err
+    meta = json.loads((out / "distill.json").read_text())
+    assert meta["config"]["init"] == "noise" and meta["image_lr"] == 1e-2
+    assert meta["init_member_indices"] == [] and meta["exposed_members"] == 0
+    assert meta["privacy_statement"].endswith("the start copied no member")
+    with np.load(out / "distilled.npz") as z:
+        assert z["init_member_indices"].size == 0
 
 
 def test_mirrored_strategy_matches_single_device(tmp_path):
@@ -260,7 +277,7 @@ def test_frepo_on_uint8_pixels_equals_frepo_on_transformed_inputs():
     raw, y = ds.x_train[sp.members], ds.y_train[sp.members]
     assert raw.dtype == np.uint8
     init = choose_init_indices(y, 2, 10, 0)
-    cfg = DistillConfig(ipc=2, steps=4, width=8, depth=2, batch_real=32, pool_size=2, max_online_updates=3)
+    cfg = DistillConfig(ipc=2, steps=4, width=8, depth=2, batch_real=32, pool_size=2, max_online_updates=3, init="real")
     a = FRePo(cfg, raw, y, 10, t(raw[init]), y[init], log=lambda s: None, transform=t)
     b = FRePo(cfg, t(raw), y, 10, t(raw[init]), y[init], log=lambda s: None)
     assert a.real.compact and not b.real.compact
@@ -268,6 +285,6 @@ def test_frepo_on_uint8_pixels_equals_frepo_on_transformed_inputs():
         a.step(s)
         b.step(s)
     # the compiled step may fuse the transform's float32 operations differently
-    np.testing.assert_allclose(a.x_syn.numpy(), b.x_syn.numpy(), rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(a.y_syn.numpy(), b.y_syn.numpy(), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(a.x_syn.numpy(), b.x_syn.numpy(), rtol=1e-3, atol=2e-3)
+    np.testing.assert_allclose(a.y_syn.numpy(), b.y_syn.numpy(), rtol=1e-3, atol=2e-3)
     assert not np.allclose(a.x_syn.numpy(), t(raw[init]), atol=1e-3)  # the steps did move the set

@@ -124,6 +124,8 @@ class Audit:
         cfg = {k: v for k, v in config_dict(self.cfg).items() if k not in self._SCORING_ONLY}
         cfg["reference_design"] = self.REFERENCE_DESIGN
         cfg = json.loads(to_json(cfg))
+        if isinstance(cfg.get("distill"), dict):  # the learning rate in effect, whether set or implied by the init
+            cfg["distill"]["lr"] = self.cfg.distill.image_lr
         path = self.out / "training_config.json"
         if path.is_file():
             old = {k: v for k, v in read_json(path, "the audit folder's training settings").items() if k not in self._SCORING_ONLY}

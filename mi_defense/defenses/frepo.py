@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import time
 
-from mi_defense.config import DistillConfig, dp_defaults
+from mi_defense.config import DistillConfig
 from mi_defense.defenses.base import Defense, DefenseResult
 from mi_defense.recipes import describe
 from mi_defense.train import accuracy, train_model
@@ -22,7 +22,7 @@ class FRePoDefense(Defense):
     name = "frepo"
     allowed = ("ipc", "init", "steps", "lr", "learn_labels", "eps", "clip")
     numeric = {"ipc": int, "steps": int, "lr": float, "eps": float, "clip": float}
-    example = "frepo:ipc=10,init=noise,lr=0.01 or frepo:ipc=10,eps=8"
+    example = "frepo:ipc=10,lr=0.01 or frepo:ipc=10,eps=8"
     releases = True
 
     def __init__(self, ctx, **params):
@@ -44,7 +44,7 @@ class FRePoDefense(Defense):
             changes["clip"] = float(p["clip"])
         if "learn_labels" in p:
             changes["learn_labels"] = str(p["learn_labels"]).lower() in ("1", "true", "yes")
-        return dataclasses.replace(self.ctx.distill, **dp_defaults(changes)).validate()
+        return dataclasses.replace(self.ctx.distill, **changes).validate()
 
     def fit(self, x, y, seed) -> DefenseResult:
         from mi_defense.distill.api import distil_members
@@ -58,7 +58,7 @@ class FRePoDefense(Defense):
         model = train_model(x_syn, y_syn, self.ctx.num_classes, tcfg, progress=self.ctx.progress,
                             desc=f"train on {len(x_syn)} synthetic", on_step=self.ctx.on_step)
         return DefenseResult(model, {"x": x_syn, "y": y_syn, "labels": labels, "init_positions": init_pos}, {
-            "n_train": int(len(x_syn)), "ipc": cfg.ipc, "init": cfg.init, "distill_steps": state.step, "distill_lr": cfg.lr,
+            "n_train": int(len(x_syn)), "ipc": cfg.ipc, "init": cfg.init, "distill_steps": state.step, "distill_lr": cfg.image_lr,
             "distill_seconds": t_distill, "distill_final_loss": state.history[-1]["loss"] if state.history else None,
             "float64_retries": state.f64_retries, "train_steps": int(model.train_steps),
             "train_accuracy": accuracy(model, x, y), "seconds": time.time() - t0,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
@@ -22,7 +23,7 @@ from mi_defense.data.dataset import Dataset
 from mi_defense.data.split import Split
 from mi_defense.data.transforms import Transform, default_transform_kind
 from mi_defense.distill.artifact import DistilledSet
-from mi_defense.errors import UserError
+from mi_defense.errors import ExposureWarning, UserError
 from mi_defense.io import clean_stale_temp, package_versions, write_json
 
 if TYPE_CHECKING:
@@ -38,12 +39,15 @@ def transform_for(cfg: DistillConfig, x: np.ndarray) -> Transform:
     return Transform.fit(x, default_transform_kind(x.shape[1:]))
 
 
-def privacy_fields(fr_dp) -> dict:
-    """What a release says about its privacy: the DP-FRePo plan, or that there is no guarantee."""
+def privacy_fields(fr_dp, n_exposed: int = 0) -> dict:
+    """What a release says about its privacy: the DP-FRePo plan, or that there is no
+    guarantee and how many members the start copied (``init=real``), which it exposes."""
     if fr_dp is not None:
-        return {"privacy": fr_dp.to_json(), "privacy_statement": fr_dp.statement()}
-    return {"privacy": None, "privacy_statement": "no formal privacy guarantee (FRePo without DP); members copied at "
-            "initialisation, if any, are listed as exposed"}
+        return {"privacy": fr_dp.to_json(), "privacy_statement": fr_dp.statement(), "exposed_members": 0}
+    start = (f"the start copied {n_exposed} members (init=real), which the release exposes: they are listed as "
+             "init_member_indices" if n_exposed else "the start copied no member")
+    return {"privacy": None, "privacy_statement": f"no formal privacy guarantee (FRePo without DP); {start}",
+            "exposed_members": int(n_exposed)}
 
 
 def make_strategy(name: str):
@@ -114,6 +118,9 @@ def distil_members(cfg: DistillConfig, x_members: np.ndarray, y_members: np.ndar
     ``transform`` is given (uint8 pixels stay uint8 in memory), else model-space inputs."""
     from mi_defense.distill.frepo import FRePo
 
+    if cfg.init == "real":
+        warnings.warn(f"init=real copies {cfg.ipc} members per class into the synthetic set: the release exposes them "
+                      "(listed as init_member_indices); the default init=noise copies none", ExposureWarning, stacklevel=2)
     x0, y0, init_pos = initial_set(cfg, x_members, y_members, num_classes, transform)
     fr = FRePo(cfg, x_members, y_members, num_classes, x0, y0, strategy=strategy, log=log, transform=transform)
     fr.run_hash = run_hash
@@ -201,6 +208,7 @@ def distill(dataset: Dataset, split: Split, cfg: DistillConfig, out_dir, resume:
         "kind": "frepo-distill",
         "dataset": dataset.name,
         "config": dataclasses.asdict(cfg),
+        "image_lr": cfg.image_lr,
         "seed": cfg.seed,
         "split_hash": split.hash,
         "run_hash": rhash,
@@ -216,14 +224,14 @@ def distill(dataset: Dataset, split: Split, cfg: DistillConfig, out_dir, resume:
         "loss_history": state.history,
         "float64_retries": state.f64_retries,
         "flip": res.flip,
-        **privacy_fields(res.dp),
+        **privacy_fields(res.dp, len(init_members)),
         "versions": package_versions(),
     }
     if state.step >= cfg.steps:
         released = DistilledSet(x_syn, y_syn, labels, transform, list(dataset.class_names), init_members,
                                 {k: meta[k] for k in ("kind", "dataset", "config", "seed", "split_hash", "dataset_fingerprint",
                                                       "n_members", "steps_done", "seconds", "versions", "privacy",
-                                                      "privacy_statement")})
+                                                      "privacy_statement", "exposed_members")})
         released.save(out / "distilled.npz")
         save_grid(out / "distilled.png", pixels, labels, dataset.class_names, cfg.ipc)
         if not keep_checkpoint and ckpt.is_file():

@@ -105,7 +105,8 @@ class FRePo:
         with self.strategy.scope():
             self.real = RealPool(x_real, transform)
             self.y_real = centred_onehot(tf.constant(y_real), num_classes)
-            self.model = build_model(input_shape, num_classes, width=cfg.width, depth=cfg.depth, norm=cfg.pool_norm, seed=cfg.seed)
+            self.model = build_model(input_shape, num_classes, width=cfg.width, depth=cfg.depth, norm=cfg.pool_norm, seed=cfg.seed,
+                                     bn_momentum=cfg.pool_bn_momentum)
             self.x_syn = tf.Variable(x_init.astype(np.float32), name="x_syn")
             self.y_syn = tf.Variable(centred_onehot(tf.constant(y_init), num_classes, scale), name="y_syn",
                                      trainable=cfg.learn_labels)
@@ -180,7 +181,7 @@ class FRePo:
                 finite = finite & tf.reduce_all(tf.math.is_finite(g))
 
         def apply():
-            lr = cosine_lr(step, cfg.steps, cfg.lr, cfg.lr_final_ratio)
+            lr = cosine_lr(step, cfg.steps, cfg.image_lr, cfg.lr_final_ratio)
             for var, g, m, v in zip(self.learnable, grads, self.opt_m, self.opt_v):
                 p, m_new, v_new = lamb_update(var, g, m, v, step + 1, lr)
                 var.assign(p)
