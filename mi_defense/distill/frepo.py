@@ -266,17 +266,18 @@ class FRePo:
         end = cfg.steps if stop_after is None else min(cfg.steps, stop_after)
         writer = tf.summary.create_file_writer(str(tensorboard_dir)) if tensorboard_dir else None
         bar = progress_bar(total=cfg.steps, initial=self.state.step, desc="FRePo", unit="step", disable=not progress, dynamic_ncols=True)
+        report_loss = self.dp is None  # DP-FRePo's loss on private batches is never recorded
         t0 = time.perf_counter()
         try:
             while self.state.step < end:
                 out = self.step(self.state.step)
                 self.state.step += 1
                 bar.update(1)
-                if self.dp is None:
+                if report_loss:
                     bar.set_postfix(loss=f"{out['loss']:.4f}")
-                if self.dp is None and (self.state.step % 10 == 0 or self.state.step == end):
+                if report_loss and (self.state.step % 10 == 0 or self.state.step == end):
                     self.state.history.append({"step": self.state.step, "loss": out["loss"], "krr": out["krr"]})
-                if writer is not None and self.dp is None:
+                if writer is not None and report_loss:
                     with writer.as_default(step=self.state.step):
                         tf.summary.scalar("loss", out["loss"])
                         tf.summary.scalar("krr_loss", out["krr"])
