@@ -6,7 +6,7 @@ from typing import Optional
 
 import numpy as np
 
-from mi_defense.bench.common import peak_rss_mb
+from mi_defense.bench.common import load_average, peak_rss_mb
 from mi_defense.io import package_versions, write_json
 
 
@@ -25,7 +25,6 @@ def bench_attacks(n_members: int = 20000, n_nonmembers: int = 20000, num_classes
     behaviour without threadpoolctl); ``load`` busy processes run alongside, as on a
     shared machine."""
     import multiprocessing as mp
-    import os
 
     import attacks
     from attacks import trained
@@ -36,7 +35,7 @@ def bench_attacks(n_members: int = 20000, n_nonmembers: int = 20000, num_classes
         p.start()
     try:
         return _bench_attacks(attacks, trained, n_members, n_nonmembers, num_classes, seed, n_jobs, bootstrap, out,
-                              limit_threads, load, os.getloadavg()[0])
+                              limit_threads, load, load_average())
     finally:
         stop.set()
         for p in spinners:

@@ -14,3 +14,10 @@ def device_name() -> str:
 
     gpus = tf.config.list_logical_devices("GPU")
     return gpus[0].name if gpus else tf.config.list_logical_devices("CPU")[0].name
+
+
+def load_average() -> float:
+    """The machine's 1-minute load average: how many runnable processes shared the cores."""
+    import os
+
+    return float(os.getloadavg()[0])

@@ -14,7 +14,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from mi_defense.bench.common import device_name, peak_rss_mb
+from mi_defense.bench.common import device_name, load_average, peak_rss_mb
 from mi_defense.io import package_versions, write_json
 
 
@@ -91,6 +91,7 @@ def bench_distill(dataset: str = "mnist", width: int = 64, ipc: int = 10, steps:
     from mi_defense.tfenv import tf
 
     rss_tf = peak_rss_mb()
+    load_before = load_average()
     ds = load_dataset(dataset, data_dir)
     transform = Transform.fit(ds.x_train, default_transform_kind(ds.input_shape))
     y = ds.y_train
@@ -124,7 +125,8 @@ def bench_distill(dataset: str = "mnist", width: int = 64, ipc: int = 10, steps:
               "real_pool": {"dtype": "uint8" if fr.real.compact else "float32", "mb": fr.real.nbytes / 2 ** 20},
               "peak_rss_mb": rss_steps, "peak_rss_mb_with_phase_tests": peak_rss_mb(),
               "rss_mb_tensorflow_imported": rss_tf, "peak_rss_mb_data_ready": rss_data,
-              "tensorflow_share_of_peak": rss_tf / rss_steps, "device": device_name(), "versions": package_versions()}
+              "tensorflow_share_of_peak": rss_tf / rss_steps, "loadavg_1min_before": load_before,
+              "loadavg_1min_after": load_average(), "device": device_name(), "versions": package_versions()}
     if out:
         write_json(out, result)
     return result

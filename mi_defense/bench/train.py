@@ -7,7 +7,7 @@ from typing import Optional
 
 import numpy as np
 
-from mi_defense.bench.common import device_name, peak_rss_mb
+from mi_defense.bench.common import device_name, load_average, peak_rss_mb
 from mi_defense.io import package_versions, write_json
 
 WARMUP_STEPS = 100  # steps before the clock starts: tracing and the first calls are not timed
@@ -39,6 +39,7 @@ def bench_train(dataset: str = "mnist", models: int = 8, width: int = 32, depth:
     cfg = TrainConfig(width=width, depth=depth, steps=steps, batch=batch)
     seeds = list(range(models))
     timed = steps - WARMUP_STEPS
+    load_before = load_average()
 
     seq_seconds = 0.0
     for r in range(models):
@@ -56,7 +57,8 @@ def bench_train(dataset: str = "mnist", models: int = 8, width: int = 32, depth:
     result = {"benchmark": "train", "dataset": ds.name, "models": models, "width": width, "depth": depth,
               "train_size": train_size, "batch": min(batch, train_size), "steps": steps, "timed_steps": timed,
               "one_at_a_time_model_steps_per_second": seq, "batched_model_steps_per_second": many,
-              "speedup": many / seq, "peak_rss_mb": peak_rss_mb(), "device": device_name(), "versions": package_versions()}
+              "speedup": many / seq, "loadavg_1min_before": load_before, "loadavg_1min_after": load_average(),
+              "peak_rss_mb": peak_rss_mb(), "device": device_name(), "versions": package_versions()}
     if out:
         write_json(out, result)
     return result
