@@ -1,9 +1,9 @@
 """Benchmark of FRePo's outer step: time, memory, and how much of the machine it uses.
 
-The step's work is counted in convolution FLOPs (``ConvNet.conv_flops_per_example``):
-the real batch is a forward pass, the synthetic set a forward pass and an input
-gradient (about 2x), the online model's Adam step a forward and a full backward pass
-(about 3x). The machine's own single-precision rate is measured in the same process
+The step's work is counted in convolution FLOPs (``ConvNet.conv_flops_per_example``)
+plus the kernel products: the real batch is a forward pass, the synthetic set a forward
+pass and an input gradient (about 2x) and the kernels ``K_ss``, ``K_ts`` with their
+gradients, the online model's Adam step a forward and a full backward pass (about 3x). The machine's own single-precision rate is measured in the same process
 with a few large ``tf.matmul`` calls, and the step's achieved rate is reported as a
 fraction of it, for the whole step and for each of its three phases timed alone.
 """
