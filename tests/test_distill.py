@@ -105,7 +105,8 @@ def _digits_frepo(steps=12, **kw):
     x = Transform.fit(ds.x_train)(ds.x_train[sp.members])
     y = ds.y_train[sp.members]
     init = choose_init_indices(y, 2, 10, 0)
-    cfg = DistillConfig(ipc=2, steps=steps, width=8, depth=2, batch_real=64, pool_size=3, max_online_updates=4, **kw)
+    cfg = DistillConfig(ipc=2, steps=steps, width=8, depth=2, batch_real=64, pool_size=3, max_online_updates=4,
+                        **{"init": "real", **kw})  # starts from the members x[init]
     return FRePo(cfg, x, y, 10, x[init], y[init], log=lambda s: None)
 
 
