@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 from pathlib import Path
 from typing import List, Optional
 
 from mi_defense import __version__
-from mi_defense.errors import ExposureWarning, UserError
+from mi_defense.errors import UserError, exposure_warnings_on_one_line
 
 DESCRIPTION = """\
 Distil a private training set with FRePo ("Dataset Distillation using Neural Feature
@@ -377,25 +376,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    shown = warnings.showwarning
-
-    def one_line(message, category, filename, lineno, file=None, line=None):
-        if issubclass(category, ExposureWarning):
-            print(f"warning: {message}", file=sys.stderr)
-        else:
-            shown(message, category, filename, lineno, file, line)
-
-    warnings.showwarning = one_line
     try:
-        return int(args.func(args) or 0)
+        with exposure_warnings_on_one_line():
+            return int(args.func(args) or 0)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    finally:
-        warnings.showwarning = shown
 
 
 if __name__ == "__main__":  # pragma: no cover
