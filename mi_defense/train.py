@@ -76,6 +76,21 @@ def xent_loss(out, y):
 LOSSES = {"mse": mse_loss, "xent": xent_loss}
 
 
+def draw_batch(xs, ys, batch: int, seed, aug_mode: str, rgb: bool):
+    """One training batch of ``(xs, ys)``: ``batch`` indices drawn with the stateless
+    ``seed`` (the whole set when ``batch`` covers it), then the augmentation of
+    ``aug_mode`` with ``seed + 3``. Shared by ``train_model`` and ``train_many``."""
+    n = int(xs.shape[0])
+    if batch < n:
+        ids = tf.random.stateless_uniform([batch], seed, 0, n, dtype=tf.int64)
+        xs, ys = tf.gather(xs, ids), tf.gather(ys, ids)
+    if aug_mode == "frepo":
+        xs = augment(xs, seed + 3, rgb)
+    elif aug_mode == "flip_crop":
+        xs = flip_crop(xs, seed + 3)
+    return xs, ys
+
+
 def train_model(x: np.ndarray, y: np.ndarray, num_classes: int, cfg: TrainConfig,
                 progress: bool = False, desc: str = "train", on_step: Optional[Callable[[int, tf.keras.Model], None]] = None):
     """Train a fresh model on inputs ``x`` and float targets ``y`` (N, C); return it.
@@ -99,16 +114,7 @@ def train_model(x: np.ndarray, y: np.ndarray, num_classes: int, cfg: TrainConfig
 
     @tf.function
     def train_step(step):
-        seed = tf.stack([tf.constant(cfg.seed, tf.int64), step])
-        if batch < n:
-            ids = tf.random.stateless_uniform([batch], seed, 0, n, dtype=tf.int64)
-            xb, yb = tf.gather(xs, ids), tf.gather(ys, ids)
-        else:
-            xb, yb = xs, ys
-        if aug_mode == "frepo":
-            xb = augment(xb, seed + 3, rgb)
-        elif aug_mode == "flip_crop":
-            xb = flip_crop(xb, seed + 3)
+        xb, yb = draw_batch(xs, ys, batch, tf.stack([tf.constant(cfg.seed, tf.int64), step]), aug_mode, rgb)
         with tf.GradientTape() as tape:
             loss = tf.reduce_mean(loss_fn(model(xb, training=True), yb))
         grads = tape.gradient(loss, model.trainable_variables)

@@ -20,11 +20,10 @@ from typing import Callable, List, Optional, Sequence
 
 import numpy as np
 
-from mi_defense.augment import augment, flip_crop
 from mi_defense.config import TrainConfig
 from mi_defense.models import build_model
 from mi_defense.tfenv import tf
-from mi_defense.train import LOSSES, WarmupCosine, resolve_steps
+from mi_defense.train import LOSSES, WarmupCosine, draw_batch, resolve_steps
 
 
 def stackable(cfg: TrainConfig, x: np.ndarray) -> bool:
@@ -77,22 +76,9 @@ def train_models(xs: Sequence[np.ndarray], ys: Sequence[np.ndarray], num_classes
     pad_first = models[0].pad_first
     b1, b2, eps = 0.9, 0.999, 1e-7  # Keras Adam's defaults
 
-    def batch_of(r, step):
-        seed = tf.stack([seed_t[r], step])
-        if batch < n:
-            ids = tf.random.stateless_uniform([batch], seed, 0, n, dtype=tf.int64)
-            xb, yb = tf.gather(x_all[r], ids), tf.gather(y_all[r], ids)
-        else:
-            xb, yb = x_all[r], y_all[r]
-        if aug_mode == "frepo":
-            xb = augment(xb, seed + 3, rgb)
-        elif aug_mode == "flip_crop":
-            xb = flip_crop(xb, seed + 3)
-        return xb, yb
-
     @tf.function
     def train_step(step):
-        pairs = [batch_of(r, step) for r in range(r_models)]
+        pairs = [draw_batch(x_all[r], y_all[r], batch, tf.stack([seed_t[r], step]), aug_mode, rgb) for r in range(r_models)]
         xb = tf.stack([p[0] for p in pairs])
         yb = tf.stack([p[1] for p in pairs])
         with tf.GradientTape() as tape:
