@@ -103,7 +103,8 @@ def audit(config=None, *, out: Union[str, Path], preset: Optional[str] = "quick"
         log: where to send one-line messages (default: nowhere).
         executor: ``"local"`` (this process) or ``"ray"`` (one Ray task per run; see
             ``mi_defense.audit.executors``); ``executor_options`` go to its constructor
-            (``address``, ``gpus_per_task``, ``max_retries``).
+            (``together``: reference runs trained in one graph, for both; ``address``,
+            ``gpus_per_task``, ``max_retries`` for Ray).
         **settings: ``AuditConfig`` fields that override the rest (``dataset``, ``defenses``,
             ``members``, ``references``, ...), and ``width``/``depth`` for every ConvNet.
 

@@ -139,7 +139,7 @@ def cmd_audit(args) -> int:
           f"{cfg.references} reference runs; ConvNets of width {cfg.train.width}, depth {cfg.train.depth}; output {out}")
     from mi_defense.audit.executors import make_executor
 
-    executor = make_executor(args.executor, address=args.ray_address) if args.executor == "ray" else make_executor(args.executor)
+    executor = make_executor(args.executor, together=args.together, **({"address": args.ray_address} if args.executor == "ray" else {}))
     results = run_audit(cfg, out, shard=_parse_shard(args.shard), progress=not args.quiet, executor=executor)
     if results is not None:
         _finish(results, out)
@@ -341,6 +341,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="local: train runs one by one in this process (default); ray: one Ray task per run "
                              "(pip install 'mi-defense[ray]'; the driver writes the results)")
         sp.add_argument("--ray-address", metavar="ADDR", help="Ray cluster to join (default $RAY_ADDRESS, else a local Ray runtime)")
+        sp.add_argument("--together", type=int, default=1, metavar="R",
+                        help="train up to R reference runs of a defense in one graph (default 1; pays on a GPU, slower on a CPU: "
+                             "see bench train)")
         sp.add_argument("--quiet", action="store_true", help="no progress bars")
 
     au = sub.add_parser("audit", help="train defenses and attack them with the membership-inference suite",

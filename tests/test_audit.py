@@ -138,21 +138,18 @@ def test_audit_cli_rejects_bad_input(tiny, tmp_path, capsys):
     assert not (tmp_path / "c" / "results.json").exists()
 
 
-def test_cached_subset_runs_of_another_size_are_not_reused(tiny, tmp_path):
-    # `subset` takes its size from the distilled set's (ipc x classes); after the defense
-    # list changes, the same cache folder holds subset runs of the old size.
+def test_bare_subset_is_resolved_once_to_the_distilled_set_size(tiny, tmp_path):
+    # `subset` takes its size from the first FRePo set (ipc x classes), resolved once when the
+    # audit is planned: the cache folder and the results name the size, so a changed defense
+    # list never finds runs of another size under the same name.
     a = Audit(tiny_config(tiny, defenses=("subset", "frepo:ipc=2")), tmp_path / "d", progress=False, log=lambda s: None)
-    spec = a.specs[0]
-    a.train_run(spec, REF0)
-    assert a._stale(spec, REF0) is None
-    logs = []
-    b = Audit(tiny_config(tiny, defenses=("subset", "frepo:ipc=3")), tmp_path / "d", progress=False, log=logs.append)
-    assert "n_train=20 (now 30)" in b._stale(spec, REF0)
-    with pytest.raises(UserError, match="n_train=20"):
-        b._load(spec, REF0)
-    b.run(stop_after_runs=2)  # target0 (missing), then the stale ref0: trained again, at the new size
-    assert any("training it again" in line for line in logs)
-    assert b._stale(spec, REF0) is None and b._load(spec, REF0)["meta"]["n_train"] == 30
+    assert [str(s) for s in a.specs] == ["subset:n=20", "frepo:ipc=2"]
+    a.train_run(a.specs[0], REF0)
+    assert a._load(a.specs[0], REF0)["meta"]["n_train"] == 20
+    b = Audit(tiny_config(tiny, defenses=("subset", "frepo:ipc=3")), tmp_path / "d", progress=False, log=lambda s: None)
+    assert b.specs[0].key == "subset_n=30" and not b.cache.has(b.specs[0], REF0)
+    c = Audit(tiny_config(tiny, defenses=("subset:n=20", "frepo:ipc=3")), tmp_path / "d", progress=False, log=lambda s: None)
+    assert c.cache.has(c.specs[0], REF0) and c._stale(c.specs[0], REF0) is None  # an explicit size finds its runs
 
 
 def test_undertrained_undefended_target_is_flagged(tiny, tmp_path):

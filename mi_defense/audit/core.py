@@ -32,7 +32,7 @@ import numpy as np
 
 import attacks
 from attacks.metrics import class_slices, summarise_over_targets
-from mi_defense.audit import plan
+from mi_defense.audit import artifacts, plan
 from mi_defense.audit.cache import RunCache
 from mi_defense.audit.config import AuditConfig, changed_settings
 from mi_defense.audit.plan import RunId
@@ -43,7 +43,7 @@ from mi_defense.accounting import dp_delta
 from mi_defense.errors import UserError
 from mi_defense.models import check_depth
 from mi_defense.tfenv import machine
-from mi_defense.io import clean_stale_temp, package_versions, read_json, to_json, write_json, write_npz
+from mi_defense.io import clean_stale_temp, package_versions, read_json, to_json, write_json
 
 if TYPE_CHECKING:
     from mi_defense.audit.executors import Executor
@@ -79,12 +79,11 @@ class Audit:
         self.ds = load_dataset(cfg.dataset, cfg.data_dir)
         # Everything is checked before anything is written: a failed audit leaves no file
         # that could decide the next one's split or settings.
-        self.specs = [DefenseSpec.parse(d) for d in cfg.defenses]
+        specs = [DefenseSpec.parse(d) for d in cfg.defenses]
         self.ctx = DefenseContext(self.ds.num_classes, self.ds.input_shape, cfg.train, cfg.real_steps, cfg.distill, progress=progress,
                                   real_recipe=cfg.real_recipe)
-        # `subset` without n matches the first FRePo set's size
-        ipc = next((make_defense(s, self.ctx).config(0).ipc for s in self.specs if s.name == "frepo"), 10)
-        self.ctx = dataclasses.replace(self.ctx, default_subset_size=ipc * self.ds.num_classes)
+        ipc = next((make_defense(s, self.ctx).config(0).ipc for s in specs if s.name == "frepo"), 10)
+        self.specs = plan.resolve_subset_size(specs, ipc * self.ds.num_classes)  # `subset` matches the first FRePo set
         self.defenses = {s.key: make_defense(s, self.ctx) for s in self.specs}  # rejects bad parameters
         check_depth(self.ds.input_shape, cfg.train.depth)
         if any(d.releases for d in self.defenses.values()):
@@ -197,6 +196,30 @@ class Audit:
             ctx = dataclasses.replace(ctx, on_step=on_step)
         t0 = time.time()
         result = make_defense(spec, ctx).fit(self.x_u[pos], self.y_u[pos], self._run_seed(run))
+        return self._outputs(spec, run, pos, result, history, time.time() - t0)
+
+    def compute_runs(self, spec: DefenseSpec, runs: List[RunId]) -> List[Tuple[dict, Dict[str, np.ndarray]]]:
+        """``[compute_run(spec, r) for r in runs]``, the reference runs' models trained together
+        in one graph where the defense allows it (``defenses.together``); targets, which record
+        their attack AUC during training, always train alone."""
+        from mi_defense.defenses.together import fit_together
+
+        refs = [r for r in runs if not r.is_target]
+        if len(refs) < 2:
+            return [self.compute_run(spec, r) for r in runs]
+        out = {r: self.compute_run(spec, r) for r in runs if r.is_target}
+        pos = [self._train_positions(r) for r in refs]
+        results = fit_together(make_defense(spec, self.ctx), [(self.x_u[p], self.y_u[p], self._run_seed(r)) for r, p in zip(refs, pos)])
+        for r, p, res in zip(refs, pos, results):
+            out[r] = self._outputs(spec, r, p, res, [], res.metadata["seconds"])
+        return [out[r] for r in runs]
+
+    def _outputs(self, spec: DefenseSpec, run: RunId, pos: np.ndarray, result, history: list,
+                 seconds: float) -> Tuple[dict, Dict[str, np.ndarray]]:
+        """A fitted run's cache entry: its outputs on the universe, test accuracy and metadata."""
+        from mi_defense.train import predict
+
+        t0 = time.time()
         logits_u = predict(result.model, self.x_u)
         test_acc = float(np.mean(np.argmax(predict(result.model, self.x_test), axis=1) == self.y_test))
         arrays = {"logits": logits_u.astype(np.float32), "train_positions": pos.astype(np.int64)}
@@ -210,7 +233,7 @@ class Audit:
             arrays["released_labels"] = np.asarray(rel["labels"], np.int64)
             arrays["released_init_universe_positions"] = pos[rel["init_positions"]].astype(np.int64) if len(rel["init_positions"]) else np.zeros(0, np.int64)
         meta = dict(result.metadata, test_accuracy=test_acc, run=str(run), defense=str(spec), seed=self._run_seed(run),
-                    wall_seconds=time.time() - t0, auc_over_steps=history)
+                    wall_seconds=seconds + time.time() - t0, auc_over_steps=history)
         return meta, arrays
 
     def train_run(self, spec: DefenseSpec, run: RunId) -> None:
@@ -262,7 +285,7 @@ class Audit:
             refs = [self._load(spec, r) for r in plan.references(cfg.references)]
             per_target = [self._score_target(spec, tgt, refs) for tgt in targets]
             main, meta = per_target[0], targets[0]["meta"]
-            scores = self._save_scores(spec, main)
+            scores = artifacts.save_scores(self, spec, main)
             evidence = declared_evidence(main, scores, self.membership, cfg.primary,
                                          cfg.release_attack if self.defenses[spec.key].releases else None,
                                          cfg.confidence, dp_delta(self.n_members), cfg.seed, cfg.fprs, cfg.bootstrap)
@@ -276,7 +299,7 @@ class Audit:
                 "claimed_epsilon": meta.get("epsilon"),
                 **evidence,
                 "attacks": main,
-                "released_artifact": self._artifact_summary(spec, targets[0]),
+                "released_artifact": artifacts.summarise_release(self, spec, targets[0]),
                 "privacy_statement": meta["privacy_statement"],
                 "metadata": {k: v for k, v in meta.items() if k not in ("privacy_statement", "auc_over_steps", "train_positions")},
                 "auc_over_steps": meta.get("auc_over_steps", []),
@@ -343,43 +366,10 @@ class Audit:
             res["release_feature"]["scores"] = score.tolist()
         return res
 
-    def _save_scores(self, spec, results: dict, top: int = 8) -> Dict[str, np.ndarray]:
-        """Per-example scores to the cache (and returned); the members the declared attack
-        (release attack for a released set, else the primary attack) ranks highest, to the artifacts."""
-        scores = {name: np.asarray(r.pop("scores"), np.float64) for name, r in results.items() if "scores" in r}
-        write_npz(self.out / "cache" / spec.key / "scores.npz", universe=self.universe, membership=self.membership, **scores)
-        name = next((a for a in (self.cfg.release_attack if self.defenses[spec.key].releases else None, self.cfg.primary)
-                     if a in scores), None)
-        if name is None:
-            return scores
-        s = scores[name][: self.n_members]
-        order = np.argsort(-s, kind="mergesort")[:top]
-        write_npz(self.out / "artifacts" / spec.key / "vulnerable.npz", attack=np.array(name),
-                  dataset_indices=self.universe[order], scores=s[order], labels=self.y_u[order],
-                  images=self._raw_images(self.universe[order]))
-        return scores
-
-    def _raw_images(self, idx: np.ndarray) -> np.ndarray:
-        x = self.ds.x_train[idx]
-        return x if x.ndim == 4 else np.zeros((len(idx), 0), np.uint8)
-
     def _leave_one_out(self, refs) -> dict:
         probs = np.stack([_true_prob(r["logits"], self.y_u) for r in refs], axis=1)
         names = [n for n in (self.cfg.attacks or attacks.REFERENCE) if n in attacks.REFERENCE]
         return leave_one_out(probs, self.masks[:, :len(refs)], names, self.cfg.fprs, self.cfg.seed)
-
-    def _artifact_summary(self, spec, tgt) -> Optional[dict]:
-        if "released_x" not in tgt:
-            return None
-        art = self.out / "artifacts" / spec.key
-        x = tgt["released_x"]
-        pixels = self.transform.inverse(x, to_uint8=True)
-        init = tgt["released_init_universe_positions"]
-        write_npz(art / "released.npz", x=x, y=tgt["released_y"], labels=tgt["released_labels"], images_uint8=pixels,
-                  init_universe_positions=init, init_member_images=self._raw_images(self.universe[init]),
-                  **self.transform.to_arrays())
-        return {"kind": "synthetic set", "path": str((art / "released.npz").relative_to(self.out)), "n_images": int(len(x)),
-                "init_member_indices": self.universe[init].tolist() if len(init) else []}
 
 
 def run_audit(cfg: AuditConfig, out_dir, shard: Optional[Tuple[int, int]] = None, progress: bool = True, log=print,

@@ -39,11 +39,31 @@ def remaining_minutes(todo, seconds: Dict[str, List[float]]) -> float:
     return sum(np.mean(seconds[s.key]) if s.key in seconds else default for s, _ in todo) / 60
 
 
+def groups(todo: Sequence[Tuple[object, object]], together: int) -> List[Tuple[object, list]]:
+    """``todo`` as ``(spec, runs)`` groups in order: up to ``together`` consecutive reference
+    runs of one defense per group (trained in one graph), every target run alone."""
+    out: List[Tuple[object, list]] = []
+    for spec, run in todo:
+        last = out[-1] if out else None
+        if (together > 1 and last is not None and last[0] == spec and not run.is_target and not last[1][0].is_target
+                and len(last[1]) < together):
+            last[1].append(run)
+        else:
+            out.append((spec, [run]))
+    return out
+
+
 class Executor:
-    """Runs ``audit.compute_run`` for every ``(spec, run)`` in ``todo`` and writes each result
-    into ``audit.cache``; returns how many runs it trained."""
+    """Runs ``audit.compute_runs`` for every ``(spec, run)`` in ``todo`` and writes each result
+    into ``audit.cache``; returns how many runs it trained. ``together``: up to this many
+    reference runs of one defense train their models in one graph (``defenses.together``)."""
 
     name = ""
+
+    def __init__(self, together: int = 1):
+        if not (isinstance(together, int) and together >= 1):
+            raise UserError(f"--together {together!r} must be a whole number >= 1 (1: one run at a time)")
+        self.together = together
 
     def run(self, audit, todo: Sequence[Tuple[object, object]], stop_after_runs: Optional[int] = None) -> int:
         raise NotImplementedError
@@ -55,20 +75,23 @@ class LocalExecutor(Executor):
     def run(self, audit, todo, stop_after_runs=None) -> int:
         from mi_defense.progress import progress
 
+        todo = list(todo)[:stop_after_runs] if stop_after_runs is not None else list(todo)
         trained = 0
         seconds: Dict[str, List[float]] = {}
-        for k, (spec, run) in enumerate(progress(todo, desc="audit runs", unit="run", disable=not audit.progress or not todo,
-                                                 dynamic_ncols=True)):
-            if stop_after_runs is not None and trained >= stop_after_runs:
-                break
+        bar = progress(total=len(todo), desc="audit runs", unit="run", disable=not audit.progress or not todo, dynamic_ncols=True)
+        for spec, runs in groups(todo, self.together):
             t0 = time.time()
-            audit.train_run(spec, run)
-            trained += 1
+            for run, (meta, arrays) in zip(runs, audit.compute_runs(spec, runs)):
+                audit.cache.write(spec, run, meta, **arrays)
+            trained += len(runs)
+            bar.update(len(runs))
             first = spec.key not in seconds
-            seconds.setdefault(spec.key, []).append(time.time() - t0)
-            if first and k + 1 < len(todo):
-                audit.log(f"{spec} {run} took {seconds[spec.key][0]:.0f} s; about {remaining_minutes(todo[k + 1:], seconds):.0f} min "
-                          f"left for {len(todo) - k - 1} run(s) (estimated from the first run of each defense)")
+            seconds.setdefault(spec.key, []).extend([(time.time() - t0) / len(runs)] * len(runs))
+            if first and trained < len(todo):
+                audit.log(f"{spec} {runs[0]} took {seconds[spec.key][0]:.0f} s{' per run' if len(runs) > 1 else ''}; about "
+                          f"{remaining_minutes(todo[trained:], seconds):.0f} min left for {len(todo) - trained} run(s) "
+                          "(estimated from the first run of each defense)")
+        bar.close()
         return trained
 
 
@@ -76,8 +99,8 @@ class LocalExecutor(Executor):
 _WORKER_AUDITS: Dict[str, object] = {}  # per worker process: the audit set-up, built once
 
 
-def _compute_on_worker(cfg, out_dir: str, spec_text: str, kind: str, index: int):
-    """A Ray task's body: rebuild the audit's set-up (once per worker process) and train one run."""
+def _compute_on_worker(cfg, out_dir: str, spec_text: str, runs: List[Tuple[str, int]]):
+    """A Ray task's body: rebuild the audit's set-up (once per worker process) and train a group of runs."""
     marker = os.environ.get(FAULT_ENV)
     if marker and not os.path.exists(marker):
         open(marker, "w").close()
@@ -90,14 +113,15 @@ def _compute_on_worker(cfg, out_dir: str, spec_text: str, kind: str, index: int)
     if key not in _WORKER_AUDITS:
         _WORKER_AUDITS.clear()
         _WORKER_AUDITS[key] = Audit(cfg, out_dir, progress=False, log=lambda s: None, writes=False)
-    return _WORKER_AUDITS[key].compute_run(DefenseSpec.parse(spec_text), RunId(kind, index))
+    return _WORKER_AUDITS[key].compute_runs(DefenseSpec.parse(spec_text), [RunId(kind, index) for kind, index in runs])
 
 
 class RayExecutor(Executor):
     name = "ray"
 
     def __init__(self, address: Optional[str] = None, gpus_per_task: Optional[float] = None, max_retries: int = 3,
-                 runtime_env: Optional[dict] = None):
+                 runtime_env: Optional[dict] = None, together: int = 1):
+        super().__init__(together)
         self.address = address or os.environ.get("RAY_ADDRESS") or None
         self.gpus_per_task = gpus_per_task
         self.max_retries = max_retries
@@ -128,27 +152,30 @@ class RayExecutor(Executor):
         task = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=self.max_retries, retry_exceptions=False)(_compute_on_worker)
         todo = list(todo)[:stop_after_runs] if stop_after_runs is not None else list(todo)
         cfg = audit.cfg
-        pending = {task.remote(cfg, str(audit.out), str(spec), run.kind, run.index): (spec, run) for spec, run in todo}
-        audit.log(f"ray: {len(pending)} run(s) submitted to {self.address or 'a local Ray runtime'} "
+        pending = {task.remote(cfg, str(audit.out), str(spec), [(r.kind, r.index) for r in runs]): (spec, runs)
+                   for spec, runs in groups(todo, self.together)}
+        audit.log(f"ray: {len(todo)} run(s) in {len(pending)} task(s) submitted to {self.address or 'a local Ray runtime'} "
                   f"({ray.cluster_resources().get('CPU', 0):.0f} CPUs, {gpus:g} GPU per task)")
         bar = progress(total=len(pending), desc="audit runs (ray)", unit="run", disable=not audit.progress, dynamic_ncols=True)
         trained = 0
         try:
             while pending:
                 done, _ = ray.wait(list(pending), num_returns=1)
-                spec, run = pending.pop(done[0])
+                spec, runs = pending.pop(done[0])
                 try:
-                    meta, arrays = ray.get(done[0])
+                    computed = ray.get(done[0])
                 except ray.exceptions.RayTaskError as exc:
                     cause = exc.as_instanceof_cause() if hasattr(exc, "as_instanceof_cause") else exc
                     if isinstance(cause, UserError):
                         raise UserError(str(cause).splitlines()[0]) from None
                     raise
                 except ray.exceptions.WorkerCrashedError:
-                    raise UserError(f"{spec} {run}: the Ray worker died {self.max_retries + 1} times; see the Ray logs") from None
-                audit.cache.write(spec, run, meta, **arrays)  # the driver writes: no shared filesystem needed
-                trained += 1
-                bar.update(1)
+                    raise UserError(f"{spec} {', '.join(map(str, runs))}: the Ray worker died {self.max_retries + 1} times; "
+                                    "see the Ray logs") from None
+                for run, (meta, arrays) in zip(runs, computed):
+                    audit.cache.write(spec, run, meta, **arrays)  # the driver writes: no shared filesystem needed
+                trained += len(runs)
+                bar.update(len(runs))
         finally:
             bar.close()
             for ref in pending:
@@ -160,9 +187,8 @@ EXECUTORS = {"local": LocalExecutor, "ray": RayExecutor}
 
 
 def make_executor(name: str, **options) -> Executor:
-    """An executor by name (``local`` or ``ray``); ``options`` go to its constructor."""
+    """An executor by name (``local`` or ``ray``); ``options`` go to its constructor
+    (``together`` for both; ``address``, ``gpus_per_task``, ... for Ray)."""
     if name not in EXECUTORS:
         raise UserError(f"--executor '{name}' unknown; use {' or '.join(EXECUTORS)}")
-    if name == "local":
-        return LocalExecutor()
     return EXECUTORS[name](**options)

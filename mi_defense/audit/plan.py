@@ -1,6 +1,8 @@
-"""What an audit trains: typed run ids and the list of runs.
+"""What an audit trains: its defenses with every size resolved, typed run ids and the list of runs.
 
-Each defense has ``targets`` target runs (trained on the members) and ``references``
+A bare ``subset`` is expanded once, here, to ``subset:n=K`` (K: the first FRePo set's
+size, ``ipc x classes``), so its cache folder, results and report all name the size it
+trained. Each defense has ``targets`` target runs (trained on the members) and ``references``
 reference runs (trained on the halves of the universe given by ``universe_masks``). A run
 id prints as its cache file's stem (``target0``, ``ref3``) and is never parsed back.
 """
@@ -8,6 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import List, Sequence, Tuple
+
+from mi_defense.defenses import DefenseSpec
+
+
+def resolve_subset_size(specs: Sequence[DefenseSpec], size: int) -> List[DefenseSpec]:
+    """``specs`` with every ``subset`` that has no ``n`` given ``n=size``."""
+    return [DefenseSpec(s.name, (("n", int(size)),) + s.params) if s.name == "subset" and "n" not in s.kwargs else s
+            for s in specs]
 
 
 @dataclass(frozen=True)

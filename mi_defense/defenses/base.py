@@ -68,7 +68,6 @@ class DefenseContext:
     train: TrainConfig                    # architecture, and FRePo's protocol for distilled sets and same-size subsets
     real_steps: Optional[int] = None      # DP-SGD steps (None: its default)
     distill: DistillConfig = field(default_factory=DistillConfig)
-    default_subset_size: Optional[int] = None
     progress: bool = False
     on_step: Optional[Callable] = None     # called every 100 training steps with (step, model)
     real_recipe: RealRecipe = field(default_factory=RealRecipe)  # how real-data targets (none) are trained
@@ -79,6 +78,19 @@ class DefenseResult:
     model: Any                                  # the Keras model an attacker queries
     released: Optional[Dict[str, np.ndarray]]   # e.g. the synthetic set; None when nothing is released
     metadata: Dict[str, Any]
+
+
+@dataclass
+class TrainingJob:
+    """A defense's ``fit`` in two halves: the training set and recipe it prepared (for FRePo,
+    after distilling), and ``finish``, which turns the trained model into its result. Jobs of
+    one recipe on training sets of one shape can train together (``defenses.together``)."""
+
+    x: np.ndarray                               # model inputs
+    y: np.ndarray                               # float targets (N, C)
+    cfg: TrainConfig                            # the recipe, with this run's seed
+    desc: str                                   # progress-bar label
+    finish: Callable[[Any], DefenseResult]
 
 
 class Defense:
@@ -110,8 +122,24 @@ class Defense:
             raise UserError(f"defense '{self.name}': {key}={value} is not {what}" + (f", e.g. {self.example}" if self.example else ""))
         return kind(x)
 
-    def fit(self, x: np.ndarray, y: np.ndarray, seed: int) -> DefenseResult:  # pragma: no cover - interface
-        raise NotImplementedError
+    def prepare(self, x: np.ndarray, y: np.ndarray, seed: int) -> Optional[TrainingJob]:
+        """Everything ``fit`` does before training a model; ``None`` for a defense that trains
+        its own way (DP-SGD) and so cannot train together with others."""
+        return None
+
+    def fit(self, x: np.ndarray, y: np.ndarray, seed: int) -> DefenseResult:
+        """Train the model an attacker queries on the members ``(x, y)`` with ``seed``."""
+        job = self.prepare(x, y, seed)
+        if job is None:  # pragma: no cover - interface
+            raise NotImplementedError(f"defense '{self.name}' defines neither fit nor prepare")
+        return job.finish(self.train(job))
+
+    def train(self, job: TrainingJob):
+        """Train the model of one prepared job (``train.train_model``)."""
+        from mi_defense.train import train_model
+
+        return train_model(job.x, job.y, self.ctx.num_classes, job.cfg, progress=self.ctx.progress, desc=job.desc,
+                           on_step=self.ctx.on_step)
 
     def resolved(self) -> Dict[str, Any]:
         """Settings taken from the context rather than the spec, as ``fit`` records them in

@@ -2,8 +2,8 @@
 
 ``none`` trains on every member with the real-data recipe (``mi_defense.recipes``): the
 leaky reference point, fitted as a deployed model would be. ``subset:n=K`` trains on K
-random members with FRePo's distilled-data protocol, by default as many as the distilled
-set has examples: the naive baseline
+random members with FRePo's distilled-data protocol, in an audit by default as many as
+the first distilled set has examples: the naive baseline
 a distillation defense has to beat ("No Free Lunch in 'Privacy for Free: How does Dataset
 Condensation Help Privacy'", Carlini, Feldman & Nasr 2022). Neither carries a formal
 privacy guarantee.
@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import time
 
-from mi_defense.defenses.base import Defense, DefenseResult, stratified_subset
+from mi_defense.defenses.base import Defense, DefenseResult, TrainingJob, stratified_subset
 from mi_defense.recipes import describe
-from mi_defense.train import accuracy, targets_for, train_model
+from mi_defense.train import accuracy, targets_for
 
 
 class NoDefense(Defense):
@@ -23,16 +23,17 @@ class NoDefense(Defense):
     numeric = {"steps": int, "epochs": float}
     example = "none:epochs=100"
 
-    def fit(self, x, y, seed) -> DefenseResult:
+    def prepare(self, x, y, seed) -> TrainingJob:
         t0 = time.time()
         cfg = self.ctx.real_recipe.train_config(self.ctx.train, seed, epochs=self.params.get("epochs"), steps=self.params.get("steps"))
-        model = train_model(x, targets_for(y, self.ctx.num_classes), self.ctx.num_classes, cfg, progress=self.ctx.progress,
-                            desc="none", on_step=self.ctx.on_step)
-        return DefenseResult(model, None, {
-            "n_train": int(len(x)), "train_steps": int(model.train_steps), "train_accuracy": accuracy(model, x, y),
-            "recipe": describe(cfg, len(x), model.train_steps, _rgb(x), "real-data"),
-            "seconds": time.time() - t0,
-            "privacy_statement": "No defense: the model is trained on every member, as it would be deployed. No privacy guarantee."})
+
+        def finish(model) -> DefenseResult:
+            return DefenseResult(model, None, {
+                "n_train": int(len(x)), "train_steps": int(model.train_steps), "train_accuracy": accuracy(model, x, y),
+                "recipe": describe(cfg, len(x), model.train_steps, _rgb(x), "real-data"),
+                "seconds": time.time() - t0,
+                "privacy_statement": "No defense: the model is trained on every member, as it would be deployed. No privacy guarantee."})
+        return TrainingJob(x, targets_for(y, self.ctx.num_classes), cfg, "none", finish)
 
 
 class Subset(Defense):
@@ -42,26 +43,25 @@ class Subset(Defense):
     example = "subset:n=100"
 
     def size(self) -> int:
-        return int(self.params.get("n") or self.ctx.default_subset_size or 10 * self.ctx.num_classes)
+        """``n``; an audit gives every ``subset`` one (``audit.plan``), elsewhere 10 per class."""
+        return int(self.params.get("n") or 10 * self.ctx.num_classes)
 
-    def resolved(self):
-        return {"n_train": self.size()}
-
-    def fit(self, x, y, seed) -> DefenseResult:
+    def prepare(self, x, y, seed) -> TrainingJob:
         t0 = time.time()
         n = self.size()
         pos = stratified_subset(y, n, self.ctx.num_classes, seed)
         cfg = self.train_cfg(seed, self.params.get("steps"))
-        model = train_model(x[pos], targets_for(y[pos], self.ctx.num_classes), self.ctx.num_classes, cfg,
-                            progress=self.ctx.progress, desc=f"subset n={n}", on_step=self.ctx.on_step)
-        return DefenseResult(model, None, {
-            "n_train": int(n), "train_steps": int(model.train_steps), "train_positions": pos.tolist(),
-            "train_accuracy": accuracy(model, x, y), "train_accuracy_on_subset": accuracy(model, x[pos], y[pos]),
-            "recipe": describe(cfg, n, model.train_steps, _rgb(x), "frepo-protocol"),
-            "seconds": time.time() - t0,
-            "privacy_statement": f"Random subset of {n} members, trained with FRePo's distilled-data protocol like a distilled set "
-                                 f"of the same size: the other members are never seen by the model, the {n} chosen are "
-                                 "fully exposed. No formal privacy guarantee."})
+
+        def finish(model) -> DefenseResult:
+            return DefenseResult(model, None, {
+                "n_train": int(n), "train_steps": int(model.train_steps), "train_positions": pos.tolist(),
+                "train_accuracy": accuracy(model, x, y), "train_accuracy_on_subset": accuracy(model, x[pos], y[pos]),
+                "recipe": describe(cfg, n, model.train_steps, _rgb(x), "frepo-protocol"),
+                "seconds": time.time() - t0,
+                "privacy_statement": f"Random subset of {n} members, trained with FRePo's distilled-data protocol like a distilled "
+                                     f"set of the same size: the other members are never seen by the model, the {n} chosen are "
+                                     "fully exposed. No formal privacy guarantee."})
+        return TrainingJob(x[pos], targets_for(y[pos], self.ctx.num_classes), cfg, f"subset n={n}", finish)
 
 
 def _rgb(x) -> bool:

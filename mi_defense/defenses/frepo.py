@@ -13,9 +13,9 @@ import dataclasses
 import time
 
 from mi_defense.config import DistillConfig
-from mi_defense.defenses.base import Defense, DefenseResult
+from mi_defense.defenses.base import Defense, DefenseResult, TrainingJob
 from mi_defense.recipes import describe
-from mi_defense.train import accuracy, train_model
+from mi_defense.train import accuracy
 
 
 class FRePoDefense(Defense):
@@ -46,7 +46,8 @@ class FRePoDefense(Defense):
             changes["learn_labels"] = str(p["learn_labels"]).lower() in ("1", "true", "yes")
         return dataclasses.replace(self.ctx.distill, **changes).validate()
 
-    def fit(self, x, y, seed) -> DefenseResult:
+    def prepare(self, x, y, seed) -> TrainingJob:
+        """Distil the members; the job trains the released model on the synthetic set."""
         from mi_defense.distill.api import distil_members
 
         t0 = time.time()
@@ -55,15 +56,16 @@ class FRePoDefense(Defense):
         x_syn, y_syn, labels, init_pos, state = res.x, res.y, res.labels, res.init_positions, res.state
         t_distill = time.time() - t0
         tcfg = dataclasses.replace(self.ctx.train, seed=seed)
-        model = train_model(x_syn, y_syn, self.ctx.num_classes, tcfg, progress=self.ctx.progress,
-                            desc=f"train on {len(x_syn)} synthetic", on_step=self.ctx.on_step)
-        return DefenseResult(model, {"x": x_syn, "y": y_syn, "labels": labels, "init_positions": init_pos}, {
-            "n_train": int(len(x_syn)), "ipc": cfg.ipc, "init": cfg.init, "distill_steps": state.step, "distill_lr": cfg.image_lr,
-            "distill_seconds": t_distill, "distill_final_loss": state.history[-1]["loss"] if state.history else None,
-            "float64_retries": state.f64_retries, "train_steps": int(model.train_steps),
-            "train_accuracy": accuracy(model, x, y), "seconds": time.time() - t0,
-            "recipe": describe(tcfg, len(x_syn), model.train_steps, x.ndim == 4 and x.shape[-1] == 3, "frepo-protocol"),
-            **self._privacy(res.dp, len(x_syn), cfg)})
+
+        def finish(model) -> DefenseResult:
+            return DefenseResult(model, {"x": x_syn, "y": y_syn, "labels": labels, "init_positions": init_pos}, {
+                "n_train": int(len(x_syn)), "ipc": cfg.ipc, "init": cfg.init, "distill_steps": state.step, "distill_lr": cfg.image_lr,
+                "distill_seconds": t_distill, "distill_final_loss": state.history[-1]["loss"] if state.history else None,
+                "float64_retries": state.f64_retries, "train_steps": int(model.train_steps),
+                "train_accuracy": accuracy(model, x, y), "seconds": time.time() - t0,
+                "recipe": describe(tcfg, len(x_syn), model.train_steps, x.ndim == 4 and x.shape[-1] == 3, "frepo-protocol"),
+                **self._privacy(res.dp, len(x_syn), cfg)})
+        return TrainingJob(x_syn, y_syn, tcfg, f"train on {len(x_syn)} synthetic", finish)
 
     @staticmethod
     def _privacy(plan, n_syn: int, cfg) -> dict:
