@@ -23,6 +23,18 @@ class ExposureWarning(UserWarning):
     The CLI prints it as one ``warning: <message>`` line on standard error."""
 
 
+def warn_exposure(message: str) -> None:
+    """Issue an ``ExposureWarning`` attributed to the first caller outside this package (the
+    user's line that asked for the exposing setting), whichever path led here."""
+    import os
+
+    here = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    level, frame = 2, sys._getframe(1)  # stacklevel 2: the caller of this function
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(here):
+        level, frame = level + 1, frame.f_back
+    warnings.warn(message, ExposureWarning, stacklevel=level)
+
+
 @contextlib.contextmanager
 def exposure_warnings_on_one_line():
     """Within the block, an ``ExposureWarning`` prints as ``warning: <message>`` on standard

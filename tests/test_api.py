@@ -69,8 +69,9 @@ def test_distilled_set_round_trip_and_its_views(tmp_path):
     from mi_defense.distill.artifact import DistilledSet
 
     x, y = _digits()
-    with pytest.warns(mi_defense.ExposureWarning, match="init=real copies 2 members per class"):
+    with pytest.warns(mi_defense.ExposureWarning, match="init=real copies 2 members per class") as caught:
         ds = mi_defense.distill(x, y, ipc=2, steps=3, width=8, depth=1, batch_real=64, pool_size=2, init="real")
+    assert [w.filename for w in caught if issubclass(w.category, mi_defense.ExposureWarning)] == [__file__]  # the caller's line
     assert isinstance(ds, DistilledSet) and len(ds) == 20
     # the exposed members are real members of the classes they were copied for
     assert len(ds.exposed_members) == 20 and np.array_equal(y[ds.exposed_members], ds.labels)

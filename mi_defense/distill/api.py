@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
@@ -23,7 +22,7 @@ from mi_defense.data.dataset import Dataset
 from mi_defense.data.split import Split
 from mi_defense.data.transforms import Transform, default_transform_kind
 from mi_defense.distill.artifact import DistilledSet
-from mi_defense.errors import ExposureWarning, UserError
+from mi_defense.errors import UserError, warn_exposure
 from mi_defense.io import clean_stale_temp, package_versions, write_json
 
 if TYPE_CHECKING:
@@ -119,8 +118,8 @@ def distil_members(cfg: DistillConfig, x_members: np.ndarray, y_members: np.ndar
     from mi_defense.distill.frepo import FRePo
 
     if cfg.init == "real":
-        warnings.warn(f"init=real copies {cfg.ipc} members per class into the synthetic set: the release exposes them "
-                      "(listed as init_member_indices); the default init=noise copies none", ExposureWarning, stacklevel=2)
+        warn_exposure(f"init=real copies {cfg.ipc} members per class into the synthetic set: the release exposes them "
+                      "(listed as init_member_indices); the default init=noise copies none")
     x0, y0, init_pos = initial_set(cfg, x_members, y_members, num_classes, transform)
     fr = FRePo(cfg, x_members, y_members, num_classes, x0, y0, strategy=strategy, log=log, transform=transform)
     fr.run_hash = run_hash
