@@ -38,7 +38,8 @@ class DistillConfig:
     max_online_batch: int = 1000     # synthetic examples per online step, at most
     reg: float = 1e-6                # KRR ridge lambda, relative to tr(K_ss)/n_s
     learn_labels: bool = True
-    init: str = "noise"              # noise (copies no member) | real (copies ipc members per class) | a public .npz
+    init: str = "smooth-noise"       # smooth-noise | noise (neither copies a member) | real (copies ipc members per class) | a public .npz
+    smooth_sigma: float = 2.0        # smooth-noise: Gaussian blur of the noise, in pixels
     flip: Optional[bool] = None      # None: on for RGB
     seed: int = 0
     checkpoint_every: int = 200
@@ -57,7 +58,7 @@ class DistillConfig:
         start (the images travel far) and ``REAL_INIT_LR`` from real or public images."""
         if self.lr is not None:
             return self.lr
-        return NOISE_INIT_LR if self.init == "noise" else REAL_INIT_LR
+        return NOISE_INIT_LR if self.init in NOISE_INITS else REAL_INIT_LR
 
     @property
     def private(self) -> bool:
@@ -77,15 +78,17 @@ class DistillConfig:
             raise UserError(f"pool_norm '{self.pool_norm}' unknown; use none, batch, instance or layer")
         if self.strategy not in ("default", "mirrored"):
             raise UserError(f"strategy '{self.strategy}' unknown; use default or mirrored")
-        if self.init not in ("real", "noise") and not str(self.init).endswith(".npz"):
-            raise UserError(f"init '{self.init}' unknown; use real, noise, or a path to a public .npz set")
+        if self.init != "real" and self.init not in NOISE_INITS and not str(self.init).endswith(".npz"):
+            raise UserError(f"init '{self.init}' unknown; use smooth-noise, noise, real, or a path to a public .npz set")
         check_number(self.clip, "DistillConfig: clip")
+        check_number(self.smooth_sigma, "DistillConfig: smooth_sigma")
         if not 0 <= self.pool_bn_momentum < 1:
             raise UserError(f"pool_bn_momentum={self.pool_bn_momentum} must be in [0, 1)")
         if self.epsilon is not None:
             check_number(self.epsilon, "DistillConfig: epsilon")
             if self.init == "real":
-                raise UserError("DP-FRePo (epsilon set) needs a start that copies no member: use init=noise or a public .npz set")
+                raise UserError("DP-FRePo (epsilon set) needs a start that copies no member: use init=smooth-noise, noise or a "
+                                "public .npz set")
             if self.strategy != "default":
                 raise UserError("DP-FRePo runs on one device: use strategy=default")
         if self.delta is not None:
@@ -97,6 +100,7 @@ class DistillConfig:
 
 REAL_INIT_LR = 3e-4   # FRePo's LAMB learning rate from real images
 NOISE_INIT_LR = 1e-2  # from a noise start (the default, and DP-FRePo's): the images must travel further
+NOISE_INITS = ("smooth-noise", "noise")  # data-independent starts (distill.api.noise_start)
 
 
 AUGMENT_MODES = ("frepo", "flip_crop", "none", "auto")

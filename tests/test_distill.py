@@ -169,13 +169,28 @@ def test_distill_cli_on_digits(tmp_path, capsys):
     assert len(ev["test_accuracy"]) == 1 and ev["train_steps"] == 300
 
 
+def test_noise_starts_are_data_free_reproducible_and_smooth_where_asked():
+    from mi_defense.distill.api import noise_start
+
+    white = noise_start(50, (28, 28, 1), 0.0, seed=3)
+    np.testing.assert_array_equal(white, np.random.default_rng(3).standard_normal((50, 28, 28, 1)).astype(np.float32))
+    smooth = noise_start(50, (28, 28, 1), 2.0, seed=3)
+    np.testing.assert_array_equal(smooth, noise_start(50, (28, 28, 1), 2.0, seed=3))
+    np.testing.assert_allclose(smooth.std(axis=(1, 2, 3)), 1.0, rtol=1e-5)  # unit variance per image
+
+    def neighbour_corr(a):  # correlation of horizontally adjacent pixels
+        return np.corrcoef(a[:, :, :-1].ravel(), a[:, :, 1:].ravel())[0, 1]
+    assert abs(neighbour_corr(white)) < 0.05 and neighbour_corr(smooth) > 0.85
+    assert noise_start(4, (12,), 2.0, seed=0).shape == (4, 12)  # tabular rows are not blurred
+
+
 def test_default_start_is_noise_and_copies_no_member(tmp_path, capsys):
     out = tmp_path / "d"
     assert main(["distill", "--dataset", "digits", "--ipc", "1", "--steps", "3", "--width", "8", "--pool-size", "2",
                  "--out", str(out), "--quiet"]) == 0
     assert "warning" not in capsys.readouterr().err
     meta = json.loads((out / "distill.json").read_text())
-    assert meta["config"]["init"] == "noise" and meta["image_lr"] == 1e-2
+    assert meta["config"]["init"] == "smooth-noise" and meta["config"]["smooth_sigma"] == 2.0 and meta["image_lr"] == 1e-2
     assert meta["init_member_indices"] == [] and meta["exposed_members"] == 0
     assert meta["privacy_statement"].endswith("the start copied no member")
     with np.load(out / "distilled.npz") as z:

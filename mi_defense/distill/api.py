@@ -13,11 +13,11 @@ import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Optional, Tuple
 
 import numpy as np
 
-from mi_defense.config import DistillConfig
+from mi_defense.config import NOISE_INITS, DistillConfig
 from mi_defense.data.dataset import Dataset
 from mi_defense.data.split import Split
 from mi_defense.data.transforms import Transform, default_transform_kind
@@ -55,6 +55,21 @@ def make_strategy(name: str):
     return tf.distribute.MirroredStrategy() if name == "mirrored" else tf.distribute.get_strategy()
 
 
+def noise_start(n: int, shape: Tuple[int, ...], sigma: float, seed: int) -> np.ndarray:
+    """``n`` images of ``shape`` drawn without looking at any data: standard Gaussian noise
+    (``sigma = 0``), or that noise blurred by a Gaussian of ``sigma`` pixels (periodic
+    borders) and rescaled to unit variance per image. Blurred noise has the low-frequency
+    content natural images have; white noise leaves pixel-level patterns the distillation
+    must first erase (measured in the README: "A private default")."""
+    z = np.random.default_rng(seed).standard_normal((n,) + tuple(shape))
+    if sigma > 0 and len(shape) == 3:
+        from scipy.ndimage import gaussian_filter
+
+        z = gaussian_filter(z, sigma=(0, sigma, sigma, 0), mode="wrap")
+        z = z / z.std(axis=(1, 2, 3), keepdims=True)
+    return z.astype(np.float32)
+
+
 def initial_set(cfg: DistillConfig, x_members: np.ndarray, y_members: np.ndarray, num_classes: int, transform: Optional[Transform]):
     """Initial synthetic set in model space and the member positions it copies (empty unless
     init=real). ``x_members`` are pixels when ``transform`` is given, else model-space inputs."""
@@ -65,9 +80,9 @@ def initial_set(cfg: DistillConfig, x_members: np.ndarray, y_members: np.ndarray
         x0 = transform(x_members[pos]) if transform is not None else x_members[pos].astype(np.float32)
         return x0, y_members[pos].copy(), pos
     labels = np.repeat(np.arange(num_classes), cfg.ipc).astype(np.int64)
-    if cfg.init == "noise":
-        rng = np.random.default_rng(cfg.seed)
-        return rng.standard_normal((len(labels),) + x_members.shape[1:]).astype(np.float32), labels, np.zeros(0, np.int64)
+    if cfg.init in NOISE_INITS:
+        sigma = cfg.smooth_sigma if cfg.init == "smooth-noise" else 0.0
+        return noise_start(len(labels), tuple(x_members.shape[1:]), sigma, cfg.seed), labels, np.zeros(0, np.int64)
     from mi_defense.data.user import load_npz
 
     if transform is None:
@@ -119,7 +134,7 @@ def distil_members(cfg: DistillConfig, x_members: np.ndarray, y_members: np.ndar
 
     if cfg.init == "real":
         warn_exposure(f"init=real copies {cfg.ipc} members per class into the synthetic set: the release exposes them "
-                      "(listed as init_member_indices); the default init=noise copies none")
+                      "(listed as init_member_indices); the default init=smooth-noise copies none")
     x0, y0, init_pos = initial_set(cfg, x_members, y_members, num_classes, transform)
     fr = FRePo(cfg, x_members, y_members, num_classes, x0, y0, strategy=strategy, log=log, transform=transform)
     fr.run_hash = run_hash
