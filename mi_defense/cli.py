@@ -236,8 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--batch-real", type=int, help="real examples per outer step (default 256 for quick, 1024 for paper)")
     ds.add_argument("--pool-size", type=int, help="online models in the pool (default 10)")
     ds.add_argument("--max-online-updates", type=int, help="training steps after which a pool model is re-initialised (default 100)")
-    ds.add_argument("--init", help="smooth-noise (default: blurred Gaussian noise, copies no member), noise (white Gaussian "
-                                   "noise), real (copies --ipc members per class, which the release then exposes; prints a "
+    ds.add_argument("--init", help="noise (default: white Gaussian noise, copies no member), smooth-noise (Gaussian noise "
+                                   "blurred over 2 pixels), real (copies --ipc members per class, which the release then exposes; prints a "
                                    "warning), or a public .npz set")
     ds.add_argument("--lr", type=float, help="LAMB learning rate of the synthetic set (default 1e-2 from noise, 3e-4 from "
                                              "real or public images)")

@@ -38,7 +38,7 @@ class DistillConfig:
     max_online_batch: int = 1000     # synthetic examples per online step, at most
     reg: float = 1e-6                # KRR ridge lambda, relative to tr(K_ss)/n_s
     learn_labels: bool = True
-    init: str = "smooth-noise"       # smooth-noise | noise (neither copies a member) | real (copies ipc members per class) | a public .npz
+    init: str = "noise"              # noise | smooth-noise (neither copies a member) | real (copies ipc members per class) | a public .npz
     smooth_sigma: float = 2.0        # smooth-noise: Gaussian blur of the noise, in pixels
     flip: Optional[bool] = None      # None: on for RGB
     seed: int = 0

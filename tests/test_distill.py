@@ -190,7 +190,7 @@ def test_default_start_is_noise_and_copies_no_member(tmp_path, capsys):
                  "--out", str(out), "--quiet"]) == 0
     assert "warning" not in capsys.readouterr().err
     meta = json.loads((out / "distill.json").read_text())
-    assert meta["config"]["init"] == "smooth-noise" and meta["config"]["smooth_sigma"] == 2.0 and meta["image_lr"] == 1e-2
+    assert meta["config"]["init"] == "noise" and meta["config"]["smooth_sigma"] == 2.0 and meta["image_lr"] == 1e-2
     assert meta["init_member_indices"] == [] and meta["exposed_members"] == 0
     assert meta["privacy_statement"].endswith("the start copied no member")
     with np.load(out / "distilled.npz") as z:

@@ -128,7 +128,7 @@ def test_distill_cli_with_epsilon_writes_a_private_release(tmp_path):
     assert rc == 0
     meta = json.loads((out / "distill.json").read_text())
     priv = meta["privacy"]
-    assert meta["config"]["init"] == "smooth-noise" and meta["image_lr"] == 1e-2  # the defaults from noise
+    assert meta["config"]["init"] == "noise" and meta["image_lr"] == 1e-2  # the defaults from noise
     assert meta["init_member_indices"] == [] and meta["loss_history"] == [] and meta["final_loss"] is None
     assert priv["epsilon"] <= 4 and priv["steps"] == 20 and priv["sampling_rate"] == pytest.approx(128 / meta["n_members"])
     assert "differential privacy" in meta["privacy_statement"]

@@ -134,7 +134,7 @@ def distil_members(cfg: DistillConfig, x_members: np.ndarray, y_members: np.ndar
 
     if cfg.init == "real":
         warn_exposure(f"init=real copies {cfg.ipc} members per class into the synthetic set: the release exposes them "
-                      "(listed as init_member_indices); the default init=smooth-noise copies none")
+                      "(listed as init_member_indices); the default init=noise copies none")
     x0, y0, init_pos = initial_set(cfg, x_members, y_members, num_classes, transform)
     fr = FRePo(cfg, x_members, y_members, num_classes, x0, y0, strategy=strategy, log=log, transform=transform)
     fr.run_hash = run_hash

@@ -16,7 +16,7 @@ Why it is private: step 2 is the Poisson-subsampled Gaussian mechanism; everythi
 reads only the previous (already private) synthetic set and the step's noisy release, so
 it is post-processing. The pool models train only on synthetic images, real features are
 computed in inference mode (no batch statistic couples examples), the start copies no
-member (``init=smooth-noise``, ``noise`` or a public set), and no choice is made on private data (no
+member (``init=noise``, ``smooth-noise`` or a public set), and no choice is made on private data (no
 best-checkpoint selection). ``dp_accounting``'s RDP accountant gives ``epsilon`` over the
 actual number of steps and sampling rate (``mi_defense.accounting``).
 
