@@ -29,10 +29,10 @@ def _same_recipe(jobs: Sequence[TrainingJob]) -> bool:
 
 
 def can_train_together(jobs: Sequence[TrainingJob]) -> bool:
-    """Whether ``train_many.train_models`` can train these jobs' models in one graph."""
+    """Whether ``train_many.train_models`` can train these prepared jobs' models in one graph."""
     from mi_defense.train_many import stackable
 
-    return len(jobs) > 1 and all(j is not None for j in jobs) and _same_recipe(jobs) and stackable(jobs[0].cfg, jobs[0].x)
+    return len(jobs) > 1 and _same_recipe(jobs) and stackable(jobs[0].cfg, jobs[0].x)
 
 
 def fit_together(defense: Defense, data: Sequence[Tuple[np.ndarray, np.ndarray, int]]) -> List[DefenseResult]:
