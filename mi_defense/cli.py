@@ -242,7 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--lr", type=float, help="LAMB learning rate of the synthetic set (default 1e-2 from noise, 3e-4 from "
                                              "real or public images)")
     ds.add_argument("--epsilon", type=float, help="DP-FRePo: release an (epsilon, delta)-differentially private set (noise start, "
-                    "per-example clipping, Gaussian noise, RDP accounting)")
+                    "per-example clipping, Gaussian noise, RDP accounting); a larger --batch-real (1024) raises the "
+                    "signal-to-noise ratio of each step")
     ds.add_argument("--delta", type=float, help="DP-FRePo: delta (default min(1e-5, 1/n^1.1) for n members)")
     ds.add_argument("--clip", type=float, help="DP-FRePo: per-example clipping norm of the feature/label gradient (default 1)")
     ds.add_argument("--no-learn-labels", action="store_true", help="freeze the labels at the centred one-hot")
