@@ -171,7 +171,7 @@ def cmd_bench(args) -> int:
                                 pool_norm=args.pool_norm, data_dir=args.data_dir, jit=args.jit, out=args.out)
         print(f"FRePo step ({r['dataset']}, width {r['width']}, ipc {r['ipc']}, real batch {r['batch_real']}): "
               f"{r['seconds_per_step_median']:.3f} s/step, {r['feature_images_per_second']:.0f} images/s through the features, "
-              f"{r['achieved_gflops_per_second']:.0f} GFLOP/s = {100 * r['fraction_of_matmul']:.0f}% of this device's matmul rate "
+              f"{r['achieved_gflops_per_second']:.0f} GFLOP/s = {100 * r['fraction_of_matmul']:.0f}% of this device's best matmul rate "
               f"({r['matmul_gflops_per_second']:.0f} GFLOP/s), peak RSS over the steps {r['peak_rss_mb']:.0f} MB "
               f"(TensorFlow alone {r['rss_mb_tensorflow_imported']:.0f} MB, data ready {r['peak_rss_mb_data_ready']:.0f} MB) on {r['device']}")
         for k, p in r["phases"].items():
@@ -199,6 +199,8 @@ def cmd_bench(args) -> int:
 
 # --------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
+    from mi_defense.config import DistillConfig
+
     p = argparse.ArgumentParser(prog="mi-defense", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"mi-defense {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -237,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--pool-size", type=int, help="online models in the pool (default 10)")
     ds.add_argument("--max-online-updates", type=int, help="training steps after which a pool model is re-initialised (default 100)")
     ds.add_argument("--init", help="noise (default: white Gaussian noise, copies no member), smooth-noise (Gaussian noise "
-                                   "blurred over 2 pixels), real (copies --ipc members per class, which the release then exposes; prints a "
+                                   f"blurred over {DistillConfig.smooth_sigma:g} pixels; smooth_sigma in --config), real (copies --ipc members per class, which the release then exposes; prints a "
                                    "warning), or a public .npz set")
     ds.add_argument("--lr", type=float, help="LAMB learning rate of the synthetic set (default 1e-2 from noise, 3e-4 from "
                                              "real or public images)")

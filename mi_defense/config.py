@@ -159,11 +159,15 @@ class TrainConfig:
         return ("flip_crop" if rgb else "none") if a == "auto" else a
 
 
+def check_whole(value, where: str, low: int = 1) -> None:
+    """``value`` must be an ``int`` (not a bool) ``>= low``; ``where`` names it in the message."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise UserError(f"{where} must be a whole number >= {low}, got {value!r}")
+
+
 def check_positive_int(obj, *names) -> None:
     for k in names:
-        v = getattr(obj, k)
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise UserError(f"{type(obj).__name__}: {k} must be a positive whole number, got {v!r}")
+        check_whole(getattr(obj, k), f"{type(obj).__name__}: {k}", 1)
 
 
 def check_number(value, where: str, allow_zero: bool = False) -> None:
@@ -175,9 +179,7 @@ def check_number(value, where: str, allow_zero: bool = False) -> None:
 
 def check_nonneg_int(obj, *names) -> None:
     for k in names:
-        v = getattr(obj, k)
-        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-            raise UserError(f"{type(obj).__name__}: {k} must be a whole number >= 0, got {v!r}")
+        check_whole(getattr(obj, k), f"{type(obj).__name__}: {k}", 0)
 
 
 DISTILL_PRESETS = {

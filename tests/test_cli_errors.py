@@ -51,13 +51,13 @@ def test_bad_arguments(files, capsys, args, expect):
     ("[audit]\nfprs = [0.5, 1.5]", "fprs must be numbers strictly between 0 and 1"),
     ("[audit]\nn_jobs = 0", "n_jobs"),
     ("[train]\nlr = -1.0", "lr must be a positive number"),
-    ("[train]\nbatch = 0", "batch must be a positive whole number"),
+    ("[train]\nbatch = 0", "batch must be a whole number >= 1"),
     ('[train]\nloss = "hinge"', "loss 'hinge' unknown"),
     ('[train]\nnorm = "group"', "norm 'group' unknown"),
     ('[train]\naugment = "mixup"', "augment 'mixup' unknown"),
     ("[train]\ndepth = 5", "support a ConvNet depth of at most 3"),
     ("[real_recipe]\nepochs = 0", "epochs must be a positive number"),
-    ("[distill]\nipc = 0", "ipc must be a positive whole number"),
+    ("[distill]\nipc = 0", "ipc must be a whole number >= 1"),
 ])
 def test_bad_config_values_are_refused_before_training(tmp_path, capsys, toml, expect):
     (tmp_path / "c.toml").write_text(toml + "\n")
@@ -103,7 +103,7 @@ def distilled_digits(tmp_path):
 @pytest.mark.parametrize("steps", ["0", "-5"])
 def test_evaluate_refuses_non_positive_training_steps(distilled_digits, capsys, steps):
     _one_line_error(capsys, ["evaluate", "--distilled", str(distilled_digits / "distilled.npz"), "--dataset", "digits",
-                             "--train-steps", steps, "--quiet"], "steps must be a positive whole number")
+                             "--train-steps", steps, "--quiet"], "steps must be a whole number >= 1")
 
 
 def test_evaluate_refuses_a_split_made_for_other_data(distilled_digits, tmp_path, capsys):

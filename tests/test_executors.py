@@ -29,7 +29,7 @@ def test_make_executor_rejects_unknown_names():
     assert isinstance(make_executor("local"), LocalExecutor)
     with pytest.raises(UserError, match="unknown; use local or ray"):
         make_executor("slurm")
-    with pytest.raises(UserError, match="--together 0 must be a whole number >= 1"):
+    with pytest.raises(UserError, match="--together must be a whole number >= 1, got 0"):
         make_executor("local", together=0)
 
 

@@ -7,7 +7,7 @@ from typing import Optional, Tuple
 
 import attacks
 from attacks.metrics import DEFAULT_FPRS
-from mi_defense.config import DistillConfig, TrainConfig, load_toml, replace_checked
+from mi_defense.config import DistillConfig, TrainConfig, check_whole, load_toml, replace_checked
 from mi_defense.defenses import DefenseSpec
 from mi_defense.errors import UserError
 from mi_defense.recipes import RealRecipe
@@ -41,13 +41,13 @@ class AuditConfig:
         self.validate()
 
     def validate(self) -> "AuditConfig":
-        _whole(self.references, "references", 0)
-        _whole(self.targets, "targets", 1)
-        _whole(self.seed, "seed", 0)
-        _whole(self.bootstrap, "bootstrap", 0)
+        check_whole(self.references, "references", 0)
+        check_whole(self.targets, "targets", 1)
+        check_whole(self.seed, "seed", 0)
+        check_whole(self.bootstrap, "bootstrap", 0)
         for k in ("members", "max_members", "nonmembers", "test", "real_steps"):
             if getattr(self, k) is not None:
-                _whole(getattr(self, k), k, 1)
+                check_whole(getattr(self, k), k, 1)
         if isinstance(self.n_jobs, bool) or not isinstance(self.n_jobs, int) or self.n_jobs == 0 or self.n_jobs < -1:
             raise UserError(f"n_jobs must be a positive whole number or -1 (all cores), got {self.n_jobs!r}")
         if self.references and (self.references < 2 or self.references % 2):
@@ -89,11 +89,6 @@ class AuditConfig:
             model_attacks = attacks.THRESHOLD + attacks.TRAINED + (attacks.REFERENCE if self.references else [])
             return next((a for a in self.attacks if a in model_attacks), default)
         return default
-
-
-def _whole(value, name: str, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise UserError(f"{name} must be a whole number >= {low}, got {value!r}")
 
 
 def load_audit_config(path, base: AuditConfig) -> AuditConfig:

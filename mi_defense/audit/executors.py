@@ -26,6 +26,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from mi_defense.config import check_whole
 from mi_defense.errors import UserError
 
 FAULT_ENV = "MI_DEFENSE_FAULT_ONCE"  # testing the retry path: a worker exits once (marker file)
@@ -61,8 +62,7 @@ class Executor:
     name = ""
 
     def __init__(self, together: int = 1):
-        if not (isinstance(together, int) and together >= 1):
-            raise UserError(f"--together {together!r} must be a whole number >= 1 (1: one run at a time)")
+        check_whole(together, "--together")
         self.together = together
 
     def run(self, audit, todo: Sequence[Tuple[object, object]], stop_after_runs: Optional[int] = None) -> int:

@@ -37,6 +37,7 @@ from typing import List
 
 import numpy as np
 
+from mi_defense.config import check_whole
 from mi_defense.data.transforms import Transform
 from mi_defense.errors import UserError
 
@@ -91,8 +92,7 @@ class DistilledSet:
         applied), for ``model.fit`` with a mean-squared-error loss."""
         from mi_defense.tfenv import tf
 
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise UserError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
+        check_whole(batch_size, "batch_size")
         ds = tf.data.Dataset.from_tensor_slices((self.x.astype(np.float32), self.y.astype(np.float32)))
         if shuffle:
             ds = ds.shuffle(len(self.x), seed=seed, reshuffle_each_iteration=True)
