@@ -58,21 +58,18 @@ def distill(x: np.ndarray, y: np.ndarray, *, ipc: int = 10, steps: Optional[int]
         The synthetic set (model space and pixels, learned labels, the transform, the
         exposed members and the settings that made it).
     """
-    from mi_defense.config import DISTILL_PRESETS, replace_checked
+    from mi_defense.config import resolve_distill_config
     from mi_defense.data.dataset import Dataset
     from mi_defense.distill.api import distil_members, make_strategy, privacy_fields, transform_for
     from mi_defense.io import package_versions
 
-    if preset not in DISTILL_PRESETS:
-        raise UserError(f"unknown preset '{preset}'; use one of {', '.join(DISTILL_PRESETS)}")
     x, y = np.asarray(x), np.asarray(y)
     if x.ndim != 4:
         raise UserError(f"x has shape {x.shape}; FRePo distils images (N, H, W, C) (add a channel axis to grey-scale images)")
     n_classes = len(class_names) if class_names is not None else (int(y.max()) + 1 if y.size and np.issubdtype(y.dtype, np.integer) else 0)
     names = [str(c) for c in class_names] if class_names is not None else [str(c) for c in range(n_classes)]
     data = Dataset("private set", x, y, None, None, names)  # validates shapes, dtypes and labels
-    cfg = replace_checked(DISTILL_PRESETS[preset], "distill()", ipc=ipc, steps=steps, init=init, seed=seed,
-                          checkpoint_every=0, **settings).validate()
+    cfg = resolve_distill_config(preset, "distill()", ipc=ipc, steps=steps, init=init, seed=seed, checkpoint_every=0, **settings)
     missing = [names[c] for c in range(n_classes) if np.sum(y == c) < (cfg.ipc if cfg.init == "real" else 1)]
     if missing:
         raise UserError(f"class(es) {', '.join(missing)} have too few images for ipc={cfg.ipc}; lower ipc or add images")

@@ -231,11 +231,11 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--preset", default="quick", choices=["quick", "paper"], help="quick: CPU-sized; paper: the paper's setting")
     ds.add_argument("--config", metavar="TOML", help="a TOML file with a [distill] table")
     ds.add_argument("--ipc", type=int, help="synthetic images per class (default 10)")
-    ds.add_argument("--steps", type=int, help="outer steps (default 2000 for quick, 20000 for paper)")
+    ds.add_argument("--steps", type=int, help="outer steps (default 2000 for quick, 500 for quick with --epsilon, 20000 for paper)")
     ds.add_argument("--width", type=int, help="pool ConvNet width (default 64 for quick, 128 for paper)")
     ds.add_argument("--depth", type=int, help="pool ConvNet depth, conv blocks (default 3)")
     ds.add_argument("--pool-norm", choices=["none", "batch", "instance", "layer"], help="normalisation in the pool models (default batch)")
-    ds.add_argument("--batch-real", type=int, help="real examples per outer step (default 256 for quick, 1024 for paper)")
+    ds.add_argument("--batch-real", type=int, help="real examples per outer step (default 256 for quick, 1024 for quick with --epsilon and for paper)")
     ds.add_argument("--pool-size", type=int, help="online models in the pool (default 10)")
     ds.add_argument("--max-online-updates", type=int, help="training steps after which a pool model is re-initialised (default 100)")
     ds.add_argument("--init", help="noise (default: white Gaussian noise, copies no member), smooth-noise (Gaussian noise "
@@ -244,8 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--lr", type=float, help="LAMB learning rate of the synthetic set (default 1e-2 from noise, 3e-4 from "
                                              "real or public images)")
     ds.add_argument("--epsilon", type=float, help="DP-FRePo: release an (epsilon, delta)-differentially private set (noise start, "
-                    "per-example clipping, Gaussian noise, RDP accounting); a larger --batch-real (1024) raises the "
-                    "signal-to-noise ratio of each step")
+                    "per-example clipping, Gaussian noise, RDP accounting); with quick it then defaults to --batch-real 1024 "
+                    "and --steps 500, a better signal-to-noise ratio per step")
     ds.add_argument("--delta", type=float, help="DP-FRePo: delta (default min(1e-5, 1/n^1.1) for n members)")
     ds.add_argument("--clip", type=float, help="DP-FRePo: per-example clipping norm of the feature/label gradient (default 1)")
     ds.add_argument("--no-learn-labels", action="store_true", help="freeze the labels at the centred one-hot")

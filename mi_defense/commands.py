@@ -7,7 +7,7 @@ from typing import Optional
 
 import numpy as np
 
-from mi_defense.config import DISTILL_PRESETS, TRAIN_PRESETS, TrainConfig, replace_checked
+from mi_defense.config import TRAIN_PRESETS, TrainConfig, replace_checked
 from mi_defense.data import Split, load_dataset, make_split
 from mi_defense.errors import UserError
 from mi_defense.io import write_json
@@ -32,15 +32,13 @@ def distill_command(dataset_name: str, out: str, preset: str = "quick", data_dir
                     members: Optional[int] = None, split_path: Optional[str] = None, config_path: Optional[str] = None,
                     resume: bool = False, progress: bool = True, tensorboard: bool = False, keep_checkpoint: bool = False,
                     **overrides) -> dict:
-    from mi_defense.config import load_toml
+    from mi_defense.config import load_toml, resolve_distill_config
     from mi_defense.distill.api import distill
 
-    if preset not in DISTILL_PRESETS:
-        raise UserError(f"unknown preset '{preset}'; use one of {', '.join(DISTILL_PRESETS)}")
     changes = dict(load_toml(config_path).get("distill", {})) if config_path else {}
     changes.update({k: v for k, v in overrides.items() if v is not None})  # flags over the TOML file
     where = f"{config_path} [distill] and the command line" if config_path else "command line"
-    cfg = replace_checked(DISTILL_PRESETS[preset], where, **changes).validate()
+    cfg = resolve_distill_config(preset, where, **changes)
     ds = load_dataset(dataset_name, data_dir)
     split = Split.load(split_path) if split_path else default_split(ds, members, None, cfg.seed)
     split.check(ds)

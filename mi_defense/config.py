@@ -189,6 +189,16 @@ DISTILL_PRESETS = {
     "quick": DistillConfig(width=64, depth=3, pool_norm="batch", batch_real=256, pool_size=10, max_online_updates=100, steps=2000),
 }
 
+# DP-FRePo's settings where they differ from the preset's. At a fixed epsilon the noise on
+# each step's mean clipped gradient has standard deviation sigma*C/(q N) per coordinate, and
+# a larger expected batch lowers it more than the accountant raises sigma; fewer steps keep
+# the cost down. At the quick budget, batch 1024 over 500 steps beat 256 over 2000 on MNIST
+# and Fashion-MNIST at epsilon 1 (README, DP-FRePo). The paper preset (batch 1024 already)
+# is unmeasured under DP and unchanged.
+DISTILL_DP_DEFAULTS = {
+    "quick": {"batch_real": 1024, "steps": 500},
+}
+
 TRAIN_PRESETS = {
     "paper": TrainConfig(width=128, depth=3),
     "quick": TrainConfig(width=64, depth=3),
@@ -235,3 +245,15 @@ def load_toml(path) -> dict:
 
 def as_dict(obj) -> dict:
     return dataclasses.asdict(obj)
+
+
+def resolve_distill_config(preset: str, where: str, **changes) -> DistillConfig:
+    """The distillation settings: the preset, then DP-FRePo's defaults for it when
+    ``epsilon`` is set (``DISTILL_DP_DEFAULTS``), then ``changes`` (None values ignored;
+    ``where`` names their source in errors). Validated."""
+    if preset not in DISTILL_PRESETS:
+        raise UserError(f"unknown preset '{preset}'; use one of {', '.join(DISTILL_PRESETS)}")
+    base = DISTILL_PRESETS[preset]
+    if changes.get("epsilon") is not None:
+        base = dataclasses.replace(base, **DISTILL_DP_DEFAULTS.get(preset, {}))
+    return replace_checked(base, where, **changes).validate()

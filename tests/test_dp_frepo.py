@@ -159,3 +159,20 @@ def test_private_run_resumes_with_its_secret_seeds(tmp_path):
     b.run(checkpoint=tmp_path / "ck.npz", resume=True, progress=False)
     assert b.state.step == 6 and b.state.history == []
     np.testing.assert_allclose(b.x_syn.numpy(), a.x_syn.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_dp_runs_default_to_a_larger_batch_over_fewer_steps_unless_told_otherwise():
+    from mi_defense.config import DISTILL_PRESETS, resolve_distill_config
+    from mi_defense.errors import UserError
+
+    quick = DISTILL_PRESETS["quick"]
+    plain = resolve_distill_config("quick", "test")
+    assert (plain.batch_real, plain.steps) == (quick.batch_real, quick.steps) == (256, 2000)
+    dp = resolve_distill_config("quick", "test", epsilon=1.0)
+    assert (dp.batch_real, dp.steps, dp.width) == (1024, 500, quick.width)
+    told = resolve_distill_config("quick", "test", epsilon=1.0, batch_real=256, steps=None)  # a flag beats the DP default
+    assert (told.batch_real, told.steps) == (256, 500)
+    paper = resolve_distill_config("paper", "test", epsilon=1.0)
+    assert (paper.batch_real, paper.steps) == (1024, 20000)  # unmeasured under DP: the paper's setting stands
+    with pytest.raises(UserError, match="unknown preset 'fast'"):
+        resolve_distill_config("fast", "test")
