@@ -237,15 +237,41 @@ def test_failed_float32_cholesky_is_retried_in_float64_and_logged():
     fr.log = logs.append
     f64 = fr._steps[tf.float64]
 
-    def failing_f32(step):
+    def failing_f32(step):  # what a CPU Cholesky failure does
         raise tf.errors.InvalidArgumentError(None, None, "Cholesky decomposition was not successful")
 
-    fr._steps[tf.float32] = failing_f32
+    fr._auto = failing_f32
     before = fr.x_syn.numpy().copy()
     out = fr.step(0)
     assert fr.state.f64_retries == 1 and any("float64" in m for m in logs)
     assert np.isfinite(out["loss"]) and not np.array_equal(before, fr.x_syn.numpy())
     assert fr._steps[tf.float64] is f64
+
+
+def test_non_finite_float32_step_is_retried_in_float64_inside_the_graph(monkeypatch):
+    """A GPU's Cholesky gives NaN instead of raising: the float32 step must leave the state
+    untouched and the same graph must run the step again in float64, with no host read."""
+    import importlib
+
+    frepo_module = importlib.import_module("mi_defense.distill.frepo")
+
+    real_loss = frepo_module.krr_loss
+
+    def nan_in_float32(f_s, y_s, f_t, y_t, reg):  # as if the float32 kernel solve had failed
+        loss = real_loss(f_s, y_s, f_t, y_t, reg)
+        return loss * float("nan") if f_s.dtype == tf.float32 else loss
+
+    monkeypatch.setattr(frepo_module, "krr_loss", nan_in_float32)
+    logs = []
+    fr, ref = _digits_frepo(steps=3), _digits_frepo(steps=3)
+    fr.log = logs.append
+    launched = fr._launch(0)
+    assert bool(launched["retried"]) and fr.state.f64_retries == 0  # counted when read
+    out = fr._collect(0, launched)
+    assert fr.state.f64_retries == 1 and any("retried" in m for m in logs)
+    expected = ref._steps[tf.float64](tf.constant(0, tf.int64))  # the same step, float64 only
+    assert np.isfinite(out["loss"]) and abs(out["loss"] - float(expected["loss"])) < 1e-6
+    np.testing.assert_array_equal(fr.x_syn.numpy(), ref.x_syn.numpy())  # one update, not two
 
 
 def test_singular_kernel_raises_instead_of_training_on_nan():

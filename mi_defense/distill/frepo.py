@@ -13,7 +13,10 @@ resumed run repeats an uninterrupted one):
 The step is one ``tf.function`` run through a ``tf.distribute`` strategy: each replica
 takes a slice of the real batch and the synthetic-set gradients are averaged, so several
 GPUs are used without code changes. A non-finite loss or a failed Cholesky factorisation
-leaves the state untouched and the step is retried with the kernel in float64.
+leaves the state untouched and the step is retried with the kernel in float64: inside the
+same graph when the failure shows as NaN (a GPU), from Python when the factorisation
+raises (a CPU). The loop reads the steps' losses and flags only every ``SYNC_EVERY``
+steps, so a GPU is not stalled by a host read after each step.
 
 With ``cfg.epsilon`` set (DP-FRePo, ``distill.dp``), step 2 draws a Poisson batch from a
 secret seed and step 3 uses per-example clipped, noised gradients; the rest is unchanged.
@@ -37,6 +40,9 @@ from mi_defense.errors import UserError
 from mi_defense.io import NPZ_READ_ERRORS, write_npz
 from mi_defense.models import build_model
 from mi_defense.tfenv import tf
+
+
+SYNC_EVERY = 10  # outer steps launched between reads of their loss and finiteness flags
 
 
 class NumericsError(UserError):
@@ -122,9 +128,12 @@ class FRePo:
 
             self.dp = DPPlan.for_config(cfg, self.n_real)
             self.dp_key = tf.Variable(secret_key(), trainable=False, name="dp_key")
-        self._steps = {dt: tf.function(lambda step, dt=dt: self._step(step, dt), jit_compile=cfg.jit or None,
-                                       input_signature=[tf.TensorSpec([], tf.int64)])
-                       for dt in (tf.float32, tf.float64)}
+        spec = [tf.TensorSpec([], tf.int64)]
+        # float32 with the float64 retry inside the graph (no host round-trip per step), and
+        # float64 alone for a Cholesky failure that raises (CPU) instead of giving NaN (GPU)
+        self._auto = tf.function(self._auto_step, jit_compile=cfg.jit or None, input_signature=spec)
+        self._steps = {tf.float64: tf.function(lambda step: self._step(step, tf.float64), jit_compile=cfg.jit or None,
+                                               input_signature=spec)}
 
     # ---------------------------------------------------------------- the step
     def _seed(self, step, k: int):
@@ -197,27 +206,53 @@ class FRePo:
         online = tf.cond(finite, apply, lambda: tf.constant(float("nan")))
         return {"loss": loss, "krr": krr, "online_loss": online, "finite": finite, "model": idx}
 
-    def step(self, step: int) -> Dict[str, float]:
-        """Run outer step ``step``; retry in float64 on a non-finite loss or failed Cholesky."""
+    def _auto_step(self, step):
+        """The float32 step; if its loss or gradient is not finite (state untouched), the
+        same step with the kernel in float64, in the same graph. ``retried`` says which ran."""
+        out = self._step(step, tf.float32)
+        keys = sorted(out)
+
+        def keep():
+            return [out[k] for k in keys] + [tf.constant(False)]
+
+        def retry():
+            again = self._step(step, tf.float64)
+            return [again[k] for k in keys] + [tf.constant(True)]
+
+        values = tf.cond(out["finite"], keep, retry)
+        return {**dict(zip(keys, values[:-1])), "retried": values[-1]}
+
+    def _launch(self, step: int) -> Dict[str, tf.Tensor]:
+        """Dispatch outer ``step`` without waiting for its values (``_collect`` reads them).
+        A Cholesky failure that raises (CPU; a GPU gives NaN, retried in the graph) is retried
+        here in float64."""
         s = tf.constant(step, tf.int64)
         try:
-            out = self._steps[tf.float32](s)
-            ok = bool(out["finite"])
-        except tf.errors.InvalidArgumentError as exc:  # CPU Cholesky raises; GPU returns NaN
-            out, ok = None, False
-            reason = str(exc).splitlines()[0]
-        else:
-            reason = "non-finite loss or gradient"
-        if not ok:
-            self.log(f"step {step}: {reason} in float32; retrying this step with the kernel in float64")
+            return self._auto(s)
+        except tf.errors.InvalidArgumentError as exc:
+            self.log(f"step {step}: {str(exc).splitlines()[0]} in float32; retrying this step with the kernel in float64")
             self.state.f64_retries += 1
             try:
                 out = self._steps[tf.float64](s)
-            except tf.errors.InvalidArgumentError as exc:
-                raise NumericsError(f"step {step}: kernel solve failed in float64 too ({str(exc).splitlines()[0]})") from None
-            if not bool(out["finite"]):
-                raise NumericsError(f"step {step}: loss is not finite even in float64; lower the learning rate or raise reg")
-        return {k: float(v) for k, v in out.items()}
+            except tf.errors.InvalidArgumentError as exc2:
+                raise NumericsError(f"step {step}: kernel solve failed in float64 too ({str(exc2).splitlines()[0]})") from None
+            return {**out, "retried": tf.constant(False)}  # counted and logged above
+
+    def _collect(self, step: int, out: Dict[str, tf.Tensor]) -> Dict[str, float]:
+        """The values of a launched step (a host round-trip); count an in-graph float64 retry;
+        raise if the step was not finite even in float64 (its update was skipped)."""
+        values = {k: float(v) for k, v in out.items()}
+        if values.pop("retried"):
+            self.log(f"step {step}: non-finite loss or gradient in float32; retried this step with the kernel in float64")
+            self.state.f64_retries += 1
+        if not values["finite"]:
+            raise NumericsError(f"step {step}: loss is not finite even in float64; lower the learning rate or raise reg")
+        return values
+
+    def step(self, step: int) -> Dict[str, float]:
+        """Run outer step ``step`` and wait for it; retry in float64 on a non-finite loss or a
+        failed Cholesky factorisation."""
+        return self._collect(step, self._launch(step))
 
     # ---------------------------------------------------------------- state
     def state_variables(self) -> Dict[str, tf.Variable]:
@@ -267,21 +302,31 @@ class FRePo:
         writer = tf.summary.create_file_writer(str(tensorboard_dir)) if tensorboard_dir else None
         bar = progress_bar(total=cfg.steps, initial=self.state.step, desc="FRePo", unit="step", disable=not progress, dynamic_ncols=True)
         report_loss = self.dp is None  # DP-FRePo's loss on private batches is never recorded
+        pending = []  # launched steps whose values are read every SYNC_EVERY steps, not after each
+
+        def collect():
+            for done, launched in pending:
+                out = self._collect(done, launched)
+                if report_loss and ((done + 1) % 10 == 0 or done + 1 == end):
+                    self.state.history.append({"step": done + 1, "loss": out["loss"], "krr": out["krr"]})
+                if writer is not None and report_loss:
+                    with writer.as_default(step=done + 1):
+                        tf.summary.scalar("loss", out["loss"])
+                        tf.summary.scalar("krr_loss", out["krr"])
+            if pending and report_loss:
+                bar.set_postfix(loss=f"{out['loss']:.4f}")
+            pending.clear()
+
         t0 = time.perf_counter()
         try:
             while self.state.step < end:
-                out = self.step(self.state.step)
+                pending.append((self.state.step, self._launch(self.state.step)))
                 self.state.step += 1
                 bar.update(1)
-                if report_loss:
-                    bar.set_postfix(loss=f"{out['loss']:.4f}")
-                if report_loss and (self.state.step % 10 == 0 or self.state.step == end):
-                    self.state.history.append({"step": self.state.step, "loss": out["loss"], "krr": out["krr"]})
-                if writer is not None and report_loss:
-                    with writer.as_default(step=self.state.step):
-                        tf.summary.scalar("loss", out["loss"])
-                        tf.summary.scalar("krr_loss", out["krr"])
-                if checkpoint is not None and cfg.checkpoint_every and self.state.step % cfg.checkpoint_every == 0:
+                due = checkpoint is not None and cfg.checkpoint_every and self.state.step % cfg.checkpoint_every == 0
+                if due or self.state.step % SYNC_EVERY == 0 or self.state.step == end:
+                    collect()
+                if due:
                     self.state.seconds += time.perf_counter() - t0
                     t0 = time.perf_counter()
                     self.save_checkpoint(checkpoint)
