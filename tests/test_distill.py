@@ -235,7 +235,7 @@ def test_failed_float32_cholesky_is_retried_in_float64_and_logged():
     logs = []
     fr = _digits_frepo(steps=3)
     fr.log = logs.append
-    f64 = fr._steps[tf.float64]
+    f64 = fr._float64_step
 
     def failing_f32(step):  # what a CPU Cholesky failure does
         raise tf.errors.InvalidArgumentError(None, None, "Cholesky decomposition was not successful")
@@ -245,7 +245,7 @@ def test_failed_float32_cholesky_is_retried_in_float64_and_logged():
     out = fr.step(0)
     assert fr.state.f64_retries == 1 and any("float64" in m for m in logs)
     assert np.isfinite(out["loss"]) and not np.array_equal(before, fr.x_syn.numpy())
-    assert fr._steps[tf.float64] is f64
+    assert fr._float64_step is f64
 
 
 def test_non_finite_float32_step_is_retried_in_float64_inside_the_graph(monkeypatch):
@@ -269,7 +269,7 @@ def test_non_finite_float32_step_is_retried_in_float64_inside_the_graph(monkeypa
     assert bool(launched["retried"]) and fr.state.f64_retries == 0  # counted when read
     out = fr._collect(0, launched)
     assert fr.state.f64_retries == 1 and any("retried" in m for m in logs)
-    expected = ref._steps[tf.float64](tf.constant(0, tf.int64))  # the same step, float64 only
+    expected = ref._float64_step(tf.constant(0, tf.int64))  # the same step, float64 only
     assert np.isfinite(out["loss"]) and abs(out["loss"] - float(expected["loss"])) < 1e-6
     np.testing.assert_array_equal(fr.x_syn.numpy(), ref.x_syn.numpy())  # one update, not two
 

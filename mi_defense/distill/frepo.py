@@ -132,8 +132,8 @@ class FRePo:
         # float32 with the float64 retry inside the graph (no host round-trip per step), and
         # float64 alone for a Cholesky failure that raises (CPU) instead of giving NaN (GPU)
         self._auto = tf.function(self._auto_step, jit_compile=cfg.jit or None, input_signature=spec)
-        self._steps = {tf.float64: tf.function(lambda step: self._step(step, tf.float64), jit_compile=cfg.jit or None,
-                                               input_signature=spec)}
+        self._float64_step = tf.function(lambda step: self._step(step, tf.float64), jit_compile=cfg.jit or None,
+                                         input_signature=spec)
 
     # ---------------------------------------------------------------- the step
     def _seed(self, step, k: int):
@@ -233,7 +233,7 @@ class FRePo:
             self.log(f"step {step}: {str(exc).splitlines()[0]} in float32; retrying this step with the kernel in float64")
             self.state.f64_retries += 1
             try:
-                out = self._steps[tf.float64](s)
+                out = self._float64_step(s)
             except tf.errors.InvalidArgumentError as exc2:
                 raise NumericsError(f"step {step}: kernel solve failed in float64 too ({str(exc2).splitlines()[0]})") from None
             return {**out, "retried": tf.constant(False)}  # counted and logged above
