@@ -51,10 +51,27 @@ def test_readme_python_example_runs_and_writes_what_it_says(readme_run):
 
 def test_readme_keras_example_needs_nothing_of_the_package(readme_run):
     cwd, _ = readme_run
-    code = readme_block("keras-example") + "\nimport sys\nassert 'mi_defense' not in sys.modules\n"
-    out = run_python(code, cwd)
+    check = """
+import sys
+assert 'mi_defense' not in sys.modules
+# the README's transform maps the published pixels onto the model-space images, to within
+# half a grey level (pixels clipped at 0 or 255 excepted), and skipping its standardisation
+# does not: the check below can fail
+pixels = z["images_uint8"]
+inside = (pixels > 0) & (pixels < 255)
+half_level = 0.5 / 255 / float(z["transform_std"].min())
+print("transform error", float(abs(to_model_space(pixels) - x)[inside].max()), half_level)
+print("unstandardised error", float(abs(pixels / 255.0 - x)[inside].max()))
+"""
+    out = run_python(readme_block("keras-example") + check, cwd)
+    err, half_level = map(float, re.search(r"transform error (\S+) (\S+)", out).groups())
+    assert err <= half_level * 1.001
+    assert float(re.search(r"unstandardised error (\S+)", out).group(1)) > 10 * half_level
     acc = float(re.search(r"test accuracy of a Keras model trained on 100 synthetic images: ([0-9.]+)", out).group(1))
-    assert acc > 0.6  # ten classes: chance is 0.1; a wrong transform gives near-chance accuracy
+    # ten classes: chance is 0.1. Over ten Keras seeds on one 300-step set this model scored
+    # 0.65-0.74 (0.46-0.66 without the standardisation), and the set itself varies by machine,
+    # so this bound only says the released set teaches a model something
+    assert acc > 0.4
 
 
 def _digits(n=300):
