@@ -73,7 +73,7 @@ def cmd_distill(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from mi_defense.commands import evaluate_command
+    from mi_defense.commands import evaluate_command, evaluation_lines
     from mi_defense.io import check_writable_file
 
     if args.json:
@@ -82,17 +82,15 @@ def cmd_evaluate(args) -> int:
         raise UserError(f"--models {args.models}: train at least one model")
     if args.compare_width < 0:
         raise UserError(f"--compare-width {args.compare_width}: give a positive ConvNet width, or 0 for none")
+    if args.only_subset and args.compare_width:
+        raise UserError("--only-subset evaluates no distilled set, so --compare-width has nothing to compare; "
+                        "pass --width W to evaluate the subset at width W")
 
     r = evaluate_command(args.distilled, args.dataset, models=args.models, data_dir=args.data_dir, preset=args.preset,
                          json_path=args.json, baseline_subset=args.baseline_subset, progress=not args.quiet,
-                         compare_width=args.compare_width, batched=args.batched, width=args.width, depth=args.depth, steps=args.train_steps, seed=args.seed)
-    w = r["train_config"]["width"]
-    print(f"distilled set ({r['n_train']} images): test accuracy {100 * r['test_accuracy_mean']:.2f} +- {100 * r['test_accuracy_std']:.2f} % over {r['models']} models of width {w}")
-    for width, b in r.get("at_width", {}).items():
-        print(f"  under width-{width} evaluation: {100 * b['test_accuracy_mean']:.2f} +- {100 * b['test_accuracy_std']:.2f} %")
-    if "random_subset" in r:
-        b = r["random_subset"]
-        print(f"random real subset ({b['n_train']} images): test accuracy {100 * b['test_accuracy_mean']:.2f} +- {100 * b['test_accuracy_std']:.2f} %")
+                         compare_width=args.compare_width, batched=args.batched, only_subset=args.only_subset,
+                         width=args.width, depth=args.depth, steps=args.train_steps, seed=args.seed)
+    print("\n".join(evaluation_lines(r)))
     return 0
 
 
@@ -282,6 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--compare-width", type=int, default=0, metavar="W",
                     help="also evaluate with ConvNets of width W (128: FRePo's published evaluation; slow on a CPU; default off)")
     ev.add_argument("--baseline-subset", action="store_true", help="also evaluate a random real subset of the same size")
+    ev.add_argument("--only-subset", action="store_true", help="evaluate only that random real subset, not the distilled set")
     ev.add_argument("--json", metavar="PATH", help="write the result as JSON")
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
     ev.set_defaults(func=cmd_evaluate)

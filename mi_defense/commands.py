@@ -47,11 +47,15 @@ def distill_command(dataset_name: str, out: str, preset: str = "quick", data_dir
 
 def evaluate_command(distilled_path: str, dataset_name: str, models: int = 5, data_dir: Optional[str] = None,
                      preset: Optional[str] = None, json_path: Optional[str] = None, baseline_subset: bool = False,
-                     progress: bool = True, compare_width: int = 0, batched: bool = False, **overrides) -> dict:
+                     progress: bool = True, compare_width: int = 0, batched: bool = False, only_subset: bool = False,
+                     **overrides) -> dict:
     """Train fresh models on a distilled set; test accuracy. With ``compare_width`` (e.g. 128,
     the width of FRePo's published evaluation) the set is also evaluated by ConvNets of that
     width (``result["at_width"]``), so results made with narrower pools compare with the paper's.
-    ``batched`` trains each group of models together in one graph (``train_many``)."""
+    ``baseline_subset`` also trains on a random real subset of the same size, drawn per class
+    from the distillation's members (``result["random_subset"]``, with their training-set
+    indices); ``only_subset`` trains on that subset alone. ``batched`` trains each group of
+    models together in one graph (``train_many``)."""
     import json
 
     from mi_defense.distill.artifact import check_compatible, load_distilled
@@ -81,20 +85,38 @@ def evaluate_command(distilled_path: str, dataset_name: str, models: int = 5, da
     else:
         raise UserError(f"{ds.name} has no test set and no split.json lies beside {distilled_path}")
     x_test = transform(x_test)
-    result = {"distilled": str(distilled_path), "dataset": ds.name, "privacy_statement": released.provenance.get("privacy_statement"),
-              **evaluate_set(x, y, x_test, y_test, ds.num_classes, cfg, models, progress, batched)}
-    if compare_width and compare_width != cfg.width:
+    result = {"distilled": str(distilled_path), "dataset": ds.name, "privacy_statement": released.provenance.get("privacy_statement")}
+    if not only_subset:
+        result.update(evaluate_set(x, y, x_test, y_test, ds.num_classes, cfg, models, progress, batched))
+    if compare_width and compare_width != cfg.width and not only_subset:
         result["at_width"] = {str(compare_width): evaluate_set(x, y, x_test, y_test, ds.num_classes,
                                                                dataclasses.replace(cfg, width=compare_width), models, progress, batched)}
-    if baseline_subset:
+    if baseline_subset or only_subset:
         if split is None:
-            raise UserError("--baseline-subset needs the split.json written beside distilled.npz")
+            raise UserError("--baseline-subset and --only-subset draw the subset from the distillation's members: "
+                            f"they need the split.json written beside {distilled_path}")
         rng = np.random.default_rng(cfg.seed)
         ym = ds.y_train[split.members]
         per = len(x) // ds.num_classes
         pos = np.concatenate([rng.choice(np.flatnonzero(ym == c), per, replace=False) for c in range(ds.num_classes)])
         xs = transform(ds.x_train[split.members[pos]])
-        result["random_subset"] = evaluate_set(xs, targets_for(ym[pos], ds.num_classes), x_test, y_test, ds.num_classes, cfg, models, progress, batched)
+        result["random_subset"] = {**evaluate_set(xs, targets_for(ym[pos], ds.num_classes), x_test, y_test, ds.num_classes,
+                                                  cfg, models, progress, batched),
+                                   "members": [int(i) for i in split.members[pos]]}
     if json_path:
         write_json(json_path, result)
     return result
+
+
+def evaluation_lines(r: dict) -> list:
+    """The lines ``mi-defense evaluate`` prints for a result of ``evaluate_command``."""
+    def acc(b):
+        return f"test accuracy {100 * b['test_accuracy_mean']:.2f} +- {100 * b['test_accuracy_std']:.2f} %"
+    lines = []
+    if "test_accuracy_mean" in r:
+        lines.append(f"distilled set ({r['n_train']} images): {acc(r)} over {r['models']} models of width {r['train_config']['width']}")
+    lines += [f"  under width-{width} evaluation: {acc(b)}" for width, b in r.get("at_width", {}).items()]
+    if "random_subset" in r:
+        b = r["random_subset"]
+        lines.append(f"random real subset ({b['n_train']} images): {acc(b)} over {b['models']} models of width {b['train_config']['width']}")
+    return lines

@@ -167,6 +167,20 @@ def test_distill_cli_on_digits(tmp_path, capsys):
     # 20 synthetic images teach a fresh model far beyond chance (10%) on the held-out test split
     assert ev["test_accuracy_mean"] > 0.5, ev["test_accuracy_mean"]
     assert len(ev["test_accuracy"]) == 1 and ev["train_steps"] == 300
+    # the random-subset baseline alone: 2 members per class of the distillation's members, recorded by index
+    rc = main(["evaluate", "--distilled", str(out / "distilled.npz"), "--dataset", "digits", "--models", "1", "--train-steps",
+               "300", "--width", "16", "--only-subset", "--json", str(tmp_path / "s.json"), "--quiet"])
+    assert rc == 0
+    sub = json.loads((tmp_path / "s.json").read_text())
+    assert "test_accuracy_mean" not in sub and "at_width" not in sub
+    chosen = np.array(sub["random_subset"]["members"])
+    from mi_defense.data.registry import load_dataset
+    assert set(chosen) <= set(split["members"]) and len(set(chosen)) == 20 and sub["random_subset"]["n_train"] == 20
+    assert np.bincount(load_dataset("digits").y_train[chosen], minlength=10).tolist() == [2] * 10
+    assert sub["random_subset"]["test_accuracy_mean"] > 0.3  # 20 real digits: far above chance (10%)
+    assert f"random real subset (20 images): test accuracy {100 * sub['random_subset']['test_accuracy_mean']:.2f}" in capsys.readouterr().out
+    assert main(["evaluate", "--distilled", str(out / "distilled.npz"), "--dataset", "digits", "--only-subset",
+                 "--compare-width", "32"]) == 2
 
 
 def test_noise_starts_are_data_free_reproducible_and_smooth_where_asked():
