@@ -82,9 +82,6 @@ def cmd_evaluate(args) -> int:
         raise UserError(f"--models {args.models}: train at least one model")
     if args.compare_width < 0:
         raise UserError(f"--compare-width {args.compare_width}: give a positive ConvNet width, or 0 for none")
-    if args.only_subset and args.compare_width:
-        raise UserError("--only-subset evaluates no distilled set, so --compare-width has nothing to compare; "
-                        "pass --width W to evaluate the subset at width W")
 
     r = evaluate_command(args.distilled, args.dataset, models=args.models, data_dir=args.data_dir, preset=args.preset,
                          json_path=args.json, baseline_subset=args.baseline_subset, progress=not args.quiet,

@@ -60,6 +60,10 @@ def evaluate_command(distilled_path: str, dataset_name: str, models: int = 5, da
 
     from mi_defense.distill.artifact import check_compatible, load_distilled
     from mi_defense.evaluate import evaluate_set
+
+    if only_subset and compare_width:
+        raise UserError("--only-subset evaluates no distilled set, so --compare-width has nothing to compare; "
+                        "pass --width W to evaluate the subset at width W")
     from mi_defense.train import targets_for
 
     released = load_distilled(distilled_path)
@@ -88,7 +92,7 @@ def evaluate_command(distilled_path: str, dataset_name: str, models: int = 5, da
     result = {"distilled": str(distilled_path), "dataset": ds.name, "privacy_statement": released.provenance.get("privacy_statement")}
     if not only_subset:
         result.update(evaluate_set(x, y, x_test, y_test, ds.num_classes, cfg, models, progress, batched))
-    if compare_width and compare_width != cfg.width and not only_subset:
+    if compare_width and compare_width != cfg.width:
         result["at_width"] = {str(compare_width): evaluate_set(x, y, x_test, y_test, ds.num_classes,
                                                                dataclasses.replace(cfg, width=compare_width), models, progress, batched)}
     if baseline_subset or only_subset:
