@@ -60,11 +60,11 @@ def evaluate_command(distilled_path: str, dataset_name: str, models: int = 5, da
 
     from mi_defense.distill.artifact import check_compatible, load_distilled
     from mi_defense.evaluate import evaluate_set
+    from mi_defense.train import targets_for
 
     if only_subset and compare_width:
         raise UserError("--only-subset evaluates no distilled set, so --compare-width has nothing to compare; "
                         "pass --width W to evaluate the subset at width W")
-    from mi_defense.train import targets_for
 
     released = load_distilled(distilled_path)
     x, y, transform = released.x, released.y, released.transform
