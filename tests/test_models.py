@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from mi_defense.cli import main
-from mi_defense.models import ConvNet, MLP, fresh_weights
+from mi_defense.models import ConvNet, MLP, conv3x3_relu, fresh_weights
 from mi_defense.tfenv import tf
 
 
@@ -21,6 +21,36 @@ def test_convnet_norms_only_after_first_block(norm):
     names = {v.name.split("/")[1] for v in m.variables}
     assert "norm0" not in names and {"norm1", "norm2"} <= names
     assert m(tf.ones((2, 8, 8, 1)), training=True).shape == (2, 3)
+
+
+def test_conv3x3_relu_gradients_equal_the_builtin_ones():
+    """The input gradient computed as a forward convolution with the flipped, transposed
+    kernel agrees with TensorFlow's own gradient of relu(conv + b), in value and in graph mode."""
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.normal(size=(3, 9, 7, 5)), tf.float32)  # odd, non-square sizes catch a wrong flip or padding
+    k = tf.constant(rng.normal(size=(3, 3, 5, 6)), tf.float32)
+    b = tf.constant(rng.normal(size=(6,)), tf.float32)
+    w = tf.constant(rng.normal(size=(3, 9, 7, 6)), tf.float32)  # a non-uniform upstream gradient
+
+    def grads(f):
+        with tf.GradientTape() as tape:
+            tape.watch([x, k, b])
+            y = f(x, k, b)
+            loss = tf.reduce_sum(w * y)
+        return [y] + tape.gradient(loss, [x, k, b])
+
+    ref = grads(lambda x, k, b: tf.nn.relu(tf.nn.conv2d(x, k, 1, "SAME") + b))
+    for got in (grads(conv3x3_relu), tf.function(lambda: grads(conv3x3_relu))()):
+        for a, r in zip(got, ref):
+            np.testing.assert_allclose(a.numpy(), r.numpy(), rtol=1e-5, atol=1e-5)
+    assert np.abs(ref[1].numpy()).max() > 1.0  # the comparison is not between zeros
+
+
+def test_convnet_variables_keep_their_layer_names():
+    """Layers built outside their own call keep the names checkpoints and ``fresh_weights`` see."""
+    m = ConvNet((32, 32, 3), 10, width=4, depth=2, norm="batch")
+    names = [v.name for v in m.variables]
+    assert names[:2] == ["convnet/conv0/kernel:0", "convnet/conv0/bias:0"] and "convnet/conv1/kernel:0" in names
 
 
 def test_mlp_and_fresh_weights():
