@@ -47,12 +47,11 @@ def matmul_gflops(n: int = 2048, reps: int = 5) -> float:
     return 2.0 * n ** 3 / _median_seconds(f, reps) / 1e9
 
 
-def matmul_peak(sizes=MATMUL_SIZES, reps: int = 5) -> dict:
-    """The best float32 matmul rate over several square sizes (the machine's attainable
-    rate depends on the size: cache blocking, threading). The step's fraction is taken of
-    the best, so it is never flattered by an unlucky reference size."""
-    by_size = {str(n): matmul_gflops(n, reps) for n in sizes}
-    return {"best": max(by_size.values()), "by_size": by_size}
+def matmul_rates(sizes=MATMUL_SIZES, reps: int = 5) -> dict:
+    """The float32 matmul rate at several square sizes, ``{str(n): GFLOP/s}`` (the
+    machine's attainable rate depends on the size: cache blocking, threading). The step's
+    fraction is taken of the best, so it is never flattered by an unlucky reference size."""
+    return {str(n): matmul_gflops(n, reps) for n in sizes}
 
 
 def _phases(fr, batch_real: int, reps: int) -> dict:
@@ -115,7 +114,7 @@ def bench_distill(dataset: str = "mnist", width: int = 64, ipc: int = 10, steps:
     init = choose_init_indices(y, ipc, ds.num_classes, 0)
     rss_data = peak_rss_mb()
     fr = FRePo(cfg, ds.x_train, y, ds.num_classes, transform(ds.x_train[init]), y[init], log=lambda s: None, transform=transform)
-    peak_before = matmul_peak()  # measured before and after the steps: a host slowed in one window cannot flatter the fraction
+    rates_before = matmul_rates()  # measured before and after the steps: a host slowed in one window cannot flatter the fraction
     times = []
     for s in range(warmup + steps):
         t0 = time.perf_counter()
@@ -124,8 +123,8 @@ def bench_distill(dataset: str = "mnist", width: int = 64, ipc: int = 10, steps:
             times.append(time.perf_counter() - t0)
     step_s = float(np.median(times))
     rss_steps = peak_rss_mb()
-    peak_after = matmul_peak()
-    by_size = {n: max(peak_before["by_size"][n], peak_after["by_size"][n]) for n in peak_after["by_size"]}
+    rates_after = matmul_rates()
+    by_size = {n: max(rates_before[n], rates_after[n]) for n in rates_after}
     matmul = max(by_size.values())
     phases = _phases(fr, batch_real, reps=max(3, min(steps, 10)))
     for p in phases.values():
@@ -140,8 +139,8 @@ def bench_distill(dataset: str = "mnist", width: int = 64, ipc: int = 10, steps:
               "steps_timed": steps, "seconds_per_step_median": step_s, "seconds_per_step_all": times,
               "feature_images_per_second": img_s, "step_gflop": flops, "achieved_gflops_per_second": flops / step_s,
               "matmul_gflops_per_second": matmul,
-              "matmul_gflops_per_second_by_size": by_size, "matmul_before_steps": peak_before["by_size"],
-              "matmul_after_steps": peak_after["by_size"], "fraction_of_matmul": flops / step_s / matmul, "phases": phases,
+              "matmul_gflops_per_second_by_size": by_size, "matmul_before_steps": rates_before,
+              "matmul_after_steps": rates_after, "fraction_of_matmul": flops / step_s / matmul, "phases": phases,
               "real_pool": {"dtype": "uint8" if fr.real.compact else "float32", "mb": fr.real.nbytes / 2 ** 20},
               "peak_rss_mb": rss_steps, "peak_rss_mb_with_phase_tests": peak_rss_mb(),
               "rss_mb_tensorflow_imported": rss_tf, "peak_rss_mb_data_ready": rss_data,
