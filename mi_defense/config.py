@@ -33,6 +33,7 @@ class DistillConfig:
     pool_size: int = 10
     max_online_updates: int = 100
     lr: Optional[float] = None       # LAMB, cosine decay to lr_final_ratio * lr; None: image_lr's default for the init
+    label_lr: Optional[float] = None  # LAMB rate of the learned labels; None: the images' rate (image_lr)
     lr_final_ratio: float = 0.1
     online_lr: float = 3e-4          # Adam for the pool models
     max_online_batch: int = 1000     # synthetic examples per online step, at most
@@ -61,6 +62,11 @@ class DistillConfig:
         return NOISE_INIT_LR if self.init in NOISE_INITS else REAL_INIT_LR
 
     @property
+    def label_rate(self) -> float:
+        """The learned labels' learning rate: ``label_lr``, else the images' (``image_lr``)."""
+        return self.label_lr if self.label_lr is not None else self.image_lr
+
+    @property
     def private(self) -> bool:
         """True for DP-FRePo (an ``epsilon`` is set)."""
         return self.epsilon is not None
@@ -70,8 +76,9 @@ class DistillConfig:
         check_nonneg_int(self, "seed", "checkpoint_every")
         for k in ("online_lr", "lr_final_ratio", "reg"):
             check_number(getattr(self, k), f"DistillConfig: {k}", allow_zero=True)
-        if self.lr is not None:
-            check_number(self.lr, "DistillConfig: lr")
+        for k in ("lr", "label_lr"):
+            if getattr(self, k) is not None:
+                check_number(getattr(self, k), f"DistillConfig: {k}")
         if not self.online_lr > 0:
             raise UserError(f"learning rates must be positive (online_lr={self.online_lr})")
         if self.pool_norm not in ("none", "batch", "instance", "layer"):

@@ -10,6 +10,7 @@ from mi_defense.distill.frepo import FRePo, choose_init_indices
 from mi_defense.distill.krr import krr_loss, label_margin_loss
 from mi_defense.distill.lamb import cosine_lr, lamb_update
 from mi_defense.distill.pool import initial_counters, next_counter
+from mi_defense.errors import UserError
 from mi_defense.tfenv import tf
 
 
@@ -124,6 +125,24 @@ def test_pool_follows_reset_rule_and_loss_decreases():
     assert fr.pool.counters.numpy().tolist() == counters
     assert fr.pool.resets.numpy().tolist() == resets and sum(resets) > 0
     assert np.mean(losses[-10:]) < np.mean(losses[:10])
+
+
+def test_labels_take_their_own_learning_rate():
+    # LAMB's trust ratio makes a step's length lr * ||p||, so after the first step each
+    # tensor has moved by exactly its own rate (the cosine decay starts at the full rate)
+    def moved(fr):
+        x0, y0 = fr.x_syn.numpy(), fr.y_syn.numpy()
+        fr.step(0)
+        return (np.linalg.norm(fr.x_syn.numpy() - x0) / np.linalg.norm(x0),
+                np.linalg.norm(fr.y_syn.numpy() - y0) / np.linalg.norm(y0))
+
+    dx, dy = moved(_digits_frepo(lr=3e-4, label_lr=2e-3))
+    assert dx == pytest.approx(3e-4, rel=1e-3) and dy == pytest.approx(2e-3, rel=1e-3)
+    dx, dy = moved(_digits_frepo(lr=3e-4))  # unset: the images' rate
+    assert dx == pytest.approx(3e-4, rel=1e-3) and dy == pytest.approx(3e-4, rel=1e-3)
+    assert DistillConfig(init="noise").label_rate == DistillConfig(init="noise").image_lr
+    with pytest.raises(UserError, match="label_lr"):
+        DistillConfig(label_lr=0.0)
 
 
 def test_resume_equals_uninterrupted(tmp_path):

@@ -224,6 +224,7 @@ def distill(dataset: Dataset, split: Split, cfg: DistillConfig, out_dir, resume:
         "dataset": dataset.name,
         "config": dataclasses.asdict(cfg),
         "image_lr": cfg.image_lr,
+        "label_lr": cfg.label_rate,
         "seed": cfg.seed,
         "split_hash": split.hash,
         "run_hash": rhash,

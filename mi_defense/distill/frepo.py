@@ -6,7 +6,8 @@ resumed run repeats an uninterrupted one):
 1. pick a pool model uniformly and copy its weights into the working model;
 2. draw a real batch; its features ``F_t`` (inference mode) are constants;
 3. compute the KRR loss (``distill.krr``) plus the label-margin hinge, and update the
-   synthetic images and labels with LAMB under a cosine learning-rate decay;
+   synthetic images and labels with LAMB under a cosine learning-rate decay (the labels
+   at their own rate, ``label_rate``);
 4. apply the pool's reset rule to the selected model: re-initialise it, or train it
    one Adam step on the just-updated synthetic set.
 
@@ -190,8 +191,9 @@ class FRePo:
                 finite = finite & tf.reduce_all(tf.math.is_finite(g))
 
         def apply():
-            lr = cosine_lr(step, cfg.steps, cfg.image_lr, cfg.lr_final_ratio)
-            for var, g, m, v in zip(self.learnable, grads, self.opt_m, self.opt_v):
+            rates = (cfg.image_lr, cfg.label_rate)  # x_syn, then y_syn when learned
+            for var, g, m, v, rate in zip(self.learnable, grads, self.opt_m, self.opt_v, rates):
+                lr = cosine_lr(step, cfg.steps, rate, cfg.lr_final_ratio)
                 p, m_new, v_new = lamb_update(var, g, m, v, step + 1, lr)
                 var.assign(p)
                 m.assign(m_new)
