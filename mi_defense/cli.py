@@ -61,7 +61,7 @@ def cmd_distill(args) -> int:
                      pool_size=args.pool_size, max_online_updates=args.max_online_updates, init=args.init,
                      learn_labels=False if args.no_learn_labels else None, flip=args.flip, seed=args.seed,
                      checkpoint_every=args.checkpoint_every, jit=True if args.jit else None, strategy=args.strategy,
-                     pool_norm=args.pool_norm, lr=args.lr, epsilon=args.epsilon, delta=args.delta, clip=args.clip)
+                     pool_norm=args.pool_norm, lr=args.lr, label_lr=args.label_lr, epsilon=args.epsilon, delta=args.delta, clip=args.clip)
     meta = distill_command(args.dataset, args.out, preset=args.preset, data_dir=args.data_dir, members=args.members,
                            split_path=args.split, config_path=args.config, resume=args.resume,
                            progress=not args.quiet, tensorboard=args.tensorboard, keep_checkpoint=args.keep_checkpoint,
@@ -238,6 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "warning), or a public .npz set")
     ds.add_argument("--lr", type=float, help="LAMB learning rate of the synthetic set (default 1e-2 from noise, 3e-4 from "
                                              "real or public images)")
+    ds.add_argument("--label-lr", type=float, help="LAMB learning rate of the learned labels (default: the images' rate)")
     ds.add_argument("--epsilon", type=float, help="DP-FRePo: release an (epsilon, delta)-differentially private set (noise start, "
                     "per-example clipping, Gaussian noise, RDP accounting); with quick it then defaults to --batch-real 1024 "
                     "and --steps 500, a better signal-to-noise ratio per step")

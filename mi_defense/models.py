@@ -20,7 +20,7 @@ NORMS = ("none", "batch", "instance", "layer")
 
 
 def _norm_layer(norm: str, name: str, bn_momentum: float = 0.9):
-    if norm == "batch":  # Keras' momentum is the old statistics' weight (Flax's is the same quantity)
+    if norm == "batch":  # Keras' momentum is the old statistics' weight, as Flax's (FRePo's reference Conv uses 0.1)
         return tf.keras.layers.BatchNormalization(momentum=bn_momentum, epsilon=1e-5, name=name)
     if norm == "instance":
         return tf.keras.layers.GroupNormalization(groups=-1, epsilon=1e-5, name=name)
