@@ -34,6 +34,7 @@ def files(tmp_path):
     (["evaluate", "--distilled", "{t}/none.npz", "--models", "0"], "at least one model"),
     (["evaluate", "--distilled", "{t}/none.npz", "--compare-width", "-1"], "positive ConvNet width"),
     (["distill", "--dataset", "digits", "--split", "{t}/notjson.json", "--out", "{t}/d"], "not readable JSON"),
+    (["distill", "--dataset", "digits", "--label-lr", "0", "--out", "{t}/d"], "label_lr must be a positive number"),
     (["audit", "--dataset", "digits", "--members", "0", "--out", "{t}/o"], "members must be a whole number >= 1"),
     (["audit", "--dataset", "digits", "--bootstrap", "-5", "--out", "{t}/o"], "bootstrap must be"),
     (["audit", "--dataset", "digits", "--seed", "-1", "--out", "{t}/o"], "seed must be"),
