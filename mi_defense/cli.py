@@ -61,7 +61,8 @@ def cmd_distill(args) -> int:
                      pool_size=args.pool_size, max_online_updates=args.max_online_updates, init=args.init,
                      learn_labels=False if args.no_learn_labels else None, flip=args.flip, seed=args.seed,
                      checkpoint_every=args.checkpoint_every, jit=True if args.jit else None, strategy=args.strategy,
-                     pool_norm=args.pool_norm, lr=args.lr, label_lr=args.label_lr, epsilon=args.epsilon, delta=args.delta, clip=args.clip)
+                     pool_norm=args.pool_norm, lr=args.lr, label_lr=args.label_lr, epsilon=args.epsilon, delta=args.delta, clip=args.clip,
+                     clip_space=args.clip_space)
     meta = distill_command(args.dataset, args.out, preset=args.preset, data_dir=args.data_dir, members=args.members,
                            split_path=args.split, config_path=args.config, resume=args.resume,
                            progress=not args.quiet, tensorboard=args.tensorboard, keep_checkpoint=args.keep_checkpoint,
@@ -194,7 +195,7 @@ def cmd_bench(args) -> int:
 
 # --------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
-    from mi_defense.config import DistillConfig
+    from mi_defense.config import CLIP_SPACES, DistillConfig
 
     p = argparse.ArgumentParser(prog="mi-defense", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"mi-defense {__version__}")
@@ -243,7 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "per-example clipping, Gaussian noise, RDP accounting); with quick it then defaults to --batch-real 1024 "
                     "and --steps 500, a better signal-to-noise ratio per step")
     ds.add_argument("--delta", type=float, help="DP-FRePo: delta (default min(1e-5, 1/n^1.1) for n members)")
-    ds.add_argument("--clip", type=float, help="DP-FRePo: per-example clipping norm of the feature/label gradient (default 1)")
+    ds.add_argument("--clip", type=float, help="DP-FRePo: per-example clipping norm (default 1)")
+    ds.add_argument("--clip-space", choices=CLIP_SPACES, help="DP-FRePo: clip each example's gradient with respect to the synthetic "
+                    "features and labels (default) or the KRR readout (classes x features entries, so less noise per step)")
     ds.add_argument("--no-learn-labels", action="store_true", help="freeze the labels at the centred one-hot")
     ds.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None, help="add horizontal flips inside the kernel (default: on for RGB)")
     ds.add_argument("--seed", type=int, help="seed of the initial set, the pool and the real batches (default 0)")

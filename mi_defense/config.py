@@ -48,7 +48,8 @@ class DistillConfig:
     strategy: str = "default"        # default | mirrored
     epsilon: Optional[float] = None  # DP-FRePo: (epsilon, delta)-DP release; None: no guarantee
     delta: Optional[float] = None    # None: min(1e-5, 1/n^1.1) for n private examples
-    clip: float = 1.0                # DP-FRePo: per-example bound on the feature/label gradient
+    clip: float = 1.0                # DP-FRePo: per-example bound on the gradient in clip_space
+    clip_space: str = "features"     # DP-FRePo: features (synthetic features and labels) | readout (the KRR's classes x features map)
 
     def __post_init__(self):
         self.validate()
@@ -88,6 +89,8 @@ class DistillConfig:
         if self.init != "real" and self.init not in NOISE_INITS and not str(self.init).endswith(".npz"):
             raise UserError(f"init '{self.init}' unknown; use smooth-noise, noise, real, or a path to a public .npz set")
         check_number(self.clip, "DistillConfig: clip")
+        if self.clip_space not in CLIP_SPACES:
+            raise UserError(f"clip_space '{self.clip_space}' unknown; use {' or '.join(CLIP_SPACES)}")
         check_number(self.smooth_sigma, "DistillConfig: smooth_sigma")
         if not 0 <= self.pool_bn_momentum < 1:
             raise UserError(f"pool_bn_momentum={self.pool_bn_momentum} must be in [0, 1)")
@@ -108,6 +111,7 @@ class DistillConfig:
 REAL_INIT_LR = 3e-4   # FRePo's LAMB learning rate from real images
 NOISE_INIT_LR = 1e-2  # from a noise start (the default, and DP-FRePo's): the images must travel further
 NOISE_INITS = ("smooth-noise", "noise")  # data-independent starts (distill.api.noise_start)
+CLIP_SPACES = ("features", "readout")  # DP-FRePo's clipping spaces (distill.dp.CLIP_SPACES)
 
 
 AUGMENT_MODES = ("frepo", "flip_crop", "none", "auto")

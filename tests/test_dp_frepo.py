@@ -90,8 +90,10 @@ def test_bad_dp_settings_are_one_line_errors(bad, msg):
         DistillConfig(**{"epsilon": 1.0, **bad})
 
 
-def test_no_noise_and_no_clipping_equals_frepo_gradient():
-    """With sigma = 0, C = infinity and q = 1 the private gradient is FRePo's (full batch)."""
+@pytest.mark.parametrize("space", ["readout", "features"])
+def test_no_noise_and_no_clipping_equals_frepo_gradient(space):
+    """With sigma = 0, C = infinity and q = 1 the private gradient is FRePo's (full batch),
+    whichever space clips."""
     from mi_defense.distill.frepo import FRePo
 
     rng = np.random.default_rng(0)
@@ -103,7 +105,7 @@ def test_no_noise_and_no_clipping_equals_frepo_gradient():
     x0 = rng.standard_normal((ipc * k, 8, 8, 1)).astype(np.float32)
     y0 = np.repeat(np.arange(k), ipc)
     fr = FRePo(cfg, x, y, k, x0, y0, log=lambda s: None)
-    plan = dataclasses.replace(fr.dp, noise_multiplier=0.0, clip=1e30, sampling_rate=1.0)
+    plan = dataclasses.replace(fr.dp, noise_multiplier=0.0, clip=1e30, sampling_rate=1.0, clip_space=space)
     grads, finite = private_gradients(fr, plan, fr.dp_key, tf.constant(0, tf.int64))
     assert bool(finite)
     with tf.GradientTape() as tape:

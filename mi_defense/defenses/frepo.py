@@ -20,7 +20,7 @@ from mi_defense.train import accuracy
 
 class FRePoDefense(Defense):
     name = "frepo"
-    allowed = ("ipc", "init", "steps", "lr", "learn_labels", "eps", "clip")
+    allowed = ("ipc", "init", "steps", "lr", "learn_labels", "eps", "clip", "clip_space")
     numeric = {"ipc": int, "steps": int, "lr": float, "eps": float, "clip": float}
     example = "frepo:ipc=10,lr=0.01 or frepo:ipc=10,eps=8"
     releases = True
@@ -42,6 +42,8 @@ class FRePoDefense(Defense):
             changes["epsilon"] = float(p["eps"])
         if "clip" in p:
             changes["clip"] = float(p["clip"])
+        if "clip_space" in p:
+            changes["clip_space"] = str(p["clip_space"])
         if "learn_labels" in p:
             changes["learn_labels"] = str(p["learn_labels"]).lower() in ("1", "true", "yes")
         return dataclasses.replace(self.ctx.distill, **changes).validate()

@@ -49,7 +49,7 @@ CLIP_MARGIN = 1e-6
 def per_example_terms(f_s, y_s, f_t, y_t, reg: float):
     """``dict(R, U, W, s, P, V, F, Ft)`` of the module docstring (float64, one row per real example)."""
     f_s, y_s, f_t, y_t = (tf.cast(a, tf.float64) for a in (f_s, y_s, f_t, y_t))
-    lam = tf.cast(reg, tf.float64) / tf.cast(tf.shape(f_s)[0], tf.float64)
+    lam = tf.constant(reg, tf.float64) / tf.cast(tf.shape(f_s)[0], tf.float64)
     chol = regularised_cholesky(f_s, reg)
     alpha = tf.linalg.cholesky_solve(chol, y_s)                           # n x C
     kt = tf.matmul(f_t, f_s, transpose_b=True)                             # b x n
@@ -88,7 +88,7 @@ def clipped_gradient_sum(f_s, y_s, f_t, y_t, reg: float, clip: float):
     norms = tf.sqrt(per_example_sq_norms(t))
     ok = tf.math.is_finite(norms)
     one = tf.constant(1.0, tf.float64)
-    bound = tf.cast(clip, tf.float64) * (1.0 - CLIP_MARGIN)
+    bound = tf.constant(clip, tf.float64) * (1.0 - CLIP_MARGIN)
     c = tf.where(ok, tf.minimum(one, bound / tf.maximum(norms, 1e-300)), tf.zeros_like(norms))
     u, w, r, p, v = (tf.where(ok[:, None], t[key], tf.zeros_like(t[key])) for key in ("U", "W", "R", "P", "V"))
     s = tf.where(ok, t["s"], tf.zeros_like(norms))

@@ -20,7 +20,7 @@ def regularised_cholesky(f_s, reg: float = 1e-6):
     """Cholesky factor of ``K_ss + reg * tr(K_ss)/n_s * I`` (``K_ss = F_s F_s^T``), in the dtype of ``f_s``."""
     k_ss = tf.matmul(f_s, f_s, transpose_b=True)
     n_s = tf.cast(tf.shape(k_ss)[0], k_ss.dtype)
-    ridge = tf.cast(reg, k_ss.dtype) * tf.linalg.trace(k_ss) / n_s
+    ridge = tf.constant(reg, k_ss.dtype) * tf.linalg.trace(k_ss) / n_s
     return tf.linalg.cholesky(k_ss + ridge * tf.eye(tf.shape(k_ss)[0], dtype=k_ss.dtype))
 
 
