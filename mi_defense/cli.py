@@ -245,8 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "and --steps 500, a better signal-to-noise ratio per step")
     ds.add_argument("--delta", type=float, help="DP-FRePo: delta (default min(1e-5, 1/n^1.1) for n members)")
     ds.add_argument("--clip", type=float, help="DP-FRePo: per-example clipping norm (default 1)")
-    ds.add_argument("--clip-space", choices=CLIP_SPACES, help="DP-FRePo: clip each example's gradient with respect to the synthetic "
-                    "features and labels (default) or the KRR readout (classes x features entries, so less noise per step)")
+    ds.add_argument("--clip-space", choices=CLIP_SPACES, help="DP-FRePo: clip each example's gradient with respect to the KRR "
+                    "readout (default; classes x features entries, so less noise per step) or the synthetic features and labels")
     ds.add_argument("--no-learn-labels", action="store_true", help="freeze the labels at the centred one-hot")
     ds.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None, help="add horizontal flips inside the kernel (default: on for RGB)")
     ds.add_argument("--seed", type=int, help="seed of the initial set, the pool and the real batches (default 0)")

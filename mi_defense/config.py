@@ -49,7 +49,7 @@ class DistillConfig:
     epsilon: Optional[float] = None  # DP-FRePo: (epsilon, delta)-DP release; None: no guarantee
     delta: Optional[float] = None    # None: min(1e-5, 1/n^1.1) for n private examples
     clip: float = 1.0                # DP-FRePo: per-example bound on the gradient in clip_space
-    clip_space: str = "features"     # DP-FRePo: features (synthetic features and labels) | readout (the KRR's classes x features map)
+    clip_space: str = "readout"      # DP-FRePo: readout (the KRR's classes x features map) | features (synthetic features and labels)
 
     def __post_init__(self):
         self.validate()
@@ -111,7 +111,7 @@ class DistillConfig:
 REAL_INIT_LR = 3e-4   # FRePo's LAMB learning rate from real images
 NOISE_INIT_LR = 1e-2  # from a noise start (the default, and DP-FRePo's): the images must travel further
 NOISE_INITS = ("smooth-noise", "noise")  # data-independent starts (distill.api.noise_start)
-CLIP_SPACES = ("features", "readout")  # DP-FRePo's clipping spaces (distill.dp.CLIP_SPACES)
+CLIP_SPACES = ("readout", "features")  # DP-FRePo's clipping spaces (distill.dp.CLIP_SPACES)
 
 
 AUGMENT_MODES = ("frepo", "flip_crop", "none", "auto")

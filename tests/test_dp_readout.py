@@ -81,5 +81,5 @@ def test_clip_spaces_are_one_registry_and_named_in_the_statement():
     for space in CLIP_SPACES:
         plan = DPPlan.for_config(DistillConfig(ipc=1, steps=10, batch_real=64, epsilon=2.0, clip_space=space), 3000)
         assert REGISTRY[space].clipped in plan.statement() and plan.to_json()["clip_space"] == space
-    with pytest.raises(UserError, match="clip_space 'pixels' unknown; use features or readout"):
+    with pytest.raises(UserError, match="clip_space 'pixels' unknown; use readout or features"):
         DistillConfig(epsilon=1.0, clip_space="pixels")

@@ -1,4 +1,5 @@
-"""Per-example clipped gradients of FRePo's KRR loss, in closed form: DP-FRePo's core.
+"""Per-example clipped gradients of FRePo's KRR loss with respect to the synthetic features
+and labels, in closed form: DP-FRePo's ``clip_space=features`` (``distill.dp``).
 
 FRePo's meta-loss is a mean over real examples, ``L = 1/|t| sum_i l_i``, and each real
 example ``i`` enters only through its own term (its features ``f_i`` are computed in
