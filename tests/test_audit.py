@@ -128,7 +128,8 @@ def test_audit_cli_rejects_bad_input(tiny, tmp_path, capsys):
     assert "no parameter(s) epsilon" in capsys.readouterr().err
     assert main(["audit", "--dataset", tiny, "--references", "3", "--out", str(tmp_path / "c")]) == 2
     assert "even" in capsys.readouterr().err
-    for spec, msg in (("frepo:ipc=ten", "ipc=ten is not a positive whole number"), ("dpsgd:eps=-1", "eps=-1 is not a finite positive number")):
+    for spec, msg in (("frepo:ipc=ten", "ipc=ten is not a positive whole number"), ("dpsgd:eps=-1", "eps=-1 is not a finite positive number"),
+                      ("frepo:ipc=1,eps=8,clip_space=pixels", "clip_space 'pixels' unknown; use readout or features")):
         assert main(["audit", "--dataset", tiny, "--defense", "none", "--defense", spec, "--out", str(tmp_path / "c")]) == 2
         assert msg in capsys.readouterr().err
         assert not (tmp_path / "c" / "cache").exists()  # rejected before anything was trained
