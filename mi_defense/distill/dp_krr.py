@@ -77,6 +77,15 @@ def per_example_sq_norms(t) -> "tf.Tensor":
     return tf.maximum(sq_f, 0.0) + sq_y
 
 
+def clip_factors(norms, clip: float):
+    """``(c, ok)``: ``c_i = min(1, C (1 - CLIP_MARGIN) / ||g_i||)`` for per-example norms
+    ``norms`` (float64), and 0 where the norm is not finite (``ok`` false)."""
+    ok = tf.math.is_finite(norms)
+    bound = tf.constant(clip, tf.float64) * (1.0 - CLIP_MARGIN)
+    c = tf.where(ok, tf.minimum(tf.constant(1.0, tf.float64), bound / tf.maximum(norms, 1e-300)), tf.zeros_like(norms))
+    return c, ok
+
+
 def clipped_gradient_sum(f_s, y_s, f_t, y_t, reg: float, clip: float):
     """``(sum_i c_i dl_i/dF_s, sum_i c_i dl_i/dY_s, ||g_i||)`` with ``c_i = min(1, C/||g_i||)``.
 
@@ -87,10 +96,7 @@ def clipped_gradient_sum(f_s, y_s, f_t, y_t, reg: float, clip: float):
     """
     t = per_example_terms(f_s, y_s, f_t, y_t, reg)
     norms = tf.sqrt(per_example_sq_norms(t))
-    ok = tf.math.is_finite(norms)
-    one = tf.constant(1.0, tf.float64)
-    bound = tf.constant(clip, tf.float64) * (1.0 - CLIP_MARGIN)
-    c = tf.where(ok, tf.minimum(one, bound / tf.maximum(norms, 1e-300)), tf.zeros_like(norms))
+    c, ok = clip_factors(norms, clip)
     u, w, r, p, v = (tf.where(ok[:, None], t[key], tf.zeros_like(t[key])) for key in ("U", "W", "R", "P", "V"))
     s = tf.where(ok, t["s"], tf.zeros_like(norms))
     cu, cw = c[:, None] * u, c[:, None] * w

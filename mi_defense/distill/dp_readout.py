@@ -23,10 +23,9 @@ the square root of the dimension, while the unclipped gradient is the same ``J_h
 """
 from __future__ import annotations
 
+from mi_defense.distill.dp_krr import clip_factors
 from mi_defense.distill.krr import regularised_cholesky
 from mi_defense.tfenv import tf
-
-CLIP_MARGIN = 1e-6
 
 
 def krr_readout(f_s, y_s, reg: float):
@@ -46,9 +45,7 @@ def clipped_readout_sum(h, f_t, y_t, clip: float):
     h, f_t, y_t = (tf.cast(a, tf.float64) for a in (h, f_t, y_t))
     r = tf.matmul(f_t, h, transpose_b=True) - y_t                                   # b x C
     norms = tf.norm(r, axis=1) * tf.norm(f_t, axis=1)
-    ok = tf.math.is_finite(norms)
-    bound = tf.constant(clip, tf.float64) * (1.0 - CLIP_MARGIN)
-    c = tf.where(ok, tf.minimum(tf.constant(1.0, tf.float64), bound / tf.maximum(norms, 1e-300)), tf.zeros_like(norms))
+    c, ok = clip_factors(norms, clip)
     cr = tf.where(ok[:, None], c[:, None] * r, tf.zeros_like(r))
     f_ok = tf.where(ok[:, None], f_t, tf.zeros_like(f_t))
     return tf.matmul(cr, f_ok, transpose_a=True), norms
