@@ -35,6 +35,7 @@ class DistillConfig:
     lr: Optional[float] = None       # LAMB, cosine decay to lr_final_ratio * lr; None: image_lr's default for the init
     label_lr: Optional[float] = None  # LAMB rate of the learned labels; None: the images' rate (image_lr)
     lr_final_ratio: float = 0.1
+    lamb_b1: float = 0.9             # LAMB's first-moment decay for the synthetic set (FRePo: 0.9)
     online_lr: float = 3e-4          # Adam for the pool models
     max_online_batch: int = 1000     # synthetic examples per online step, at most
     reg: float = 1e-6                # KRR ridge lambda, relative to tr(K_ss)/n_s
@@ -92,6 +93,8 @@ class DistillConfig:
         if self.clip_space not in CLIP_SPACES:
             raise UserError(f"clip_space '{self.clip_space}' unknown; use {' or '.join(CLIP_SPACES)}")
         check_number(self.smooth_sigma, "DistillConfig: smooth_sigma")
+        if not 0 <= self.lamb_b1 < 1:
+            raise UserError(f"lamb_b1={self.lamb_b1} must be in [0, 1)")
         if not 0 <= self.pool_bn_momentum < 1:
             raise UserError(f"pool_bn_momentum={self.pool_bn_momentum} must be in [0, 1)")
         if self.epsilon is not None:

@@ -71,7 +71,8 @@ def np_lamb(p, g, m, v, t, lr, b1=0.9, b2=0.999, eps=1e-6):
     return p - lr * r * u, m, v
 
 
-def test_lamb_matches_numpy_reference():
+@pytest.mark.parametrize("b1", [0.9, 0.99])
+def test_lamb_matches_numpy_reference(b1):
     rng = np.random.default_rng(0)
     p = rng.standard_normal((3, 4))
     m = np.zeros_like(p)
@@ -79,8 +80,8 @@ def test_lamb_matches_numpy_reference():
     pt, mt, vt = tf.constant(p), tf.constant(m), tf.constant(v)
     for t in range(1, 6):
         g = rng.standard_normal(p.shape)
-        p, m, v = np_lamb(p, g, m, v, t, 0.01)
-        pt, mt, vt = lamb_update(pt, tf.constant(g), mt, vt, t, 0.01)
+        p, m, v = np_lamb(p, g, m, v, t, 0.01, b1=b1)
+        pt, mt, vt = lamb_update(pt, tf.constant(g), mt, vt, t, 0.01, b1=b1)
     assert np.allclose(pt.numpy(), p, rtol=1e-10, atol=1e-12)
     # the trust ratio makes the step size relative: ||dp|| = lr * ||p||
     q = tf.constant(np.full((2, 2), 3.0))
@@ -363,3 +364,9 @@ def test_frepo_on_uint8_pixels_equals_frepo_on_transformed_inputs():
     np.testing.assert_allclose(a.x_syn.numpy(), b.x_syn.numpy(), rtol=1e-3, atol=2e-3)
     np.testing.assert_allclose(a.y_syn.numpy(), b.y_syn.numpy(), rtol=1e-3, atol=2e-3)
     assert not np.allclose(a.x_syn.numpy(), t(raw[init]), atol=1e-3)  # the steps did move the set
+
+
+def test_lamb_b1_is_validated():
+    assert DistillConfig(lamb_b1=0.99).lamb_b1 == 0.99
+    with pytest.raises(UserError, match=r"lamb_b1=1.0 must be in \[0, 1\)"):
+        DistillConfig(lamb_b1=1.0)

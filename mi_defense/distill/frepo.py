@@ -194,7 +194,7 @@ class FRePo:
             rates = (cfg.image_lr, cfg.label_rate)  # x_syn, then y_syn when learned
             for var, g, m, v, rate in zip(self.learnable, grads, self.opt_m, self.opt_v, rates):
                 lr = cosine_lr(step, cfg.steps, rate, cfg.lr_final_ratio)
-                p, m_new, v_new = lamb_update(var, g, m, v, step + 1, lr)
+                p, m_new, v_new = lamb_update(var, g, m, v, step + 1, lr, b1=cfg.lamb_b1)
                 var.assign(p)
                 m.assign(m_new)
                 v.assign(v_new)
