@@ -43,7 +43,8 @@ def distill(x: np.ndarray, y: np.ndarray, *, ipc: int = 10, steps: Optional[int]
         preset: ``"quick"`` (pool width 64, real batch 256) or ``"paper"`` (width 128, batch 1024).
         class_names: one name per class (default ``"0"``, ``"1"``, ...).
         init: ``"noise"`` (the default) starts from white Gaussian noise and copies no
-            member; ``"smooth-noise"`` from Gaussian noise blurred over 2 pixels;
+            member; ``"smooth-noise"`` (the default with ``epsilon`` and ``quick``) from
+            Gaussian noise blurred over 2 pixels;
             ``"real"`` copies ``ipc`` random members per class as the starting point (they
             are then exposed by the release, ``DistilledSet.exposed_members``, and an
             ``ExposureWarning`` is issued); or a path to a public ``.npz`` set.

@@ -234,7 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--batch-real", type=int, help="real examples per outer step (default 256 for quick, 1024 for quick with --epsilon and for paper)")
     ds.add_argument("--pool-size", type=int, help="online models in the pool (default 10)")
     ds.add_argument("--max-online-updates", type=int, help="training steps after which a pool model is re-initialised (default 100)")
-    ds.add_argument("--init", help="noise (default: white Gaussian noise, copies no member), smooth-noise (Gaussian noise "
+    ds.add_argument("--init", help="noise (default: white Gaussian noise, copies no member), smooth-noise (the default with "
+                                   "--epsilon and quick: Gaussian noise "
                                    f"blurred over {DistillConfig.smooth_sigma:g} pixels; smooth_sigma in --config), real (copies --ipc members per class, which the release then exposes; prints a "
                                    "warning), or a public .npz set")
     ds.add_argument("--lr", type=float, help="LAMB learning rate of the synthetic set (default 1e-2 from noise, 3e-4 from "
@@ -242,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--label-lr", type=float, help="LAMB learning rate of the learned labels (default: the images' rate)")
     ds.add_argument("--epsilon", type=float, help="DP-FRePo: release an (epsilon, delta)-differentially private set (noise start, "
                     "per-example clipping, Gaussian noise, RDP accounting); with quick it then defaults to --batch-real 1024 "
-                    "and --steps 500, a better signal-to-noise ratio per step")
+                    "and --steps 500, a better signal-to-noise ratio per step, and to --init smooth-noise")
     ds.add_argument("--delta", type=float, help="DP-FRePo: delta (default min(1e-5, 1/n^1.1) for n members)")
     ds.add_argument("--clip", type=float, help="DP-FRePo: per-example clipping norm (default 1)")
     ds.add_argument("--clip-space", choices=CLIP_SPACES, help="DP-FRePo: clip each example's gradient with respect to the KRR "

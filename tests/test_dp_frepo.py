@@ -130,7 +130,7 @@ def test_distill_cli_with_epsilon_writes_a_private_release(tmp_path):
     assert rc == 0
     meta = json.loads((out / "distill.json").read_text())
     priv = meta["privacy"]
-    assert meta["config"]["init"] == "noise" and meta["image_lr"] == 1e-2  # the defaults from noise
+    assert meta["config"]["init"] == "smooth-noise" and meta["image_lr"] == 1e-2  # DP-FRePo's defaults at quick
     assert meta["init_member_indices"] == [] and meta["loss_history"] == [] and meta["final_loss"] is None
     assert priv["epsilon"] <= 4 and priv["steps"] == 20 and priv["sampling_rate"] == pytest.approx(128 / meta["n_members"])
     assert "differential privacy" in meta["privacy_statement"]
@@ -163,7 +163,7 @@ def test_private_run_resumes_with_its_secret_seeds(tmp_path):
     np.testing.assert_allclose(b.x_syn.numpy(), a.x_syn.numpy(), rtol=1e-5, atol=1e-6)
 
 
-def test_dp_runs_default_to_a_larger_batch_over_fewer_steps_unless_told_otherwise():
+def test_dp_runs_default_to_a_larger_batch_fewer_steps_and_smoothed_noise_unless_told_otherwise():
     from mi_defense.config import DISTILL_PRESETS, resolve_distill_config
     from mi_defense.errors import UserError
 
@@ -171,10 +171,11 @@ def test_dp_runs_default_to_a_larger_batch_over_fewer_steps_unless_told_otherwis
     plain = resolve_distill_config("quick", "test")
     assert (plain.batch_real, plain.steps) == (quick.batch_real, quick.steps) == (256, 2000)
     dp = resolve_distill_config("quick", "test", epsilon=1.0)
-    assert (dp.batch_real, dp.steps, dp.width) == (1024, 500, quick.width)
+    assert (dp.batch_real, dp.steps, dp.width, dp.init) == (1024, 500, quick.width, "smooth-noise")
+    assert plain.init == "noise" and resolve_distill_config("quick", "test", epsilon=1.0, init="noise").init == "noise"
     told = resolve_distill_config("quick", "test", epsilon=1.0, batch_real=256, steps=None)  # a flag beats the DP default
     assert (told.batch_real, told.steps) == (256, 500)
     paper = resolve_distill_config("paper", "test", epsilon=1.0)
-    assert (paper.batch_real, paper.steps) == (1024, 20000)  # unmeasured under DP: the paper's setting stands
+    assert (paper.batch_real, paper.steps, paper.init) == (1024, 20000, "noise")  # unmeasured under DP: the paper's setting stands
     with pytest.raises(UserError, match="unknown preset 'fast'"):
         resolve_distill_config("fast", "test")
