@@ -207,11 +207,11 @@ DISTILL_PRESETS = {
 # each step's mean clipped gradient has standard deviation sigma*C/(q N) per coordinate, and
 # a larger expected batch lowers it more than the accountant raises sigma; fewer steps keep
 # the cost down. At the quick budget, batch 1024 over 500 steps beat 256 over 2000 on MNIST
-# and Fashion-MNIST at epsilon 1 (README, DP-FRePo). A short private run cannot afford to
-# erase white noise's pixel-level patterns: the smoothed-noise start (data-independent, like
-# white noise) scored 87.0% against 67.1-73.5% on MNIST and 69.2% against 59.9-60.7% on
-# Fashion-MNIST at epsilon 1. The paper preset (batch 1024 already) is unmeasured under DP
-# and unchanged.
+# and Fashion-MNIST at epsilon 1 (README, DP-FRePo). A short, noisy private run has little
+# room to erase white noise's pixel-level patterns (the likely reason): the smoothed-noise
+# start (data-independent, like white noise) scored 87.0% against 67.1-73.5% on MNIST and
+# 69.2% against 59.9-60.7% on Fashion-MNIST at epsilon 1. The paper preset (batch 1024
+# already) is unmeasured under DP and unchanged.
 DISTILL_DP_DEFAULTS = {
     "quick": {"batch_real": 1024, "steps": 500, "init": "smooth-noise"},
 }
