@@ -48,6 +48,13 @@ class FRePoDefense(Defense):
             changes["learn_labels"] = str(p["learn_labels"]).lower() in ("1", "true", "yes")
         return dataclasses.replace(self.ctx.distill, **changes).validate()
 
+    def resolved(self):
+        """DP-FRePo's clipping space comes from the context unless the spec names it, and its
+        default changed once (features, then readout): a cached private run is reused only
+        when it records the space now in effect."""
+        cfg = self.config(0)
+        return {"clip_space": cfg.clip_space} if cfg.private else {}
+
     def prepare(self, x, y, seed) -> TrainingJob:
         """Distil the members; the job trains the released model on the synthetic set."""
         from mi_defense.distill.api import distil_members
@@ -78,5 +85,6 @@ class FRePoDefense(Defense):
         statement = plan.statement("in this audit every defense shares one input normalisation fitted to the training "
                                    "pool (per-channel mean and deviation), which the guarantee does not cover")
         return {"epsilon": plan.epsilon, "target_epsilon": plan.target_epsilon, "delta": plan.delta,
-                "noise_multiplier": plan.noise_multiplier, "clip": plan.clip, "sampling_rate": plan.sampling_rate,
+                "noise_multiplier": plan.noise_multiplier, "clip": plan.clip, "clip_space": plan.clip_space,
+                "sampling_rate": plan.sampling_rate,
                 "privacy_statement": f"DP-FRePo synthetic set of {n_syn} images; the model is trained on it alone. " + statement}
