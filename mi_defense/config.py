@@ -93,10 +93,10 @@ class DistillConfig:
         if self.clip_space not in CLIP_SPACES:
             raise UserError(f"clip_space '{self.clip_space}' unknown; use {' or '.join(CLIP_SPACES)}")
         check_number(self.smooth_sigma, "DistillConfig: smooth_sigma")
-        if not 0 <= self.lamb_b1 < 1:
-            raise UserError(f"lamb_b1={self.lamb_b1} must be in [0, 1)")
-        if not 0 <= self.pool_bn_momentum < 1:
-            raise UserError(f"pool_bn_momentum={self.pool_bn_momentum} must be in [0, 1)")
+        for k in ("lamb_b1", "pool_bn_momentum"):  # decay rates of moving averages
+            check_number(getattr(self, k), f"DistillConfig: {k}", allow_zero=True)
+            if not getattr(self, k) < 1:
+                raise UserError(f"{k}={getattr(self, k)} must be in [0, 1)")
         if self.epsilon is not None:
             check_number(self.epsilon, "DistillConfig: epsilon")
             if self.init == "real":
