@@ -325,7 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--config", metavar="TOML", help="a TOML file with [audit], [train] and [distill] tables")
         sp.add_argument("--defense", action="append", metavar="SPEC",
                         help="repeatable: none[:epochs=E], subset[:n=K], dpsgd:eps=E[,clip=C,batch=B,steps=S,lr=L], "
-                             "frepo:ipc=K[,init=real,lr=L,steps=S], frepo:ipc=K,eps=E[,clip=C,clip_space=S] (DP-FRePo) (default: the preset's; quick: none, subset, "
+                             "frepo:ipc=K[,init=real,lr=L,steps=S], frepo:ipc=K,eps=E[,clip=C,clip_space=S,init=I] (DP-FRePo, from smoothed noise unless init= says otherwise) (default: the preset's; quick: none, subset, "
                              "dpsgd:eps=8,steps=500, frepo:ipc=10)")
         sp.add_argument("--attack", action="append", metavar="NAME", help="repeatable; default: every applicable attack ('mi-defense attacks' lists them)")
         sp.add_argument("--primary-attack", metavar="NAME", help="the attack the verdict, frontier and epsilon bound use, declared "

@@ -6,7 +6,7 @@ import pytest
 from mi_defense.audit import Audit, AuditConfig, run_audit
 from mi_defense.audit.plan import RunId
 from mi_defense.cli import main
-from mi_defense.config import TrainConfig
+from mi_defense.config import DistillConfig, TrainConfig
 from mi_defense.defenses import REGISTRY, Defense, DefenseResult
 from mi_defense.errors import UserError
 from mi_defense.train import targets_for, train_model
@@ -153,17 +153,24 @@ def test_bare_subset_is_resolved_once_to_the_distilled_set_size(tiny, tmp_path):
     assert c.cache.has(c.specs[0], REF0) and c._stale(c.specs[0], REF0) is None  # an explicit size finds its runs
 
 
-def test_a_cached_dp_frepo_run_is_reused_only_under_the_clip_space_it_recorded(tiny, tmp_path):
+def test_a_cached_dp_frepo_run_is_reused_only_under_the_clip_space_and_start_it_recorded(tiny, tmp_path):
     # runs cached before the clipping space was recorded were clipped in feature space, the
     # default then; the default is now the readout, so such a run must be trained again
     a = Audit(tiny_config(tiny, defenses=("frepo:ipc=1,eps=8,init=noise",)), tmp_path / "e", progress=False, log=lambda s: None)
     spec = a.specs[0]
-    assert a.defenses[spec.key].resolved() == {"clip_space": "readout"}
-    assert "clip_space=None (now readout)" in a._stale(spec, REF0, {"epsilon": 8.0})
-    assert a._stale(spec, REF0, {"epsilon": 8.0, "clip_space": "readout"}) is None
+    assert a.defenses[spec.key].resolved() == {"clip_space": "readout", "init": "noise"}
+    assert "clip_space=None (now readout)" in a._stale(spec, REF0, {"epsilon": 8.0, "init": "noise"})
+    assert a._stale(spec, REF0, {"epsilon": 8.0, "clip_space": "readout", "init": "noise"}) is None
     b = Audit(tiny_config(tiny, defenses=("frepo:ipc=1,eps=8,init=noise,clip_space=features",)), tmp_path / "f", progress=False,
               log=lambda s: None)
     assert "clip_space=readout (now features)" in b._stale(b.specs[0], REF0, {"clip_space": "readout"})
+    # the start likewise (white noise, then smoothed noise when the spec names none)
+    c = Audit(tiny_config(tiny, defenses=("frepo:ipc=1,eps=8",)), tmp_path / "h", progress=False, log=lambda s: None)
+    assert c.defenses[c.specs[0].key].config(0).init == "smooth-noise"
+    assert "init=noise (now smooth-noise)" in c._stale(c.specs[0], REF0, {"clip_space": "readout", "init": "noise"})
+    d = Audit(tiny_config(tiny, defenses=("frepo:ipc=1,eps=8",), distill=DistillConfig(init="real")), tmp_path / "i", progress=False,
+              log=lambda s: None)  # a context starting from members (refused under DP) gives the DP spec smoothed noise too
+    assert d.defenses[d.specs[0].key].config(0).init == "smooth-noise"
     assert Audit(tiny_config(tiny, defenses=("frepo:ipc=1",)), tmp_path / "g", progress=False,
                  log=lambda s: None).defenses["frepo_ipc=1"].resolved() == {}  # FRePo without DP: nothing to check
 

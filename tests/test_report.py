@@ -30,7 +30,7 @@ def test_dp_frepo_defense_claims_its_epsilon_and_copies_no_member(audited):
     results = json.loads((audited / "results.json").read_text())
     dp = next(e for e in results["defenses"] if e["name"] == "frepo:ipc=1,eps=8")
     meta = dp["metadata"]
-    assert 0 < dp["claimed_epsilon"] <= 8 and meta["init"] == "noise" and meta["distill_lr"] == 1e-2
+    assert 0 < dp["claimed_epsilon"] <= 8 and meta["init"] == "smooth-noise" and meta["distill_lr"] == 1e-2
     assert meta["clip_space"] == "readout"  # recorded, so the cache can tell the spaces apart
     assert "DP-FRePo" in dp["privacy_statement"] and "does not cover" in dp["privacy_statement"]
     assert dp["released_artifact"] is not None

@@ -5,17 +5,23 @@ The released artifact is the synthetic set itself. Members copied at initialisat
 (``init=real``) are the most exposed and are recorded. Plain FRePo has no formal privacy
 guarantee: the audit's attacks, including those on the released set, are the evidence.
 With ``eps=E`` the set is distilled by DP-FRePo (``distill.dp``): an (E, delta)-DP
-release from a noise start, whose claimed epsilon the audit's lower bound is set against.
+release, whose claimed epsilon the audit's lower bound is set against. It starts from
+smoothed noise, as ``mi-defense distill --epsilon`` does at ``quick``, unless the spec
+names ``init`` or the context's start is a public ``.npz`` set; the audit's other
+settings (real batch, steps) stay the context's.
 """
 from __future__ import annotations
 
 import dataclasses
 import time
 
-from mi_defense.config import DistillConfig
+from mi_defense.config import DISTILL_DP_DEFAULTS, NOISE_INITS, DistillConfig
 from mi_defense.defenses.base import Defense, DefenseResult, TrainingJob
 from mi_defense.recipes import describe
 from mi_defense.train import accuracy
+
+
+DP_START = DISTILL_DP_DEFAULTS["quick"]["init"]  # DP-FRePo's start when the spec names none
 
 
 class FRePoDefense(Defense):
@@ -40,6 +46,8 @@ class FRePoDefense(Defense):
             changes["init"] = str(p["init"])
         if "eps" in p:  # DP-FRePo
             changes["epsilon"] = float(p["eps"])
+            if "init" not in p and (self.ctx.distill.init in NOISE_INITS or self.ctx.distill.init == "real"):
+                changes["init"] = DP_START  # real members are refused under DP; white noise starts worse
         if "clip" in p:
             changes["clip"] = float(p["clip"])
         if "clip_space" in p:
@@ -49,11 +57,11 @@ class FRePoDefense(Defense):
         return dataclasses.replace(self.ctx.distill, **changes).validate()
 
     def resolved(self):
-        """DP-FRePo's clipping space comes from the context unless the spec names it, and its
-        default changed once (features, then readout): a cached private run is reused only
-        when it records the space now in effect."""
+        """DP-FRePo's clipping space and start come from defaults unless the spec names them,
+        and both defaults changed once (features then readout; white then smoothed noise): a
+        cached private run is reused only when it records the space and start now in effect."""
         cfg = self.config(0)
-        return {"clip_space": cfg.clip_space} if cfg.private else {}
+        return {"clip_space": cfg.clip_space, "init": cfg.init} if cfg.private else {}
 
     def prepare(self, x, y, seed) -> TrainingJob:
         """Distil the members; the job trains the released model on the synthetic set."""
