@@ -1,9 +1,19 @@
 """Batch augmentations for training on few examples (as in FRePo's evaluation protocol).
 
 One augmentation is drawn per batch from {colour, crop, rotate, translate, cutout}
-(+ horizontal flip for RGB), with per-example random parameters, in the style of
-Differentiable Siamese Augmentation ("Dataset Condensation with Differentiable Siamese
-Augmentation", Zhao & Bilen 2021). Inputs are images in model space (N, H, W, C).
+(+ horizontal flip for RGB), with per-example random parameters. Inputs are images in
+model space (N, H, W, C). Two parameter sets (``STYLES``):
+
+- ``frepo``: those of FRePo's reference evaluation ("Dataset Distillation using Neural
+  Feature Regression"): brightness shift up to +-0.25, contrast and saturation factors
+  log-uniform in [e^-0.25, e^0.25], a random resized crop zooming by a log-uniform factor
+  in [0.8, 1.25] (in or out), rotation up to +-15 degrees, translation up to 1/8 of the
+  size, one square hole of a quarter of the side inside the image; the geometric ones
+  resample bilinearly and extend the border pixels (no constant fill).
+- ``dsa``: the stronger set of Differentiable Siamese Augmentation ("Dataset Condensation
+  with Differentiable Siamese Augmentation", Zhao & Bilen 2021): brightness shift up to
+  +-0.5, contrast factor in [0.5, 1.5], saturation in [0, 2], zoom in by up to 25 %, a
+  hole of half the side centred anywhere, zero fill outside the image.
 
 ``flip_crop`` is the usual augmentation for models trained on real RGB images.
 """
@@ -14,7 +24,7 @@ import math
 from mi_defense.tfenv import tf
 
 
-def _affine(x, seed, kind: str):
+def _affine(x, seed, kind: str, fill: str = "CONSTANT"):
     n = tf.shape(x)[0]
     h = tf.cast(tf.shape(x)[1], tf.float32)
     w = tf.cast(tf.shape(x)[2], tf.float32)
@@ -35,7 +45,7 @@ def _affine(x, seed, kind: str):
     else:  # translate by up to 1/8 of the size
         t = tf.stack([one, zero, u[:, 0] * w / 8.0, zero, one, u[:, 1] * h / 8.0, zero, zero], axis=1)
     return tf.raw_ops.ImageProjectiveTransformV3(images=x, transforms=t, output_shape=tf.shape(x)[1:3],
-                                                 interpolation="BILINEAR", fill_mode="CONSTANT", fill_value=0.0)
+                                                 interpolation="BILINEAR", fill_mode=fill, fill_value=0.0)
 
 
 def _colour(x, seed):
@@ -82,10 +92,65 @@ def flip_crop(x, seed, pad: int = 4):
     return tf.gather(x, cols, axis=2, batch_dims=1)               # (n, h, w, c)
 
 
-def augment(x, seed, rgb: bool):
-    """Apply one randomly chosen augmentation to the whole batch ``x``."""
-    branches = [lambda: _colour(x, seed), lambda: _affine(x, seed, "crop"), lambda: _affine(x, seed, "rotate"),
-                lambda: _affine(x, seed, "translate"), lambda: _cutout(x, seed)]
+def _log_uniform(shape, seed, span: float):
+    return tf.exp(tf.random.stateless_uniform(shape, seed, -span, span))
+
+
+def _frepo_colour(x, seed):
+    """Brightness, contrast, then saturation, each per example (FRePo's parameters)."""
+    n = tf.shape(x)[0]
+    x = x + tf.random.stateless_uniform([n, 1, 1, 1], seed, -0.25, 0.25)
+    mean = tf.reduce_mean(x, axis=[1, 2, 3], keepdims=True)
+    x = (x - mean) * _log_uniform([n, 1, 1, 1], seed + 1, 0.25) + mean
+    if x.shape[-1] == 3:
+        mean = tf.reduce_mean(x, axis=3, keepdims=True)
+        x = (x - mean) * _log_uniform([n, 1, 1, 1], seed + 2, 0.25) + mean
+    return x
+
+
+def _frepo_crop(x, seed):
+    """Random resized crop: zoom ``z`` log-uniform in [0.8, 1.25], the window's centre
+    shifted uniformly by up to ``|H z - H| / 2`` output pixels; border pixels extended."""
+    n = tf.shape(x)[0]
+    h = tf.cast(tf.shape(x)[1], tf.float32)
+    w = tf.cast(tf.shape(x)[2], tf.float32)
+    z = tf.exp(tf.random.stateless_uniform([n], seed, math.log(0.8), math.log(1.25)))
+    u = tf.random.stateless_uniform([n, 2], seed + 1, -1.0, 1.0)
+    sy, sx = u[:, 0] * tf.abs(h * z - h) / 2.0, u[:, 1] * tf.abs(w * z - w) / 2.0
+    cy, cx = (h - 1) / 2.0, (w - 1) / 2.0
+    zero = tf.zeros([n])
+    t = tf.stack([1.0 / z, zero, cx + (sx - cx) / z, zero, 1.0 / z, cy + (sy - cy) / z, zero, zero], axis=1)
+    return tf.raw_ops.ImageProjectiveTransformV3(images=x, transforms=t, output_shape=tf.shape(x)[1:3],
+                                                 interpolation="BILINEAR", fill_mode="NEAREST", fill_value=0.0)
+
+
+def _frepo_cutout(x, seed):
+    """One zero-filled square of a quarter of the side, placed wholly inside the image."""
+    n = tf.shape(x)[0]
+    h, w = tf.shape(x)[1], tf.shape(x)[2]
+    sh, sw = tf.maximum(h // 4, 1), tf.maximum(w // 4, 1)
+    y0 = tf.random.stateless_uniform([n, 1, 1], seed, 0, h - sh + 1, dtype=tf.int32)
+    x0 = tf.random.stateless_uniform([n, 1, 1], seed + 1, 0, w - sw + 1, dtype=tf.int32)
+    yy = tf.range(h)[None, :, None]
+    xx = tf.range(w)[None, None, :]
+    inside = (yy >= y0) & (yy < y0 + sh) & (xx >= x0) & (xx < x0 + sw)
+    return x * tf.cast(~inside, x.dtype)[..., None]
+
+
+STYLES = ("frepo", "dsa")
+
+
+def augment(x, seed, rgb: bool, style: str = "frepo"):
+    """Apply one randomly chosen augmentation of ``style`` (``STYLES``) to the whole batch ``x``."""
+    if style == "frepo":
+        branches = [lambda: _frepo_colour(x, seed), lambda: _frepo_crop(x, seed),
+                    lambda: _affine(x, seed, "rotate", "NEAREST"), lambda: _affine(x, seed, "translate", "NEAREST"),
+                    lambda: _frepo_cutout(x, seed)]
+    elif style == "dsa":
+        branches = [lambda: _colour(x, seed), lambda: _affine(x, seed, "crop"), lambda: _affine(x, seed, "rotate"),
+                    lambda: _affine(x, seed, "translate"), lambda: _cutout(x, seed)]
+    else:
+        raise ValueError(f"augmentation style {style!r} unknown; use one of {', '.join(STYLES)}")
     if rgb:
         branches.append(lambda: _flip(x, seed))
     k = tf.random.stateless_uniform([], seed + 7, 0, len(branches), dtype=tf.int32)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from mi_defense import __version__
+from mi_defense.config import AUGMENT_MODES
 from mi_defense.errors import UserError, exposure_warnings_on_one_line
 
 DESCRIPTION = """\
@@ -87,7 +88,8 @@ def cmd_evaluate(args) -> int:
     r = evaluate_command(args.distilled, args.dataset, models=args.models, data_dir=args.data_dir, preset=args.preset,
                          json_path=args.json, baseline_subset=args.baseline_subset, progress=not args.quiet,
                          compare_width=args.compare_width, batched=args.batched, only_subset=args.only_subset,
-                         width=args.width, depth=args.depth, steps=args.train_steps, seed=args.seed)
+                         width=args.width, depth=args.depth, steps=args.train_steps, seed=args.seed,
+                         augment=args.augment)
     print("\n".join(evaluation_lines(r)))
     return 0
 
@@ -265,7 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("evaluate", help="train fresh models on a distilled set and report test accuracy",
                         description="FRePo's evaluation protocol: fresh ConvNets without normalisation trained on the "
                                     "synthetic set only (Adam 3e-4, 500-step warm-up then cosine decay, MSE on the learned "
-                                    "labels, one random augmentation per batch; 1000/2000/5000 steps for 10/100/500 "
+                                    "labels, one random augmentation per batch with the parameters of FRePo's reference evaluation; "
+                                    "1000/2000/5000 steps for 10/100/500 "
                                     "images); test accuracy mean and std over the models. The test set is used only for "
                                     "the final number.")
     ev.add_argument("--distilled", required=True, metavar="NPZ", help="a distilled.npz written by mi-defense distill")
@@ -277,6 +280,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--depth", type=int, help="ConvNet depth of the evaluated models")
     ev.add_argument("--train-steps", type=int, help="override the protocol's 1000/2000/5000 steps")
     ev.add_argument("--seed", type=int, help="seed of the first model (model k uses seed + k)")
+    ev.add_argument("--augment", choices=[m for m in AUGMENT_MODES if m != "auto"],
+                    help="the augmentation's parameters: frepo (FRePo's reference evaluation, the default), dsa "
+                         "(Differentiable Siamese Augmentation's stronger ones, used by results recorded as augment=true), "
+                         "flip_crop or none")
     ev.add_argument("--batched", action="store_true",
                     help="train the models together in one graph (the same models; faster on a GPU, not on a CPU)")
     ev.add_argument("--compare-width", type=int, default=0, metavar="W",

@@ -117,7 +117,22 @@ NOISE_INITS = ("smooth-noise", "noise")  # data-independent starts (distill.api.
 CLIP_SPACES = ("readout", "features")  # DP-FRePo's clipping spaces (distill.dp.CLIP_SPACES)
 
 
-AUGMENT_MODES = ("frepo", "flip_crop", "none", "auto")
+AUGMENT_MODES = ("frepo", "dsa", "flip_crop", "none", "auto")
+# What ``augment = true`` / ``false`` meant in files written before the augmentation styles
+# had names: ``true`` then applied the parameters now called ``dsa`` (augment.STYLES).
+LEGACY_AUGMENT = {True: "dsa", False: "none"}
+
+
+def augment_name(value, where: str) -> str:
+    """The augmentation mode ``value`` names (``AUGMENT_MODES``): ``true`` is ``frepo``
+    (FRePo's evaluation augmentation), ``false`` is ``none``; anything else is a one-line error."""
+    if value is True:
+        return "frepo"
+    if value is False:
+        return "none"
+    if isinstance(value, str) and value in AUGMENT_MODES:
+        return value
+    raise UserError(f"{where}: augment {value!r} unknown; use true, false, {', '.join(AUGMENT_MODES)}")
 LOSS_NAMES = ("mse", "xent")
 
 
@@ -127,9 +142,11 @@ class TrainConfig:
 
     ``epochs`` (when set, and ``steps`` is not) gives the length as passes over the
     training set, so a recipe means the same for 100 or 5000 examples. ``augment``:
-    ``true``/``frepo`` (one random augmentation per batch, FRePo's protocol), ``flip_crop``
-    (random flips and padded crops), ``auto`` (``flip_crop`` for RGB images, none
-    otherwise), ``false``/``none``.
+    ``frepo`` (``true``; one random augmentation per batch with the parameters of FRePo's
+    reference evaluation, FRePo's protocol), ``dsa`` (the same with Differentiable Siamese
+    Augmentation's stronger parameters; see ``augment``), ``flip_crop`` (random flips and
+    padded crops), ``auto`` (``flip_crop`` for RGB images, none otherwise), ``none``
+    (``false``). It is stored by name, so a recorded configuration says which one ran.
     """
 
     width: int = 128
@@ -139,7 +156,7 @@ class TrainConfig:
     warmup: int = 500
     steps: Optional[int] = None      # None: from epochs, else train.default_steps (1000 / 2000 / 5000 for <= 10 / 100 / more)
     batch: int = 500
-    augment: Any = True
+    augment: Any = "frepo"
     loss: str = "mse"                # mse on (learned or centred one-hot) labels | xent
     seed: int = 0
     epochs: Optional[float] = None
@@ -159,18 +176,12 @@ class TrainConfig:
             raise UserError(f"train: loss '{self.loss}' unknown; use {' or '.join(LOSS_NAMES)}")
         if self.norm not in ("none", "batch", "instance", "layer"):
             raise UserError(f"train: norm '{self.norm}' unknown; use none, batch, instance or layer")
-        if not isinstance(self.augment, bool) and self.augment not in AUGMENT_MODES:
-            raise UserError(f"train: augment {self.augment!r} unknown; use true, false, {', '.join(AUGMENT_MODES)}")
+        object.__setattr__(self, "augment", augment_name(self.augment, "train"))
         return self
 
     def augment_mode(self, rgb: bool) -> str:
-        """The augmentation actually applied: frepo, flip_crop or none."""
-        a = self.augment
-        if a is True:
-            return "frepo"
-        if a is False:
-            return "none"
-        return ("flip_crop" if rgb else "none") if a == "auto" else a
+        """The augmentation actually applied: frepo, dsa, flip_crop or none."""
+        return ("flip_crop" if rgb else "none") if self.augment == "auto" else self.augment
 
 
 def check_whole(value, where: str, low: int = 1) -> None:

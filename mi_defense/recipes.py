@@ -17,7 +17,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from mi_defense.config import AUGMENT_MODES, LOSS_NAMES, TrainConfig, check_nonneg_int, check_number, check_positive_int
+from mi_defense.config import LOSS_NAMES, TrainConfig, augment_name, check_nonneg_int, check_number, check_positive_int
 from mi_defense.errors import UserError
 
 
@@ -39,8 +39,7 @@ class RealRecipe:
         check_nonneg_int(self, "warmup")
         for k in ("lr", "epochs"):
             check_number(getattr(self, k), f"real_recipe: {k}")
-        if not isinstance(self.augment, bool) and self.augment not in AUGMENT_MODES:
-            raise UserError(f"real_recipe: augment {self.augment!r} unknown; use true, false, {', '.join(AUGMENT_MODES)}")
+        object.__setattr__(self, "augment", augment_name(self.augment, "real_recipe"))
 
     def train_config(self, base: TrainConfig, seed: int, epochs: Optional[float] = None, steps: Optional[int] = None) -> TrainConfig:
         """``base``'s architecture with this recipe's training."""

@@ -16,7 +16,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from mi_defense.augment import augment, flip_crop
+from mi_defense.augment import STYLES, augment, flip_crop
 from mi_defense.config import TrainConfig
 from mi_defense.distill.krr import centred_onehot
 from mi_defense.models import build_model
@@ -84,8 +84,8 @@ def draw_batch(xs, ys, batch: int, seed, aug_mode: str, rgb: bool):
     if batch < n:
         ids = tf.random.stateless_uniform([batch], seed, 0, n, dtype=tf.int64)
         xs, ys = tf.gather(xs, ids), tf.gather(ys, ids)
-    if aug_mode == "frepo":
-        xs = augment(xs, seed + 3, rgb)
+    if aug_mode in STYLES:
+        xs = augment(xs, seed + 3, rgb, aug_mode)
     elif aug_mode == "flip_crop":
         xs = flip_crop(xs, seed + 3)
     return xs, ys

@@ -2,7 +2,9 @@
 import numpy as np
 import pytest
 
-from mi_defense.augment import augment, flip_crop
+import dataclasses
+
+from mi_defense.augment import STYLES, _affine, _frepo_colour, _frepo_crop, _frepo_cutout, augment, flip_crop
 from mi_defense.config import TrainConfig, replace_checked
 from mi_defense.defenses import DefenseSpec
 from mi_defense.errors import UserError
@@ -33,6 +35,36 @@ def test_augment_is_deterministic_per_seed_and_keeps_shape():
     assert all(o.shape == x.shape for o in outs)
     np.testing.assert_array_equal(augment(x, seeds[0], rgb=False).numpy(), outs[0])
     assert any(not np.allclose(o, x.numpy()) for o in outs)
+
+
+def test_frepo_style_keeps_a_constant_image_under_geometric_ops_and_cuts_a_quarter_side_hole():
+    """FRePo's reference parameters: resampling extends the border (a constant image stays
+    constant), the hole is (H/4)^2 pixels wholly inside, brightness moves by at most 0.25;
+    DSA's zero fill leaves zeros at the border, its brightness moves by up to 0.5."""
+    x = tf.fill((64, 12, 12, 1), 2.0)
+    seed = tf.constant([7, 1], tf.int64)
+    for op in (lambda: _frepo_crop(x, seed), lambda: _affine(x, seed, "rotate", "NEAREST"),
+               lambda: _affine(x, seed, "translate", "NEAREST")):
+        np.testing.assert_allclose(op().numpy(), 2.0, atol=1e-5)
+    assert (_affine(x, seed, "translate").numpy() == 0).any()  # dsa: zero fill
+    holes = _frepo_cutout(x, seed).numpy()[..., 0] == 0
+    assert (holes.sum(axis=(1, 2)) == 9).all()
+    for h in holes:  # one 3x3 block, wholly inside
+        r, c = np.flatnonzero(h.any(axis=1)), np.flatnonzero(h.any(axis=0))
+        assert len(r) == 3 and len(c) == 3 and r[-1] - r[0] == 2 and c[-1] - c[0] == 2
+    shift = (_frepo_colour(x, seed).numpy() - 2.0).reshape(64, -1)
+    assert np.allclose(shift, shift[:, :1], atol=1e-5)  # contrast leaves a constant image alone
+    assert np.abs(shift).max() <= 0.25 + 1e-6 and np.abs(shift).max() > 0.1 and shift.std() > 0.05
+    many = np.stack([augment(x, tf.constant([7, s], tf.int64), rgb=False, style="dsa").numpy() for s in range(24)])
+    assert np.abs(many - 2.0).max() > 0.26  # dsa's brightness or zero fill goes beyond frepo's range
+    with pytest.raises(ValueError, match="style 'x' unknown"):
+        augment(x, seed, rgb=False, style="x")
+
+
+def test_augment_true_is_frepo_and_is_recorded_by_name():
+    assert TrainConfig(augment=True).augment == "frepo" and TrainConfig().augment == "frepo"
+    assert TrainConfig(augment=False).augment == "none" and dataclasses.asdict(TrainConfig(augment=True))["augment"] == "frepo"
+    assert set(STYLES) == {"frepo", "dsa"} and TrainConfig(augment="dsa").augment_mode(rgb=False) == "dsa"
 
 
 @pytest.mark.parametrize("text", ["none", "subset:n=100", "dpsgd:eps=8,clip=1.5", "frepo:ipc=10,init=noise,lr=0.01"])
