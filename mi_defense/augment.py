@@ -137,20 +137,26 @@ def _frepo_cutout(x, seed):
     return x * tf.cast(~inside, x.dtype)[..., None]
 
 
-STYLES = ("frepo", "dsa")
+def _frepo_branches(x, seed):
+    return [lambda: _frepo_colour(x, seed), lambda: _frepo_crop(x, seed),
+            lambda: _affine(x, seed, "rotate", "NEAREST"), lambda: _affine(x, seed, "translate", "NEAREST"),
+            lambda: _frepo_cutout(x, seed)]
+
+
+def _dsa_branches(x, seed):
+    return [lambda: _colour(x, seed), lambda: _affine(x, seed, "crop"), lambda: _affine(x, seed, "rotate"),
+            lambda: _affine(x, seed, "translate"), lambda: _cutout(x, seed)]
+
+
+# The augmentation styles by name: each gives the candidate operations for a batch.
+STYLES = {"frepo": _frepo_branches, "dsa": _dsa_branches}
 
 
 def augment(x, seed, rgb: bool, style: str = "frepo"):
     """Apply one randomly chosen augmentation of ``style`` (``STYLES``) to the whole batch ``x``."""
-    if style == "frepo":
-        branches = [lambda: _frepo_colour(x, seed), lambda: _frepo_crop(x, seed),
-                    lambda: _affine(x, seed, "rotate", "NEAREST"), lambda: _affine(x, seed, "translate", "NEAREST"),
-                    lambda: _frepo_cutout(x, seed)]
-    elif style == "dsa":
-        branches = [lambda: _colour(x, seed), lambda: _affine(x, seed, "crop"), lambda: _affine(x, seed, "rotate"),
-                    lambda: _affine(x, seed, "translate"), lambda: _cutout(x, seed)]
-    else:
+    if style not in STYLES:
         raise ValueError(f"augmentation style {style!r} unknown; use one of {', '.join(STYLES)}")
+    branches = STYLES[style](x, seed)
     if rgb:
         branches.append(lambda: _flip(x, seed))
     k = tf.random.stateless_uniform([], seed + 7, 0, len(branches), dtype=tf.int32)
