@@ -4,16 +4,17 @@ One augmentation is drawn per batch from {colour, crop, rotate, translate, cutou
 (+ horizontal flip for RGB), with per-example random parameters. Inputs are images in
 model space (N, H, W, C). Two parameter sets (``STYLES``):
 
-- ``frepo``: those of FRePo's reference evaluation ("Dataset Distillation using Neural
+- ``dsa`` (the default): the set of Differentiable Siamese Augmentation ("Dataset
+  Condensation with Differentiable Siamese Augmentation", Zhao & Bilen 2021): brightness
+  shift up to +-0.5, contrast factor in [0.5, 1.5], saturation in [0, 2], zoom in by up to
+  20 %, rotation up to +-15 degrees, translation up to 1/8 of the size, a hole of half the
+  side centred anywhere, zero fill outside the image.
+- ``frepo``: the milder ones of FRePo's reference evaluation ("Dataset Distillation using Neural
   Feature Regression"): brightness shift up to +-0.25, contrast and saturation factors
   log-uniform in [e^-0.25, e^0.25], a random resized crop zooming by a log-uniform factor
   in [0.8, 1.25] (in or out), rotation up to +-15 degrees, translation up to 1/8 of the
   size, one square hole of a quarter of the side inside the image; the geometric ones
   resample bilinearly and extend the border pixels (no constant fill).
-- ``dsa``: the stronger set of Differentiable Siamese Augmentation ("Dataset Condensation
-  with Differentiable Siamese Augmentation", Zhao & Bilen 2021): brightness shift up to
-  +-0.5, contrast factor in [0.5, 1.5], saturation in [0, 2], zoom in by up to 25 %, a
-  hole of half the side centred anywhere, zero fill outside the image.
 
 ``flip_crop`` is the usual augmentation for models trained on real RGB images.
 """
@@ -149,10 +150,10 @@ def _dsa_branches(x, seed):
 
 
 # The augmentation styles by name: each gives the candidate operations for a batch.
-STYLES = {"frepo": _frepo_branches, "dsa": _dsa_branches}
+STYLES = {"dsa": _dsa_branches, "frepo": _frepo_branches}
 
 
-def augment(x, seed, rgb: bool, style: str = "frepo"):
+def augment(x, seed, rgb: bool, style: str = "dsa"):
     """Apply one randomly chosen augmentation of ``style`` (``STYLES``) to the whole batch ``x``."""
     if style not in STYLES:
         raise ValueError(f"augmentation style {style!r} unknown; use one of {', '.join(STYLES)}")

@@ -267,8 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("evaluate", help="train fresh models on a distilled set and report test accuracy",
                         description="FRePo's evaluation protocol: fresh ConvNets without normalisation trained on the "
                                     "synthetic set only (Adam 3e-4, 500-step warm-up then cosine decay, MSE on the learned "
-                                    "labels, one random augmentation per batch with the parameters of FRePo's reference evaluation; "
-                                    "1000/2000/5000 steps for 10/100/500 "
+                                    "labels, one random augmentation per batch; 1000/2000/5000 steps for 10/100/500 "
                                     "images); test accuracy mean and std over the models. The test set is used only for "
                                     "the final number.")
     ev.add_argument("--distilled", required=True, metavar="NPZ", help="a distilled.npz written by mi-defense distill")
@@ -281,9 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--train-steps", type=int, help="override the protocol's 1000/2000/5000 steps")
     ev.add_argument("--seed", type=int, help="seed of the first model (model k uses seed + k)")
     ev.add_argument("--augment", choices=[m for m in AUGMENT_MODES if m != "auto"],
-                    help="the augmentation's parameters: frepo (FRePo's reference evaluation, the default), dsa "
-                         "(Differentiable Siamese Augmentation's stronger ones, used by results recorded as augment=true), "
-                         "flip_crop or none")
+                    help="the augmentation's parameters: dsa (Differentiable Siamese Augmentation's, the default; "
+                         "recorded as augment=true before the styles had names), frepo (the milder ones of FRePo's "
+                         "reference evaluation code), flip_crop or none")
     ev.add_argument("--batched", action="store_true",
                     help="train the models together in one graph (the same models; faster on a GPU, not on a CPU)")
     ev.add_argument("--compare-width", type=int, default=0, metavar="W",

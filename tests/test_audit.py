@@ -102,16 +102,20 @@ def test_second_scoring_pass_retrains_nothing_and_killed_audit_resumes(tiny, tmp
         old["distill"].pop(k)
     tc.write_text(json.dumps(old))
     assert Audit(cfg, tmp_path / "b", progress=False, log=lambda s: None).run() == {"trained": 0, "cached": 5, "total": 5}
-    # augment recorded as a boolean (before the styles had names): false meant none, as now;
-    # true meant the parameters now called dsa, so it no longer matches the default frepo
+    # augment recorded as a boolean (before the styles had names): false is none, true is dsa
     assert cfg.train.augment == "none" and old["train"]["augment"] == "none"
     tc.write_text(json.dumps({**old, "train": {**old["train"], "augment": False}}))
     assert Audit(cfg, tmp_path / "b", progress=False, log=lambda s: None).run() == {"trained": 0, "cached": 5, "total": 5}
     tc.write_text(json.dumps({**old, "train": {**old["train"], "augment": True}}))
-    with pytest.raises(UserError, match=r"other settings \(train differ\)"):
+    with pytest.raises(UserError, match=r"other settings \(train differ\)"):  # runs made with dsa, asked for none
         Audit(cfg, tmp_path / "b", progress=False, log=lambda s: None)
-    dsa = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, augment="dsa"))
-    Audit(dsa, tmp_path / "b", progress=False, log=lambda s: None)  # the style it meant is accepted
+    for style, same in (("dsa", True), ("frepo", False)):
+        other = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, augment=style))
+        if same:
+            Audit(other, tmp_path / "b", progress=False, log=lambda s: None)  # the style true meant is accepted
+        else:
+            with pytest.raises(UserError, match=r"other settings \(train differ\)"):
+                Audit(other, tmp_path / "b", progress=False, log=lambda s: None)
     old["distill"]["lr"] = 0.5  # a real change is still caught
     tc.write_text(json.dumps(old))
     with pytest.raises(UserError, match=r"other settings \(distill differ\)"):

@@ -61,10 +61,11 @@ def test_frepo_style_keeps_a_constant_image_under_geometric_ops_and_cuts_a_quart
         augment(x, seed, rgb=False, style="x")
 
 
-def test_augment_true_is_frepo_and_is_recorded_by_name():
-    assert TrainConfig(augment=True).augment == "frepo" and TrainConfig().augment == "frepo"
-    assert TrainConfig(augment=False).augment == "none" and dataclasses.asdict(TrainConfig(augment=True))["augment"] == "frepo"
-    assert set(STYLES) == {"frepo", "dsa"} and TrainConfig(augment="dsa").augment_mode(rgb=False) == "dsa"
+def test_augment_true_is_dsa_and_is_recorded_by_name():
+    assert TrainConfig(augment=True).augment == "dsa" and TrainConfig().augment == "dsa"
+    assert TrainConfig(augment=False).augment == "none" and dataclasses.asdict(TrainConfig(augment=True))["augment"] == "dsa"
+    assert set(STYLES) == {"frepo", "dsa"} and TrainConfig(augment="frepo").augment_mode(rgb=False) == "frepo"
+    assert TrainConfig(augment="auto").augment_mode(rgb=True) == "flip_crop"
 
 
 @pytest.mark.parametrize("text", ["none", "subset:n=100", "dpsgd:eps=8,clip=1.5", "frepo:ipc=10,init=noise,lr=0.01"])

@@ -41,7 +41,7 @@ from mi_defense.data import Split, Transform, default_transform_kind, load_datas
 from mi_defense.defenses import DefenseContext, DefenseSpec, make_defense
 from mi_defense.accounting import dp_delta
 from mi_defense.errors import UserError
-from mi_defense.config import LEGACY_AUGMENT
+from mi_defense.config import augment_name
 from mi_defense.models import check_depth
 from mi_defense.tfenv import machine
 from mi_defense.io import clean_stale_temp, package_versions, read_json, to_json, write_json
@@ -129,10 +129,10 @@ class Audit:
         path = self.out / "training_config.json"
         if path.is_file():
             old = {k: v for k, v in read_json(path, "the audit folder's training settings").items() if k not in self._SCORING_ONLY}
-            for table in ("train", "real_recipe"):  # a recorded true/false names the style it meant then
+            for table in ("train", "real_recipe"):  # a recorded true/false: the style it names (dsa / none)
                 rec = old.get(table)
                 if isinstance(rec, dict) and isinstance(rec.get("augment"), bool):
-                    old[table] = dict(rec, augment=LEGACY_AUGMENT[rec["augment"]])
+                    old[table] = dict(rec, augment=augment_name(rec["augment"], str(path)))
             diff = changed_settings(old, cfg)
             if diff:
                 raise UserError(f"{self.out} holds runs trained with other settings ({', '.join(diff)} differ); "
