@@ -4,13 +4,13 @@ One augmentation is drawn per batch from {colour, crop, rotate, translate, cutou
 (+ horizontal flip for RGB), with per-example random parameters. Inputs are images in
 model space (N, H, W, C). Two parameter sets (``STYLES``):
 
-- ``dsa`` (the default): the set of Differentiable Siamese Augmentation ("Dataset
+- ``dsa`` (the default; recorded as ``true`` or ``frepo`` before the sets had names): the set of Differentiable Siamese Augmentation ("Dataset
   Condensation with Differentiable Siamese Augmentation", Zhao & Bilen 2021): brightness
   shift up to +-0.5, contrast factor in [0.5, 1.5], saturation in [0, 2], zoom in by up to
   20 %, rotation up to +-15 degrees, translation up to 1/8 of the size, a hole of half the
   side centred anywhere, zero fill outside the image.
-- ``frepo``: the milder ones of FRePo's reference evaluation ("Dataset Distillation using Neural
-  Feature Regression"): brightness shift up to +-0.25, contrast and saturation factors
+- ``frepo-code``: the milder ones of FRePo's public evaluation code ("Dataset Distillation
+  using Neural Feature Regression"): brightness shift up to +-0.25, contrast and saturation factors
   log-uniform in [e^-0.25, e^0.25], a random resized crop zooming by a log-uniform factor
   in [0.8, 1.25] (in or out), rotation up to +-15 degrees, translation up to 1/8 of the
   size, one square hole of a quarter of the side inside the image; the geometric ones
@@ -98,7 +98,7 @@ def _log_uniform(shape, seed, span: float):
 
 
 def _frepo_colour(x, seed):
-    """Brightness, contrast, then saturation, each per example (FRePo's parameters)."""
+    """Brightness, contrast, then saturation, each per example (FRePo's code's parameters)."""
     n = tf.shape(x)[0]
     x = x + tf.random.stateless_uniform([n, 1, 1, 1], seed, -0.25, 0.25)
     mean = tf.reduce_mean(x, axis=[1, 2, 3], keepdims=True)
@@ -150,7 +150,7 @@ def _dsa_branches(x, seed):
 
 
 # The augmentation styles by name: each gives the candidate operations for a batch.
-STYLES = {"dsa": _dsa_branches, "frepo": _frepo_branches}
+STYLES = {"dsa": _dsa_branches, "frepo-code": _frepo_branches}
 
 
 def augment(x, seed, rgb: bool, style: str = "dsa"):

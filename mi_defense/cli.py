@@ -281,8 +281,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--seed", type=int, help="seed of the first model (model k uses seed + k)")
     ev.add_argument("--augment", choices=[m for m in AUGMENT_MODES if m != "auto"],
                     help="the augmentation's parameters: dsa (Differentiable Siamese Augmentation's, the default; "
-                         "recorded as augment=true before the styles had names), frepo (the milder ones of FRePo's "
-                         "reference evaluation code), flip_crop or none")
+                         "recorded as augment=true or frepo before the styles had names), frepo-code (the milder ones "
+                         "of FRePo's public evaluation code), flip_crop or none")
     ev.add_argument("--batched", action="store_true",
                     help="train the models together in one graph (the same models; faster on a GPU, not on a CPU)")
     ev.add_argument("--compare-width", type=int, default=0, metavar="W",

@@ -117,17 +117,22 @@ NOISE_INITS = ("smooth-noise", "noise")  # data-independent starts (distill.api.
 CLIP_SPACES = ("readout", "features")  # DP-FRePo's clipping spaces (distill.dp.CLIP_SPACES)
 
 
-AUGMENT_MODES = ("dsa", "frepo", "flip_crop", "none", "auto")
+AUGMENT_MODES = ("dsa", "frepo-code", "flip_crop", "none", "auto")
+# Names that recorded settings and recipes used before the two parameter sets had names of
+# their own: ``true`` and ``frepo`` both applied the set now called ``dsa``.
+AUGMENT_ALIASES = {"frepo": "dsa"}
 
 
 def augment_name(value, where: str) -> str:
-    """The augmentation mode ``value`` names (``AUGMENT_MODES``): ``true`` is ``dsa`` (what it
-    applied before the styles had names, so recorded settings keep their meaning), ``false``
-    is ``none``; anything else is a one-line error."""
+    """The augmentation mode ``value`` names (``AUGMENT_MODES``): ``true`` and ``frepo`` are
+    ``dsa`` (what they applied before the styles had names, so recorded settings keep their
+    meaning), ``false`` is ``none``; anything else is a one-line error."""
     if value is True:
         return "dsa"
     if value is False:
         return "none"
+    if isinstance(value, str) and value in AUGMENT_ALIASES:
+        return AUGMENT_ALIASES[value]
     if isinstance(value, str) and value in AUGMENT_MODES:
         return value
     raise UserError(f"{where}: augment {value!r} unknown; use true, false, {', '.join(AUGMENT_MODES)}")
@@ -141,8 +146,9 @@ class TrainConfig:
     ``epochs`` (when set, and ``steps`` is not) gives the length as passes over the
     training set, so a recipe means the same for 100 or 5000 examples. ``augment``:
     ``dsa`` (``true``, the default; one random augmentation per batch, FRePo's protocol,
-    with the parameters of Differentiable Siamese Augmentation), ``frepo`` (the same with
-    the milder parameters of FRePo's reference evaluation code; see ``augment``),
+    with the parameters of Differentiable Siamese Augmentation; ``frepo`` is its old name),
+    ``frepo-code`` (the same with the milder parameters of FRePo's public evaluation code;
+    see ``augment``),
     ``flip_crop`` (random flips and padded crops), ``auto`` (``flip_crop`` for RGB images,
     none otherwise), ``none`` (``false``). It is stored by name, so a recorded configuration
     says which one ran.
@@ -155,7 +161,7 @@ class TrainConfig:
     warmup: int = 500
     steps: Optional[int] = None      # None: from epochs, else train.default_steps (1000 / 2000 / 5000 for <= 10 / 100 / more)
     batch: int = 500
-    augment: Any = "dsa"              # measured: as good as frepo on MNIST, better on Fashion-MNIST (README)
+    augment: Any = "dsa"              # measured: as good as frepo-code on MNIST, better on Fashion-MNIST (README)
     loss: str = "mse"                # mse on (learned or centred one-hot) labels | xent
     seed: int = 0
     epochs: Optional[float] = None
@@ -179,7 +185,7 @@ class TrainConfig:
         return self
 
     def augment_mode(self, rgb: bool) -> str:
-        """The augmentation actually applied: dsa, frepo, flip_crop or none."""
+        """The augmentation actually applied: dsa, frepo-code, flip_crop or none."""
         return ("flip_crop" if rgb else "none") if self.augment == "auto" else self.augment
 
 

@@ -109,10 +109,10 @@ def test_second_scoring_pass_retrains_nothing_and_killed_audit_resumes(tiny, tmp
     tc.write_text(json.dumps({**old, "train": {**old["train"], "augment": True}}))
     with pytest.raises(UserError, match=r"other settings \(train differ\)"):  # runs made with dsa, asked for none
         Audit(cfg, tmp_path / "b", progress=False, log=lambda s: None)
-    for style, same in (("dsa", True), ("frepo", False)):
+    for style, same in (("dsa", True), ("frepo", True), ("frepo-code", False)):
         other = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, augment=style))
         if same:
-            Audit(other, tmp_path / "b", progress=False, log=lambda s: None)  # the style true meant is accepted
+            Audit(other, tmp_path / "b", progress=False, log=lambda s: None)  # the style true meant (dsa, once frepo)
         else:
             with pytest.raises(UserError, match=r"other settings \(train differ\)"):
                 Audit(other, tmp_path / "b", progress=False, log=lambda s: None)

@@ -64,7 +64,8 @@ def test_frepo_style_keeps_a_constant_image_under_geometric_ops_and_cuts_a_quart
 def test_augment_true_is_dsa_and_is_recorded_by_name():
     assert TrainConfig(augment=True).augment == "dsa" and TrainConfig().augment == "dsa"
     assert TrainConfig(augment=False).augment == "none" and dataclasses.asdict(TrainConfig(augment=True))["augment"] == "dsa"
-    assert set(STYLES) == {"frepo", "dsa"} and TrainConfig(augment="frepo").augment_mode(rgb=False) == "frepo"
+    assert set(STYLES) == {"frepo-code", "dsa"} and TrainConfig(augment="frepo-code").augment_mode(rgb=False) == "frepo-code"
+    assert TrainConfig(augment="frepo").augment == "dsa"  # the old name of the dsa set keeps its meaning
     assert TrainConfig(augment="auto").augment_mode(rgb=True) == "flip_crop"
 
 

@@ -129,9 +129,9 @@ class Audit:
         path = self.out / "training_config.json"
         if path.is_file():
             old = {k: v for k, v in read_json(path, "the audit folder's training settings").items() if k not in self._SCORING_ONLY}
-            for table in ("train", "real_recipe"):  # a recorded true/false: the style it names (dsa / none)
+            for table in ("train", "real_recipe"):  # a recorded true/false/old name: the style it meant (dsa, none)
                 rec = old.get(table)
-                if isinstance(rec, dict) and isinstance(rec.get("augment"), bool):
+                if isinstance(rec, dict) and "augment" in rec:
                     old[table] = dict(rec, augment=augment_name(rec["augment"], str(path)))
             diff = changed_settings(old, cfg)
             if diff:
