@@ -136,6 +136,8 @@ def augment_name(value, where: str) -> str:
     if isinstance(value, str) and value in AUGMENT_MODES:
         return value
     raise UserError(f"{where}: augment {value!r} unknown; use true, false, {', '.join(AUGMENT_MODES)}")
+
+
 LOSS_NAMES = ("mse", "xent")
 
 
