@@ -4,17 +4,18 @@ One augmentation is drawn per batch from {colour, crop, rotate, translate, cutou
 (+ horizontal flip for RGB), with per-example random parameters. Inputs are images in
 model space (N, H, W, C). Two parameter sets (``STYLES``):
 
-- ``dsa`` (the default; recorded as ``true`` or ``frepo`` before the sets had names): the set of Differentiable Siamese Augmentation ("Dataset
-  Condensation with Differentiable Siamese Augmentation", Zhao & Bilen 2021): brightness
-  shift up to +-0.5, contrast factor in [0.5, 1.5], saturation in [0, 2], zoom in by up to
-  20 %, rotation up to +-15 degrees, translation up to 1/8 of the size, a hole of half the
-  side centred anywhere, zero fill outside the image.
+- ``dsa`` (the default; recorded as ``true`` or ``frepo`` before the sets had names): the
+  set of Differentiable Siamese Augmentation ("Dataset Condensation with Differentiable
+  Siamese Augmentation", Zhao & Bilen 2021): brightness shift up to +-0.5, contrast factor
+  in [0.5, 1.5], saturation in [0, 2], zoom in by up to 20 %, rotation up to +-15 degrees,
+  translation up to 1/8 of the size, a hole of half the side centred anywhere, zero fill
+  outside the image.
 - ``frepo-code``: the milder ones of FRePo's public evaluation code ("Dataset Distillation
-  using Neural Feature Regression"): brightness shift up to +-0.25, contrast and saturation factors
-  log-uniform in [e^-0.25, e^0.25], a random resized crop zooming by a log-uniform factor
-  in [0.8, 1.25] (in or out), rotation up to +-15 degrees, translation up to 1/8 of the
-  size, one square hole of a quarter of the side inside the image; the geometric ones
-  resample bilinearly and extend the border pixels (no constant fill).
+  using Neural Feature Regression"): brightness shift up to +-0.25, contrast and
+  saturation factors log-uniform in [e^-0.25, e^0.25], a random resized crop zooming by a
+  log-uniform factor in [0.8, 1.25] (in or out), rotation up to +-15 degrees, translation
+  up to 1/8 of the size, one square hole of a quarter of the side inside the image; the
+  geometric ones resample bilinearly and extend the border pixels (no constant fill).
 
 ``flip_crop`` is the usual augmentation for models trained on real RGB images.
 """
@@ -23,6 +24,13 @@ from __future__ import annotations
 import math
 
 from mi_defense.tfenv import tf
+
+
+def _project(x, t, fill: str):
+    """Resample each image of ``x`` bilinearly through its projective transform (a row of
+    ``t``, output to input coordinates); ``fill``: CONSTANT (zeros) or NEAREST outside."""
+    return tf.raw_ops.ImageProjectiveTransformV3(images=x, transforms=t, output_shape=tf.shape(x)[1:3],
+                                                 interpolation="BILINEAR", fill_mode=fill, fill_value=0.0)
 
 
 def _affine(x, seed, kind: str, fill: str = "CONSTANT"):
@@ -45,8 +53,7 @@ def _affine(x, seed, kind: str, fill: str = "CONSTANT"):
         t = tf.stack([sc, zero, tx, zero, sc, ty, zero, zero], axis=1)
     else:  # translate by up to 1/8 of the size
         t = tf.stack([one, zero, u[:, 0] * w / 8.0, zero, one, u[:, 1] * h / 8.0, zero, zero], axis=1)
-    return tf.raw_ops.ImageProjectiveTransformV3(images=x, transforms=t, output_shape=tf.shape(x)[1:3],
-                                                 interpolation="BILINEAR", fill_mode=fill, fill_value=0.0)
+    return _project(x, t, fill)
 
 
 def _colour(x, seed):
@@ -121,8 +128,7 @@ def _frepo_crop(x, seed):
     cy, cx = (h - 1) / 2.0, (w - 1) / 2.0
     zero = tf.zeros([n])
     t = tf.stack([1.0 / z, zero, cx + (sx - cx) / z, zero, 1.0 / z, cy + (sy - cy) / z, zero, zero], axis=1)
-    return tf.raw_ops.ImageProjectiveTransformV3(images=x, transforms=t, output_shape=tf.shape(x)[1:3],
-                                                 interpolation="BILINEAR", fill_mode="NEAREST", fill_value=0.0)
+    return _project(x, t, "NEAREST")
 
 
 def _frepo_cutout(x, seed):

@@ -150,10 +150,9 @@ class TrainConfig:
     ``dsa`` (``true``, the default; one random augmentation per batch, FRePo's protocol,
     with the parameters of Differentiable Siamese Augmentation; ``frepo`` is its old name),
     ``frepo-code`` (the same with the milder parameters of FRePo's public evaluation code;
-    see ``augment``),
-    ``flip_crop`` (random flips and padded crops), ``auto`` (``flip_crop`` for RGB images,
-    none otherwise), ``none`` (``false``). It is stored by name, so a recorded configuration
-    says which one ran.
+    see ``augment``), ``flip_crop`` (random flips and padded crops), ``auto``
+    (``flip_crop`` for RGB images, none otherwise), ``none`` (``false``). It is stored by
+    name, so a recorded configuration says which one ran.
     """
 
     width: int = 128

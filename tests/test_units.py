@@ -38,7 +38,7 @@ def test_augment_is_deterministic_per_seed_and_keeps_shape():
 
 
 def test_frepo_style_keeps_a_constant_image_under_geometric_ops_and_cuts_a_quarter_side_hole():
-    """FRePo's reference parameters: resampling extends the border (a constant image stays
+    """FRePo's code's parameters (frepo-code): resampling extends the border (a constant image stays
     constant), the hole is (H/4)^2 pixels wholly inside, brightness moves by at most 0.25;
     DSA's zero fill leaves zeros at the border, its brightness moves by up to 0.5."""
     x = tf.fill((64, 12, 12, 1), 2.0)
@@ -56,7 +56,7 @@ def test_frepo_style_keeps_a_constant_image_under_geometric_ops_and_cuts_a_quart
     assert np.allclose(shift, shift[:, :1], atol=1e-5)  # contrast leaves a constant image alone
     assert np.abs(shift).max() <= 0.25 + 1e-6 and np.abs(shift).max() > 0.1 and shift.std() > 0.05
     many = np.stack([augment(x, tf.constant([7, s], tf.int64), rgb=False, style="dsa").numpy() for s in range(24)])
-    assert np.abs(many - 2.0).max() > 0.26  # dsa's brightness or zero fill goes beyond frepo's range
+    assert np.abs(many - 2.0).max() > 0.26  # dsa's brightness or zero fill goes beyond frepo-code's range
     with pytest.raises(ValueError, match="style 'x' unknown"):
         augment(x, seed, rgb=False, style="x")
 
