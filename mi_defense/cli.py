@@ -89,7 +89,7 @@ def cmd_evaluate(args) -> int:
                          json_path=args.json, baseline_subset=args.baseline_subset, progress=not args.quiet,
                          compare_width=args.compare_width, batched=args.batched, only_subset=args.only_subset,
                          width=args.width, depth=args.depth, steps=args.train_steps, seed=args.seed,
-                         augment=args.augment)
+                         augment=args.augment, lr_final_ratio=args.lr_final_ratio)
     print("\n".join(evaluation_lines(r)))
     return 0
 
@@ -283,6 +283,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="the augmentation's parameters: dsa (Differentiable Siamese Augmentation's, the default; "
                          "recorded as augment=true or frepo before the styles had names), frepo-code (the milder ones "
                          "of FRePo's public evaluation code), flip_crop or none")
+    ev.add_argument("--lr-final-ratio", type=float, metavar="R",
+                    help="the cosine decay's floor as a fraction of the learning rate (default 0: decay to zero; "
+                         "FRePo's public evaluation code uses 0.01)")
     ev.add_argument("--batched", action="store_true",
                     help="train the models together in one graph (the same models; faster on a GPU, not on a CPU)")
     ev.add_argument("--compare-width", type=int, default=0, metavar="W",

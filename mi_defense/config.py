@@ -160,6 +160,7 @@ class TrainConfig:
     norm: str = "none"
     lr: float = 3e-4
     warmup: int = 500
+    lr_final_ratio: float = 0.0      # the cosine decay's floor, a fraction of lr (FRePo's code: 0.01)
     steps: Optional[int] = None      # None: from epochs, else train.default_steps (1000 / 2000 / 5000 for <= 10 / 100 / more)
     batch: int = 500
     augment: Any = "dsa"              # measured: as good as frepo-code on MNIST, better on Fashion-MNIST (README)
@@ -178,6 +179,9 @@ class TrainConfig:
         if self.epochs is not None:
             check_number(self.epochs, "train: epochs")
         check_number(self.lr, "train: lr")
+        check_number(self.lr_final_ratio, "train: lr_final_ratio", allow_zero=True)
+        if self.lr_final_ratio >= 1:
+            raise UserError(f"train: lr_final_ratio must be below 1 (a fraction of lr), got {self.lr_final_ratio!r}")
         if self.loss not in LOSS_NAMES:
             raise UserError(f"train: loss '{self.loss}' unknown; use {' or '.join(LOSS_NAMES)}")
         if self.norm not in ("none", "batch", "instance", "layer"):

@@ -43,20 +43,22 @@ def resolve_steps(cfg: TrainConfig, n_examples: int) -> int:
 
 
 class WarmupCosine(tf.keras.optimizers.schedules.LearningRateSchedule):
-    """Linear warm-up to ``lr`` over ``warmup`` steps, then cosine decay to zero."""
+    """Linear warm-up to ``lr`` over ``warmup`` steps, then cosine decay to ``final_ratio * lr``
+    (zero by default; FRePo's public evaluation code decays to 0.01x)."""
 
-    def __init__(self, lr: float, warmup: int, total: int):
+    def __init__(self, lr: float, warmup: int, total: int, final_ratio: float = 0.0):
         self.lr, self.warmup, self.total = lr, warmup, max(total, 1)
+        self.final_ratio = float(final_ratio)
 
     def __call__(self, step):
         step = tf.cast(step, tf.float32)
         warm = self.lr * (step + 1.0) / float(max(self.warmup, 1))
         frac = tf.clip_by_value((step - self.warmup) / float(max(self.total - self.warmup, 1)), 0.0, 1.0)
-        cos = self.lr * 0.5 * (1.0 + tf.cos(math.pi * frac))
+        cos = self.lr * (self.final_ratio + (1.0 - self.final_ratio) * 0.5 * (1.0 + tf.cos(math.pi * frac)))
         return tf.where(step < self.warmup, warm, cos)
 
     def get_config(self):
-        return {"lr": self.lr, "warmup": self.warmup, "total": self.total}
+        return {"lr": self.lr, "warmup": self.warmup, "total": self.total, "final_ratio": self.final_ratio}
 
 
 def targets_for(y: np.ndarray, num_classes: int) -> np.ndarray:
@@ -105,7 +107,7 @@ def train_model(x: np.ndarray, y: np.ndarray, num_classes: int, cfg: TrainConfig
     steps = resolve_steps(cfg, n)
     batch = min(n, cfg.batch)
     model = build_model(x.shape[1:], num_classes, width=cfg.width, depth=cfg.depth, norm=cfg.norm, seed=cfg.seed)
-    opt = tf.keras.optimizers.Adam(WarmupCosine(cfg.lr, min(cfg.warmup, steps // 2), steps))
+    opt = tf.keras.optimizers.Adam(WarmupCosine(cfg.lr, min(cfg.warmup, steps // 2), steps, cfg.lr_final_ratio))
     xs = tf.constant(x, tf.float32)
     ys = tf.constant(y, tf.float32)
     rgb = x.ndim == 4 and x.shape[-1] == 3

@@ -72,7 +72,7 @@ def train_models(xs: Sequence[np.ndarray], ys: Sequence[np.ndarray], num_classes
     rgb = xs[0].shape[-1] == 3
     aug_mode = cfg.augment_mode(rgb)
     loss_fn = LOSSES[cfg.loss]
-    lr_at = WarmupCosine(cfg.lr, min(cfg.warmup, steps // 2), steps)
+    lr_at = WarmupCosine(cfg.lr, min(cfg.warmup, steps // 2), steps, cfg.lr_final_ratio)
     pad_first = models[0].pad_first
     b1, b2, eps = 0.9, 0.999, 1e-7  # Keras Adam's defaults
 

@@ -116,6 +116,14 @@ def test_second_scoring_pass_retrains_nothing_and_killed_audit_resumes(tiny, tmp
         else:
             with pytest.raises(UserError, match=r"other settings \(train differ\)"):
                 Audit(other, tmp_path / "b", progress=False, log=lambda s: None)
+    # a folder written before the evaluation's learning-rate floor existed decayed to zero:
+    # reused at the default (0), refused under FRePo's code's 0.01
+    assert old["train"].pop("lr_final_ratio") == 0.0
+    tc.write_text(json.dumps(old))
+    assert Audit(cfg, tmp_path / "b", progress=False, log=lambda s: None).run() == {"trained": 0, "cached": 5, "total": 5}
+    floor = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, lr_final_ratio=0.01))
+    with pytest.raises(UserError, match=r"other settings \(train differ\)"):
+        Audit(floor, tmp_path / "b", progress=False, log=lambda s: None)
     old["distill"]["lr"] = 0.5  # a real change is still caught
     tc.write_text(json.dumps(old))
     with pytest.raises(UserError, match=r"other settings \(distill differ\)"):

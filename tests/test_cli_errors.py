@@ -107,6 +107,12 @@ def test_evaluate_refuses_non_positive_training_steps(distilled_digits, capsys, 
                              "--train-steps", steps, "--quiet"], "steps must be a whole number >= 1")
 
 
+@pytest.mark.parametrize("ratio,expect", [("1", "lr_final_ratio must be below 1"), ("-0.5", "lr_final_ratio must be a finite number >= 0")])
+def test_evaluate_refuses_a_learning_rate_floor_outside_0_1(distilled_digits, capsys, ratio, expect):
+    _one_line_error(capsys, ["evaluate", "--distilled", str(distilled_digits / "distilled.npz"), "--dataset", "digits",
+                             "--lr-final-ratio", ratio, "--quiet"], expect)
+
+
 def test_evaluate_refuses_a_split_made_for_other_data(distilled_digits, tmp_path, capsys):
     from mi_defense.data import make_split
     from mi_defense.data.user import load_npz

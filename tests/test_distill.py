@@ -189,11 +189,13 @@ def test_distill_cli_on_digits(tmp_path, capsys):
     assert len(ev["test_accuracy"]) == 1 and ev["train_steps"] == 300
     # the random-subset baseline alone: 2 members per class of the distillation's members, recorded by index
     rc = main(["evaluate", "--distilled", str(out / "distilled.npz"), "--dataset", "digits", "--models", "1", "--train-steps",
-               "300", "--width", "16", "--only-subset", "--augment", "frepo-code", "--json", str(tmp_path / "s.json"), "--quiet"])
+               "300", "--width", "16", "--only-subset", "--augment", "frepo-code", "--lr-final-ratio", "0.01", "--json", str(tmp_path / "s.json"),
+               "--quiet"])
     assert rc == 0
     sub = json.loads((tmp_path / "s.json").read_text())
     assert "test_accuracy_mean" not in sub and "at_width" not in sub
     assert ev["train_config"]["augment"] == "dsa" and sub["random_subset"]["train_config"]["augment"] == "frepo-code"
+    assert ev["train_config"]["lr_final_ratio"] == 0.0 and sub["random_subset"]["train_config"]["lr_final_ratio"] == 0.01
     chosen = np.array(sub["random_subset"]["members"])
     from mi_defense.data.registry import load_dataset
     assert set(chosen) <= set(split["members"]) and len(set(chosen)) == 20 and sub["random_subset"]["n_train"] == 20

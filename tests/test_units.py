@@ -69,6 +69,28 @@ def test_augment_true_is_dsa_and_is_recorded_by_name():
     assert TrainConfig(augment="auto").augment_mode(rgb=True) == "flip_crop"
 
 
+def test_warmup_cosine_floor_matches_the_closed_form():
+    """Linear warm-up, then ``lr (r + (1 - r) (1 + cos(pi t)) / 2)`` (optax's cosine decay with
+    ``alpha = r``, as FRePo's evaluation code uses with r = 0.01); r = 0 decays to zero."""
+    import math
+
+    from mi_defense.train import WarmupCosine
+
+    lr, warm, total = 3e-4, 500, 2000
+    for r in (0.0, 0.01):
+        sched = WarmupCosine(lr, warm, total, r)
+        for step in (0, 250, 499, 500, 1000, 1500, 1999, 2000, 2500):
+            t = min(max((step - warm) / (total - warm), 0.0), 1.0)
+            want = lr * (step + 1) / warm if step < warm else lr * (r + (1 - r) * 0.5 * (1 + math.cos(math.pi * t)))
+            assert float(sched(step)) == pytest.approx(want, rel=1e-5, abs=1e-5 * lr)  # float32
+    assert float(WarmupCosine(lr, warm, total, 0.01)(total)) == pytest.approx(0.01 * lr, rel=1e-5)
+    assert float(WarmupCosine(lr, warm, total)(total)) == 0.0
+    assert TrainConfig().lr_final_ratio == 0.0 and TrainConfig(lr_final_ratio=0.01).lr_final_ratio == 0.01
+    for bad in (-0.1, 1.0, float("nan")):
+        with pytest.raises(UserError, match="lr_final_ratio"):
+            TrainConfig(lr_final_ratio=bad)
+
+
 @pytest.mark.parametrize("text", ["none", "subset:n=100", "dpsgd:eps=8,clip=1.5", "frepo:ipc=10,init=noise,lr=0.01"])
 def test_defense_spec_round_trips(text):
     spec = DefenseSpec.parse(text)
