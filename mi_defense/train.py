@@ -19,6 +19,7 @@ import numpy as np
 from mi_defense.augment import STYLES, augment, flip_crop
 from mi_defense.config import TrainConfig
 from mi_defense.distill.krr import centred_onehot
+from mi_defense.distill.lamb import cosine_lr
 from mi_defense.models import build_model
 from mi_defense.tfenv import tf
 
@@ -53,8 +54,7 @@ class WarmupCosine(tf.keras.optimizers.schedules.LearningRateSchedule):
     def __call__(self, step):
         step = tf.cast(step, tf.float32)
         warm = self.lr * (step + 1.0) / float(max(self.warmup, 1))
-        frac = tf.clip_by_value((step - self.warmup) / float(max(self.total - self.warmup, 1)), 0.0, 1.0)
-        cos = self.lr * (self.final_ratio + (1.0 - self.final_ratio) * 0.5 * (1.0 + tf.cos(math.pi * frac)))
+        cos = cosine_lr(step - self.warmup, self.total - self.warmup, self.lr, self.final_ratio)
         return tf.where(step < self.warmup, warm, cos)
 
     def get_config(self):
