@@ -31,7 +31,7 @@ def _quiet(*_args, **_kwargs) -> None:
 
 
 def distill(x: np.ndarray, y: np.ndarray, *, ipc: int = 10, steps: Optional[int] = None, preset: str = "quick",
-            class_names: Optional[Sequence[str]] = None, init: Optional[str] = None, seed: int = 0, progress: bool = False,
+            class_names: Optional[Sequence[str]] = None, init: Optional[str] = None, seed: Optional[int] = None, progress: bool = False,
             log: Optional[Callable[[str], None]] = None, **settings) -> DistilledSet:
     """Distil a private image set with FRePo ("Dataset Distillation using Neural Feature Regression").
 
@@ -48,7 +48,10 @@ def distill(x: np.ndarray, y: np.ndarray, *, ipc: int = 10, steps: Optional[int]
             ``"real"`` copies ``ipc`` random members per class as the starting point (they
             are then exposed by the release, ``DistilledSet.exposed_members``, and an
             ``ExposureWarning`` is issued); or a path to a public ``.npz`` set.
-        seed: seed of the initial set, the pool models and the real batches.
+        seed: seed of the initial set, the pool models and (without DP) the real batches;
+            None: 0 without DP, and for DP-FRePo a secret one from the operating system's
+            entropy (DP-FRePo's sampling and noise always come from that entropy). It is
+            kept in ``DistilledSet.private``, never in the release.
         progress: show a progress bar on stderr.
         log: where to send one-line messages (default: nowhere).
         **settings: any other ``DistillConfig`` field (``width``, ``batch_real``, ``lr``, ...);
@@ -56,12 +59,17 @@ def distill(x: np.ndarray, y: np.ndarray, *, ipc: int = 10, steps: Optional[int]
             (E, delta)-differentially private release (``mi_defense.distill.dp``).
 
     Returns:
-        The synthetic set (model space and pixels, learned labels, the transform, the
-        exposed members and the settings that made it).
+        The synthetic set (model space and pixels, learned labels, the transform), its
+        public ``provenance`` (data-independent settings, privacy statement) and, kept
+        apart, what must not be published: ``exposed_members`` and the run record
+        ``private`` (seed, fingerprint of the private data, number of records, timings,
+        loss history, versions). ``save`` writes only the public part;
+        ``save_private_record`` the rest.
     """
     from mi_defense.config import resolve_distill_config
     from mi_defense.data.dataset import Dataset
-    from mi_defense.distill.api import distil_members, make_strategy, privacy_fields, transform_for
+    from mi_defense.distill.api import check_distillable, distil_members, make_strategy, release_provenance, transform_for
+    from mi_defense.entropy import os_seed
     from mi_defense.io import package_versions
 
     x, y = np.asarray(x), np.asarray(y)
@@ -70,19 +78,23 @@ def distill(x: np.ndarray, y: np.ndarray, *, ipc: int = 10, steps: Optional[int]
     n_classes = len(class_names) if class_names is not None else (int(y.max()) + 1 if y.size and np.issubdtype(y.dtype, np.integer) else 0)
     names = [str(c) for c in class_names] if class_names is not None else [str(c) for c in range(n_classes)]
     data = Dataset("private set", x, y, None, None, names)  # validates shapes, dtypes and labels
+    if seed is None:
+        seed = os_seed(31) if settings.get("epsilon") is not None else 0
     cfg = resolve_distill_config(preset, "distill()", ipc=ipc, steps=steps, init=init, seed=seed, checkpoint_every=0, **settings)
     missing = [names[c] for c in range(n_classes) if np.sum(y == c) < (cfg.ipc if cfg.init == "real" else 1)]
     if missing:
         raise UserError(f"class(es) {', '.join(missing)} have too few images for ipc={cfg.ipc}; lower ipc or add images")
+    check_distillable(y, n_classes, cfg.ipc, names)
     transform = transform_for(cfg, data.x_train)
     t0 = time.time()
     res = distil_members(cfg, data.x_train, data.y_train, n_classes, transform, strategy=make_strategy(cfg.strategy),
                          log=log or _quiet, progress=progress)
-    provenance = {"kind": "frepo-distill", "config": dataclasses.asdict(cfg), "n_members": int(len(x)),
-                  "dataset_fingerprint": data.fingerprint(), "steps_done": res.state.step, "seconds": time.time() - t0,
-                  "final_loss": res.state.history[-1]["loss"] if res.state.history else None, "versions": package_versions(),
-                  **privacy_fields(res.dp, len(res.init_positions))}
-    return DistilledSet(res.x, res.y, res.labels, transform, names, np.asarray(res.init_positions, np.int64), provenance)
+    public = release_provenance(cfg, res.dp, len(res.init_positions))
+    record = {"kind": "frepo-distill-run", "config": dataclasses.asdict(cfg), "seed": cfg.seed, "n_members": int(len(x)),
+              "dataset_fingerprint": data.fingerprint(), "steps_done": res.state.step, "seconds": time.time() - t0,
+              "final_loss": res.state.history[-1]["loss"] if res.state.history else None, "loss_history": res.state.history,
+              "versions": package_versions(), "release": public}
+    return DistilledSet(res.x, res.y, res.labels, transform, names, np.asarray(res.init_positions, np.int64), public, record)
 
 
 def audit(config=None, *, out: Union[str, Path], preset: Optional[str] = "quick", progress: bool = False,

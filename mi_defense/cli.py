@@ -68,9 +68,14 @@ def cmd_distill(args) -> int:
                            split_path=args.split, config_path=args.config, resume=args.resume,
                            progress=not args.quiet, tensorboard=args.tensorboard, keep_checkpoint=args.keep_checkpoint,
                            **overrides)
+    from mi_defense.distill.record import PRIVATE_DIR
+
     state = "done" if meta["complete"] else "stopped early"
     print(f"distilled {meta['n_members']} members of {meta['dataset']} into {meta['n_synthetic']} synthetic images "
           f"({state}, {meta['steps_done']} steps, {meta['seconds']:.0f} s, final loss {meta['final_loss'] if meta['final_loss'] is None else format(meta['final_loss'], '.4f')}) -> {args.out}")
+    if meta["complete"]:
+        print(f"release: {args.out}/distilled.npz, {args.out}/distilled.png; private run record (never publish): "
+              f"{args.out}/{PRIVATE_DIR}/")
     return 0
 
 
@@ -225,7 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Distil the members of a dataset with FRePo (Dataset Distillation using Neural Feature Regression).")
     ds.add_argument("--dataset", default="digits", help="dataset name, .npz file or image folder (default: digits)")
     data_dir_arg(ds)
-    ds.add_argument("--out", required=True, metavar="DIR", help="output folder (distilled.npz, distilled.png, distill.json)")
+    ds.add_argument("--out", required=True, metavar="DIR", help="output folder: the release (distilled.npz, distilled.png) and the private run record "
+                    "DIR/PRIVATE-do-not-release/ (split, seeds, timings, checkpoint: never publish it)")
     ds.add_argument("--preset", default="quick", choices=["quick", "paper"], help="quick: CPU-sized; paper: the paper's setting")
     ds.add_argument("--config", metavar="TOML", help="a TOML file with a [distill] table")
     ds.add_argument("--ipc", type=int, help="synthetic images per class (default 10)")
@@ -246,21 +252,23 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--epsilon", type=float, help="DP-FRePo: release an (epsilon, delta)-differentially private set (noise start, "
                     "per-example clipping, Gaussian noise, RDP accounting); with quick it then defaults to --batch-real 1024 "
                     "and --steps 500, a better signal-to-noise ratio per step, and to --init smooth-noise")
-    ds.add_argument("--delta", type=float, help="DP-FRePo: delta (default min(1e-5, 1/n^1.1) for n members)")
+    ds.add_argument("--delta", type=float, help="DP-FRePo: delta, below 1/n (default min(1e-5, 1/n^1.1) for n members)")
     ds.add_argument("--clip", type=float, help="DP-FRePo: per-example clipping norm (default 1)")
     ds.add_argument("--clip-space", choices=CLIP_SPACES, help="DP-FRePo: clip each example's gradient with respect to the KRR "
                     "readout (default; classes x features entries, so less noise per step) or the synthetic features and labels")
     ds.add_argument("--no-learn-labels", action="store_true", help="freeze the labels at the centred one-hot")
     ds.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None, help="add horizontal flips inside the kernel (default: on for RGB)")
-    ds.add_argument("--seed", type=int, help="seed of the initial set, the pool and the real batches (default 0)")
-    ds.add_argument("--members", type=int, help="number of members (default: 90%% of the training pool)")
+    ds.add_argument("--seed", type=int, help="seed of the initial set, the pool and the real batches (default 0; with --epsilon a secret one "
+                    "from the operating system's entropy, kept in the private run record)")
+    ds.add_argument("--members", type=int, help="number of members (default: 90%% of the training pool; drawn with the seed, or with --epsilon from "
+                    "the operating system's entropy)")
     ds.add_argument("--split", metavar="JSON", help="use a saved split.json instead of drawing one")
     ds.add_argument("--checkpoint-every", type=int, help="outer steps between checkpoints (default 200; 0: none)")
-    ds.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint.npz")
-    ds.add_argument("--keep-checkpoint", action="store_true", help="keep DIR/checkpoint.npz after a finished distillation (removed by default)")
+    ds.add_argument("--resume", action="store_true", help="continue from the checkpoint in DIR/PRIVATE-do-not-release/")
+    ds.add_argument("--keep-checkpoint", action="store_true", help="keep the checkpoint after a finished distillation (removed by default)")
     ds.add_argument("--jit", action="store_true", help="compile the step with XLA (faster on GPU, slower on CPU)")
     ds.add_argument("--strategy", choices=["default", "mirrored"], help="mirrored: split the real batch over all GPUs")
-    ds.add_argument("--tensorboard", action="store_true", help="write TensorBoard scalars to DIR/tensorboard")
+    ds.add_argument("--tensorboard", action="store_true", help="write TensorBoard scalars to DIR/PRIVATE-do-not-release/tensorboard")
     ds.add_argument("--quiet", action="store_true", help="no progress bar")
     ds.set_defaults(func=cmd_distill)
 

@@ -32,15 +32,37 @@ def distill_command(dataset_name: str, out: str, preset: str = "quick", data_dir
                     members: Optional[int] = None, split_path: Optional[str] = None, config_path: Optional[str] = None,
                     resume: bool = False, progress: bool = True, tensorboard: bool = False, keep_checkpoint: bool = False,
                     **overrides) -> dict:
+    """Distil ``dataset_name`` into ``out`` (``distill.api.distill``).
+
+    A DP run (``epsilon`` set) draws its split seed, and its run seed unless one is given,
+    from the operating system's entropy (``mi_defense.entropy``): a seed anyone can guess
+    rebuilds the member list of a public dataset. Both are kept only in the private run
+    record, from which ``resume`` takes them so a resumed run repeats itself. Without DP
+    the seed defaults to 0 and draws the split too (reproducible; no guarantee to keep).
+    """
     from mi_defense.config import load_toml, resolve_distill_config
     from mi_defense.distill.api import distill
+    from mi_defense.distill.record import find_record_file
+    from mi_defense.entropy import os_seed
+    from mi_defense.io import read_json
 
     changes = dict(load_toml(config_path).get("distill", {})) if config_path else {}
     changes.update({k: v for k, v in overrides.items() if v is not None})  # flags over the TOML file
     where = f"{config_path} [distill] and the command line" if config_path else "command line"
+    private = changes.get("epsilon") is not None
+    record = find_record_file(out, "run.json") if resume else None
+    saved_split = find_record_file(out, "split.json") if resume else None
+    if private and changes.get("seed") is None:
+        # resume: the seed the run was started with; else a fresh secret one
+        changes["seed"] = int(read_json(record)["seed"]) if record is not None else os_seed(31)
     cfg = resolve_distill_config(preset, where, **changes)
     ds = load_dataset(dataset_name, data_dir)
-    split = Split.load(split_path) if split_path else default_split(ds, members, None, cfg.seed)
+    if split_path:
+        split = Split.load(split_path)
+    elif private and saved_split is not None:
+        split = Split.load(saved_split)  # the secret split the run was started with
+    else:
+        split = default_split(ds, members, None, os_seed(31) if private else cfg.seed)
     split.check(ds)
     return distill(ds, split, cfg, out, resume=resume, progress=progress, tensorboard=tensorboard, keep_checkpoint=keep_checkpoint)
 
@@ -59,6 +81,7 @@ def evaluate_command(distilled_path: str, dataset_name: str, models: int = 5, da
     import json
 
     from mi_defense.distill.artifact import check_compatible, load_distilled
+    from mi_defense.distill.record import find_record_file
     from mi_defense.evaluate import evaluate_set
     from mi_defense.train import targets_for
 
@@ -69,25 +92,28 @@ def evaluate_command(distilled_path: str, dataset_name: str, models: int = 5, da
     released = load_distilled(distilled_path)
     x, y, transform = released.x, released.y, released.transform
     folder = Path(distilled_path).parent
-    meta = json.loads((folder / "distill.json").read_text()) if (folder / "distill.json").is_file() else {}
+    record = find_record_file(folder, "run.json") or find_record_file(folder, "distill.json")
+    meta = json.loads(record.read_text()) if record is not None else {}
     cfg = TRAIN_PRESETS.get(preset or "", TrainConfig())
-    if not preset and meta.get("config"):
-        cfg = dataclasses.replace(cfg, width=meta["config"]["width"], depth=meta["config"]["depth"])
+    made_with = meta.get("config") or released.provenance.get("settings") or {}
+    if not preset and "width" in made_with and "depth" in made_with:
+        cfg = dataclasses.replace(cfg, width=made_with["width"], depth=made_with["depth"])
     cfg = replace_checked(cfg, "command line", **overrides)
     ds = load_dataset(dataset_name, data_dir)
     check_compatible(released, ds.input_shape, ds.num_classes, str(distilled_path), ds.name)
-    split = Split.load(folder / "split.json") if (folder / "split.json").is_file() else None
+    split_file = find_record_file(folder, "split.json")
+    split = Split.load(split_file) if split_file is not None else None
     if split is not None:
         try:
             split.check(ds)
         except UserError:
-            raise UserError(f"{folder / 'split.json'} was made for other data than --dataset {dataset_name}; "
+            raise UserError(f"{split_file} was made for other data than --dataset {dataset_name}; "
                             "pass the dataset the set was distilled from") from None
         x_test, y_test = split.test_data(ds)
     elif ds.x_test is not None:
         x_test, y_test = ds.x_test, ds.y_test
     else:
-        raise UserError(f"{ds.name} has no test set and no split.json lies beside {distilled_path}")
+        raise UserError(f"{ds.name} has no test set and no private run record (split.json) lies beside {distilled_path}")
     x_test = transform(x_test)
     result = {"distilled": str(distilled_path), "dataset": ds.name, "privacy_statement": released.provenance.get("privacy_statement")}
     if not only_subset:
@@ -98,7 +124,7 @@ def evaluate_command(distilled_path: str, dataset_name: str, models: int = 5, da
     if baseline_subset or only_subset:
         if split is None:
             raise UserError("--baseline-subset and --only-subset draw the subset from the distillation's members: "
-                            f"they need the split.json written beside {distilled_path}")
+                            f"they need the private run record (split.json) written beside {distilled_path}")
         rng = np.random.default_rng(cfg.seed)
         ym = ds.y_train[split.members]
         per = len(x) // ds.num_classes

@@ -97,8 +97,10 @@ def test_distilled_set_round_trip_and_its_views(tmp_path):
     back = mi_defense.load_distilled(path)
     np.testing.assert_array_equal(back.x, ds.x)
     np.testing.assert_array_equal(back.y, ds.y)
-    np.testing.assert_array_equal(back.exposed_members, ds.exposed_members)
-    assert back.provenance["config"]["ipc"] == 2 and back.class_names == [str(c) for c in range(10)]
+    assert back.exposed_members.size == 0  # private: not in the release
+    assert back.provenance["settings"]["ipc"] == 2 and back.class_names == [str(c) for c in range(10)]
+    run = json.loads(ds.save_private_record(tmp_path / "private").read_text())
+    assert run["init_member_indices"] == ds.exposed_members.tolist() and run["config"]["ipc"] == 2
     # the pixels in the file are the inverse transform of x
     with np.load(path) as z:
         np.testing.assert_array_equal(z["images_uint8"], back.transform.inverse(z["x"], to_uint8=True))

@@ -119,6 +119,6 @@ def test_evaluate_refuses_a_split_made_for_other_data(distilled_digits, tmp_path
 
     rng = np.random.default_rng(1)
     np.savez(tmp_path / "other.npz", x_train=rng.integers(0, 256, (100, 8, 8, 1), dtype=np.uint8), y_train=np.arange(100) % 10)
-    make_split(load_npz(str(tmp_path / "other.npz")), 40, 20, seed=0).save(distilled_digits / "split.json")
+    make_split(load_npz(str(tmp_path / "other.npz")), 40, 20, seed=0).save(distilled_digits / "PRIVATE-do-not-release" / "split.json")
     _one_line_error(capsys, ["evaluate", "--distilled", str(distilled_digits / "distilled.npz"), "--dataset", "digits", "--quiet"],
                     "was made for other data")

@@ -166,9 +166,10 @@ def test_distill_cli_on_digits(tmp_path, capsys):
     assert rc == 0
     warned = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("warning:")]
     assert len(warned) == 1 and "init=real copies 2 members per class" in warned[0] and "exposes" in warned[0]
-    assert list((out / "tensorboard").glob("events.out.tfevents.*"))
-    meta = json.loads((out / "distill.json").read_text())
-    split = json.loads((out / "split.json").read_text())
+    record = out / "PRIVATE-do-not-release"
+    assert list((record / "tensorboard").glob("events.out.tfevents.*"))
+    meta = json.loads((record / "run.json").read_text())
+    split = json.loads((record / "split.json").read_text())
     assert meta["complete"] and meta["steps_done"] == 20 and np.isfinite(meta["final_loss"])
     assert meta["split_hash"] == split["hash"]
     assert set(meta["init_member_indices"]) <= set(split["members"]) and len(meta["init_member_indices"]) == 20
@@ -177,6 +178,9 @@ def test_distill_cli_on_digits(tmp_path, capsys):
     with np.load(out / "distilled.npz") as z:
         assert z["x"].shape == (20, 8, 8, 1) and z["y"].shape == (20, 10) and z["images_uint8"].dtype == np.uint8
         assert list(z["labels"]) == sorted(z["labels"])
+        assert "init_member_indices" not in z.files  # the copied members' indices stay in the private record
+        public = json.loads(str(z["provenance"]))
+    assert public["exposed_members"] == 20 and "copied 20 members (init=real), which the release exposes" in public["privacy_statement"]
     assert (out / "distilled.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     rc = main(["evaluate", "--distilled", str(out / "distilled.npz"), "--dataset", "digits", "--models", "1",
                "--train-steps", "300", "--width", "16", "--compare-width", "32", "--json", str(tmp_path / "e.json"), "--quiet"])
@@ -226,12 +230,12 @@ def test_default_start_is_noise_and_copies_no_member(tmp_path, capsys):
     assert main(["distill", "--dataset", "digits", "--ipc", "1", "--steps", "3", "--width", "8", "--pool-size", "2",
                  "--out", str(out), "--quiet"]) == 0
     assert "warning" not in capsys.readouterr().err
-    meta = json.loads((out / "distill.json").read_text())
+    meta = json.loads((out / "PRIVATE-do-not-release" / "run.json").read_text())
     assert meta["config"]["init"] == "noise" and meta["config"]["smooth_sigma"] == 2.0 and meta["image_lr"] == 1e-2
     assert meta["init_member_indices"] == [] and meta["exposed_members"] == 0
     assert meta["privacy_statement"].endswith("the start copied no member")
     with np.load(out / "distilled.npz") as z:
-        assert z["init_member_indices"].size == 0
+        assert "init_member_indices" not in z.files
 
 
 def test_mirrored_strategy_matches_single_device(tmp_path):

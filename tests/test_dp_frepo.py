@@ -128,7 +128,7 @@ def test_distill_cli_with_epsilon_writes_a_private_release(tmp_path):
     rc = main(["distill", "--dataset", "digits", "--ipc", "2", "--steps", "20", "--width", "16", "--batch-real", "128",
                "--pool-size", "2", "--epsilon", "4", "--out", str(out), "--quiet"])
     assert rc == 0
-    meta = json.loads((out / "distill.json").read_text())
+    meta = json.loads((out / "PRIVATE-do-not-release" / "run.json").read_text())
     priv = meta["privacy"]
     assert meta["config"]["init"] == "smooth-noise" and meta["image_lr"] == 1e-2  # DP-FRePo's defaults at quick
     assert meta["init_member_indices"] == [] and meta["loss_history"] == [] and meta["final_loss"] is None
@@ -137,7 +137,7 @@ def test_distill_cli_with_epsilon_writes_a_private_release(tmp_path):
     with np.load(out / "distilled.npz") as z:
         keys = set(z.files)
         assert np.all(z["transform_mean"] == 0.5) and np.all(z["transform_std"] == 0.5)  # not fitted to the members
-        assert "dp_key" not in keys and not (out / "checkpoint.npz").exists()
+        assert "dp_key" not in keys and not (out / "PRIVATE-do-not-release" / "checkpoint.npz").exists()
     from mi_defense.distill.artifact import load_distilled
 
     assert load_distilled(out / "distilled.npz").provenance["privacy"]["noise_multiplier"] == priv["noise_multiplier"]

@@ -108,21 +108,21 @@ def test_distill_resume_refuses_other_settings_and_keeps_the_whole_history(tmp_p
     monkeypatch.setattr(api, "distill", lambda *a, **k: real(*a, **{**k, "stop_after": 10}))
     assert _distill(tmp_path) == 0  # killed after step 10 (checkpoint written)
     monkeypatch.setattr(api, "distill", real)
-    split_before = (tmp_path / "d" / "split.json").read_text()
+    split_before = (tmp_path / "d" / "PRIVATE-do-not-release" / "split.json").read_text()
     capsys.readouterr()
     assert _distill(tmp_path, "--resume", "--seed", "5", "--lr", "0.01") == 2
     err = capsys.readouterr().err
     assert "other settings" in err and "Traceback" not in err
-    assert (tmp_path / "d" / "split.json").read_text() == split_before
+    assert (tmp_path / "d" / "PRIVATE-do-not-release" / "split.json").read_text() == split_before
     assert _distill(tmp_path, "--resume") == 0
-    meta = json.loads((tmp_path / "d" / "distill.json").read_text())
+    meta = json.loads((tmp_path / "d" / "PRIVATE-do-not-release" / "run.json").read_text())
     assert [h["step"] for h in meta["loss_history"]] == [10, 20] and meta["complete"]
-    assert not (tmp_path / "d" / "checkpoint.npz").exists()  # removed once the set is complete
+    assert not (tmp_path / "d" / "PRIVATE-do-not-release" / "checkpoint.npz").exists()  # removed once the set is complete
     assert _distill(tmp_path, "--resume") == 0  # already finished: the same history, no crash
-    again = json.loads((tmp_path / "d" / "distill.json").read_text())
+    again = json.loads((tmp_path / "d" / "PRIVATE-do-not-release" / "run.json").read_text())
     assert again["loss_history"] == meta["loss_history"] and again["final_loss"] == meta["final_loss"]
 
 
 def test_keep_checkpoint_keeps_it(tmp_path):
     assert _distill(tmp_path, "--keep-checkpoint") == 0
-    assert (tmp_path / "d" / "checkpoint.npz").is_file() and (tmp_path / "d" / "distilled.npz").is_file()
+    assert (tmp_path / "d" / "PRIVATE-do-not-release" / "checkpoint.npz").is_file() and (tmp_path / "d" / "distilled.npz").is_file()

@@ -1,11 +1,13 @@
 """Distil a dataset's members end to end and export the synthetic set.
 
-Outputs in ``out_dir``: ``distilled.npz`` (the release artifact; its keys and transform
-are documented in ``mi_defense.distill.artifact``), ``distilled.png`` (a grid in pixel
-space) and ``distill.json`` (resolved config, seed, split hash, indices of the members
-used for initialisation, timing, final loss, package versions). A checkpoint
-``checkpoint.npz`` lets ``resume=True`` continue a killed run; it is removed once the set
-is complete unless ``keep_checkpoint=True``.
+Outputs in ``out_dir``: the release, ``distilled.npz`` (only public fields; keys and
+transform in ``mi_defense.distill.artifact``) and ``distilled.png`` (a grid in pixel
+space), and the private run record ``PRIVATE-do-not-release/`` (``distill.record``:
+``run.json`` with the resolved config, seeds, split hash, indices of the members used
+for initialisation, timing, loss history and package versions; ``split.json``; the
+checkpoint ``checkpoint.npz`` that lets ``resume=True`` continue a killed run, removed
+once the set is complete unless ``keep_checkpoint=True``). The release is written last,
+so a folder holding one holds a finished run.
 """
 from __future__ import annotations
 
@@ -38,15 +40,33 @@ def transform_for(cfg: DistillConfig, x: np.ndarray) -> Transform:
     return Transform.fit(x, default_transform_kind(x.shape[1:]))
 
 
-def privacy_fields(fr_dp, n_exposed: int = 0) -> dict:
-    """What a release says about its privacy: the DP-FRePo plan, or that there is no
-    guarantee and how many members the start copied (``init=real``), which it exposes."""
+def release_provenance(cfg: DistillConfig, fr_dp, n_exposed: int = 0, dataset: Optional[str] = None) -> dict:
+    """What a release says about itself (``artifact.public_provenance``): the DP-FRePo plan
+    and its statement, or that there is no guarantee and how many members the start copied
+    (``init=real``), which it exposes. ``dataset``: a public dataset's name, else None."""
+    from mi_defense.distill.artifact import public_provenance
+
     if fr_dp is not None:
-        return {"privacy": fr_dp.to_json(), "privacy_statement": fr_dp.statement(), "exposed_members": 0}
-    start = (f"the start copied {n_exposed} members (init=real), which the release exposes: they are listed as "
-             "init_member_indices" if n_exposed else "the start copied no member")
-    return {"privacy": None, "privacy_statement": f"no formal privacy guarantee (FRePo without DP); {start}",
-            "exposed_members": int(n_exposed)}
+        return public_provenance(cfg, fr_dp.to_json(), fr_dp.statement(), 0, dataset)
+    start = (f"the start copied {n_exposed} members (init=real), which the release exposes: their images are the starting "
+             "points of the synthetic images (their indices are in the private run record)" if n_exposed
+             else "the start copied no member")
+    return public_provenance(cfg, None, f"no formal privacy guarantee (FRePo without DP); {start}", n_exposed, dataset)
+
+
+def check_distillable(y: np.ndarray, num_classes: int, ipc: int, class_names=None) -> None:
+    """Refuse, before anything is allocated, a distillation that cannot be one: fewer than
+    two classes (FRePo's labels and margin need a choice between classes), or more
+    synthetic images per class than the smallest class has members (a set larger than
+    what it summarises; ``--ipc 100000`` would otherwise allocate until memory runs out)."""
+    if num_classes < 2:
+        raise UserError(f"FRePo needs at least 2 classes, the members have {num_classes}; distil a labelled set with several classes")
+    counts = np.bincount(np.asarray(y, np.int64), minlength=num_classes)
+    smallest = int(counts.argmin())
+    if ipc > counts[smallest]:
+        name = class_names[smallest] if class_names is not None else smallest
+        raise UserError(f"ipc={ipc} synthetic images per class, but class {name} has {counts[smallest]} members; "
+                        f"use --ipc {max(1, int(counts[smallest]))} or less")
 
 
 def make_strategy(name: str):
@@ -135,7 +155,7 @@ def distil_members(cfg: DistillConfig, x_members: np.ndarray, y_members: np.ndar
 
     if cfg.init == "real":
         warn_exposure(f"init=real copies {cfg.ipc} members per class into the synthetic set: the release exposes them "
-                      "(listed as init_member_indices); the default init=noise copies none")
+                      "(their indices are in the private run record); the default init=noise copies none")
     x0, y0, init_pos = initial_set(cfg, x_members, y_members, num_classes, transform)
     fr = FRePo(cfg, x_members, y_members, num_classes, x0, y0, strategy=strategy, log=log, transform=transform)
     fr.run_hash = run_hash
@@ -171,36 +191,56 @@ def save_grid(path, images_uint8: np.ndarray, labels: np.ndarray, class_names, i
     plt.close(fig)
 
 
+def public_dataset_name(dataset: Dataset) -> Optional[str]:
+    """The dataset's name if it is a public, registered one (``mnist``), else None: the
+    name or path of a user's own data may identify it, so a release does not carry it."""
+    from mi_defense.data.registry import REGISTRY
+
+    return dataset.name if dataset.name in REGISTRY else None
+
+
 def distill(dataset: Dataset, split: Split, cfg: DistillConfig, out_dir, resume: bool = False,
             progress: bool = True, tensorboard: bool = False, log=print, stop_after: Optional[int] = None,
             keep_checkpoint: bool = False) -> dict:
-    """Distil ``split.members`` of ``dataset``; write the artifacts to ``out_dir``; return the metadata.
-    The checkpoint is removed once the set is complete unless ``keep_checkpoint``."""
+    """Distil ``split.members`` of ``dataset``; write the release and the private run record
+    to ``out_dir`` (module docstring); return the run record. The checkpoint is removed once
+    the set is complete unless ``keep_checkpoint``."""
+    from mi_defense.distill.record import find_record_file, open_record, record_dir, record_file
+    from mi_defense.io import read_json
+
     cfg = cfg.validate()
     split.check(dataset)
     if dataset.kind != "image":
         raise UserError(f"{dataset.name} is tabular; FRePo distillation here needs images (use the none/subset/dpsgd defenses for tabular data)")
+    check_distillable(dataset.y_train[split.members], dataset.num_classes, cfg.ipc, dataset.class_names)
+    if cfg.private and cfg.delta is not None:  # before anything is written
+        from mi_defense.accounting import check_delta
+
+        check_delta(cfg.delta, len(split.members), "delta")
     out = Path(out_dir)
-    ckpt = out / "checkpoint.npz"
+    ckpt = record_file(out, "checkpoint.npz")
+    old_ckpt = find_record_file(out, "checkpoint.npz")  # where an earlier version may have written it
     rhash = run_hash(cfg, split)
-    if resume and ckpt.is_file():
+    done_path = find_record_file(out, "run.json") or find_record_file(out, "distill.json")
+    if resume and old_ckpt is not None:
         from mi_defense.distill.frepo import read_checkpoint
 
-        if str(read_checkpoint(ckpt).get("run_hash", "")) != rhash:
-            raise UserError(f"{ckpt}: checkpoint was made with other settings or another split; resume with the settings "
+        if str(read_checkpoint(old_ckpt).get("run_hash", "")) != rhash:
+            raise UserError(f"{old_ckpt}: checkpoint was made with other settings or another split; resume with the settings "
                             "it was made with, or start without --resume (or in a new --out folder)")
-    elif resume and (out / "distilled.npz").is_file() and (out / "distill.json").is_file():
-        from mi_defense.io import read_json
-
-        done = read_json(out / "distill.json")
-        if done.get("run_hash") != rhash:
-            raise UserError(f"{out / 'distilled.npz'} was made with other settings or another split; resume with the settings "
-                            "it was made with, or start without --resume (or in a new --out folder)")
-        if done.get("complete"):
-            log(f"{out / 'distilled.npz'} is already complete; nothing to resume")
-            return done
-    saved_split = out / "split.json"
-    if saved_split.is_file() and resume:
+        ckpt_in = old_ckpt
+    else:
+        ckpt_in = ckpt
+        if resume and (out / "distilled.npz").is_file() and done_path is not None:
+            done = read_json(done_path)
+            if done.get("run_hash") != rhash:
+                raise UserError(f"{out / 'distilled.npz'} was made with other settings or another split; resume with the settings "
+                                "it was made with, or start without --resume (or in a new --out folder)")
+            if done.get("complete"):
+                log(f"{out / 'distilled.npz'} is already complete; nothing to resume")
+                return done
+    saved_split = find_record_file(out, "split.json")
+    if saved_split is not None and resume:
         old = Split.load(saved_split)
         if old.hash != split.hash:
             raise UserError(f"{saved_split} holds another split than this run; resume with the same --members/--seed/--split "
@@ -208,24 +248,36 @@ def distill(dataset: Dataset, split: Split, cfg: DistillConfig, out_dir, resume:
     out.mkdir(parents=True, exist_ok=True)
     if clean_stale_temp(out):
         log(f"removed temporary files left in {out} by a killed run")
-    split.save(saved_split)
+    open_record(out)
+    split.save(record_file(out, "split.json"))
+    if not (resume and done_path is not None and read_json(done_path).get("run_hash") == rhash):
+        # what a resumed run needs before the first checkpoint: the seed (secret for DP) and the settings
+        write_json(record_file(out, "run.json"), {"kind": "frepo-distill-run", "dataset": dataset.name, "config": dataclasses.asdict(cfg),
+                                                  "seed": cfg.seed, "split_seed": split.seed, "split_hash": split.hash,
+                                                  "run_hash": rhash, "steps_done": 0, "complete": False})
     transform = transform_for(cfg, dataset.x_train)
     x_m = dataset.x_train[split.members]  # pixels; FRePo transforms each real batch
     y_m = dataset.y_train[split.members]
     t0 = time.time()
+    if ckpt_in != ckpt:
+        import os
+
+        os.replace(ckpt_in, ckpt)  # an earlier version's checkpoint moves into the private record
     res = distil_members(cfg, x_m, y_m, dataset.num_classes, transform, strategy=make_strategy(cfg.strategy), log=log,
                          progress=progress, checkpoint=ckpt, resume=resume, run_hash=rhash, stop_after=stop_after,
-                         tensorboard_dir=str(out / "tensorboard") if tensorboard else None)
+                         tensorboard_dir=str(record_dir(out) / "tensorboard") if tensorboard else None)
     x_syn, y_syn, labels, init_pos, state = res.x, res.y, res.labels, res.init_positions, res.state
     pixels = transform.inverse(x_syn, to_uint8=True)
     init_members = split.members[init_pos] if len(init_pos) else np.zeros(0, np.int64)
+    public = release_provenance(cfg, res.dp, len(init_members), public_dataset_name(dataset))
     meta = {
-        "kind": "frepo-distill",
+        "kind": "frepo-distill-run",
         "dataset": dataset.name,
         "config": dataclasses.asdict(cfg),
         "image_lr": cfg.image_lr,
         "label_lr": cfg.label_rate,
         "seed": cfg.seed,
+        "split_seed": split.seed,
         "split_hash": split.hash,
         "run_hash": rhash,
         "dataset_fingerprint": dataset.fingerprint(),
@@ -240,18 +292,17 @@ def distill(dataset: Dataset, split: Split, cfg: DistillConfig, out_dir, resume:
         "loss_history": state.history,
         "float64_retries": state.f64_retries,
         "flip": res.flip,
-        **privacy_fields(res.dp, len(init_members)),
+        "privacy": public["privacy"],
+        "privacy_statement": public["privacy_statement"],
+        "exposed_members": public["exposed_members"],
+        "release": public,
         "versions": package_versions(),
     }
+    write_json(record_file(out, "run.json"), meta)
     if state.step >= cfg.steps:
-        released = DistilledSet(x_syn, y_syn, labels, transform, list(dataset.class_names), init_members,
-                                {k: meta[k] for k in ("kind", "dataset", "config", "seed", "split_hash", "dataset_fingerprint",
-                                                      "n_members", "steps_done", "seconds", "versions", "privacy",
-                                                      "privacy_statement", "exposed_members")})
-        released.save(out / "distilled.npz")
+        released = DistilledSet(x_syn, y_syn, labels, transform, list(dataset.class_names), init_members, public)
         save_grid(out / "distilled.png", pixels, labels, dataset.class_names, cfg.ipc)
+        released.save(out / "distilled.npz")  # last: a folder with a release holds a finished run
         if not keep_checkpoint and ckpt.is_file():
             ckpt.unlink()  # the finished set is in distilled.npz; the checkpoint only serves --resume
-    write_json(out / "distill.json", meta)
     return meta
-

@@ -40,12 +40,9 @@ the noise. Per-step losses on the private batch are not recorded.
 """
 from __future__ import annotations
 
-import secrets
 from dataclasses import asdict, dataclass
 
-import numpy as np
-
-from mi_defense.accounting import calibrate_noise, dp_delta, epsilon_for
+from mi_defense.accounting import calibrate_noise, check_delta, dp_delta, epsilon_for
 from mi_defense.config import DistillConfig
 from mi_defense.distill.dp_krr import clipped_gradient_sum
 from mi_defense.distill.dp_readout import clipped_readout_sum, krr_readout
@@ -70,7 +67,7 @@ class DPPlan:
     @classmethod
     def for_config(cls, cfg: DistillConfig, n_private: int) -> "DPPlan":
         q = min(1.0, cfg.batch_real / n_private)
-        delta = cfg.delta if cfg.delta is not None else dp_delta(n_private)
+        delta = check_delta(cfg.delta, n_private, "delta") if cfg.delta is not None else dp_delta(n_private)
         sigma = calibrate_noise(cfg.epsilon, q, cfg.steps, delta)
         return cls(epsilon_for(sigma, q, cfg.steps, delta), float(cfg.epsilon), delta, sigma, q, cfg.steps, cfg.clip, n_private,
                    cfg.clip_space)
@@ -81,22 +78,29 @@ class DPPlan:
 
     def statement(self, normalisation: str = "the input normalisation is fixed, not fitted to the private data") -> str:
         """The guarantee in words; ``normalisation`` says how the inputs were normalised."""
-        return (f"(epsilon={self.epsilon:.3g}, delta={self.delta:.3g})-differential privacy for each of the {self.n_private} "
-                f"private examples, by the RDP accountant of dp_accounting over {self.steps} DP-FRePo steps with Poisson "
-                f"sampling at rate q={self.sampling_rate:.4g} (expected batch {self.expected_batch:.0f}), noise multiplier "
+        return (f"(epsilon={self.epsilon:.3g}, delta={self.delta:.3g})-differential privacy for each private record under "
+                f"adding or removing one record, by the RDP accountant of dp_accounting over {self.steps} DP-FRePo steps with "
+                f"Poisson sampling at rate q={self.sampling_rate:.4g} (expected batch {self.expected_batch:.0f}), noise multiplier "
                 f"{self.noise_multiplier:.4g} and per-example clipping norm {self.clip:g} on the gradient with respect to "
-                f"{CLIP_SPACES[self.clip_space].clipped}. The start copied no member. The guarantee covers the synthetic set and "
-                f"everything computed from it; {normalisation}.")
+                f"{CLIP_SPACES[self.clip_space].clipped}. The number of private records, N={self.n_private}, is treated as public "
+                f"(it sets q and the normalisation by the expected batch): the guarantee protects which records were used, not "
+                f"how many. Sampling and noise were drawn from the operating system's entropy and are not published. The start "
+                f"copied no member; {normalisation}. The guarantee covers the released synthetic set and everything computed "
+                f"from it; the run record kept with the data holder (split, seeds, timings) is not covered and must not be "
+                f"released.")
 
     def to_json(self) -> dict:
         return {**asdict(self), "expected_batch": self.expected_batch, "accountant": "dp_accounting RDP (Poisson-subsampled Gaussian)",
+                "adjacency": "add or remove one record", "n_private_is_public": True,
                 "clipped": f"per-example gradient of the KRR loss with respect to {CLIP_SPACES[self.clip_space].clipped}",
                 "statement": self.statement()}
 
 
-def secret_key() -> np.ndarray:
+def secret_key():
     """Two 63-bit seeds from the operating system's entropy (sampling, noise)."""
-    return np.array([secrets.randbits(63), secrets.randbits(63)], np.int64)
+    from mi_defense.entropy import secret_key as draw
+
+    return draw(2)
 
 
 def _noise(g, std, seed):
