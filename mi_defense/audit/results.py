@@ -82,8 +82,14 @@ class AuditResults:
 
     @classmethod
     def from_dict(cls, results: dict, path=None) -> "AuditResults":
+        from mi_defense.report.validate import ResultsError, check_results
+
         if not isinstance(results, dict) or not isinstance(results.get("defenses"), list):
             raise UserError("not an mi_defense results record (no 'defenses' list)")
+        try:
+            check_results(results)
+        except ResultsError as exc:
+            raise UserError(f"results{'' if path is None else ' in ' + str(path)}: {exc}; re-run the audit to rewrite them") from None
         return cls(results["dataset"], results.get("config", {}), [DefenseResult.from_entry(e) for e in results["defenses"]],
                    results, Path(path) if path is not None else None)
 
@@ -98,6 +104,8 @@ class AuditResults:
             return cls.from_dict(json.loads(text), path)
         except json.JSONDecodeError as exc:
             raise UserError(f"results are not valid JSON ({exc})") from None
+        except RecursionError:
+            raise UserError("results are nested too deeply to be an audit's record") from None
 
     @classmethod
     def load(cls, folder) -> "AuditResults":

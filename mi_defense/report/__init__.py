@@ -6,12 +6,16 @@ import base64
 import html
 import json
 from pathlib import Path
-from typing import Dict
+import os
+import shutil
+import tempfile
+from typing import Dict, Optional
 
 from mi_defense.audit.core import SCHEMA
 from mi_defense.errors import UserError
-from mi_defense.io import write_text
+from mi_defense.io import _alive, write_text
 from mi_defense.report import figures, findings, tables
+from mi_defense.report.validate import ResultsError, check_results
 
 FIGURES = [
     ("fig1_roc.png", "ROC curves of every attack, one panel per defense (log-log axes).", figures.roc_curves),
@@ -23,34 +27,47 @@ FIGURES = [
 
 
 def load_results(out_dir) -> dict:
+    """``out_dir/results.json``, checked against the schema the report reads (``report.validate``)."""
     p = Path(out_dir) / "results.json"
     if not p.is_file():
         raise UserError(f"{p}: no results.json; run 'mi-defense audit --out {out_dir}' (or 'mi-defense run') first")
+    rewrite = f"re-run 'mi-defense audit --out {out_dir}' to rewrite it (cached runs are reused)"
     try:
         results = json.loads(p.read_text())
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise UserError(f"{p}: not valid JSON ({exc}); re-run the audit to rewrite it") from None
+    except RecursionError:
+        raise UserError(f"{p}: nested too deeply to be a results file; {rewrite}") from None
     if not isinstance(results, dict) or "defenses" not in results:
         raise UserError(f"{p}: not an mi_defense results file (no 'defenses')")
     if results.get("schema") != SCHEMA:
-        raise UserError(f"{p}: results schema {results.get('schema')!r}, this version reads {SCHEMA!r}; re-score it with "
+        raise UserError(f"{p}: results schema {str(results.get('schema'))[:40]!r}, this version reads {SCHEMA!r}; re-score it with "
                         f"'mi-defense audit --out {out_dir}' (cached runs are reused)")
     if not results["defenses"]:
         raise UserError(f"{p}: holds no defenses; run the audit with at least one --defense")
-    missing = sorted({k for e in results["defenses"] for k in ("name", "defense", "test_accuracy", "attacks", "privacy_statement") if k not in e}
+    entries = results["defenses"] if isinstance(results["defenses"], list) else []
+    missing = sorted({k for e in entries if isinstance(e, dict)
+                      for k in ("name", "defense", "test_accuracy", "attacks", "privacy_statement") if k not in e}
                      | {k for k in ("dataset", "config", "split", "versions", "class_names", "input_shape") if k not in results})
     if missing:
-        raise UserError(f"{p}: results file lacks {', '.join(missing)}; re-run the audit to rewrite it")
-    return results
+        raise UserError(f"{p}: results file lacks {', '.join(missing)}; {rewrite}")
+    try:
+        return check_results(results)
+    except ResultsError as exc:
+        raise UserError(f"{p}: {exc}; {rewrite}") from None
 
 
-def render_figures(results: dict, out_dir: Path) -> Dict[str, Path]:
+def render_figures(results: dict, out_dir: Path, into: Optional[Path] = None) -> Dict[str, Path]:
+    """Draw the figures into ``into`` (default ``out_dir``) from ``results`` and the run
+    artifacts in ``out_dir``; a figure of images whose artifacts are gone keeps the one
+    already in ``out_dir``."""
+    into = out_dir if into is None else into
     out = {}
     for name, _, fn in FIGURES:
-        path = out_dir / name
+        path = into / name
         made = figures.images(results, out_dir, path) if fn is None else fn(results, path)
-        if made is None and fn is None and path.is_file():
-            made = path  # the images come from the run's artifacts; keep the figure drawn when they were there
+        if made is None and fn is None and (out_dir / name).is_file():
+            made = out_dir / name  # the images come from the run's artifacts; keep the figure drawn when they were there
         if made is not None:
             out[name] = made
     return out
@@ -91,11 +108,52 @@ STRONGEST_NOTE = ("A secondary view. The maximum over many attacks on the same e
                   "on the other half (B) only. The verdicts and the frontier use the primary attack, declared before scoring.")
 
 
+STAGING = ".report-staging"
+
+
+def _remove_stale_staging(out_dir: Path) -> None:
+    """Remove staging folders that killed renders (their process gone) left in ``out_dir``."""
+    for d in out_dir.glob(f"{STAGING}.*"):
+        try:
+            pid = int(d.name[len(STAGING) + 1:].split(".")[0])
+        except ValueError:
+            continue
+        if d.is_dir() and pid != os.getpid() and not _alive(pid):
+            shutil.rmtree(d, ignore_errors=True)
+
+
 def render_report(out_dir) -> Dict[str, Path]:
-    """Write report.html, report.md, results.csv and the figures into ``out_dir``."""
+    """Write report.html, report.md, results.csv and the figures into ``out_dir``.
+
+    Everything is drawn into a staging folder inside ``out_dir`` and moved into place only
+    when all of it is drawn (the figures first, report.html last): a render that fails
+    leaves the folder as it was."""
     out_dir = Path(out_dir)
     results = load_results(out_dir)
-    figs = render_figures(results, out_dir)
+    _remove_stale_staging(out_dir)
+    try:
+        stage = Path(tempfile.mkdtemp(prefix=f"{STAGING}.{os.getpid()}.", dir=out_dir))
+    except OSError as exc:
+        raise UserError(f"cannot write in {out_dir} ({exc.strerror or exc}); choose a writable folder with free space") from None
+    try:
+        staged = _render(results, out_dir, stage)
+        placed = {}
+        for key in [k for k in staged if k not in ("csv", "md", "html")] + ["csv", "md", "html"]:
+            path = staged[key]
+            if path.parent == stage:
+                os.replace(path, out_dir / path.name)
+                path = out_dir / path.name
+            placed[key] = path
+        return {k: placed[k] for k in staged}
+    except OSError as exc:
+        raise UserError(f"cannot write the report into {out_dir} ({exc.strerror or exc}); choose a writable folder with free space") from None
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _render(results: dict, out_dir: Path, stage: Path) -> Dict[str, Path]:
+    """Draw every file of the report into ``stage``; the run artifacts are read from ``out_dir``."""
+    figs = render_figures(results, out_dir, stage)
     base = next((e["test_accuracy"] for e in results["defenses"] if e["defense"] == "none"), None)
     verdicts = [tables.verdict(e, base) for e in results["defenses"]]
     severities = [findings.severity(e) for e in results["defenses"]]
@@ -117,8 +175,8 @@ def render_report(out_dir) -> Dict[str, Path]:
     for name, caption, _ in FIGURES:
         if name in figs:
             md += [f"![{caption}]({name})", "", caption, ""]
-    write_text(out_dir / "report.md", "\n".join(md))
-    write_text(out_dir / "results.csv", tables.csv_text(results))
+    write_text(stage / "report.md", "\n".join(md))
+    write_text(stage / "results.csv", tables.csv_text(results))
 
     body = [f"<h1>{html.escape(title)}</h1>", "<h2>Verdicts</h2>"]
     body += [f'<p class="verdict sev-{sev}">{_md_inline(v)}</p>' for v, sev in zip(verdicts, severities)]
@@ -146,5 +204,5 @@ def render_report(out_dir) -> Dict[str, Path]:
              ".note{font-size:.85em;color:#555}img{max-width:100%}figcaption{font-size:.9em;color:#444}")
     page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
             f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n")
-    write_text(out_dir / "report.html", page)
-    return {"html": out_dir / "report.html", "md": out_dir / "report.md", "csv": out_dir / "results.csv", **figs}
+    write_text(stage / "report.html", page)
+    return {"html": stage / "report.html", "md": stage / "report.md", "csv": stage / "results.csv", **figs}

@@ -58,7 +58,7 @@ def roc_curves(results: dict, path: Path, highlight: int = 3) -> Path:
     rows = int(np.ceil(len(ds) / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(4.4 * cols, 5.0 * rows), squeeze=False, constrained_layout=True)
     for ax, e in zip(axes.flat, ds):
-        floor = 1.0 / max(1, next(iter(e["attacks"].values()))["n_nonmembers"])
+        floor = 1.0 / max(1, next(iter(e["attacks"].values()), {}).get("n_nonmembers", 1))
         primary = (e.get("primary_attack") or {}).get("name")
         ranked = sorted(e["attacks"], key=lambda a: -e["attacks"][a]["auc"])
         shown = ([primary] if primary in e["attacks"] else []) + [a for a in ranked if a != primary][:highlight]
@@ -148,6 +148,15 @@ def auc_over_steps(results: dict, path: Path) -> Path:
     return _save(fig, path)
 
 
+def pixels(img: np.ndarray) -> np.ndarray:
+    """Images as uint8 pixels: uint8 as they are, float in [0, 1] scaled by 255 (the range
+    the data layer gives float images), float above 1 taken as 0..255."""
+    if img.dtype == np.uint8:
+        return img
+    img = np.nan_to_num(np.asarray(img, np.float64))
+    return np.clip(np.round(img * 255.0 if img.size and img.max() <= 1.0 else img), 0, 255).astype(np.uint8)
+
+
 def _show(ax, img):
     ax.axis("off")
     if img is None or img.size == 0:
@@ -155,25 +164,42 @@ def _show(ax, img):
     ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray" if img.shape[-1] == 1 else None, vmin=0, vmax=255)
 
 
+def _artifact_panels(e: dict, art: Path, per_row: int) -> List[tuple]:
+    """The image rows one defense's artifacts give (released set, its initial members, exposed members)."""
+    panels = []
+    rel = art / "released.npz"
+    if rel.is_file():
+        with np.load(rel, allow_pickle=False) as z:
+            syn = z["images_uint8"][:per_row]
+            init = z["init_member_images"][:per_row] if "init_member_images" in z.files and z["init_member_images"].ndim == 4 else None
+        panels.append((f"{e['name']}: synthetic", pixels(syn)))
+        if init is not None and len(init):
+            panels.append((f"{e['name']}: member it was initialised from", pixels(init)))
+    vul = art / "vulnerable.npz"
+    if vul.is_file():
+        with np.load(vul, allow_pickle=False) as z:
+            if z["images"].ndim == 4:
+                panels.append((f"{e['name']}: most exposed members ({z['attack']})", pixels(z["images"][:per_row])))
+    for title, imgs in panels:
+        if imgs.ndim != 4 or imgs.shape[-1] not in (1, 3, 4):
+            raise ValueError(f"images of shape {imgs.shape} for '{title}'")
+    return panels
+
+
 def images(results: dict, out_dir: Path, path: Path, per_row: int = 8) -> Optional[Path]:
     """Figure 4: synthetic images beside the members they started from; most exposed members."""
+    from mi_defense.errors import UserError
+    from mi_defense.io import NPZ_READ_ERRORS
+
     plt = _plt()
     panels = []
     for e in results["defenses"]:
-        key = e.get("key") or _key(e)
-        rel = out_dir / "artifacts" / key / "released.npz"
-        if rel.is_file():
-            with np.load(rel) as z:
-                syn = z["images_uint8"][:per_row]
-                init = z["init_member_images"][:per_row] if "init_member_images" in z.files and z["init_member_images"].ndim == 4 else None
-            panels.append((f"{e['name']}: synthetic", syn))
-            if init is not None and len(init):
-                panels.append((f"{e['name']}: member it was initialised from", init))
-        vul = out_dir / "artifacts" / key / "vulnerable.npz"
-        if vul.is_file():
-            with np.load(vul) as z:
-                if z["images"].ndim == 4:
-                    panels.append((f"{e['name']}: most exposed members ({z['attack']})", z["images"][:per_row]))
+        art = out_dir / "artifacts" / (e.get("key") or _key(e))
+        try:
+            panels += _artifact_panels(e, art, per_row)
+        except NPZ_READ_ERRORS + (TypeError,) as exc:
+            raise UserError(f"{art}: a run artifact is unreadable ({exc}); delete {art} and re-run 'mi-defense audit --out "
+                            f"{out_dir}' to rewrite it (cached runs are reused)") from None
     if not panels:
         return None
     height = len(panels) * 1.15 + 0.4
