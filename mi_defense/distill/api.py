@@ -51,7 +51,8 @@ def release_provenance(cfg: DistillConfig, fr_dp, n_exposed: int = 0, dataset: O
     start = (f"the start copied {n_exposed} members (init=real), which the release exposes: their images are the starting "
              "points of the synthetic images (their indices are in the private run record)" if n_exposed
              else "the start copied no member")
-    return public_provenance(cfg, None, f"no formal privacy guarantee (FRePo without DP); {start}", n_exposed, dataset)
+    return public_provenance(cfg, None, f"no formal privacy guarantee (FRePo without DP); the input normalisation is fitted "
+                             f"to the private images (its mean and scale are in the release); {start}", n_exposed, dataset)
 
 
 def check_distillable(y: np.ndarray, num_classes: int, ipc: int, class_names=None) -> None:

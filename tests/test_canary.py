@@ -1,0 +1,34 @@
+"""The one-step canary audit: a correct DP step stays below its claim, a broken one is caught."""
+import math
+
+import numpy as np
+import pytest
+
+from mi_defense.audit.canary import audit_dp_frepo_step, bound_from_scores, one_step_epsilon, trials_to_exceed
+
+
+def test_perfect_separation_gives_the_clopper_pearson_known_answer():
+    m = 50  # per side in the reporting half (trials are split in halves)
+    out = bound_from_scores(np.zeros(2 * m), np.ones(2 * m), confidence=0.95, delta=0.0)
+    a = 0.025 ** (1 / m)  # one-sided Clopper-Pearson at level 1 - 0.05/2, all m trials right
+    assert out["value"] == pytest.approx(math.log(a / (1 - a)), rel=1e-9)
+    assert out["tp"] == m and out["fp"] == 0
+    # and the trial count that makes such a bound exceed a claim is the smallest that does
+    need = trials_to_exceed(2.0)
+    assert bound_from_scores(np.zeros(need), np.ones(need), 0.95, 0.0)["value"] > 2.0
+    assert bound_from_scores(np.zeros(need - 2), np.ones(need - 2), 0.95, 0.0)["value"] <= 2.0
+    assert one_step_epsilon(0.0, 1e-5) == math.inf and 0 < one_step_epsilon(2.0, 1e-5) < one_step_epsilon(1.0, 1e-5)
+
+
+@pytest.mark.parametrize("broken", [None, "noise", "clip"])
+def test_dp_frepo_step_audit_can_fail(broken):
+    """At epsilon 1 (the quick MNIST run's noise, one step claims about 2.2), 120 releases
+    per input: the real step's bound stays below the claim; without noise, or without
+    clipping inside the real step, the same audit bounds epsilon above it."""
+    r = audit_dp_frepo_step(1.0, trials=120, broken=broken)
+    assert r.trials == 120 and 2.0 < r.claimed_epsilon < 2.5
+    assert trials_to_exceed(r.claimed_epsilon) <= 120
+    if broken is None:
+        assert r.audited_epsilon_lower_bound <= r.claimed_epsilon and not r.caught
+    else:
+        assert r.caught, r.to_json()
