@@ -32,3 +32,17 @@ def test_dp_frepo_step_audit_can_fail(broken):
         assert r.audited_epsilon_lower_bound <= r.claimed_epsilon and not r.caught
     else:
         assert r.caught, r.to_json()
+
+
+def test_canary_command_writes_json_and_says_when_too_few_trials_could_catch_anything(tmp_path, capsys):
+    import json
+
+    from mi_defense.cli import main
+
+    assert main(["canary", "--epsilon", "1", "--trials", "8", "--break", "noise", "--json", str(tmp_path / "c.json")]) == 0
+    out = capsys.readouterr().out
+    assert "use --trials 74 or more" in out and "not caught" in out
+    r = json.loads((tmp_path / "c.json").read_text())
+    assert r["mechanism"] == "dp-frepo" and r["broken"] == "noise" and r["trials"] == 8 and not r["caught"]
+    assert {"claimed_epsilon", "audited_epsilon_lower_bound", "confidence"} <= set(r)
+    assert main(["canary", "--epsilon", "1", "--trials", "2"]) == 2
