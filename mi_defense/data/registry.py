@@ -49,7 +49,7 @@ def _load_digits(data_dir=None) -> Dataset:
     # 8x8 images with values 0..16, rescaled to 0..255 uint8. scikit-learn ships one
     # split of 1797 images; the test set is carved out by the member/non-member split.
     x = np.round(d.images * (255.0 / 16.0)).astype(np.uint8)[..., None]
-    return Dataset("digits", x, d.target.astype(np.int64), None, None, [str(i) for i in range(10)])
+    return Dataset("digits", x, d.target.astype(np.int64), None, None, [str(i) for i in range(10)], registered=True)
 
 
 def _load_idx(name: str, class_names: List[str]):
@@ -58,7 +58,7 @@ def _load_idx(name: str, class_names: List[str]):
         data = {k: v[1] for k, v in found.items()}
         x_tr, y_tr = idx.images_and_labels(data["train-images-idx3-ubyte"], data["train-labels-idx1-ubyte"], f"{name} train")
         x_te, y_te = idx.images_and_labels(data["t10k-images-idx3-ubyte"], data["t10k-labels-idx1-ubyte"], f"{name} test")
-        return Dataset(name, x_tr, y_tr, x_te, y_te, class_names, files=_hashes(found))
+        return Dataset(name, x_tr, y_tr, x_te, y_te, class_names, files=_hashes(found), registered=True)
 
     return load
 
@@ -81,7 +81,7 @@ def _load_cifar10(data_dir=None) -> Dataset:
 
     x_tr, y_tr = batches([f"data_batch_{i}" for i in range(1, 6)])
     x_te, y_te = batches(["test_batch"])
-    return Dataset("cifar10", x_tr, y_tr, x_te, y_te, CIFAR_CLASSES, files=_hashes(found))
+    return Dataset("cifar10", x_tr, y_tr, x_te, y_te, CIFAR_CLASSES, files=_hashes(found), registered=True)
 
 
 def _load_adult(data_dir=None) -> Dataset:
@@ -89,7 +89,7 @@ def _load_adult(data_dir=None) -> Dataset:
     tr = tabular.parse_rows(found["adult.data"][1].decode("utf-8", "replace"), "adult.data")
     te = tabular.parse_rows(found["adult.test"][1].decode("utf-8", "replace"), "adult.test")
     x_tr, y_tr, x_te, y_te, _ = tabular.encode(tr, te)
-    return Dataset("adult", x_tr, y_tr, x_te, y_te, ["<=50K", ">50K"], kind="tabular", files=_hashes(found))
+    return Dataset("adult", x_tr, y_tr, x_te, y_te, ["<=50K", ">50K"], kind="tabular", files=_hashes(found), registered=True)
 
 
 REGISTRY: Dict[str, DatasetSpec] = {
