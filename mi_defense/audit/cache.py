@@ -4,7 +4,8 @@ Each file holds the run's logits on the universe, the positions it trained on, w
 released, and its metadata as a JSON string. Files are written atomically (temporary
 name, then rename), so a killed audit leaves no half-written run; a corrupt or truncated
 file reads as missing and is retrained. A cached run is used only while its recorded
-settings match the defense as now resolved (``stale``).
+settings match the defense as now resolved (``stale``) and its numbers are finite
+(``check_finite``).
 """
 from __future__ import annotations
 
@@ -66,4 +67,16 @@ class RunCache:
         why = self.stale(spec, run, want, d["meta"])
         if why:
             raise UserError(f"{why}; run the audit without --shard to train it again")
+        check_finite(path, d)
         return d
+
+
+def check_finite(path: Path, arrays: Dict[str, object]) -> None:
+    """Refuse a cached run whose numbers (logits, released set, distances) are not all
+    finite: no attack scores a NaN, and nothing is drawn from one."""
+    for key, a in arrays.items():
+        if isinstance(a, np.ndarray) and np.issubdtype(a.dtype, np.floating) and not np.all(np.isfinite(a)):
+            bad = int(np.size(a) - np.count_nonzero(np.isfinite(a)))
+            raise UserError(f"{path}: its {key} hold {bad} NaN or infinite value(s) (a damaged file, or a run that diverged); "
+                            "delete it and run the audit again to retrain that run (one that diverges again needs other "
+                            "training settings)")

@@ -71,7 +71,8 @@ def config_dict(cfg: AuditConfig) -> dict:
 class Audit:
     """One audit in ``out_dir``; ``run()`` trains what is missing, ``score()`` writes results.json."""
 
-    def __init__(self, cfg: AuditConfig, out_dir, progress: bool = True, log=print, writes: bool = True):
+    def __init__(self, cfg: AuditConfig, out_dir, progress: bool = True, log=print, writes: bool = True,
+                 executor: Optional["Executor"] = None):
         self.cfg = cfg.validate()
         self.out = Path(out_dir)
         self.cache = RunCache(self.out)
@@ -105,6 +106,8 @@ class Audit:
         training_cfg = self._check_training_config()
         if not writes:  # a worker of a distributed executor: it computes runs, the driver writes them
             return
+        if executor is not None:
+            executor.check()  # e.g. Ray importable and its cluster reachable
         self.out.mkdir(parents=True, exist_ok=True)
         if not (self.out / "split.json").is_file():
             self.split.save(self.out / "split.json")
@@ -381,7 +384,7 @@ def run_audit(cfg: AuditConfig, out_dir, shard: Optional[Tuple[int, int]] = None
               executor: Optional["Executor"] = None) -> Optional[dict]:
     """Train what is missing (this shard's share only, when given) with ``executor`` (in this
     process by default; ``audit.executors``), then score unless sharded."""
-    a = Audit(cfg, out_dir, progress=progress, log=log)
+    a = Audit(cfg, out_dir, progress=progress, log=log, executor=executor)
     counts = a.run(shard=shard, executor=executor)
     if shard is not None:
         log(f"shard {shard[0]}/{shard[1]}: trained {counts['trained']} run(s), {counts['cached']} already cached; "

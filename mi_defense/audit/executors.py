@@ -65,6 +65,9 @@ class Executor:
         check_whole(together, "--together")
         self.together = together
 
+    def check(self) -> None:
+        """Fail, before the audit writes anything, when this executor cannot run (a one-line ``UserError``)."""
+
     def run(self, audit, todo: Sequence[Tuple[object, object]], stop_after_runs: Optional[int] = None) -> int:
         raise NotImplementedError
 
@@ -123,6 +126,7 @@ class RayExecutor(Executor):
                  runtime_env: Optional[dict] = None, together: int = 1):
         super().__init__(together)
         self.address = address or os.environ.get("RAY_ADDRESS") or None
+        check_ray_address(self.address)
         self.gpus_per_task = gpus_per_task
         self.max_retries = max_retries
         self.runtime_env = runtime_env
@@ -136,9 +140,15 @@ class RayExecutor(Executor):
         if not ray.is_initialized():
             try:
                 ray.init(address=self.address, runtime_env=self.runtime_env, log_to_driver=False, include_dashboard=False)
-            except ConnectionError as exc:
-                raise UserError(f"cannot reach the Ray cluster at {self.address}: {exc}; check --ray-address or RAY_ADDRESS") from None
+            except (ConnectionError, TimeoutError, ValueError) as exc:
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise UserError(f"cannot reach the Ray cluster at {self.address or 'a local Ray runtime'} ({first}); "
+                                "check --ray-address or RAY_ADDRESS") from None
         return ray
+
+    def check(self) -> None:
+        """Ray importable, and the cluster (or a local runtime) joined."""
+        self._ray()
 
     def run(self, audit, todo, stop_after_runs=None) -> int:
         if not todo:
@@ -181,6 +191,21 @@ class RayExecutor(Executor):
             for ref in pending:
                 ray.cancel(ref)
         return trained
+
+
+def check_ray_address(address: Optional[str]) -> None:
+    """Refuse an address Ray cannot parse: it takes ``auto``, ``local``, ``HOST:PORT`` or
+    ``ray://HOST[:PORT]`` (``HOST`` a name, an IPv4 address or ``[IPv6]``)."""
+    if address is None or address in ("auto", "local"):
+        return
+    import re
+
+    host = r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])"
+    m = re.fullmatch(rf"ray://{host}(?::(\d{{1,5}}))?|{host}:(\d{{1,5}})", address)
+    port = None if m is None else (m.group(1) or m.group(2))
+    if m is None or (port is not None and not 0 < int(port) < 65536):
+        raise UserError(f"Ray address {address!r} (--ray-address or RAY_ADDRESS) is not one; give HOST:PORT (e.g. 10.0.0.5:6379), "
+                        "ray://HOST:10001, auto or local")
 
 
 EXECUTORS = {"local": LocalExecutor, "ray": RayExecutor}
