@@ -24,6 +24,7 @@ from mi_defense.data.dataset import Dataset
 from mi_defense.data.split import Split
 from mi_defense.data.transforms import Transform, default_transform_kind
 from mi_defense.distill.artifact import DistilledSet
+from mi_defense.distill.memory import check_memory
 from mi_defense.errors import UserError, warn_exposure
 from mi_defense.io import clean_stale_temp, package_versions, write_json
 
@@ -157,6 +158,7 @@ def distil_members(cfg: DistillConfig, x_members: np.ndarray, y_members: np.ndar
     if cfg.init == "real":
         warn_exposure(f"init=real copies {cfg.ipc} members per class into the synthetic set: the release exposes them "
                       "(their indices are in the private run record); the default init=noise copies none")
+    check_memory(cfg, len(x_members), x_members.shape[1:], num_classes, x_members.itemsize if transform is not None else 4)
     x0, y0, init_pos = initial_set(cfg, x_members, y_members, num_classes, transform)
     fr = FRePo(cfg, x_members, y_members, num_classes, x0, y0, strategy=strategy, log=log, transform=transform)
     fr.run_hash = run_hash
@@ -214,6 +216,7 @@ def distill(dataset: Dataset, split: Split, cfg: DistillConfig, out_dir, resume:
     if dataset.kind != "image":
         raise UserError(f"{dataset.name} is tabular; FRePo distillation here needs images (use the none/subset/dpsgd defenses for tabular data)")
     check_distillable(dataset.y_train[split.members], dataset.num_classes, cfg.ipc, dataset.class_names)
+    check_memory(cfg, len(split.members), dataset.input_shape, dataset.num_classes, dataset.x_train.itemsize)
     if cfg.private and cfg.delta is not None:  # before anything is written
         from mi_defense.accounting import check_delta
 
