@@ -3,9 +3,12 @@
 ``AttackInputs``: per example, the target's logits (or probabilities), the label, an
 optional per-example loss, and the membership flag (members are the positive class in
 every ROC). ``ReferenceInputs``: for reference-model attacks (LiRA, RMIA), the target's
-true-class probability on each universe example and the same signal from ``M``
-reference runs, plus the ``N x M`` boolean mask "example n was in run m's training set".
-Optional augmentation queries add a last axis ``A`` (several signal columns per example).
+signal on each universe example and the same signal from ``M`` reference runs, plus the
+``N x M`` boolean mask "example n was in run m's training set". The signal is either the
+true-class probability or, built from logits (``ReferenceInputs.from_logits``), the
+scaled logit ``z_y - logsumexp_{i != y} z_i`` itself, which is not capped where the
+probability rounds to 1. Optional augmentation queries add a last axis ``A`` (several
+signal columns per example).
 """
 from __future__ import annotations
 
@@ -109,10 +112,11 @@ def as_mask(v, n: int, name: str) -> np.ndarray:
 class ReferenceInputs:
     """Signals for reference-model attacks over a universe of N examples.
 
-    ``target`` ``(N,)`` or ``(N, A)``: the target's true-class probability on each example
-    (A augmentation queries); ``references`` ``(N, M)`` or ``(N, M, A)``: the same for M
-    reference runs; ``reference_in`` ``(N, M)`` bool; ``membership`` ``(N,)`` bool: in the
-    target's training set (the ground truth being scored).
+    ``target`` ``(N,)`` or ``(N, A)``: the target's signal on each example (A augmentation
+    queries); ``references`` ``(N, M)`` or ``(N, M, A)``: the same for M reference runs;
+    ``reference_in`` ``(N, M)`` bool; ``membership`` ``(N,)`` bool: in the target's
+    training set (the ground truth being scored). ``signal``: ``"probability"`` (the
+    true-class probability, in [0, 1]) or ``"logit"`` (the scaled logit, any real number).
     """
 
     target: np.ndarray
@@ -121,6 +125,37 @@ class ReferenceInputs:
     membership: np.ndarray
     labels: Optional[np.ndarray] = None
     slices: Dict[str, np.ndarray] = field(default_factory=dict)
+    signal: str = "probability"
+
+    @classmethod
+    def from_logits(cls, target, references, labels, reference_in, membership, slices=None) -> "ReferenceInputs":
+        """From the target's logits ``(N, C)`` (or ``(A, N, C)`` with A augmentation queries)
+        and a list of M reference runs' logits of the same shape: the scaled logit of each."""
+        from attacks.signals import scaled_logit
+
+        labels = np.asarray(labels)
+        per_run = lambda z: np.atleast_2d(scaled_logit(np.asarray(z, np.float64), labels)).T  # (N, A)
+        shapes = {np.shape(z) for z in [target, *references]}
+        if len(shapes) != 1:
+            raise AttackInputError(f"target and reference logits must have one shape, got {sorted(shapes)}")
+        return cls(target=per_run(target), references=np.stack([per_run(z) for z in references], axis=1),
+                   reference_in=reference_in, membership=membership, labels=labels, slices=slices or {}, signal="logit")
+
+    def logit_signal(self):
+        """``(target, references)`` as scaled logits ``log(p / (1 - p))`` (LiRA's signal)."""
+        if self.signal == "logit":
+            return self.target, self.references
+        from attacks.signals import logit_scale
+
+        return logit_scale(self.target), logit_scale(self.references)
+
+    def probabilities(self):
+        """``(target, references)`` as true-class probabilities (RMIA's signal)."""
+        if self.signal == "probability":
+            return self.target, self.references
+        from attacks.signals import sigmoid
+
+        return sigmoid(self.target), sigmoid(self.references)
 
     def __post_init__(self):
         t = np.asarray(self.target, np.float64)
@@ -136,9 +171,11 @@ class ReferenceInputs:
             raise AttackInputError(f"references have shape {r.shape}, expected ({n}, M, {a}) to match target {t.shape}")
         if r.shape[1] < 1:
             raise AttackInputError("need at least one reference run")
+        if self.signal not in ("probability", "logit"):
+            raise AttackInputError(f"signal must be 'probability' or 'logit', got {self.signal!r}")
         for name, x in (("target", t), ("references", r)):
             _finite(name, x)
-            if x.min() < 0 or x.max() > 1:
+            if self.signal == "probability" and (x.min() < 0 or x.max() > 1):
                 raise AttackInputError(f"{name} must be probabilities of the true class in [0, 1]")
         mask = np.asarray(self.reference_in)
         if mask.shape != r.shape[:2] or mask.dtype != bool:

@@ -11,6 +11,8 @@ and reference runs that did (IN) or did not (OUT) train on ``x``:
 (fixed) variance, ``sigma^2`` is the within-example variance averaged over all examples,
 which is far more stable with few reference runs. With ``A`` augmentation queries the
 log-likelihood ratio is averaged over the queries (each query has its own mean).
+``lira_from_signal`` applies the same test to any per-example statistic ``t`` (the
+scaled logit computed from logits, or a release statistic).
 """
 from __future__ import annotations
 
@@ -37,12 +39,28 @@ def _fill(stat: np.ndarray, fallback: np.ndarray) -> np.ndarray:
 
 def lira_scores(target_p: np.ndarray, ref_p: np.ndarray, ref_in: np.ndarray, online: bool = True,
                 fixed_variance: bool = False) -> np.ndarray:
-    """LiRA scores (larger = member) from true-class probabilities.
+    """LiRA scores (larger = member) from true-class probabilities (clipped at ``1e-12``
+    from 0 and 1 before the logit; give ``lira_from_signal`` scaled logits computed from
+    logits to avoid that cap).
 
     ``target_p`` (N, A), ``ref_p`` (N, M, A), ``ref_in`` (N, M) bool.
     """
-    t = logit_scale(target_p)
-    r = logit_scale(ref_p)
+    return lira_from_signal(logit_scale(target_p), logit_scale(ref_p), ref_in, online, fixed_variance)
+
+
+def lira_from_signal(t: np.ndarray, r: np.ndarray, ref_in: np.ndarray, online: bool = True,
+                     fixed_variance: bool = False) -> np.ndarray:
+    """LiRA scores (larger = member) from a signal already on the scale where it is fitted
+    by Gaussians: the scaled logit ``phi`` for a model, or any other per-example statistic
+    (e.g. a transformed distance to a released set).
+
+    ``t`` (N,) or (N, A), ``r`` (N, M) or (N, M, A), ``ref_in`` (N, M) bool.
+    """
+    t = np.asarray(t, np.float64)
+    r = np.asarray(r, np.float64)
+    if t.ndim == 1:
+        t, r = t[:, None], r[:, :, None]
+    ref_in = np.asarray(ref_in, bool)
     mu_out, var_out, n_out = _masked_stats(r, ~ref_in)
     mu_in, var_in, n_in = _masked_stats(r, ref_in)
     # examples with no OUT (or IN) run fall back to the pooled mean of all runs

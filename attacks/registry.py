@@ -5,7 +5,9 @@
 ``ReferenceInputs``; ``"release"``: a released set, ``ReleaseInputs``) and ``score(inputs,
 **options)`` returns one score per example, larger meaning "more likely a member".
 Release attacks exist per space (``release_pixel``, ``release_feature``, or any space a
-``ReleaseInputs`` carries) and are resolved by ``get``.
+``ReleaseInputs`` carries) and are resolved by ``get``; those on a release statistic
+(``RELEASE_STATISTIC``: the KRR loss, and every statistic calibrated over reference
+releases, ``attacks.release_lira``) are registered by name.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from typing import Callable, Dict, Optional
 
 import numpy as np
 
-from attacks import lira, release, rmia, signals, trained
+from attacks import lira, release, release_lira, rmia, signals, trained
 
 
 @dataclass(frozen=True)
@@ -33,23 +35,33 @@ def _trained(model):
 
 
 def _lira(online: bool, fixed: bool):
-    return lambda r, **_: lira.lira_scores(r.target, r.references, r.reference_in, online=online, fixed_variance=fixed)
+    def score(r, **_):
+        t, refs = r.logit_signal()
+        return lira.lira_from_signal(t, refs, r.reference_in, online=online, fixed_variance=fixed)
+    return score
 
 
 def offline_a(reference, rmia_a: Optional[float]) -> float:
     """Offline RMIA's ``a``: as given, else tuned on the reference runs alone."""
-    return rmia.tune_a(reference.references, reference.reference_in) if rmia_a is None else rmia_a
+    return rmia.tune_a(reference.probabilities()[1], reference.reference_in) if rmia_a is None else rmia_a
 
 
 def _rmia(online: bool):
     def score(r, rmia_a=None, **_):
         a = rmia.A_DEFAULT if online else offline_a(r, rmia_a)  # online RMIA has no a
-        return rmia.rmia_scores(r.target, r.references, r.reference_in, online=online, a=a)
+        t, refs = r.probabilities()
+        return rmia.rmia_scores(t, refs, r.reference_in, online=online, a=a)
     return score
 
 
 def _release(space):
     return lambda rel, **_: release.release_scores(rel.candidates[space], rel.synthetic[space])
+
+
+def _statistic(stat: str, calibrate: bool):
+    if calibrate:
+        return lambda rel, **_: release_lira.calibrated_scores(rel, stat)
+    return lambda rel, **_: release_lira.uncalibrated_scores(rel, stat)
 
 
 THRESHOLD = ["threshold_loss", "threshold_confidence", "threshold_entropy", "threshold_modified_entropy", "threshold_logit_confidence"]
@@ -67,6 +79,13 @@ for _n, _online, _fixed in (("lira_online", True, False), ("lira_online_fixed", 
 REGISTRY["rmia"] = Attack("rmia", "reference", _rmia(online=False))
 REGISTRY["rmia_online"] = Attack("rmia_online", "reference", _rmia(online=True))
 RELEASE_PREFIX = "release_"
+# name -> (statistic, calibrated over reference releases)
+RELEASE_STATISTIC = {"release_krr": ("krr", False), "release_lira_pixel": ("pixel", True),
+                     "release_lira_random_feature": ("random_feature", True), "release_lira_krr": ("krr", True),
+                     "release_lira_model_feature": ("model_feature", True)}
+for _n, (_stat, _cal) in RELEASE_STATISTIC.items():
+    REGISTRY[_n] = Attack(_n, "release", _statistic(_stat, _cal))
+RELEASE = ["release_pixel", "release_feature"] + list(RELEASE_STATISTIC)
 
 DESCRIPTIONS = {
     "threshold_loss": "the target's cross-entropy loss on the example (lower: member)",
@@ -86,7 +105,24 @@ DESCRIPTIONS = {
     "rmia_online": "RMIA with the reference runs that trained on the example too",
     "release_pixel": "distance from the candidate to its nearest released image, in pixels (the default release attack)",
     "release_feature": "the same distance in the target model's penultimate features",
+    "release_krr": "the loss of the candidate's label under the release's kernel ridge regression predictor "
+                   "(FRePo's objective, fixed random-feature kernel; lower: member)",
+    "release_lira_pixel": "release_pixel calibrated LiRA-style: the candidate's distance compared with its distances "
+                          "to reference releases distilled with and without it",
+    "release_lira_random_feature": "the nearest-release distance in a fixed random-feature space, calibrated over "
+                                   "reference releases",
+    "release_lira_krr": "release_krr calibrated over reference releases",
+    "release_lira_model_feature": "release_feature (each run's own model's features) calibrated over reference releases",
 }
+
+
+def release_missing(name: str, rel) -> str:
+    """What the release inputs ``rel`` lack for the release attack ``name`` (empty: nothing)."""
+    if name in RELEASE_STATISTIC:
+        stat, calibrate = RELEASE_STATISTIC[name]
+        return release_lira.missing(stat, rel, calibrate)
+    space = name[len(RELEASE_PREFIX):]
+    return "" if space in rel.candidates else f"space '{space}'"
 
 
 def get(name: str) -> Optional[Attack]:

@@ -7,7 +7,10 @@ value means "more likely a member".
 * modified entropy ("Systematic Evaluation of Privacy Risks of Machine Learning Models",
   Song & Mittal 2021): ``-(1 - p_y) log p_y - sum_{i != y} p_i log(1 - p_i)`` (score: its negative);
 * logit-scaled confidence ``log(p_y / (1 - p_y))``, LiRA's signal ("Membership Inference
-  Attacks From First Principles", Carlini et al. 2022), computed stably from logits.
+  Attacks From First Principles", Carlini et al. 2022), computed stably from logits as
+  ``z_y - logsumexp_{i != y} z_i`` (``scaled_logit``): from probabilities clipped at
+  ``1 - 1e-12`` it could not exceed about 27.6, where a model fitted to its training set
+  puts its members.
 """
 from __future__ import annotations
 
@@ -32,16 +35,23 @@ def true_class(p: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return p[np.arange(len(labels)), labels]
 
 
+def scaled_logit(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """``phi = z_y - logsumexp_{i != y} z_i``, which equals ``log(p_y / (1 - p_y))`` for
+    ``p = softmax(z)`` without ever forming ``p`` (so it is not capped where ``p_y`` rounds
+    to 1). ``logits`` ``(..., N, C)``, ``labels`` ``(N,)``; returns ``(..., N)``."""
+    z = np.asarray(logits, np.float64)
+    labels = np.asarray(labels, np.int64)
+    zy = np.take_along_axis(z, np.broadcast_to(labels[:, None], z.shape[:-1] + (1,)), axis=-1)[..., 0]
+    others = z.copy()
+    np.put_along_axis(others, np.broadcast_to(labels[:, None], z.shape[:-1] + (1,)), -np.inf, axis=-1)
+    m = others.max(axis=-1)
+    return zy - (m + np.log(np.exp(others - m[..., None]).sum(axis=-1)))
+
+
 def logit_scaled_confidence(inp: AttackInputs) -> np.ndarray:
     """``log p_y - log(1 - p_y)``; from logits as ``z_y - logsumexp_{i != y} z_i``."""
     if inp.logits is not None:
-        z = inp.logits
-        zy = true_class(z, inp.labels)
-        others = z.copy()
-        others[np.arange(len(z)), inp.labels] = -np.inf
-        m = others.max(axis=1)
-        lse = m + np.log(np.exp(others - m[:, None]).sum(axis=1))
-        return zy - lse
+        return scaled_logit(inp.logits, inp.labels)
     py = np.clip(true_class(inp.probs, inp.labels), _EPS, 1 - _EPS)
     return np.log(py) - np.log1p(-py)
 
@@ -83,6 +93,13 @@ def membership_scores(inp: AttackInputs) -> dict:
         "threshold_modified_entropy": -modified_entropy(p, inp.labels),
         "threshold_logit_confidence": logit_scaled_confidence(inp),
     }
+
+
+def sigmoid(phi: np.ndarray) -> np.ndarray:
+    """``p = 1 / (1 + e^-phi)``: the true-class probability from the scaled logit."""
+    from scipy.special import expit
+
+    return expit(np.asarray(phi, np.float64))
 
 
 def logit_scale(p: np.ndarray) -> np.ndarray:

@@ -1,0 +1,90 @@
+"""LiRA at full strength: the scaled logit from logits, augmented queries, RMIA's a tuned
+without a run's complementary partner."""
+import numpy as np
+import pytest
+
+import attacks
+from attacks import ReferenceInputs, rmia
+from attacks.queries import KINDS, shift, views
+from attacks.signals import scaled_logit
+from mi_defense.data import universe_masks
+from mi_defense.data.split import partner
+
+
+def test_scaled_logit_of_a_margin_of_40_is_40():
+    # two classes: z_y - z_other; three: z_y - log(e^0 + e^0) = 40 + log 2 - log 2
+    assert scaled_logit(np.array([[40.0, 0.0]]), np.array([0]))[0] == pytest.approx(40.0)
+    assert scaled_logit(np.array([[0.0, 0.0, 40.0 + np.log(2.0)]]), np.array([2]))[0] == pytest.approx(40.0)
+    ref = ReferenceInputs.from_logits(np.array([[40.0, 0.0], [0.0, 40.0]]), [np.array([[40.0, 0.0], [0.0, 40.0]])] * 2,
+                                      labels=np.array([0, 1]), reference_in=np.array([[True, False], [False, True]]),
+                                      membership=[True, False])
+    t, r = ref.logit_signal()
+    assert t[:, 0] == pytest.approx([40.0, 40.0]) and r.shape == (2, 2, 1)
+    # the old route through probabilities stops near log((1 - 1e-12) / 1e-12) = 27.6
+    clipped = ReferenceInputs(target=np.array([1.0, 1.0]), references=np.ones((2, 2)), reference_in=ref.reference_in,
+                              membership=[True, False]).logit_signal()[0]
+    assert clipped[0, 0] == pytest.approx(27.63, abs=0.01)
+
+
+def saturated(n=1000, m=8, seed=0):
+    """Members at margins around 40, non-members around 32: all above the probability cap."""
+    rng = np.random.default_rng(seed)
+    masks = universe_masks(n, m + 2, seed=seed)  # run 0 the target, its partner dropped
+    margin = np.where(masks, 40.0, 32.0) + rng.standard_normal(masks.shape)
+    logits = np.zeros(masks.shape + (2,))
+    logits[..., 0] = margin  # true class 0
+    labels = np.zeros(n, np.int64)
+    return logits, labels, masks
+
+
+def test_lira_from_logits_finds_members_that_probabilities_cannot_tell_apart():
+    logits, labels, masks = saturated()
+    refs = list(range(2, masks.shape[1]))
+    from_logits = ReferenceInputs.from_logits(logits[:, 0], [logits[:, k] for k in refs], labels, masks[:, refs], masks[:, 0])
+    p = lambda z: attacks.signals.true_class(attacks.signals.softmax(z), labels)
+    from_probs = ReferenceInputs(target=p(logits[:, 0]), references=np.stack([p(logits[:, k]) for k in refs], axis=1),
+                                 reference_in=masks[:, refs], membership=masks[:, 0])
+    good = attacks.run(reference=from_logits, attacks=["lira_online_fixed", "lira_offline"], bootstrap=0)
+    capped = attacks.run(reference=from_probs, attacks=["lira_online_fixed"], bootstrap=0)
+    assert good["lira_online_fixed"]["auc"] > 0.99 and good["lira_offline"]["auc"] > 0.99
+    assert abs(capped["lira_online_fixed"]["auc"] - 0.5) < 0.05  # every probability rounds to 1
+    # RMIA reads the same inputs as probabilities: the sigmoid of the scaled logit is the softmax's p_y
+    t, r = from_logits.probabilities()
+    assert t[:, 0] == pytest.approx(from_probs.target[:, 0], rel=1e-12) and r.shape == (1000, 8, 1)
+
+
+def test_augmented_queries_are_shifts_and_flips_and_average_in_lira():
+    x = np.arange(2 * 3 * 4).reshape(2, 3, 4, 1).astype(float)
+    assert shift(x, 1, 0)[0, :, :, 0].tolist() == [x[0, 0, :, 0].tolist(), x[0, 0, :, 0].tolist(), x[0, 1, :, 0].tolist()]
+    assert shift(x, 0, -1)[0, 0, :, 0].tolist() == [1.0, 2.0, 3.0, 3.0]
+    got = list(views(x, "flips_shifts"))
+    assert len(got) == KINDS["flips_shifts"] == 10 and np.array_equal(got[0], x) and np.array_equal(got[5], x[:, :, ::-1])
+    # logits of A queries (A, N, C) give one scaled-logit column per query
+    logits, labels, masks = saturated(n=400, m=4)
+    q = np.stack([logits, logits + np.array([0.5, 0.0])], axis=0)  # (A=2, N, runs, C)
+    ref = ReferenceInputs.from_logits(q[:, :, 0], [q[:, :, k] for k in (2, 3, 4, 5)], labels, masks[:, 2:6], masks[:, 0])
+    assert ref.target.shape == (400, 2) and ref.references.shape == (400, 4, 2)
+    assert ref.target[:, 1] - ref.target[:, 0] == pytest.approx(np.full(400, 0.5))
+    assert attacks.run(reference=ref, attacks=["lira_online_fixed"], bootstrap=0)["lira_online_fixed"]["auc"] > 0.99
+
+
+def test_rmia_a_is_tuned_without_each_runs_complementary_partner(monkeypatch):
+    masks = universe_masks(300, 6, seed=0)
+    rng = np.random.default_rng(0)
+    probs = np.clip(0.5 + 0.2 * masks + 0.05 * rng.standard_normal(masks.shape), 0.01, 0.99)
+    probs[0, :] = np.arange(6) / 10 + 0.05  # example 0 tells which run plays the target
+    seen = []
+    real = rmia.rmia_scores
+
+    def spy(target_p, ref_p, ref_in, **kw):
+        j = int(round((target_p[0, 0] - 0.05) * 10))
+        seen.append(j)
+        assert not any(np.array_equal(ref_in[:, k], ~masks[:, j]) for k in range(ref_in.shape[1])), f"run {partner(j)} used for {j}"
+        assert ref_in.shape[1] == 4
+        return real(target_p, ref_p, ref_in, **kw)
+
+    monkeypatch.setattr(rmia, "rmia_scores", spy)
+    rmia.tune_a(probs, masks)
+    assert sorted(set(seen)) == list(range(6))
+    assert rmia.held_out_references(masks, 2) == [0, 1, 4, 5]
+    assert rmia.tune_a(probs[:, :2], masks[:, :2]) == rmia.A_DEFAULT  # one pair: no references left
