@@ -1,10 +1,15 @@
-"""DP-SGD: the noise calibration and the clipped, padded per-example step it relies on."""
+"""DP-SGD: the noise calibration, the batch cap, the secret randomness and the clipped,
+padded per-example step it relies on."""
+import math
+
 import numpy as np
 import pytest
 
-from mi_defense.defenses.dpsgd import DPSGD, _dp_class, calibrate_noise, dp_delta, epsilon_for
+from mi_defense.defenses.dpsgd import (DPSGD, RECIPES, _dp_class, calibrate_noise, dp_delta, epsilon_for, recipe_for,
+                                       sampling_cap)
 from mi_defense.defenses.base import DefenseContext
 from mi_defense.config import TrainConfig
+from mi_defense.errors import UserError
 from mi_defense.models import MLP
 from mi_defense.tfenv import tf
 from mi_defense.train import mse_loss
@@ -52,19 +57,85 @@ def test_dp_step_clips_each_example_and_ignores_padding():
         np.testing.assert_allclose(b - v.numpy(), e / 4, rtol=1e-4, atol=1e-7)
 
 
+def test_sampling_cap_known_answer():
+    """Binomial(101, 0.3) over 50 steps at epsilon 2, delta 1e-4: the bound is
+    0.01 delta / (1 + e^2) = 1.19e-7; by exact summation 50 P[K > 59] = 4.465e-8 meets it and
+    50 P[K > 58] = 1.513e-7 does not, so the cap is 59."""
+    cap, p = sampling_cap(100, 0.3, 50, 2.0, 1e-4)
+    assert cap == 59 and p == pytest.approx(4.465248e-08, rel=1e-4)
+    bound = 0.01 * 1e-4 / (1 + math.exp(2.0))
+    from scipy.stats import binom
+
+    assert p <= bound < 50 * binom.sf(cap - 1, 101, 0.3) == pytest.approx(1.5127893e-07, rel=1e-4)
+    assert sampling_cap(100, 1.0, 50, 2.0, 1e-4) == (101, 0.0)  # full batches: never truncated
+
+
+def _tabular(n=200, d=6, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, d)).astype(np.float32)
+    return x, (x[:, 0] > 0).astype(np.int64)
+
+
 def test_dpsgd_defense_states_its_guarantee():
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((200, 6)).astype(np.float32)
-    y = (x[:, 0] > 0).astype(np.int64)
+    x, y = _tabular()
     ctx = DefenseContext(2, (6,), TrainConfig(width=16, depth=1), real_steps=30)
     res = DPSGD(ctx, eps=4, batch=20).fit(x, y, seed=0)
     m = res.metadata
     assert m["epsilon"] <= 4 and m["delta"] == 1e-5 and m["sampling_rate"] == pytest.approx(0.1)
+    # the accountant runs at 0.99 delta; truncation is covered by the remaining 1 %
+    assert m["accountant_delta"] == pytest.approx(0.99e-5)
+    assert (1 + math.exp(m["epsilon"])) * m["truncation_probability"] <= 0.01 * m["delta"]
     # the stated epsilon is what the accountant gives for the noise actually used, and that noise is not excessive
-    assert epsilon_for(m["noise_multiplier"], 0.1, 30, 1e-5) == pytest.approx(m["epsilon"])
-    assert epsilon_for(0.98 * m["noise_multiplier"], 0.1, 30, 1e-5) > 4
-    assert f"noise multiplier {m['noise_multiplier']:.4g}" in m["privacy_statement"]
-    assert "(epsilon=" in m["privacy_statement"] and "Poisson" in m["privacy_statement"] and res.released is None
+    assert epsilon_for(m["noise_multiplier"], 0.1, 30, 0.99e-5) == pytest.approx(m["epsilon"])
+    assert epsilon_for(0.98 * m["noise_multiplier"], 0.1, 30, 0.99e-5) > 4
+    stated = m["privacy_statement"]
+    assert f"noise multiplier {m['noise_multiplier']:.4g}" in stated and f"padded to {m['batch_cap']}" in stated
+    assert "(epsilon=" in stated and "Poisson" in stated and "entropy" in stated and res.released is None
+    assert "entropy" in m["randomness"] and m["recipe"]["loss"] == "xent"
+
+
+def _fixed_noise(monkeypatch, sigma=1.0):
+    """Skip the calibration's bisection (tested above): a fixed noise multiplier."""
+    from mi_defense.defenses import dpsgd
+
+    monkeypatch.setattr(dpsgd, "calibrate_noise", lambda eps, q, steps, delta: sigma)
+    monkeypatch.setattr(dpsgd, "epsilon_for", lambda s, q, steps, delta: 4.0)
+
+
+def test_delta_of_1_over_n_or_more_is_refused_in_one_line(monkeypatch):
+    _fixed_noise(monkeypatch)
+    x, y = _tabular()
+    ctx = DefenseContext(2, (6,), TrainConfig(width=16, depth=1), real_steps=2)
+    with pytest.raises(UserError) as err:
+        DPSGD(ctx, eps=4, delta=0.005).fit(x, y, seed=0)
+    assert "1/n" in str(err.value) and "\n" not in str(err.value)
+    assert DPSGD(ctx, eps=4, delta=1e-4).fit(x, y, seed=0).metadata["delta"] == 1e-4
+
+
+def _weights(x, y, seed, **params):
+    ctx = DefenseContext(2, (6,), TrainConfig(width=16, depth=1), real_steps=5)
+    return np.concatenate([v.numpy().ravel() for v in DPSGD(ctx, eps=4, **params).fit(x, y, seed).model.trainable_variables])
+
+
+def test_noise_and_sampling_do_not_follow_the_public_seed(monkeypatch):
+    """Two fits with the same seed differ (secret sampling and noise); with no noise and
+    full batches (nothing random left but the seeded initialisation) they agree."""
+    x, y = _tabular()
+    _fixed_noise(monkeypatch, 1.0)
+    assert not np.allclose(_weights(x, y, 3, batch=50), _weights(x, y, 3, batch=50))
+    _fixed_noise(monkeypatch, 0.0)
+    np.testing.assert_allclose(_weights(x, y, 3, batch=200), _weights(x, y, 3, batch=200), rtol=1e-5, atol=1e-6)
+
+
+def test_recipes_follow_epsilon_and_accept_overrides():
+    assert recipe_for("convnet", 0.5) is RECIPES[("convnet", 1.0)] and recipe_for("convnet", 20) is RECIPES[("convnet", 8.0)]
+    assert recipe_for("scatter-linear", 2.0) is RECIPES[("scatter-linear", 1.0)]
+    assert recipe_for("scatter-linear", 3.0) is RECIPES[("scatter-linear", 8.0)]
+    ctx = DefenseContext(10, (28, 28, 1), TrainConfig(width=8, depth=2))
+    r, steps = DPSGD(ctx, eps=8, batch=100, lr=0.5).recipe(1000)
+    assert (r.batch, r.lr, r.clip) == (100, 0.5, RECIPES[("convnet", 8.0)].clip)
+    assert steps == math.ceil(r.epochs * 1000 / 100) and "batch=100" in r.name
+    assert DPSGD(ctx, eps=8, steps=7).recipe(1000)[1] == 7
 
 
 def _audit_dpsgd(tmp_path, name):

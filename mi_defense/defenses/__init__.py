@@ -1,8 +1,9 @@
 """Defenses against membership inference, behind one interface (``base.Defense``).
 
 ``none`` (no defense), ``subset:n=K`` (a random real subset), ``dpsgd:eps=E`` (DP-SGD with
-tensorflow-privacy) and ``frepo:ipc=K`` (FRePo distillation, then training on the
-synthetic set only).
+tensorflow-privacy on a group-normalised ConvNet), ``dpsgd-linear:eps=E`` (DP-SGD on a
+linear classifier over fixed ScatterNet features) and ``frepo:ipc=K`` (FRePo distillation,
+then training on the synthetic set only).
 """
 from __future__ import annotations
 
@@ -22,17 +23,17 @@ def register(cls: Type[Defense]) -> Type[Defense]:
 
 def _builtin():
     from mi_defense.defenses.baselines import NoDefense, Subset
-    from mi_defense.defenses.dpsgd import DPSGD
+    from mi_defense.defenses.dpsgd import DPSGD, DPSGDLinear
     from mi_defense.defenses.frepo import FRePoDefense
 
-    for cls in (NoDefense, Subset, DPSGD, FRePoDefense):
+    for cls in (NoDefense, Subset, DPSGD, DPSGDLinear, FRePoDefense):
         REGISTRY.setdefault(cls.name, cls)
 
 
 def make_defense(spec: DefenseSpec, ctx: DefenseContext) -> Defense:
     _builtin()
     if spec.name not in REGISTRY:
-        raise UserError(f"unknown defense '{spec.name}'; use one of {', '.join(REGISTRY)} (e.g. none, subset:n=100, dpsgd:eps=8, frepo:ipc=10)")
+        raise UserError(f"unknown defense '{spec.name}'; use one of {', '.join(REGISTRY)} (e.g. none, subset:n=100, dpsgd:eps=8, dpsgd-linear:eps=1, frepo:ipc=10)")
     return REGISTRY[spec.name](ctx, **spec.kwargs)
 
 

@@ -1,96 +1,288 @@
 """DP-SGD ("Deep Learning with Differential Privacy", Abadi et al. 2016) with
-tensorflow-privacy.
+tensorflow-privacy, on a ConvNet (``dpsgd``) or on fixed ScatterNet features (``dpsgd-linear``).
 
-The model is tensorflow-privacy's DP Keras model (``make_dp_model_class`` around the same
-ConvNet / MLP the other defenses use): per-example gradients by ``tf.vectorized_map``,
-each clipped to L2 norm ``C``, summed, plus Gaussian noise of standard deviation
-``sigma * C``. (tensorflow-privacy's jacobian-based DP optimisers run out of memory on
-ConvNets; this path does not.)
+**Mechanism.** The model is tensorflow-privacy's DP Keras model (``make_dp_model_class``):
+per-example gradients by ``tf.vectorized_map``, each clipped to L2 norm ``C``, summed, plus
+Gaussian noise ``N(0, sigma^2 C^2 I)``, divided by the expected batch size ``B``. Batches
+are drawn by Poisson sampling (each member independently with probability ``q = B / n``)
+and padded with zero-weight examples to a fixed size ``cap``, so the compiled step never
+retraces; a batch larger than ``cap`` is truncated (``sampling_cap`` makes that rare enough
+to be covered by delta, see below). ``sigma`` is calibrated with ``dp_accounting``'s RDP
+accountant ("Renyi Differential Privacy of the Sampled Gaussian Mechanism", Mironov,
+Talwar & Zhang 2019) over the actual number of steps.
 
-Batches are drawn by Poisson sampling (each member independently with probability
-``q = batch / n``), padded to a fixed size with zero-weight examples so the compiled step
-never retraces, which is exactly the sampling the accountant assumes. The noise
-multiplier ``sigma`` is calibrated with ``dp_accounting``'s RDP accountant to reach the
-target epsilon at ``delta = min(1e-5, 1 / n^1.1)`` over the actual number of steps.
+**Secret randomness.** The Poisson sampling and the noise come from a Philox generator
+whose whole state is drawn from the operating system's entropy (``mi_defense.entropy``)
+at every ``fit``, never from the run's public seed (from which anyone could regenerate and
+subtract the noise). The seed only initialises the weights, which is data-independent.
+
+**Recipes.** ``dpsgd``: FRePo's ConvNet with group normalisation (no batch statistics,
+which would mix examples), cross-entropy, SGD with momentum, large batches, cosine decay
+and an exponential moving average of the weights, after "Unlocking High-Accuracy
+Differentially Private Image Classification through Scale" (De et al. 2022) scaled to a
+CPU. ``dpsgd-linear``: a linear classifier with cross-entropy on the group-normalised
+scattering transform (``mi_defense.features.scatter``), "Differentially Private Learning
+Needs Better Features (or Much More Data)" (Tramer & Boneh 2021). Batch, epochs, learning
+rate and clipping norm come from ``RECIPES``, tuned at epsilon 1 and 8 on training images
+disjoint from the reference audits' members (``reports/dpsgd-recipes/``); ``eps`` picks
+the recipe tuned nearest to it (on a log scale), and ``clip, batch, steps, epochs, lr``
+override it. A tabular (MLP) model keeps an untuned Adam recipe.
 """
 from __future__ import annotations
 
 import math
 import time
+from dataclasses import asdict, dataclass, replace
+from typing import Optional, Tuple
 
-from mi_defense.accounting import calibrate_noise, dp_delta, epsilon_for  # noqa: F401  (re-exported)
+import numpy as np
+
+from mi_defense.accounting import calibrate_noise, check_delta, dp_delta, epsilon_for  # noqa: F401  (re-exported)
 from mi_defense.defenses.base import Defense, DefenseResult
 from mi_defense.models import ConvNet, MLP
 from mi_defense.tfenv import tf
-from mi_defense.train import accuracy, mse_loss, targets_for
+from mi_defense.train import WarmupCosine, accuracy
+
+TRUNCATION_SHARE = 0.01  # the share of delta that covers truncated batches
 
 
-def _dp_class(base):
+@dataclass(frozen=True)
+class Recipe:
+    """How DP-SGD trains: expected batch, length in epochs (``steps = ceil(epochs n / batch)``),
+    peak learning rate, clipping norm, optimiser (SGD with ``momentum`` or Adam), warm-up as
+    a fraction of the steps then cosine decay to zero, and the weights' moving-average decay
+    (0: none)."""
+
+    name: str
+    batch: int
+    epochs: float
+    lr: float
+    clip: float
+    optimizer: str = "sgd"
+    momentum: float = 0.9
+    warmup: float = 0.05
+    ema: float = 0.0
+
+
+# Chosen by validation accuracy on 1000 tuning / 2000 validation MNIST training images outside
+# the reference audit's universe (reports/dpsgd-recipes/mnist/tuning.json).
+RECIPES = {
+    ("convnet", 1.0): Recipe("dpsgd-convnet-gn/eps1", batch=500, epochs=20, lr=0.5, clip=1.0, ema=0.9),
+    ("convnet", 8.0): Recipe("dpsgd-convnet-gn/eps8", batch=500, epochs=20, lr=0.5, clip=1.0, ema=0.9),
+    ("scatter-linear", 1.0): Recipe("dpsgd-scatter-linear/eps1", batch=1000, epochs=30, lr=1.0, clip=0.1, ema=0.9),
+    ("scatter-linear", 8.0): Recipe("dpsgd-scatter-linear/eps8", batch=1000, epochs=60, lr=4.0, clip=0.1, ema=0.9),
+    ("mlp", None): Recipe("dpsgd-mlp/untuned", batch=64, epochs=0, lr=1e-3, clip=1.0, optimizer="adam", warmup=0.0),
+}
+TUNING = ("chosen on 1000 tuning and 2000 validation MNIST training images drawn outside the reference audit's "
+          "universe (members and non-members), disjoint from the reported members; see reports/dpsgd-recipes/")
+
+
+def recipe_for(model: str, eps: float) -> Recipe:
+    """The recipe of ``model`` tuned at the epsilon nearest to ``eps`` on a log scale."""
+    tuned = [e for m, e in RECIPES if m == model]
+    if tuned == [None]:
+        return RECIPES[(model, None)]
+    return RECIPES[(model, min(tuned, key=lambda e: abs(math.log(eps / e))))]
+
+
+def sampling_cap(n: int, q: float, steps: int, eps: float, delta: float, share: float = TRUNCATION_SHARE) -> Tuple[int, float]:
+    """The smallest batch cap ``c`` whose truncation probability ``p`` meets
+    ``(1 + e^eps) p <= share * delta``; returns ``(c, p)``.
+
+    A Poisson batch of a data set of ``m`` records holds ``K ~ Binomial(m, q)`` of them;
+    truncating it above ``c`` happens in one of ``T`` steps with probability at most
+    ``p = T P[K > c]`` (union bound), evaluated at ``m = n + 1``, the largest neighbour under
+    add/remove adjacency. The truncated mechanism ``M'`` equals the untruncated ``M`` outside
+    that event, so for every output set ``S``
+    ``P[M'(D) in S] <= P[M(D) in S] + p <= e^eps P[M(D') in S] + delta' + p
+    <= e^eps P[M'(D') in S] + delta' + (1 + e^eps) p``;
+    with ``delta' = (1 - share) delta`` for the accountant the total is at most ``delta``.
+    """
+    from scipy.stats import binom
+
+    m = n + 1
+    caps = np.arange(m + 1)
+    p = steps * binom.sf(caps, m, min(q, 1.0))  # T P[K > c] for every c
+    p[m] = 0.0                                   # K <= m always
+    cap = int(np.argmax(p <= share * delta / (1.0 + np.exp(min(eps, 700.0)))))
+    return cap, float(p[cap])
+
+
+def _dp_class(base, rng: Optional[tf.random.Generator] = None, expected_batch: Optional[float] = None):
+    """tensorflow-privacy's DP version of ``base``. With ``rng``, the noise is drawn from that
+    (secret) generator and the noisy sum is divided by ``expected_batch`` instead of the
+    padded batch's size; without it, tensorflow-privacy's own step."""
     from tensorflow_privacy.privacy.keras_models.dp_keras_model import make_dp_model_class
 
-    return make_dp_model_class(base)
+    cls = make_dp_model_class(base)
+    if rng is None:
+        return cls
+
+    class SecretNoiseDPModel(cls):
+        def _reduce_per_example_grads(self, stacked_grads):
+            summed = tf.reduce_sum(stacked_grads, axis=0)
+            if self._noise_multiplier > 0:
+                summed += rng.normal(tf.shape(summed), stddev=self._l2_norm_clip * self._noise_multiplier, dtype=summed.dtype)
+            return summed / expected_batch
+
+    SecretNoiseDPModel.__name__ = "DP" + base.__name__
+    return SecretNoiseDPModel
+
+
+def _optimizer(r: Recipe, steps: int):
+    lr = WarmupCosine(r.lr, int(r.warmup * steps), steps) if r.warmup or r.optimizer == "sgd" else r.lr
+    ema = dict(use_ema=True, ema_momentum=r.ema) if r.ema else {}
+    if r.optimizer == "adam":
+        return tf.keras.optimizers.Adam(lr, **ema)
+    return tf.keras.optimizers.SGD(lr, momentum=r.momentum, **ema)
+
+
+def _xent(y_true, logits):
+    return tf.nn.softmax_cross_entropy_with_logits(labels=y_true, logits=logits)
 
 
 class DPSGD(Defense):
     name = "dpsgd"
-    allowed = ("eps", "clip", "batch", "steps", "lr")
-    numeric = {"eps": float, "clip": float, "batch": int, "steps": int, "lr": float}
+    kind = "convnet"                      # the model family whose recipes apply (tabular data: mlp)
+    allowed = ("eps", "clip", "batch", "steps", "epochs", "lr", "delta")
+    numeric = {"eps": float, "clip": float, "batch": int, "steps": int, "epochs": float, "lr": float, "delta": float}
     required = ("eps",)
     example = "dpsgd:eps=8"
 
-    def fit(self, x, y, seed) -> DefenseResult:
-        t0 = time.time()
+    def _kind(self) -> str:
+        return self.kind if len(self.ctx.input_shape) == 3 else "mlp"
+
+    def recipe(self, n: int) -> Tuple[Recipe, int]:
+        """The tuned recipe for this epsilon with the spec's overrides, and its number of steps."""
         p = self.params
-        eps, clip = float(p["eps"]), float(p.get("clip", 1.0))
-        n = len(x)
-        batch = int(min(p.get("batch", 64), n))
-        steps = int(p.get("steps") or self.ctx.real_steps or 1000)
-        lr = float(p.get("lr", 1e-3))
-        q = batch / n
-        delta = dp_delta(n)
-        sigma = calibrate_noise(eps, q, steps, delta)
-        achieved = epsilon_for(sigma, q, steps, delta)
-        cap = int(math.ceil(batch + 5 * math.sqrt(batch) + 5))  # Poisson batch sizes above this are ~impossible
+        r = recipe_for(self._kind(), float(p["eps"]))
+        over = {k: p[k] for k in ("clip", "lr", "epochs") if k in p}
+        if "batch" in p:
+            over["batch"] = int(p["batch"])
+        if over:
+            r = replace(r, name=r.name + "+" + ",".join(f"{k}={v:g}" for k, v in sorted(over.items())), **over)
+        r = replace(r, batch=int(min(r.batch, n)))
+        steps = p.get("steps") or self.ctx.real_steps
+        if not steps:
+            steps = int(math.ceil(r.epochs * n / r.batch)) if r.epochs else 1000
+        return r, int(steps)
+
+    @staticmethod
+    def _tuning(r: Recipe) -> str:
+        tuned = {v.name for k, v in RECIPES.items() if k[1] is not None}
+        if r.name in tuned:
+            return TUNING
+        if r.name.split("+")[0] in tuned:
+            return "settings overridden by the defense spec; the default recipe was " + TUNING
+        return "untuned"
+
+    def resolved(self):
+        return {"recipe_name": self.recipe(10 ** 9)[0].name}
+
+    def build(self, x: np.ndarray, seed: int, r: Recipe, sigma: float, rng, batch: float):
+        """``(dp_model, train_inputs, released_model)``: the DP model and the inputs it trains
+        on (the members themselves), and the model an attacker queries (the same)."""
         cfg = self.ctx.train
         base = ConvNet if len(self.ctx.input_shape) == 3 else MLP
-        tf.random.set_seed(seed)
-        model = _dp_class(base)(clip, sigma, None, False, None, self.ctx.input_shape, self.ctx.num_classes,
-                                width=cfg.width, depth=cfg.depth, norm="none", seed=seed)
-        model.compile(optimizer=tf.keras.optimizers.Adam(lr),
-                      loss=lambda yt, yp: mse_loss(yp, yt))
-        xs = tf.constant(x, tf.float32)
-        ys = tf.constant(targets_for(y, self.ctx.num_classes), tf.float32)
+        norm = "group" if base is ConvNet else "none"
+        model = _dp_class(base, rng, batch)(r.clip, sigma, None, False, None, self.ctx.input_shape, self.ctx.num_classes,
+                                            width=cfg.width, depth=cfg.depth, norm=norm, seed=seed)
+        return model, x, model
+
+    def describe(self, r: Recipe, steps: int, n: int, sigma: float) -> dict:
+        cfg = self.ctx.train
+        arch = (f"ConvNet width {cfg.width} depth {cfg.depth}, group normalisation" if self._kind() == "convnet"
+                else f"MLP width {cfg.width} depth {min(cfg.depth, 3)}")
+        return {"architecture": arch, "norm": "group" if self._kind() == "convnet" else "none", "feature_map": "none",
+                "width": cfg.width, "depth": cfg.depth}
+
+    def fit(self, x, y, seed) -> DefenseResult:
+        from mi_defense.entropy import secret_key
+        from mi_defense.progress import progress
+
+        t0 = time.time()
+        n = len(x)
+        eps = float(self.params["eps"])
+        delta = check_delta(self.params.get("delta", dp_delta(n)), n, f"defense '{self.name}': delta")
+        r, steps = self.recipe(n)
+        q = r.batch / n
+        delta_acc = (1.0 - TRUNCATION_SHARE) * delta
+        sigma = calibrate_noise(eps, q, steps, delta_acc)
+        achieved = epsilon_for(sigma, q, steps, delta_acc)
+        cap, p_trunc = sampling_cap(n, q, steps, max(achieved, eps), delta)
+        rng = tf.random.Generator.from_state(secret_key(3), "philox")  # sampling and noise: OS entropy, never stored
+        model, inputs, released = self.build(x, seed, r, sigma, rng, float(r.batch))
+        opt = _optimizer(r, steps)
+        model.compile(optimizer=opt, loss=_xent)
+        xs = tf.constant(inputs, tf.float32)
+        ys = tf.one_hot(tf.constant(y, tf.int32), self.ctx.num_classes)
 
         @tf.function
-        def step_fn(step):
-            seed_t = tf.stack([tf.constant(seed, tf.int64), step])
-            take = tf.random.stateless_uniform([n], seed_t) < q          # Poisson sampling
-            ids = tf.boolean_mask(tf.range(n), take)
+        def step_fn():
+            ids = tf.where(rng.uniform([n]) < q)[:, 0]                  # Poisson sampling
             count = tf.shape(ids)[0]
-            ids = tf.concat([ids, tf.zeros([cap], tf.int32)], 0)[:cap]
+            ids = tf.concat([ids, tf.zeros([cap], tf.int64)], 0)[:cap]
             w = tf.cast(tf.range(cap) < count, tf.float32)              # padding has weight 0
             model.train_step((tf.gather(xs, ids), tf.gather(ys, ids), w))
             return count
 
-        from mi_defense.progress import progress
-
         overflow = 0
-        for s in progress(range(steps), desc=f"dpsgd eps={eps:g}", disable=not self.ctx.progress, leave=False):
-            overflow += int(step_fn(tf.constant(s, tf.int64))) > cap
+        for s in progress(range(steps), desc=f"{self.name} eps={eps:g}", disable=not self.ctx.progress, leave=False):
+            overflow += int(step_fn()) > cap
             if self.ctx.on_step is not None and (s + 1) % 100 == 0:
-                self.ctx.on_step(s + 1, model)
-        model.train_steps = steps
-        statement = (f"(epsilon={achieved:.3g}, delta={delta:.3g})-differential privacy for each member, by the RDP accountant of "
-                     f"dp_accounting over {steps} steps of DP-SGD with Poisson sampling at rate q={q:.4g} (expected batch {batch}), "
-                     f"noise multiplier {sigma:.4g}, per-example clipping norm {clip:g}. Batch sizes above {cap} were truncated "
-                     f"{overflow} time(s); the guarantee covers the model weights and everything computed from them.")
-        return DefenseResult(model, None, {
-            "n_train": int(n), "train_steps": steps, "train_accuracy": accuracy(model, x, y), "seconds": time.time() - t0,
-            "epsilon": achieved, "target_epsilon": eps, "delta": delta, "noise_multiplier": sigma, "clip": clip,
-            "sampling_rate": q, "expected_batch": batch, "accountant": "dp_accounting RDP (Poisson-subsampled Gaussian)",
-            "sampling": "Poisson", "truncated_batches": overflow,
-            "recipe": {"name": "dpsgd", "description": f"DP-SGD: MSE on centred one-hot labels, Adam {lr:g} (constant), Poisson "
-                       f"batches of expected size {batch}, {steps} steps ({steps * batch / n:.0f} epochs), clipping norm {clip:g}, "
-                       f"noise multiplier {sigma:.3g}, no augmentation", "loss": "mse", "lr": lr, "batch": batch, "steps": steps,
-                       "epochs": round(steps * batch / n, 2), "augment": "none", "width": cfg.width, "depth": cfg.depth}, "dp_model": "tensorflow_privacy make_dp_model_class (vectorized_map)",
+                self.ctx.on_step(s + 1, released)
+        if r.ema:
+            opt.finalize_variable_values(model.trainable_variables)  # the moving average: post-processing
+        released.train_steps = steps
+        epochs = steps * r.batch / n
+        sched = (f"{int(r.warmup * steps)}-step warm-up, cosine decay to 0" if (r.warmup or r.optimizer == "sgd") else "constant")
+        opt_text = f"SGD momentum {r.momentum:g}" if r.optimizer == "sgd" else "Adam"
+        arch = self.describe(r, steps, n, sigma)
+        statement = (f"(epsilon={achieved:.3g}, delta={delta:.3g})-differential privacy for each member (add/remove one "
+                     f"record) over {steps} steps of DP-SGD with Poisson sampling at rate q={q:.4g} (expected batch {r.batch}), "
+                     f"noise multiplier {sigma:.4g}, per-example clipping norm {r.clip:g}: the RDP accountant of dp_accounting "
+                     f"gives epsilon at delta'={delta_acc:.3g}, and batches are padded to {cap} and truncated above it with "
+                     f"probability at most p={p_trunc:.2g} over the whole run (binomial tail at n+1, union bound over steps), "
+                     f"(1+e^eps) p <= {TRUNCATION_SHARE:g} delta, so delta' + (1+e^eps) p <= delta. Sampling and noise came from "
+                     f"the operating system's entropy, not from the run seed. The guarantee covers the model weights and "
+                     f"anything computed from them alone (not the train accuracy recorded for the audit).")
+        recipe = {"name": r.name, "description": f"DP-SGD: {arch['architecture']}, cross-entropy, {opt_text} lr {r.lr:g} "
+                  f"({sched}), weight moving average {r.ema or 'none'}, Poisson batches of expected size {r.batch}, {steps} "
+                  f"steps ({epochs:.1f} epochs), clipping norm {r.clip:g}, noise multiplier {sigma:.3g}, no augmentation",
+                  "loss": "xent", "optimizer": opt_text, "lr": r.lr, "schedule": sched, "ema": r.ema, "batch": r.batch,
+                  "steps": steps, "epochs": round(epochs, 2), "clip": r.clip, "augment": "none", **arch,
+                  "tuning": self._tuning(r)}
+        return DefenseResult(released, None, {
+            "n_train": int(n), "train_steps": steps, "train_accuracy": accuracy(released, x, y), "seconds": time.time() - t0,
+            "epsilon": achieved, "target_epsilon": eps, "delta": delta, "accountant_delta": delta_acc,
+            "noise_multiplier": sigma, "clip": r.clip, "sampling_rate": q, "expected_batch": r.batch, "batch_cap": cap,
+            "truncation_probability": p_trunc, "truncated_batches": overflow, "recipe_name": r.name,
+            "accountant": "dp_accounting RDP (Poisson-subsampled Gaussian)", "sampling": "Poisson",
+            "randomness": "sampling and noise from operating-system entropy (secret, not recorded); the seed initialises the weights",
+            "recipe": recipe, "dp_model": "tensorflow_privacy make_dp_model_class (vectorized_map)",
             "privacy_statement": statement})
+
+
+class DPSGDLinear(DPSGD):
+    """DP-SGD on a linear classifier over fixed ScatterNet features (Tramer & Boneh)."""
+
+    name = "dpsgd-linear"
+    kind = "scatter-linear"
+    example = "dpsgd-linear:eps=1"
+
+    def _kind(self) -> str:
+        return self.kind
+
+    def build(self, x, seed, r, sigma, rng, batch):
+        from mi_defense.features.scatter import LinearHead, ScatterLinear, scatter_features
+
+        released = ScatterLinear(self.ctx.input_shape, self.ctx.num_classes)
+        feats = scatter_features(released.scatter, x)      # fixed, data-independent: computed once
+        model = _dp_class(LinearHead, rng, batch)(r.clip, sigma, None, False, None, released.head, feats.shape[1])
+        return model, feats, released
+
+    def describe(self, r, steps, n, sigma):
+        from mi_defense.features.scatter import DESCRIPTION
+
+        return {"architecture": f"linear classifier on {DESCRIPTION}", "norm": "group (27 groups, no parameters)",
+                "feature_map": DESCRIPTION}

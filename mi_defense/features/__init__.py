@@ -1,0 +1,1 @@
+"""Fixed, data-independent feature maps (no trainable weights, fitted to no data)."""
