@@ -131,14 +131,13 @@ class ReferenceInputs:
     def from_logits(cls, target, references, labels, reference_in, membership, slices=None) -> "ReferenceInputs":
         """From the target's logits ``(N, C)`` (or ``(A, N, C)`` with A augmentation queries)
         and a list of M reference runs' logits of the same shape: the scaled logit of each."""
-        from attacks.signals import scaled_logit
+        from attacks.signals import run_signals
 
-        labels = np.asarray(labels)
-        per_run = lambda z: np.atleast_2d(scaled_logit(np.asarray(z, np.float64), labels)).T  # (N, A)
         shapes = {np.shape(z) for z in [target, *references]}
         if len(shapes) != 1:
             raise AttackInputError(f"target and reference logits must have one shape, got {sorted(shapes)}")
-        return cls(target=per_run(target), references=np.stack([per_run(z) for z in references], axis=1),
+        labels = np.asarray(labels)
+        return cls(target=run_signals([target], labels)[:, 0], references=run_signals(references, labels),
                    reference_in=reference_in, membership=membership, labels=labels, slices=slices or {}, signal="logit")
 
     def logit_signal(self):

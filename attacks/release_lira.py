@@ -130,6 +130,24 @@ def statistics(rel) -> Dict[str, Tuple[np.ndarray, np.ndarray]]:
     return rel.cache["statistics"]
 
 
+def with_references(candidates, labels, num_classes: int, membership, target, references, reference_in, slices=None):
+    """``ReleaseInputs`` for the pixel space of ``candidates`` (N, ...) and the target release
+    ``target = (images, label vectors, model-feature distances or None)``, calibrated by
+    ``references`` (one such triple per reference release, ``reference_in`` (N, M)). The
+    per-run model-feature distances become the ``model_feature`` statistic when every
+    release has them."""
+    from attacks import ReleaseInputs
+
+    flat = lambda a: np.asarray(a, np.float64).reshape(len(a), -1)
+    given = {}
+    if references and all(r[2] is not None for r in [target, *references]):
+        given["model_feature"] = (np.asarray(target[2], np.float64), np.stack([r[2] for r in references], axis=1))
+    return ReleaseInputs(candidates={"pixel": flat(candidates)}, synthetic={"pixel": flat(target[0])}, membership=membership,
+                         slices=slices or {}, labels=labels, num_classes=num_classes, synthetic_targets=target[1],
+                         reference_synthetic=[flat(r[0]) for r in references], reference_targets=[r[1] for r in references],
+                         reference_in=np.asarray(reference_in, bool) if references else None, given_statistics=given)
+
+
 def missing(stat: str, rel, calibrate: bool) -> str:
     """What ``rel`` lacks for the statistic (empty when nothing)."""
     if stat in rel.given_statistics:

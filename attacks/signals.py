@@ -48,6 +48,12 @@ def scaled_logit(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return zy - (m + np.log(np.exp(others - m[..., None]).sum(axis=-1)))
 
 
+def run_signals(logits_per_run, labels: np.ndarray) -> np.ndarray:
+    """``(N, M, A)`` scaled logits of M runs, each given as logits ``(N, C)`` or, with A
+    query views, ``(A, N, C)``."""
+    return np.stack([np.atleast_2d(scaled_logit(z, labels)).T for z in logits_per_run], axis=1)
+
+
 def logit_scaled_confidence(inp: AttackInputs) -> np.ndarray:
     """``log p_y - log(1 - p_y)``; from logits as ``z_y - logsumexp_{i != y} z_i``."""
     if inp.logits is not None:

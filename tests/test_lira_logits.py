@@ -88,3 +88,42 @@ def test_rmia_a_is_tuned_without_each_runs_complementary_partner(monkeypatch):
     assert sorted(set(seen)) == list(range(6))
     assert rmia.held_out_references(masks, 2) == [0, 1, 4, 5]
     assert rmia.tune_a(probs[:, :2], masks[:, :2]) == rmia.A_DEFAULT  # one pair: no references left
+
+
+def test_many_targets_known_answer_and_leave_one_out_of_the_primary_attack():
+    from mi_defense.audit.evidence import leave_one_out_audit, many_targets
+
+    rs = [{"auc": a, "tpr_at_fpr": {"0.001": t}} for a, t in ((0.5, 0.0), (0.6, 0.01), (0.7, 0.02))]
+    got = many_targets(rs, "lira_online_fixed")
+    assert got["auc_mean"] == pytest.approx(0.6) and got["auc_se"] == pytest.approx(0.1 / np.sqrt(3))
+    assert got["tpr_mean"] == pytest.approx(0.01) and got["tpr_se"] == pytest.approx(0.01 / np.sqrt(3)) and got["targets"] == 3
+    # on logits: a leak above the probability cap is found by every leave-one-out target, null logits are at chance
+    logits, labels, masks = saturated(n=1000, m=6)
+    runs = [logits[:, k] for k in range(8)]
+    summaries, primary = leave_one_out_audit(runs, runs, labels, masks, (), "lira_online_fixed", (1e-3,), 0)
+    assert primary["targets"] == 8 and primary["auc_mean"] > 0.99 and summaries["lira_online_fixed"]["n_targets"] == 8
+    null = [np.random.default_rng(k).normal(size=(1000, 2)) + [35.0, 0.0] for k in range(8)]
+    _, p0 = leave_one_out_audit(null, null, labels, masks, (), "lira_online_fixed", (1e-3,), 0)
+    assert abs(p0["auc_mean"] - 0.5) < 3 * p0["auc_se"] + 0.01 and p0["auc_se"] > 0
+    # a primary attack on the outputs alone is scored on each run's logits
+    _, thr = leave_one_out_audit(runs, runs, labels, masks, (), "threshold_logit_confidence", (1e-3,), 0)
+    assert thr["attack"] == "threshold_logit_confidence" and thr["auc_mean"] > 0.99
+
+
+def test_results_schema_reads_the_new_fields_and_older_results():
+    import json
+    from pathlib import Path
+
+    from mi_defense.report.validate import ResultsError, check_results
+
+    path = Path(__file__).resolve().parents[1] / "reports" / "fashion_mnist-cpu" / "results.json"
+    results = json.loads(path.read_text())
+    check_results(results)  # written before the fields existed
+    e = results["defenses"][0]
+    e["leave_one_out_primary"] = {"attack": "lira_online_fixed", "targets": 16, "fpr": "0.001", "auc_mean": 0.525,
+                                  "auc_se": 0.008, "tpr_mean": 0.002, "tpr_se": 0.001}
+    e["strongest_release_attack"] = dict(e["primary_attack"])
+    check_results(results)
+    e["leave_one_out_primary"]["auc_mean"] = float("nan")
+    with pytest.raises(ResultsError, match="leave_one_out_primary.auc_mean"):
+        check_results(results)

@@ -114,3 +114,24 @@ def test_release_inputs_refuse_mismatched_references(digits):
     assert "release_lira_pixel" not in attacks.available(release_inputs=rel)
     with pytest.raises(AttackInputError, match="needs ReleaseInputs .* candidate labels"):
         attacks.scores_for("release_lira_pixel", release_inputs=rel)
+
+
+def test_the_audit_calibrates_with_the_reference_releases_only(digits):
+    """``audit.core.release_inputs``: the reference releases are the reference runs' own,
+    never the target's, and an independent target release stays at chance."""
+    from mi_defense.audit.core import release_inputs
+    from mi_defense.data import Transform
+
+    xu, yu, membership, masks = setting(digits)
+    _, _, xo, yo = digits
+    img = lambda a: a.reshape(len(a), 8, 8, 1).astype(np.uint8)
+    tf_ = Transform.fit(img(xu))
+    run = lambda x, y: {"released_x": tf_(img(x)), "released_y": y}
+    tx, ty, _ = copies_of(xo, yo, np.arange(len(xo)), 7)
+    refs = [run(*copies_of(xu, yu, np.flatnonzero(masks[:, j]), 100 + j)[:2]) for j in range(M)]
+    rel = release_inputs(tf_, tf_(img(xu)), yu, 10, membership, masks, run(tx, ty), refs, {})
+    assert len(rel.reference_synthetic) == M and rel.reference_in.shape == (N_UNIVERSE, M)
+    assert not any(np.allclose(r, rel.synthetic["pixel"], atol=1e-3) for r in rel.reference_synthetic)
+    res = attacks.run(release_inputs=rel, attacks=CALIBRATED, bootstrap=200)
+    for name, r in res.items():
+        assert r["auc_ci"][0] < 0.5 < r["auc_ci"][1], (name, r["auc"])

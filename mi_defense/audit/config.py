@@ -32,6 +32,7 @@ class AuditConfig:
     n_jobs: int = -1
     primary_attack: Optional[str] = None   # declared before scoring; None: by the number of reference runs
     release_attack: str = "release_pixel"  # declared attack on a released set (defenses that release one)
+    augmented_queries: str = "none"        # LiRA/RMIA query views (attacks.queries.KINDS); stored per run when not none
     confidence: float = 0.95               # of the empirical epsilon lower bounds
     train: TrainConfig = field(default_factory=TrainConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
@@ -60,7 +61,7 @@ class AuditConfig:
             raise UserError("give at least one --defense")
         for d in self.defenses:
             DefenseSpec.parse(d)
-        known = set(attacks.THRESHOLD + attacks.TRAINED + attacks.REFERENCE + ["release_pixel", "release_feature"])
+        known = set(attacks.THRESHOLD + attacks.TRAINED + attacks.REFERENCE + attacks.registry.RELEASE)
         bad = [a for a in self.attacks if a not in known]
         if bad:
             raise UserError(f"unknown attack(s) {', '.join(bad)}; choose from {', '.join(sorted(known))}")
@@ -68,8 +69,10 @@ class AuditConfig:
         if self.primary_attack is not None and self.primary_attack not in model_attacks:
             raise UserError(f"primary_attack '{self.primary_attack}' is not an attack on the model"
                             f"{' with 0 reference runs' if not self.references else ''}; choose from {', '.join(model_attacks)}")
-        if self.release_attack not in ("release_pixel", "release_feature"):
-            raise UserError(f"release_attack '{self.release_attack}' unknown; use release_pixel or release_feature")
+        if self.release_attack not in attacks.registry.RELEASE:
+            raise UserError(f"release_attack '{self.release_attack}' unknown; use one of {', '.join(attacks.registry.RELEASE)}")
+        if self.augmented_queries not in attacks.queries.KINDS:
+            raise UserError(f"augmented_queries '{self.augmented_queries}' unknown; use one of {', '.join(attacks.queries.KINDS)}")
         if self.attacks and self.primary_attack and self.primary_attack not in self.attacks:
             raise UserError(f"primary_attack {self.primary_attack} is excluded by --attack; add it or declare one of those attacks")
         return self

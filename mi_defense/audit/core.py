@@ -14,11 +14,14 @@
   machines sharing ``OUT`` can split the work; a later call without a shard trains what
   is missing, merges and scores.
 * Scoring: every attack against the target (members vs non-members), LiRA/RMIA with all
-  reference runs, and leave-one-out over the reference runs (each run a target in turn,
-  the runs other than it and its complementary partner its references). The declared
-  evidence (``audit.evidence``): the primary attack, the release attack for defenses that
-  release data, the empirical epsilon lower bound, and the strongest attack selected on
-  held-out examples.
+  reference runs on the scaled logit computed from the logits (on the stored query views
+  with ``augmented_queries``), release attacks calibrated over the reference runs'
+  released sets only (``attacks.release_lira``), and leave-one-out over the reference runs
+  (each a target in turn, the runs but it and its complementary partner its references).
+  The declared evidence (``audit.evidence``): the primary attack (also its leave-one-out
+  mean and standard error), the release attack for defenses that release data, the
+  empirical epsilon lower bound, the strongest attack and strongest release attack
+  selected on held-out examples.
 """
 from __future__ import annotations
 
@@ -36,7 +39,7 @@ from mi_defense.audit import artifacts, plan
 from mi_defense.audit.cache import RunCache
 from mi_defense.audit.config import AuditConfig, changed_settings
 from mi_defense.audit.plan import RunId
-from mi_defense.audit.evidence import declared_evidence, leave_one_out
+from mi_defense.audit.evidence import declared_evidence, leave_one_out_audit, strongest_release
 from mi_defense.data import Split, Transform, default_transform_kind, load_dataset, make_split, universe_masks
 from mi_defense.defenses import DefenseContext, DefenseSpec, make_defense
 from mi_defense.accounting import dp_delta
@@ -53,9 +56,14 @@ SCHEMA = "mi_defense.results/2"
 UNDERTRAINED_BELOW = 0.95  # an undefended target under this train accuracy underestimates leakage
 
 
-def _true_prob(logits: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """The probability a model gives to the true label (the signal LiRA and RMIA use)."""
-    return attacks.signals.true_class(attacks.signals.softmax(logits.astype(np.float64)), y)
+def query_logits(run: dict, augmented: str) -> np.ndarray:
+    """A run's logits on the universe: ``(A, N, C)`` the stored query views unless ``augmented`` is ``none``, else ``(N, C)``."""
+    if augmented == "none":
+        return run["logits"]
+    if "logits_queries" not in run:
+        raise UserError(f"run {run['meta'].get('run')} holds no augmented queries; run the audit in a new --out folder "
+                        f"with augmented_queries = '{augmented}'")
+    return run["logits_queries"]
 
 
 def release_pixel_space(transform: Transform, x_model: np.ndarray, released_x: np.ndarray):
@@ -63,6 +71,16 @@ def release_pixel_space(transform: Transform, x_model: np.ndarray, released_x: n
     the one transform (so uint8 and float copies of a dataset give the same distances)."""
     flat = lambda a: np.asarray(a, np.float64).reshape(len(a), -1)
     return flat(transform.inverse(x_model)), flat(transform.inverse(released_x))
+
+
+def release_inputs(transform: Transform, x_u: np.ndarray, y_u: np.ndarray, num_classes: int, membership: np.ndarray,
+                   masks: np.ndarray, tgt: dict, refs: List[dict], slices: dict) -> "attacks.ReleaseInputs":
+    """The target's released set against the universe in pixels, calibrated by the reference
+    runs' released sets only (``attacks.release_lira.with_references``)."""
+    refs = [r for r in refs if "released_x" in r]
+    rel = lambda r: (release_pixel_space(transform, x_u[:1], r["released_x"])[1], r["released_y"], r.get("release_feature_distance"))
+    return attacks.release_lira.with_references(release_pixel_space(transform, x_u, tgt["released_x"])[0], y_u, num_classes,
+                                                membership, rel(tgt), [rel(r) for r in refs], masks[:, :len(refs)], slices)
 
 
 def config_dict(cfg: AuditConfig) -> dict:
@@ -91,6 +109,8 @@ class Audit:
         if any(d.releases for d in self.defenses.values()):
             check_depth(self.ds.input_shape, cfg.distill.depth)
         self._check_attacks()
+        if cfg.augmented_queries != "none" and len(self.ds.input_shape) != 3:
+            raise UserError(f"augmented_queries = '{cfg.augmented_queries}' needs images; {cfg.dataset} holds feature vectors")
         self.transform = Transform.fit(self.ds.x_train, default_transform_kind(self.ds.input_shape))
         self.split = self._split()
         self.universe = np.r_[self.split.members, self.split.nonmembers]
@@ -126,6 +146,8 @@ class Audit:
         """The settings that shape the cached runs; refuse a folder holding runs of other settings."""
         cfg = {k: v for k, v in config_dict(self.cfg).items() if k not in self._SCORING_ONLY}
         cfg["reference_design"] = self.REFERENCE_DESIGN
+        if cfg.get("augmented_queries") == "none":  # runs without query views, as every folder before the setting
+            cfg.pop("augmented_queries")
         cfg = json.loads(to_json(cfg))
         if isinstance(cfg.get("distill"), dict):  # the learning rate in effect, whether set or implied by the init
             cfg["distill"]["lr"] = self.cfg.distill.image_lr
@@ -151,7 +173,7 @@ class Audit:
         if self.cfg.references:
             possible |= set(attacks.REFERENCE)
         if any(d.releases for d in self.defenses.values()):
-            possible |= {"release_pixel", "release_feature"}
+            possible |= set(attacks.registry.RELEASE)
         if not possible & set(self.cfg.attacks):
             raise UserError(f"none of the requested attacks ({', '.join(self.cfg.attacks)}) applies to these defenses"
                             f"{' with 0 reference runs' if not self.cfg.references else ''}; choose from {', '.join(sorted(possible))}")
@@ -231,6 +253,9 @@ class Audit:
         logits_u = predict(result.model, self.x_u)
         test_acc = float(np.mean(np.argmax(predict(result.model, self.x_test), axis=1) == self.y_test))
         arrays = {"logits": logits_u.astype(np.float32), "train_positions": pos.astype(np.int64)}
+        if self.cfg.augmented_queries != "none":
+            arrays["logits_queries"] = np.stack([predict(result.model, v) for v in
+                                                 attacks.queries.views(self.x_u, self.cfg.augmented_queries)]).astype(np.float32)
         rel = result.released
         if rel is not None:
             feats = predict(result.model, self.x_u, features=True)
@@ -297,6 +322,7 @@ class Audit:
             evidence = declared_evidence(main, scores, self.membership, cfg.primary,
                                          cfg.release_attack if self.defenses[spec.key].releases else None,
                                          cfg.confidence, dp_delta(self.n_members), cfg.seed, cfg.fprs, cfg.bootstrap)
+            evidence["strongest_release_attack"] = strongest_release(scores, self.membership, cfg.fprs, cfg.bootstrap, cfg.seed)
             train_acc = meta.get("train_accuracy")
             entry = {
                 "name": str(spec), "key": spec.key, "defense": spec.name, "params": spec.kwargs,
@@ -319,7 +345,7 @@ class Audit:
                 entry["over_targets"] = {name: summarise_over_targets([pt[name] for pt in per_target]) for name in main}
                 entry["test_accuracy_over_targets"] = [t["meta"]["test_accuracy"] for t in targets]
             if len(refs) >= 4:
-                entry["leave_one_out"] = self._leave_one_out(refs)
+                entry["leave_one_out"], entry["leave_one_out_primary"] = self._leave_one_out(refs)
             entry["wall_seconds_all_runs"] = float(sum(r["meta"].get("wall_seconds") or 0.0 for r in targets + refs))
             entries.append(entry)
         results = {
@@ -351,21 +377,16 @@ class Audit:
         if init is not None and len(init):
             slices["init_members"] = init
         inputs = attacks.AttackInputs(labels=self.y_u, membership=self.membership, logits=logits, slices=slices)
-        reference = None
-        if refs:
-            reference = attacks.ReferenceInputs(
-                target=_true_prob(logits, self.y_u), references=np.stack([_true_prob(r["logits"], self.y_u) for r in refs], axis=1),
-                reference_in=self.masks[:, :len(refs)], membership=self.membership, slices=slices)
-        release_inputs = None
-        if "released_x" in tgt:
-            pixels_u, syn_pixels = release_pixel_space(self.transform, self.x_u, tgt["released_x"])
-            release_inputs = attacks.ReleaseInputs(candidates={"pixel": pixels_u}, synthetic={"pixel": syn_pixels},
-                                                   membership=self.membership, slices=slices)
-        applicable = attacks.available(inputs, reference, release_inputs)
+        q = cfg.augmented_queries
+        reference = attacks.ReferenceInputs.from_logits(query_logits(tgt, q), [query_logits(r, q) for r in refs], self.y_u,
+                                                        self.masks[:, :len(refs)], self.membership, slices) if refs else None
+        release = release_inputs(self.transform, self.x_u, self.y_u, self.ds.num_classes, self.membership, self.masks, tgt,
+                                 refs, slices) if "released_x" in tgt else None
+        applicable = attacks.available(inputs, reference, release)
         # e.g. no release attack without a release; an empty list runs nothing (never "all")
         names = [n for n in (cfg.attacks or applicable) if n in applicable]
         res = attacks.run(inputs, attacks=names, fprs=cfg.fprs, reference=reference,
-                          release_inputs=release_inputs, bootstrap=cfg.bootstrap, seed=cfg.seed, n_jobs=cfg.n_jobs,
+                          release_inputs=release, bootstrap=cfg.bootstrap, seed=cfg.seed, n_jobs=cfg.n_jobs,
                           return_scores=True)
         if "release_feature_distance" in tgt and (not cfg.attacks or "release_feature" in cfg.attacks):
             score = -tgt["release_feature_distance"]
@@ -374,10 +395,10 @@ class Audit:
             res["release_feature"]["scores"] = score.tolist()
         return res
 
-    def _leave_one_out(self, refs) -> dict:
-        probs = np.stack([_true_prob(r["logits"], self.y_u) for r in refs], axis=1)
-        names = [n for n in (self.cfg.attacks or attacks.REFERENCE) if n in attacks.REFERENCE]
-        return leave_one_out(probs, self.masks[:, :len(refs)], names, self.cfg.fprs, self.cfg.seed)
+    def _leave_one_out(self, refs) -> Tuple[dict, Optional[dict]]:
+        c = self.cfg
+        return leave_one_out_audit([query_logits(r, c.augmented_queries) for r in refs], [r["logits"] for r in refs], self.y_u,
+                                   self.masks[:, :len(refs)], c.attacks, c.primary, c.fprs, c.seed, c.n_jobs)
 
 
 def run_audit(cfg: AuditConfig, out_dir, shard: Optional[Tuple[int, int]] = None, progress: bool = True, log=print,

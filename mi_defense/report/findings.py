@@ -25,6 +25,15 @@ GLOSSARY = [
      "Attacks\", Zarifzadeh et al.): the example's likelihood ratio compared with population examples'"),
     ("release_pixel / release_feature", "attacks on a released synthetic set: the distance from a candidate to its "
      "nearest released image, in pixels or in the target's features"),
+    ("release_krr", "the loss of a candidate's label under the kernel ridge regression predictor fitted on the "
+     "released set (FRePo's objective, with a fixed random-feature kernel; \"Dataset Distillation using Neural Feature "
+     "Regression\", Zhou et al.)"),
+    ("release_lira_pixel / _random_feature / _krr / _model_feature", "a release statistic (the nearest-release distance "
+     "in pixels, in fixed random features or in each run's own model's features, or the KRR loss) calibrated as LiRA "
+     "calibrates a model's output: compared with the same statistic against reference releases distilled with and "
+     "without the candidate (\"No Free Lunch in 'Privacy for Free'\", Carlini, Feldman & Nasr)"),
+    ("leave-one-out", "each reference run in turn as the target, the runs but it and its complementary partner its "
+     "references: many targets per defense, whose mean AUC has a far smaller standard error than one target's interval"),
     ("init_members", "the members copied into a synthetic set at initialisation (init=real): the release attack's "
      "result on them alone"),
 ]

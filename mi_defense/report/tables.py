@@ -59,8 +59,19 @@ def verdict(entry: dict, baseline_acc: Optional[float]) -> str:
                      "deployed fitted to its training set)")
     if entry.get("primary_attack") and "primary_attack" not in said:
         parts.append(_attack_phrase(entry, entry["primary_attack"], "the primary attack"))
+    many = entry.get("leave_one_out_primary")
+    if many:
+        pm = lambda v, scale: "" if v is None else f" ± {scale * v:.{3 if scale == 1 else 2}f}"
+        tpr = "" if many.get("tpr_mean") is None else (f" and TPR {100 * many['tpr_mean']:.2f}{pm(many.get('tpr_se'), 100)}% "
+                                                         f"at {pct(float(many.get('fpr', FPR_MAIN)), 1)} FPR")
+        parts.append(f"over {many['targets']} leave-one-out targets (the reference runs), {many['attack']} averages AUC "
+                     f"{many['auc_mean']:.3f}{pm(many.get('auc_se'), 1)}{tpr} (mean ± standard error)")
     if entry.get("release_attack") and "release_attack" not in said:
         parts.append(_attack_phrase(entry, entry["release_attack"], "the attack on the released set"))
+    strong = entry.get("strongest_release_attack")
+    if strong:
+        parts.append(f"the strongest attack on the released set, {strong['name']} (chosen on half of the examples), reaches "
+                     f"AUC {strong['auc']:.3f}{ci_raw(strong.get('auc_ci'))} on the other half")
     b = entry.get("epsilon_lower_bound")
     if b:
         claimed = entry.get("claimed_epsilon")
@@ -104,9 +115,11 @@ def recipe_rows(results: dict) -> List[List[str]]:
 def strongest_rows(results: dict) -> List[List[str]]:
     rows = [["defense", "attack chosen on half A", "AUC on half B [95% CI]", "TPR@0.1%FPR on half B [95% CI]"]]
     for e in results["defenses"]:
-        s = e.get("strongest_attack")
-        if s:
-            rows.append([e["name"], s["name"], f"{s['auc']:.3f}{ci_raw(s.get('auc_ci'))}", f"{pct(s.get('tpr'), 2)}{ci(s.get('tpr_ci'))}"])
+        for key, what in (("strongest_attack", ""), ("strongest_release_attack", " (released set)")):
+            s = e.get(key)
+            if s:
+                rows.append([e["name"] + what, s["name"], f"{s['auc']:.3f}{ci_raw(s.get('auc_ci'))}",
+                             f"{pct(s.get('tpr'), 2)}{ci(s.get('tpr_ci'))}"])
     return rows
 
 

@@ -211,9 +211,19 @@ def defense_entry(e, where: str) -> None:
     attacks = mapping(field(e, "attacks", where), f"{where}.attacks")
     for name, r in attacks.items():
         attack_result(r, f"{where}.attacks[{name!r}]")
-    for k in ("primary_attack", "release_attack", "strongest_attack"):
+    for k in ("primary_attack", "release_attack", "strongest_attack", "strongest_release_attack"):
         if e.get(k) is not None:
             attack_summary(e[k], f"{where}.{k}")
+    many = mapping(e.get("leave_one_out_primary"), f"{where}.leave_one_out_primary", null=True)
+    if many:
+        w = f"{where}.leave_one_out_primary"
+        text(field(many, "attack", w), f"{w}.attack")
+        count(field(many, "targets", w), f"{w}.targets", 1)
+        fpr_key(many.get("fpr", "0.001"), f"{w}.fpr")
+        prob(field(many, "auc_mean", w), f"{w}.auc_mean")
+        prob(many.get("tpr_mean"), f"{w}.tpr_mean", null=True)
+        for k in ("auc_se", "tpr_se"):
+            number(many.get(k), f"{w}.{k}", 0.0, 1.0, null=True)
     for k in ("primary_attack", "release_attack"):
         if e.get(k) is not None and e[k]["name"] not in attacks:
             _fail(f"{where}.{k}.name", f"names {e[k]['name']!r}, an attack the entry does not hold "
@@ -251,6 +261,7 @@ def check_results(results: dict) -> dict:
         number(f, f"config.fprs[{i}]", 0.0, 1.0)
     text(c.get("primary_attack"), "config.primary_attack", null=True)
     text(c.get("release_attack", "release_pixel"), "config.release_attack")
+    text(c.get("augmented_queries", "none"), "config.augmented_queries")
     number(c.get("confidence", 0.95), "config.confidence", 0.0, 1.0)
     for table, keys in (("train", ("width", "depth")), ("distill", ("width", "depth", "batch_real", "pool_size", "steps"))):
         t = mapping(field(c, table, "config"), f"config.{table}")
