@@ -127,3 +127,23 @@ def test_results_schema_reads_the_new_fields_and_older_results():
     e["leave_one_out_primary"]["auc_mean"] = float("nan")
     with pytest.raises(ResultsError, match="leave_one_out_primary.auc_mean"):
         check_results(results)
+
+
+def test_augmented_queries_are_declared_in_the_config_and_keep_older_folders(tmp_path):
+    import json
+
+    from mi_defense.audit import Audit, AuditConfig
+    from mi_defense.errors import UserError
+
+    with pytest.raises(UserError, match="augmented_queries 'rotations' unknown"):
+        AuditConfig(augmented_queries="rotations")
+    quiet = dict(progress=False, log=lambda s: None)
+    cfg = AuditConfig(dataset="digits", members=100, nonmembers=100, defenses=("none",))
+    Audit(cfg, tmp_path / "a", **quiet)
+    assert "augmented_queries" not in json.loads((tmp_path / "a" / "training_config.json").read_text())  # as before the setting
+    with pytest.raises(UserError, match="augmented_queries differ"):  # runs without query views cannot serve them
+        Audit(AuditConfig(**{**cfg.__dict__, "augmented_queries": "shifts"}), tmp_path / "a", **quiet)
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "tab.npz", x_train=rng.random((200, 5)).astype(np.float32), y_train=np.arange(200) % 2)
+    with pytest.raises(UserError, match="needs images"):
+        Audit(AuditConfig(dataset=str(tmp_path / "tab.npz"), defenses=("none",), augmented_queries="shifts"), tmp_path / "b", **quiet)

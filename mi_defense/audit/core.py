@@ -13,15 +13,12 @@
   resumes where it stopped. ``shard=(i, n)`` runs only every n-th run starting at i, so
   machines sharing ``OUT`` can split the work; a later call without a shard trains what
   is missing, merges and scores.
-* Scoring: every attack against the target (members vs non-members), LiRA/RMIA with all
-  reference runs on the scaled logit computed from the logits (on the stored query views
-  with ``augmented_queries``), release attacks calibrated over the reference runs'
-  released sets only (``attacks.release_lira``), and leave-one-out over the reference runs
-  (each a target in turn, the runs but it and its complementary partner its references).
-  The declared evidence (``audit.evidence``): the primary attack (also its leave-one-out
-  mean and standard error), the release attack for defenses that release data, the
-  empirical epsilon lower bound, the strongest attack and strongest release attack
-  selected on held-out examples.
+* Scoring: every attack against the target, LiRA/RMIA on the scaled logit from the logits
+  (of the stored query views with ``augmented_queries``), release attacks calibrated over
+  the reference runs' released sets only (``attacks.release_lira``), and leave-one-out
+  over the reference runs. The declared evidence (``audit.evidence``): the primary attack
+  (also its leave-one-out mean), the release attack for defenses that release data, the
+  epsilon lower bound, the strongest attack and release attack chosen on held-out examples.
 """
 from __future__ import annotations
 
@@ -58,12 +55,9 @@ UNDERTRAINED_BELOW = 0.95  # an undefended target under this train accuracy unde
 
 def query_logits(run: dict, augmented: str) -> np.ndarray:
     """A run's logits on the universe: ``(A, N, C)`` the stored query views unless ``augmented`` is ``none``, else ``(N, C)``."""
-    if augmented == "none":
-        return run["logits"]
-    if "logits_queries" not in run:
-        raise UserError(f"run {run['meta'].get('run')} holds no augmented queries; run the audit in a new --out folder "
-                        f"with augmented_queries = '{augmented}'")
-    return run["logits_queries"]
+    if augmented != "none" and "logits_queries" not in run:
+        raise UserError(f"run {run['meta'].get('run')} holds no augmented queries; use a new --out folder for augmented_queries")
+    return run["logits"] if augmented == "none" else run["logits_queries"]
 
 
 def release_pixel_space(transform: Transform, x_model: np.ndarray, released_x: np.ndarray):
