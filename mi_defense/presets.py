@@ -19,14 +19,14 @@ from mi_defense.config import DistillConfig, TrainConfig
 RUN_PRESETS = {
     "quick": AuditConfig(
         dataset="digits", members=500, nonmembers=500, references=4, bootstrap=100,
-        defenses=("none", "subset", "dpsgd:eps=8,steps=500", "frepo:ipc=10"),
+        defenses=("none", "subset", "dpsgd:eps=8", "frepo:ipc=10"),
         train=TrainConfig(width=32, depth=2, steps=1000),
         distill=DistillConfig(width=32, depth=2, batch_real=128, steps=300, pool_size=4, max_online_updates=50, checkpoint_every=0),
     ),
     "standard": AuditConfig(
-        dataset="fashion_mnist", members=5000, nonmembers=5000, references=16, real_steps=5000, bootstrap=200,
-        defenses=("none", "subset:n=10", "subset:n=100", "subset:n=500", "dpsgd:eps=1", "dpsgd:eps=4", "dpsgd:eps=8",
-                  "frepo:ipc=1", "frepo:ipc=10", "frepo:ipc=50"),
+        dataset="fashion_mnist", members=5000, nonmembers=5000, references=16, bootstrap=200,
+        defenses=("none", "subset:n=10", "subset:n=100", "subset:n=500", "dpsgd:eps=1", "dpsgd:eps=8",
+                  "dpsgd-linear:eps=1", "dpsgd-linear:eps=8", "frepo:ipc=1", "frepo:ipc=10", "frepo:ipc=50"),
         train=TrainConfig(width=64, depth=3),
         distill=DistillConfig(width=64, depth=3, batch_real=256, steps=2000, checkpoint_every=0),
     ),

@@ -4,7 +4,8 @@ import math
 import numpy as np
 import pytest
 
-from mi_defense.audit.canary import audit_dp_frepo_step, bound_from_scores, one_step_epsilon, trials_to_exceed
+from mi_defense.audit.canary import (audit_dp_frepo_step, audit_dpsgd_step, bound_from_scores, one_step_epsilon,
+                                     trials_to_exceed)
 
 
 def test_perfect_separation_gives_the_clopper_pearson_known_answer():
@@ -46,3 +47,16 @@ def test_canary_command_writes_json_and_says_when_too_few_trials_could_catch_any
     assert r["mechanism"] == "dp-frepo" and r["broken"] == "noise" and r["trials"] == 8 and not r["caught"]
     assert {"claimed_epsilon", "audited_epsilon_lower_bound", "confidence"} <= set(r)
     assert main(["canary", "--epsilon", "1", "--trials", "2"]) == 2
+
+
+@pytest.mark.parametrize("broken", [None, "noise", "clip"])
+def test_dpsgd_step_audit_can_fail(broken):
+    """DP-SGD's own step (tensorflow-privacy's DP model with the secret-noise reduction) at
+    the noise its epsilon-1 recipe uses on 1000 members: a one-step claim of about 0.28,
+    which 100 releases per input can exceed only if the step is broken."""
+    r = audit_dpsgd_step(1.0, trials=100, broken=broken)
+    assert r.mechanism == "dpsgd" and r.noise_multiplier > 5 and trials_to_exceed(r.claimed_epsilon) <= 100
+    if broken is None:
+        assert r.audited_epsilon_lower_bound <= r.claimed_epsilon and not r.caught
+    else:
+        assert r.caught, r.to_json()

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass
 from typing import Optional
@@ -42,7 +43,7 @@ import numpy as np
 from mi_defense.errors import UserError
 
 BREAKS = ("noise", "clip")
-MECHANISMS = ("dp-frepo",)
+MECHANISMS = ("dp-frepo", "dpsgd")
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,14 @@ class CanaryAudit:
                 "statistic": "inner product of the released update with the canary's noise-free direction",
                 "audit": "white-box, one step, canary with certainty in D' (Nasr et al. 2021, 2023); Clopper-Pearson bound "
                          "on independent trials (threshold chosen on half of them)"}
+
+
+@functools.lru_cache(maxsize=32)
+def _calibrated(epsilon: float, q: float, steps: int, delta: float) -> float:
+    """The run's noise multiplier (``accounting.calibrate_noise``), once per setting."""
+    from mi_defense.accounting import calibrate_noise
+
+    return calibrate_noise(epsilon, q, steps, delta)
 
 
 def one_step_epsilon(noise_multiplier: float, delta: float) -> float:
@@ -147,7 +156,7 @@ def audit_dp_frepo_step(epsilon: float, trials: int = 500, broken: Optional[str]
     """Audit one step of DP-FRePo (readout clipping) at the noise multiplier a run of
     ``steps`` steps at expected batch ``batch_real`` over ``n_private`` records is
     calibrated to for ``epsilon`` (the ``quick`` DP defaults on MNIST by default)."""
-    from mi_defense.accounting import calibrate_noise, dp_delta
+    from mi_defense.accounting import dp_delta
     from mi_defense.distill.dp import DPPlan, private_gradients
     from mi_defense.entropy import secret_key
     from mi_defense.tfenv import tf
@@ -157,7 +166,7 @@ def audit_dp_frepo_step(epsilon: float, trials: int = 500, broken: Optional[str]
     if trials < 4:
         raise UserError(f"--trials {trials}: use at least 4 releases per input")
     delta = dp_delta(n_private)
-    sigma = calibrate_noise(epsilon, min(1.0, batch_real / n_private), steps, delta)
+    sigma = _calibrated(epsilon, min(1.0, batch_real / n_private), steps, delta)
     claim = one_step_epsilon(sigma, delta)
     plan = DPPlan(claim, claim, delta, sigma, 1.0, 1, clip, 64, "readout")  # every record in the batch, one step
     run_plan = dataclasses.replace(plan, noise_multiplier=0.0 if broken == "noise" else sigma)
@@ -174,3 +183,67 @@ def audit_dp_frepo_step(epsilon: float, trials: int = 500, broken: Optional[str]
             scores[name] = np.array([float(step(tf.constant(secret_key(2)), tf.constant(t, tf.int64))) for t in range(trials)])
     bound = bound_from_scores(scores["out"], scores["in"], confidence, delta)
     return CanaryAudit("dp-frepo", claim, float(epsilon), bound["value"], confidence, delta, trials, sigma, clip, broken, bound)
+
+
+def audit_dpsgd_step(epsilon: float, trials: int = 500, broken: Optional[str] = None, confidence: float = 0.95,
+                     n_private: int = 1000, model: str = "convnet", seed: int = 0) -> CanaryAudit:
+    """Audit one step of DP-SGD as the ``dpsgd`` defense runs it (tensorflow-privacy's DP
+    Keras model with the secret-noise reduction, ``defenses.dpsgd._dp_class``) at the noise
+    multiplier its tuned recipe for ``model`` is calibrated to on ``n_private`` members
+    (1000: the reference audits). The step runs on a small MLP (the mechanism, clip then
+    noise, does not depend on the architecture); ``D`` holds 63 random rows of 3 classes,
+    ``D'`` adds a row 50 times larger with a wrong label; plain SGD with rate 1, so the
+    released update is the noisy clipped gradient itself."""
+    from mi_defense.accounting import dp_delta
+    from mi_defense.defenses.dpsgd import TRUNCATION_SHARE, _dp_class, _xent, recipe_for
+    from mi_defense.entropy import secret_key
+    from mi_defense.models import MLP
+    from mi_defense.tfenv import tf
+
+    if broken not in (None,) + BREAKS:
+        raise UserError(f"--break {broken!r} unknown; use {' or '.join(BREAKS)}")
+    if trials < 4:
+        raise UserError(f"--trials {trials}: use at least 4 releases per input")
+    r = recipe_for(model, epsilon)
+    batch = min(r.batch, n_private)
+    steps = int(math.ceil(r.epochs * n_private / batch))
+    delta = dp_delta(n_private)
+    sigma = _calibrated(epsilon, batch / n_private, steps, (1.0 - TRUNCATION_SHARE) * delta)
+    claim = one_step_epsilon(sigma, delta)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((63, 12)).astype(np.float32)
+    y = np.arange(63) % 3
+    canary = 50.0 * np.abs(rng.standard_normal((1, 12))).astype(np.float32)
+    inputs = {"out": (x, y), "in": (np.r_[x, canary], np.r_[y, 1])}
+
+    def make(noise):
+        gen = tf.random.Generator.from_state(secret_key(3), "philox")
+        m = _dp_class(MLP, gen, 64.0)(r.clip, noise, None, False, None, (12,), 3, width=16, depth=1, seed=seed)
+        m.compile(optimizer=tf.keras.optimizers.SGD(1.0), loss=_xent)
+        if broken == "clip":
+            m._process_per_example_grads = lambda grads: grads  # no clipping inside the real step
+        m(x[:1])
+        return m
+
+    quiet, noisy = make(0.0), make(0.0 if broken == "noise" else sigma)
+    w0 = [tf.constant(v) for v in quiet.trainable_variables]
+
+    def updater(m, name):
+        xs, ys = (tf.constant(a) for a in inputs[name])
+        batch = (xs, tf.one_hot(ys, 3), tf.ones([len(inputs[name][0])]))
+
+        @tf.function
+        def update():  # one real DP-SGD step from the fixed state; the released update
+            for v, v0 in zip(m.trainable_variables, w0):
+                v.assign(v0)
+            m.train_step(batch)
+            return tf.concat([tf.reshape(v0 - v, [-1]) for v, v0 in zip(m.trainable_variables, w0)], 0)
+        return update
+
+    u = updater(quiet, "in")() - updater(quiet, "out")()
+    scores = {}
+    for name in ("out", "in"):
+        step = updater(noisy, name)
+        scores[name] = np.array([float(tf.reduce_sum(step() * u)) for _ in range(trials)])
+    bound = bound_from_scores(scores["out"], scores["in"], confidence, delta)
+    return CanaryAudit("dpsgd", claim, float(epsilon), bound["value"], confidence, delta, trials, sigma, r.clip, broken, bound)
