@@ -117,6 +117,7 @@ class Audit:
         self.log(f"split: {self.n_members} members, {len(self.split.nonmembers)} held-out non-members, {len(self.split.test)} test "
                  f"examples ({'the test set' if self.split.test_source == 'test' else 'held back from the pool'}); seed {cfg.seed}")
         self.masks = universe_masks(len(self.universe), cfg.references, seed=cfg.seed + 7) if cfg.references else np.zeros((len(self.universe), 0), bool)
+        plan.check_memory(self.defenses.values(), self.n_members, len(self.universe), self.ds.input_shape, self.ds.num_classes)
         training_cfg = self._check_training_config()
         if not writes:  # a worker of a distributed executor: it computes runs, the driver writes them
             return

@@ -52,3 +52,15 @@ def references(n: int) -> List[RunId]:
 def jobs(specs: Sequence, n_targets: int, n_references: int) -> List[Tuple[object, RunId]]:
     """Every (defense, run) to train, defense by defense, targets first."""
     return [(spec, run) for spec in specs for run in targets(n_targets) + references(n_references)]
+
+
+def check_memory(defenses, n_members: int, n_universe: int, input_shape, num_classes: int) -> None:
+    """Refuse, before anything is trained or written, an audit one of whose distillations
+    cannot fit in this machine's memory (``distill.memory``): each defense that releases a
+    set distils its model-space (float32) training set, the members for a target run and
+    half the universe for a reference run, so the larger of the two is checked."""
+    from mi_defense.distill.memory import check_memory as check
+
+    for d in defenses:
+        if getattr(d, "releases", False):
+            check(d.config(0), max(n_members, n_universe // 2), input_shape, num_classes, 4)
