@@ -10,7 +10,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test browser-test bench clean print-python
+.PHONY: demo test test-fast browser-test bench clean print-python
 
 $(STAMP): pyproject.toml
 	@if [ ! -x $(PY) ]; then { [ -n "$(PYTHON)" ] || { $(NO_PYTHON); }; } && $(PYTHON) -m venv $(VENV); fi
@@ -25,6 +25,10 @@ SHARED_DATA := $(abspath $(wildcard ../shared/data))
 
 test: $(STAMP)
 	$(if $(MI_DEFENSE_DATA),,$(if $(SHARED_DATA),MI_DEFENSE_DATA=$(SHARED_DATA))) $(PY) -m pytest -q -m "not browser"
+
+# The quick subset for a first look: everything but the tests marked slow.
+test-fast: $(STAMP)
+	$(if $(MI_DEFENSE_DATA),,$(if $(SHARED_DATA),MI_DEFENSE_DATA=$(SHARED_DATA))) $(PY) -m pytest -q -m "not browser and not slow"
 
 # Loads a rendered report.html in headless Chromium and checks every image loaded.
 # Installs Debian's chromium and chromium-driver (needs root or sudo) and selenium.

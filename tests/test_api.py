@@ -33,6 +33,7 @@ def readme_run(tmp_path_factory):
     return cwd, run_python(readme_block("python-api"), cwd)
 
 
+@pytest.mark.slow
 def test_readme_python_example_runs_and_writes_what_it_says(readme_run):
     cwd, out = readme_run
     assert "100 synthetic images; 0 members copied at initialisation" in out  # the default start is noise

@@ -61,6 +61,7 @@ def by_name(results):
     return {e["name"]: e for e in results["defenses"]}
 
 
+@pytest.mark.slow
 def test_audit_catches_memorising_target_and_rates_blind_target_near_half(tiny, tmp_path):
     res = run_audit(tiny_config(tiny), tmp_path / "a", progress=False, log=lambda s: None)
     d = by_name(res)
@@ -133,6 +134,7 @@ def test_second_scoring_pass_retrains_nothing_and_killed_audit_resumes(tiny, tmp
         run_audit(tiny_config(tiny, defenses=("none",), references=2), tmp_path / "b", progress=False, log=lambda s: None)
 
 
+@pytest.mark.slow
 def test_sharded_runs_merge_into_the_same_result(tiny, tmp_path):
     cfg = tiny_config(tiny, defenses=("none",))
     whole = run_audit(cfg, tmp_path / "one", progress=False, log=lambda s: None)

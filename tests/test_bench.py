@@ -1,10 +1,12 @@
 """The benchmarks' bookkeeping (their figures are measurements, so no speed is asserted)."""
+import pytest
 import json
 
 from mi_defense.bench import bench_distill
 from mi_defense.data import load_dataset
 
 
+@pytest.mark.slow
 def test_bench_distill_reports_phases_memory_and_the_matmul_rate(tmp_path):
     out = tmp_path / "d.json"
     r = bench_distill("digits", width=8, ipc=2, steps=2, warmup=1, out=str(out))

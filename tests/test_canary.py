@@ -21,6 +21,7 @@ def test_perfect_separation_gives_the_clopper_pearson_known_answer():
     assert one_step_epsilon(0.0, 1e-5) == math.inf and 0 < one_step_epsilon(2.0, 1e-5) < one_step_epsilon(1.0, 1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("broken", [None, "noise", "clip"])
 def test_dp_frepo_step_audit_can_fail(broken):
     """At epsilon 1 (the quick MNIST run's noise, one step claims about 2.2), 120 releases
@@ -49,6 +50,7 @@ def test_canary_command_writes_json_and_says_when_too_few_trials_could_catch_any
     assert main(["canary", "--epsilon", "1", "--trials", "2"]) == 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("broken", [None, "noise", "clip"])
 def test_dpsgd_step_audit_can_fail(broken):
     """DP-SGD's own step (tensorflow-privacy's DP model with the secret-noise reduction) at

@@ -146,6 +146,7 @@ def test_labels_take_their_own_learning_rate():
         DistillConfig(label_lr=0.0)
 
 
+@pytest.mark.slow
 def test_resume_equals_uninterrupted(tmp_path):
     full = _digits_frepo(steps=10)
     full.run(progress=False)
@@ -159,6 +160,7 @@ def test_resume_equals_uninterrupted(tmp_path):
     np.testing.assert_allclose(resumed.y_syn.numpy(), full.y_syn.numpy(), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_distill_cli_on_digits(tmp_path, capsys):
     out = tmp_path / "d"
     rc = main(["distill", "--dataset", "digits", "--ipc", "2", "--steps", "20", "--width", "16", "--batch-real", "128",
@@ -238,6 +240,7 @@ def test_default_start_is_noise_and_copies_no_member(tmp_path, capsys):
         assert "init_member_indices" not in z.files
 
 
+@pytest.mark.slow
 def test_mirrored_strategy_matches_single_device(tmp_path):
     """Two logical CPU devices: the same loss as one device (run in a fresh interpreter)."""
     import subprocess

@@ -119,6 +119,7 @@ def test_no_noise_and_no_clipping_equals_frepo_gradient(space):
         np.testing.assert_allclose(g.numpy(), r.numpy(), rtol=2e-3, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_distill_cli_with_epsilon_writes_a_private_release(tmp_path):
     import json
 
@@ -144,6 +145,7 @@ def test_distill_cli_with_epsilon_writes_a_private_release(tmp_path):
     assert main(["distill", "--dataset", "digits", "--epsilon", "1", "--init", "real", "--out", str(tmp_path / "e")]) == 2
 
 
+@pytest.mark.slow
 def test_private_run_resumes_with_its_secret_seeds(tmp_path):
     from mi_defense.distill.frepo import FRePo
 

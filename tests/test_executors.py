@@ -42,6 +42,7 @@ def test_groups_put_reference_runs_of_one_defense_together_and_targets_alone():
     assert len(groups(todo, 1)) == len(todo)
 
 
+@pytest.mark.slow
 def test_reference_runs_trained_together_equal_runs_trained_one_by_one(tmp_path):
     """none and subset stack their models; FRePo distils each run, then trains the downstream
     models together; the tabular MLP of the Ray test cannot stack and falls back (same code)."""
@@ -69,6 +70,7 @@ def test_reference_runs_trained_together_equal_runs_trained_one_by_one(tmp_path)
     assert "trained_together" not in cache.read(DefenseSpec.parse("subset:n=20"), RunId("target", 0))["meta"]
 
 
+@pytest.mark.slow
 def test_ray_executor_equals_local_and_survives_a_killed_worker(tiny, tmp_path):
     ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'mi-defense[ray]')")
     cfg = _cfg(tiny)

@@ -30,6 +30,7 @@ def _check_allow_list(arrays, provenance):
     assert set(provenance["settings"]) <= set(PUBLIC_SETTINGS), set(provenance["settings"]) - set(PUBLIC_SETTINGS)
 
 
+@pytest.mark.slow
 def test_dp_cli_release_holds_nothing_computed_from_the_members_or_the_seeds(tmp_path):
     runs = []
     for name in ("a", "b"):
@@ -62,6 +63,7 @@ def test_dp_cli_release_holds_nothing_computed_from_the_members_or_the_seeds(tmp
     assert "seed" not in a_prov["settings"] and a_prov["dataset"] == "digits"
 
 
+@pytest.mark.slow
 def test_dp_api_release_holds_nothing_computed_from_the_members(tmp_path):
     import mi_defense
     from sklearn.datasets import load_digits

@@ -26,6 +26,7 @@ def audited(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_dp_frepo_defense_claims_its_epsilon_and_copies_no_member(audited):
     results = json.loads((audited / "results.json").read_text())
     dp = next(e for e in results["defenses"] if e["name"] == "frepo:ipc=1,eps=8")

@@ -56,11 +56,14 @@ def jobs(specs: Sequence, n_targets: int, n_references: int) -> List[Tuple[objec
 
 def check_memory(defenses, n_members: int, n_universe: int, input_shape, num_classes: int) -> None:
     """Refuse, before anything is trained or written, an audit one of whose distillations
-    cannot fit in this machine's memory (``distill.memory``): each defense that releases a
-    set distils its model-space (float32) training set, the members for a target run and
-    half the universe for a reference run, so the larger of the two is checked."""
+    cannot fit in this machine's memory (``distill.memory``): each defense that distils
+    (its ``config`` is a ``DistillConfig``) distils its model-space (float32) training set,
+    the members for a target run and half the universe for a reference run, so the larger
+    of the two is checked."""
+    from mi_defense.config import DistillConfig
     from mi_defense.distill.memory import check_memory as check
 
     for d in defenses:
-        if getattr(d, "releases", False):
-            check(d.config(0), max(n_members, n_universe // 2), input_shape, num_classes, 4)
+        cfg = d.config(0) if callable(getattr(d, "config", None)) else None
+        if isinstance(cfg, DistillConfig):  # a defense that distils (another kind of release has no such estimate)
+            check(cfg, max(n_members, n_universe // 2), input_shape, num_classes, 4)
