@@ -103,6 +103,14 @@ def trials_to_exceed(claim: float, confidence: float = 0.95) -> int:
         m += 1
 
 
+def _check_request(broken: Optional[str], trials: int) -> None:
+    """One-line errors for an unknown break or too few trials, before any work."""
+    if broken not in (None,) + BREAKS:
+        raise UserError(f"--break {broken!r} unknown; use {' or '.join(BREAKS)}")
+    if trials < 4:
+        raise UserError(f"--trials {trials}: use at least 4 releases per input")
+
+
 def bound_from_scores(s_out: np.ndarray, s_in: np.ndarray, confidence: float, delta: float) -> dict:
     """Clopper-Pearson epsilon lower bound separating scores of ``D'`` (``s_in``) from ``D`` (``s_out``)."""
     from attacks.epsilon import epsilon_lower_bound
@@ -161,10 +169,7 @@ def audit_dp_frepo_step(epsilon: float, trials: int = 500, broken: Optional[str]
     from mi_defense.entropy import secret_key
     from mi_defense.tfenv import tf
 
-    if broken not in (None,) + BREAKS:
-        raise UserError(f"--break {broken!r} unknown; use {' or '.join(BREAKS)}")
-    if trials < 4:
-        raise UserError(f"--trials {trials}: use at least 4 releases per input")
+    _check_request(broken, trials)
     delta = dp_delta(n_private)
     sigma = _calibrated(epsilon, min(1.0, batch_real / n_private), steps, delta)
     claim = one_step_epsilon(sigma, delta)
@@ -200,10 +205,7 @@ def audit_dpsgd_step(epsilon: float, trials: int = 500, broken: Optional[str] = 
     from mi_defense.models import MLP
     from mi_defense.tfenv import tf
 
-    if broken not in (None,) + BREAKS:
-        raise UserError(f"--break {broken!r} unknown; use {' or '.join(BREAKS)}")
-    if trials < 4:
-        raise UserError(f"--trials {trials}: use at least 4 releases per input")
+    _check_request(broken, trials)
     r = recipe_for(model, epsilon)
     batch = min(r.batch, n_private)
     steps = int(math.ceil(r.epochs * n_private / batch))
