@@ -55,9 +55,10 @@ class ReleaseInputs:
     cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self):
-        if set(self.candidates) != set(self.synthetic) or not self.candidates:
-            raise AttackInputError("release inputs need the same, non-empty set of spaces for candidates and synthetic data")
-        n = len(next(iter(self.candidates.values())))
+        if set(self.candidates) != set(self.synthetic) or not (self.candidates or self.given_statistics):
+            raise AttackInputError("release inputs need the same, non-empty set of spaces for candidates and synthetic data "
+                                   "(or given statistics alone)")
+        n = len(next(iter(self.candidates.values()))) if self.candidates else len(next(iter(self.given_statistics.values()))[0])
         for k, c in self.candidates.items():
             if len(c) != n:
                 raise AttackInputError(f"release space '{k}': {len(c)} candidates, expected {n}")
@@ -80,7 +81,9 @@ class ReleaseInputs:
                 raise AttackInputError(f"synthetic_targets must have shape (released images, {self.num_classes}), "
                                        f"got {np.shape(self.synthetic_targets)}")
         m = len(self.reference_synthetic)
-        if m != len(self.reference_targets) or (m > 0) != (self.reference_in is not None):
+        given_refs = any(r is not None for _, r in self.given_statistics.values())
+        if m != len(self.reference_targets) or (m > 0 and self.reference_in is None) or \
+                (self.reference_in is not None and not (m or given_refs)):
             raise AttackInputError("give reference_synthetic, reference_targets and reference_in together, one release per run")
         for name, (t, r) in self.given_statistics.items():
             if np.shape(t) != (n,) or (r is not None and np.shape(r)[0] != n):

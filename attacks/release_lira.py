@@ -120,7 +120,7 @@ def statistics(rel) -> Dict[str, Tuple[np.ndarray, np.ndarray]]:
     labels, released label vectors and reference releases (computed once, then cached on it)."""
     if "statistics" not in rel.cache:
         out = {}
-        if not missing("pixel", rel, calibrate=False):
+        if "pixel" in rel.candidates and not missing("pixel", rel, calibrate=False):
             st = ReleaseStatistics(rel.candidates["pixel"], rel.labels, rel.num_classes)
             tgt = st.of(rel.synthetic["pixel"], rel.synthetic_targets)
             refs = [st.of(x, y) for x, y in zip(rel.reference_synthetic, rel.reference_targets)]

@@ -157,33 +157,6 @@ def cmd_report(args) -> int:
     return 0
 
 
-# --------------------------------------------------------------------------- canary
-def cmd_canary(args) -> int:
-    from mi_defense.audit.canary import audit_dp_frepo_step, audit_dpsgd_step, trials_to_exceed
-    from mi_defense.io import check_writable_file, write_json
-
-    if args.json:
-        check_writable_file(args.json)
-    if not (args.epsilon > 0 and args.epsilon < float("inf")):
-        raise UserError(f"--epsilon {args.epsilon}: give a positive, finite epsilon")
-    if not 0 < args.confidence < 1:
-        raise UserError(f"--confidence {args.confidence}: give a number between 0 and 1, e.g. 0.95")
-    audit = audit_dpsgd_step if args.mechanism == "dpsgd" else audit_dp_frepo_step
-    r = audit(args.epsilon, trials=args.trials, broken=args.broken, confidence=args.confidence)
-    need = trials_to_exceed(r.claimed_epsilon, args.confidence)
-    verdict = ("CAUGHT: the step is less private than it claims" if r.caught else
-               "not caught" + ("" if args.trials >= need else f" (this many trials cannot bound epsilon above the claim even "
-                                                               f"for a step with no noise: use --trials {need} or more)"))
-    print(f"{r.mechanism} one step{' with the ' + args.broken + ' broken' if args.broken else ''}: audited epsilon >= "
-          f"{r.audited_epsilon_lower_bound:.2f} at {100 * r.confidence:g}% confidence from {r.trials} releases per input; the "
-          f"accountant claims {r.claimed_epsilon:.2f} for this step (noise multiplier {r.noise_multiplier:.3g}, from a run "
-          f"calibrated to epsilon {r.run_epsilon:g}): {verdict}")
-    if args.json:
-        write_json(args.json, r.to_json())
-        print(f"-> {args.json}")
-    return 0
-
-
 # --------------------------------------------------------------------------- bench
 def cmd_bench(args) -> int:
     from mi_defense import bench
@@ -413,24 +386,9 @@ def build_parser() -> argparse.ArgumentParser:
     rn.add_argument("--out", metavar="DIR", help="default: reports/<dataset>-<preset>")
     rn.set_defaults(func=cmd_audit)
 
-    ca = sub.add_parser("canary", help="audit one DP step with a worst-case canary: an epsilon lower bound that a broken "
-                                       "mechanism fails",
-                        description="Run DP-FRePo's (or DP-SGD's) own update step many times on two neighbouring inputs (with and without "
-                                    "a canary whose gradient is far above the clipping norm), each time with fresh noise, and "
-                                    "turn the released updates into a Clopper-Pearson lower bound on epsilon, compared with "
-                                    "the accountant's epsilon for that step (Nasr et al., 'Adversary Instantiation' and "
-                                    "'Tight Auditing of Differentially Private Machine Learning').")
-    ca.add_argument("--mechanism", default="dp-frepo", choices=["dp-frepo", "dpsgd"], help="the mechanism whose step is "
-                    "audited (default dp-frepo)")
-    ca.add_argument("--epsilon", type=float, required=True, help="the run's target epsilon; the step's noise multiplier is "
-                    "the one the run is calibrated to: a quick DP-FRePo run on 54 000 records (batch 1024, 500 steps), or "
-                    "the dpsgd defense's tuned ConvNet recipe on 1000 members")
-    ca.add_argument("--trials", type=int, default=500, help="releases per neighbouring input (default 500)")
-    ca.add_argument("--break", dest="broken", choices=["noise", "clip"], help="disable the noise (or the clipping) inside the "
-                    "real step, still claiming the calibrated epsilon: the audit must catch it")
-    ca.add_argument("--confidence", type=float, default=0.95, help="confidence of the lower bound (default 0.95)")
-    ca.add_argument("--json", metavar="FILE", help="write the result as JSON")
-    ca.set_defaults(func=cmd_canary)
+    from mi_defense.cli_canary import add_parser as add_canary
+
+    add_canary(sub)
 
     rp = sub.add_parser("report", help="render results.json into HTML, Markdown and figures",
                         description="Render DIR/results.json into a self-contained report.html, report.md, results.csv "

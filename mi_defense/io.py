@@ -185,9 +185,9 @@ def read_json(path, what: str = "file"):
 NPZ_READ_ERRORS = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile)
 
 
-def write_npz(path, **arrays) -> None:
+def write_npz(path, compressed: bool = False, **arrays) -> None:
     buf = io.BytesIO()
-    np.savez(buf, **arrays)
+    (np.savez_compressed if compressed else np.savez)(buf, **arrays)
     write_bytes(path, buf.getvalue())
 
 

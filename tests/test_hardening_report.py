@@ -35,7 +35,7 @@ def _entry(name, defense):
 
 def record():
     """A small results record of the current schema, every field the report reads filled in."""
-    from mi_defense.audit.core import SCHEMA
+    from mi_defense.audit.results import SCHEMA
 
     return {"schema": SCHEMA, "dataset": "toy", "class_names": ["a", "b"], "input_shape": [8, 8, 1],
             "config": {"references": 0, "targets": 1, "bootstrap": 10, "seed": 0, "fprs": [0.1, 0.01, 0.001],

@@ -33,7 +33,7 @@ def test_dp_frepo_defense_claims_its_epsilon_and_copies_no_member(audited):
     meta = dp["metadata"]
     assert 0 < dp["claimed_epsilon"] <= 8 and meta["init"] == "smooth-noise" and meta["distill_lr"] == 1e-2
     assert meta["clip_space"] == "readout"  # recorded, so the cache can tell the spaces apart
-    assert "DP-FRePo" in dp["privacy_statement"] and "does not cover" in dp["privacy_statement"]
+    assert "DP-FRePo" in dp["privacy_statement"] and "normalisation is fixed" in dp["privacy_statement"]  # auto: fixed under DP
     assert dp["released_artifact"] is not None
     plain = next(e for e in results["defenses"] if e["name"] == "frepo:ipc=1,init=real")
     assert plain["claimed_epsilon"] is None
@@ -197,3 +197,25 @@ def test_limitations_state_the_resolution_and_the_reference_runs():
     results = json.loads(REFERENCE.read_text())
     text = " ".join(limitations(results))
     assert "1/1000 = 0.1%" in text and "0.01% FPR are unresolved" in text and "16 reference runs" in text
+
+
+def test_canary_audits_recorded_beside_the_results_appear_in_the_report(audited, tmp_path, capsys):
+    out = tmp_path / "with-canaries"
+    shutil.copytree(audited, out)
+    from mi_defense.report.canaries import add
+
+    step = {"mechanism": "dpsgd", "claimed_epsilon": 0.28, "run_epsilon": 1.0, "audited_epsilon_lower_bound": 0.0,
+            "confidence": 0.95, "broken": None, "trials": 120}
+    add(out, step)
+    add(out, {**step, "broken": "noise", "audited_epsilon_lower_bound": 2.76})
+    add(out, {**step, "broken": "noise", "audited_epsilon_lower_bound": 2.80})  # the same audit again replaces the first
+    add(out, {"defense": "dpsgd:eps=1", "claimed_epsilon": 1.0, "audited_epsilon_lower_bound": 0.0, "confidence": 0.95,
+              "broken": None, "canaries": 200, "kind": "mislabelled", "guesses": 20, "right": 24})
+    assert len(json.loads((out / "canaries.json").read_text())) == 3
+    render_report(out)
+    md = (out / "report.md").read_text()
+    assert "## Canary audits of the DP mechanisms" in md and "| CAUGHT |" in md and "2.80" in md and "2.76" not in md
+    assert "24/40 right" in md and md.count("| below the claim |") == 2
+    (out / "canaries.json").write_text("{}")
+    assert main(["report", str(out)]) == 2
+    assert "canaries.json must be a list" in capsys.readouterr().err

@@ -8,7 +8,7 @@ import TensorFlow.
 """
 import importlib
 
-_EXPORTS = {"Audit": "core", "release_pixel_space": "core", "run_audit": "core", "AuditConfig": "config",
+_EXPORTS = {"Audit": "core", "release_pixel_space": "inputs", "run_audit": "core", "AuditConfig": "config",
             "load_audit_config": "config", "AuditResults": "results", "DefenseResult": "results"}
 
 __all__ = sorted(_EXPORTS)

@@ -13,6 +13,11 @@ from mi_defense.errors import UserError
 from mi_defense.recipes import RealRecipe
 
 
+# The audit's one input normalisation: ``fitted`` to the training pool's per-channel
+# statistics, ``fixed`` ([0, 1] pixels to [-1, 1]), or ``auto`` (fixed when a defense claims DP).
+TRANSFORMS = ("auto", "fitted", "fixed")
+
+
 @dataclass(frozen=True)
 class AuditConfig:
     dataset: str = "digits"
@@ -34,6 +39,7 @@ class AuditConfig:
     release_attack: str = "release_pixel"  # declared attack on a released set (defenses that release one)
     augmented_queries: str = "none"        # LiRA/RMIA query views (attacks.queries.KINDS); stored per run when not none
     confidence: float = 0.95               # of the empirical epsilon lower bounds
+    transform: str = "auto"                # input normalisation (TRANSFORMS): auto is fixed when a defense claims DP
     train: TrainConfig = field(default_factory=TrainConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
     real_recipe: RealRecipe = field(default_factory=RealRecipe)
@@ -71,6 +77,8 @@ class AuditConfig:
                             f"{' with 0 reference runs' if not self.references else ''}; choose from {', '.join(model_attacks)}")
         if self.release_attack not in attacks.registry.RELEASE:
             raise UserError(f"release_attack '{self.release_attack}' unknown; use one of {', '.join(attacks.registry.RELEASE)}")
+        if self.transform not in TRANSFORMS:
+            raise UserError(f"transform '{self.transform}' unknown; use one of {', '.join(TRANSFORMS)}")
         if self.augmented_queries not in attacks.queries.KINDS:
             raise UserError(f"augmented_queries '{self.augmented_queries}' unknown; use one of {', '.join(attacks.queries.KINDS)}")
         if self.attacks and self.primary_attack and self.primary_attack not in self.attacks:

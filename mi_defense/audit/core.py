@@ -32,12 +32,14 @@ import numpy as np
 
 import attacks
 from attacks.metrics import class_slices, summarise_over_targets
-from mi_defense.audit import artifacts, plan
+from mi_defense.audit import artifacts, plan, signals
 from mi_defense.audit.cache import RunCache
 from mi_defense.audit.config import AuditConfig, changed_settings
 from mi_defense.audit.plan import RunId
+from mi_defense.audit.results import SCHEMA
 from mi_defense.audit.evidence import declared_evidence, leave_one_out_audit, strongest_release
-from mi_defense.data import Split, Transform, default_transform_kind, load_dataset, make_split, universe_masks
+from mi_defense.audit.inputs import audit_transform, query_logits, release_inputs
+from mi_defense.data import Split, load_dataset, make_split, universe_masks
 from mi_defense.defenses import DefenseContext, DefenseSpec, make_defense
 from mi_defense.accounting import dp_delta
 from mi_defense.errors import UserError
@@ -49,32 +51,7 @@ from mi_defense.io import clean_stale_temp, package_versions, read_json, to_json
 if TYPE_CHECKING:
     from mi_defense.audit.executors import Executor
 
-SCHEMA = "mi_defense.results/2"
 UNDERTRAINED_BELOW = 0.95  # an undefended target under this train accuracy underestimates leakage
-
-
-def query_logits(run: dict, augmented: str) -> np.ndarray:
-    """A run's logits on the universe: ``(A, N, C)`` the stored query views unless ``augmented`` is ``none``, else ``(N, C)``."""
-    if augmented != "none" and "logits_queries" not in run:
-        raise UserError(f"run {run['meta'].get('run')} holds no augmented queries; use a new --out folder for augmented_queries")
-    return run["logits"] if augmented == "none" else run["logits_queries"]
-
-
-def release_pixel_space(transform: Transform, x_model: np.ndarray, released_x: np.ndarray):
-    """Candidates and released images in the same pixel space, both mapped back through
-    the one transform (so uint8 and float copies of a dataset give the same distances)."""
-    flat = lambda a: np.asarray(a, np.float64).reshape(len(a), -1)
-    return flat(transform.inverse(x_model)), flat(transform.inverse(released_x))
-
-
-def release_inputs(transform: Transform, x_u: np.ndarray, y_u: np.ndarray, num_classes: int, membership: np.ndarray,
-                   masks: np.ndarray, tgt: dict, refs: List[dict], slices: dict) -> "attacks.ReleaseInputs":
-    """The target's released set against the universe in pixels, calibrated by the reference
-    runs' released sets only (``attacks.release_lira.with_references``)."""
-    refs = [r for r in refs if "released_x" in r]
-    rel = lambda r: (release_pixel_space(transform, x_u[:1], r["released_x"])[1], r["released_y"], r.get("release_feature_distance"))
-    return attacks.release_lira.with_references(release_pixel_space(transform, x_u, tgt["released_x"])[0], y_u, num_classes,
-                                                membership, rel(tgt), [rel(r) for r in refs], masks[:, :len(refs)], slices)
 
 
 def config_dict(cfg: AuditConfig) -> dict:
@@ -94,8 +71,9 @@ class Audit:
         # Everything is checked before anything is written: a failed audit leaves no file
         # that could decide the next one's split or settings.
         specs = [DefenseSpec.parse(d) for d in cfg.defenses]
+        self.transform = audit_transform(cfg.transform, self.ds.x_train, self.ds.input_shape, any(s.claims_dp for s in specs))
         self.ctx = DefenseContext(self.ds.num_classes, self.ds.input_shape, cfg.train, cfg.real_steps, cfg.distill, progress=progress,
-                                  real_recipe=cfg.real_recipe)
+                                  real_recipe=cfg.real_recipe, fixed_normalisation=self.transform.is_fixed)
         ipc = next((make_defense(s, self.ctx).config(0).ipc for s in specs if s.name == "frepo"), 10)
         self.specs = plan.resolve_subset_size(specs, ipc * self.ds.num_classes)  # `subset` matches the first FRePo set
         self.defenses = {s.key: make_defense(s, self.ctx) for s in self.specs}  # rejects bad parameters
@@ -105,7 +83,6 @@ class Audit:
         self._check_attacks()
         if cfg.augmented_queries != "none" and len(self.ds.input_shape) != 3:
             raise UserError(f"augmented_queries = '{cfg.augmented_queries}' needs images; {cfg.dataset} holds feature vectors")
-        self.transform = Transform.fit(self.ds.x_train, default_transform_kind(self.ds.input_shape))
         self.split = self._split()
         self.universe = np.r_[self.split.members, self.split.nonmembers]
         self.n_members = len(self.split.members)
@@ -143,6 +120,9 @@ class Audit:
         cfg["reference_design"] = self.REFERENCE_DESIGN
         if cfg.get("augmented_queries") == "none":  # runs without query views, as every folder before the setting
             cfg.pop("augmented_queries")
+        cfg.pop("transform", None)  # as resolved: a fitted normalisation is what every folder before the setting holds
+        if self.transform.is_fixed:
+            cfg["transform"] = "fixed"
         cfg = json.loads(to_json(cfg))
         if isinstance(cfg.get("distill"), dict):  # the learning rate in effect, whether set or implied by the init
             cfg["distill"]["lr"] = self.cfg.distill.image_lr
@@ -307,11 +287,14 @@ class Audit:
         """Score every cached run and write ``results.json`` (once); ``counts``: what ``run`` trained."""
         cfg = self.cfg
         t0 = time.time()
-        entries = []
+        entries, exported = [], {}
         for spec in self.specs:
             targets = [self._load(spec, r) for r in plan.targets(cfg.targets)]
             refs = [self._load(spec, r) for r in plan.references(cfg.references)]
-            per_target = [self._score_target(spec, tgt, refs) for tgt in targets]
+            scored = [self._score_target(spec, tgt, refs) for tgt in targets]
+            per_target, release = [res for res, _ in scored], scored[0][1]
+            stats = attacks.release_lira.statistics(release) if release is not None and refs else None
+            exported[spec.key] = signals.defense_arrays(targets, refs, self.y_u, stats)
             main, meta = per_target[0], targets[0]["meta"]
             scores = artifacts.save_scores(self, spec, main)
             evidence = declared_evidence(main, scores, self.membership, cfg.primary,
@@ -361,10 +344,12 @@ class Audit:
                         **({"runs": counts} if counts is not None else {})},
             "defenses": entries,
         }
+        signals.save(signals.path_in(self.out), self.y_u, self.membership, self.masks[:, :cfg.references], exported)
         write_json(self.out / "results.json", results)
         return results
 
-    def _score_target(self, spec, tgt, refs) -> dict:
+    def _score_target(self, spec, tgt, refs) -> Tuple[dict, Optional["attacks.ReleaseInputs"]]:
+        """Every attack on one target (``attacks.run``'s results) and the release inputs it used."""
         cfg = self.cfg
         logits = tgt["logits"].astype(np.float64)
         slices = class_slices(self.y_u, self.ds.num_classes)
@@ -388,7 +373,7 @@ class Audit:
             res["release_feature"] = attacks.metrics.evaluate(score, self.membership, cfg.fprs, bootstrap=cfg.bootstrap,
                                                               seed=cfg.seed, slices=slices, name="release_feature")
             res["release_feature"]["scores"] = score.tolist()
-        return res
+        return res, release
 
     def _leave_one_out(self, refs) -> Tuple[dict, Optional[dict]]:
         c = self.cfg

@@ -12,6 +12,8 @@ from typing import Dict, List, Optional
 
 from mi_defense.errors import UserError
 
+SCHEMA = "mi_defense.results/2"  # the version of results.json this package writes and reads
+
 
 @dataclass(frozen=True)
 class DefenseResult:

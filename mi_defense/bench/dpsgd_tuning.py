@@ -93,6 +93,9 @@ def main(argv=None):
     ap.add_argument("--final", action="store_true", help="also fit the picks on the audit members")
     ap.add_argument("--defaults", default="", help="comma-separated specs (e.g. dpsgd:eps=8) to fit on the audit members "
                                                      "with the package's default recipe, recorded under 'defaults'")
+    ap.add_argument("--transform", choices=("fitted", "fixed"), default="fitted",
+                    help="normalisation of the final fits: fitted to the training pool (as tuned), or fixed (as the audit "
+                         "uses when a defense claims DP); fixed writes final-fixed.json")
     args = ap.parse_args(argv)
 
     from mi_defense.config import TrainConfig
@@ -147,12 +150,14 @@ def main(argv=None):
     print("picks:", json.dumps({g: (k, round(runs[k]["val_accuracy"], 4)) for g, k in best.items()}, indent=1))
     if not (args.final or args.defaults):
         return
-    fpath = out / "final.json"
+    fpath = out / ("final.json" if args.transform == "fitted" else "final-fixed.json")
+    if args.transform == "fixed":
+        transform = Transform.fixed(ds.input_shape[-1], ds.x_train.dtype == np.uint8)
     final = json.loads(fpath.read_text()) if fpath.is_file() else {}
     final.update({"split_hash": split.hash, "members": len(split.members),
                   "note": "each pick fitted once on the reference audit's members with the seed of its target run "
                           f"({audit.get('seed', 0)}); test_accuracy_audit on the audit's {len(split.test)} test images, "
-                          f"test_accuracy_full on all {len(ds.x_test)}"})
+                          f"test_accuracy_full on all {len(ds.x_test)}; inputs normalised by the {args.transform} transform"})
     xm, ym = transform(ds.x_train[split.members]), ds.y_train[split.members]
     evals = {"test_accuracy_audit": (transform(ds.x_test[split.test]), ds.y_test[split.test]),
              "test_accuracy_full": (transform(ds.x_test), ds.y_test)}

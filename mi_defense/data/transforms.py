@@ -76,6 +76,11 @@ class Transform:
         differentially private release, which must not be fitted to the private set."""
         return cls("standardize", scale_uint8, np.full(n_channels, 0.5, np.float32), np.full(n_channels, 0.5, np.float32))
 
+    @property
+    def is_fixed(self) -> bool:
+        """True for ``Transform.fixed``'s data-independent map (mean and deviation 0.5, no ZCA)."""
+        return self.zca is None and bool(np.all(self.mean == 0.5) and np.all(self.std == 0.5))
+
     def __call__(self, x: np.ndarray) -> np.ndarray:
         z = _to_float(x)  # always a new array (astype copies), so the input is never changed
         z -= self.mean  # in place: one array the size of the input, the same values as (x - mean) / std

@@ -42,6 +42,11 @@ class DefenseSpec:
         return dict(self.params)
 
     @property
+    def claims_dp(self) -> bool:
+        """True when the spec sets a privacy budget (``eps``): the defense claims differential privacy."""
+        return "eps" in self.kwargs
+
+    @property
     def key(self) -> str:
         """Stable label, used as the folder name of its cache and in results."""
         return self.name + "".join(f"_{k}={v}" for k, v in self.params)
@@ -71,6 +76,15 @@ class DefenseContext:
     progress: bool = False
     on_step: Optional[Callable] = None     # called every 100 training steps with (step, model)
     real_recipe: RealRecipe = field(default_factory=RealRecipe)  # how real-data targets (none) are trained
+    fixed_normalisation: bool = False     # the inputs' normalisation uses no statistic of the data (Transform.fixed)
+
+    @property
+    def normalisation(self) -> str:
+        """The inputs' normalisation, as a DP statement says whether its guarantee covers it."""
+        if self.fixed_normalisation:
+            return "the input normalisation is fixed ([0, 1] pixels to [-1, 1]), not fitted to any data"
+        return ("in this audit every defense shares one input normalisation fitted to the training pool (per-channel mean "
+                "and deviation), which the guarantee does not cover")
 
 
 @dataclass

@@ -148,6 +148,7 @@ class DPSGD(Defense):
     numeric = {"eps": float, "clip": float, "batch": int, "steps": int, "epochs": float, "lr": float, "delta": float}
     required = ("eps",)
     example = "dpsgd:eps=8"
+    noise_scale = 1.0                     # 1 always; the one-run canary audit sets 0 to show it catches a missing noise
 
     def _kind(self) -> str:
         return self.kind if len(self.ctx.input_shape) == 3 else "mlp"
@@ -211,7 +212,7 @@ class DPSGD(Defense):
         achieved = epsilon_for(sigma, q, steps, delta_acc)
         cap, p_trunc = sampling_cap(n, q, steps, max(achieved, eps), delta)
         rng = tf.random.Generator.from_state(secret_key(3), "philox")  # sampling and noise: OS entropy, never stored
-        model, inputs, released = self.build(x, seed, r, sigma, rng, float(r.batch))
+        model, inputs, released = self.build(x, seed, r, sigma * self.noise_scale, rng, float(r.batch))
         opt = _optimizer(r, steps)
         model.compile(optimizer=opt, loss=_xent)
         xs = tf.constant(inputs, tf.float32)
@@ -244,7 +245,7 @@ class DPSGD(Defense):
                      f"gives epsilon at delta'={delta_acc:.3g}, and batches are padded to {cap} and truncated above it with "
                      f"probability at most p={p_trunc:.2g} over the whole run (binomial tail at n+1, union bound over steps), "
                      f"(1+e^eps) p <= {TRUNCATION_SHARE:g} delta, so delta' + (1+e^eps) p <= delta. Sampling and noise came from "
-                     f"the operating system's entropy, not from the run seed. The guarantee covers the model weights and "
+                     f"the operating system's entropy, not from the run seed; {self.ctx.normalisation}. The guarantee covers the model weights and "
                      f"anything computed from them alone (not the train accuracy recorded for the audit).")
         recipe = {"name": r.name, "description": f"DP-SGD: {arch['architecture']}, cross-entropy, {opt_text} lr {r.lr:g} "
                   f"({sched}), weight moving average {r.ema or 'none'}, Poisson batches of expected size {r.batch}, {steps} "

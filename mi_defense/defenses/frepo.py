@@ -81,17 +81,16 @@ class FRePoDefense(Defense):
                 "float64_retries": state.f64_retries, "train_steps": int(model.train_steps),
                 "train_accuracy": accuracy(model, x, y), "seconds": time.time() - t0,
                 "recipe": describe(tcfg, len(x_syn), model.train_steps, x.ndim == 4 and x.shape[-1] == 3, "frepo-protocol"),
-                **self._privacy(res.dp, len(x_syn), cfg)})
+                **self._privacy(res.dp, len(x_syn), cfg, self.ctx.normalisation)})
         return TrainingJob(x_syn, y_syn, tcfg, f"train on {len(x_syn)} synthetic", finish)
 
     @staticmethod
-    def _privacy(plan, n_syn: int, cfg) -> dict:
+    def _privacy(plan, n_syn: int, cfg, normalisation: str) -> dict:
         if plan is None:
             return {"privacy_statement": f"FRePo synthetic set of {n_syn} images ({cfg.ipc} per class, init={cfg.init}); the model "
                                          "is trained on it alone. No formal privacy guarantee: the numbers below are empirical attack "
                                          "results, and members copied at initialisation are reported as their own slice."}
-        statement = plan.statement("in this audit every defense shares one input normalisation fitted to the training "
-                                   "pool (per-channel mean and deviation), which the guarantee does not cover")
+        statement = plan.statement(normalisation)
         return {"epsilon": plan.epsilon, "target_epsilon": plan.target_epsilon, "delta": plan.delta,
                 "noise_multiplier": plan.noise_multiplier, "clip": plan.clip, "clip_space": plan.clip_space,
                 "sampling_rate": plan.sampling_rate,

@@ -11,10 +11,10 @@ import shutil
 import tempfile
 from typing import Dict, Optional
 
-from mi_defense.audit.core import SCHEMA
+from mi_defense.audit.results import SCHEMA
 from mi_defense.errors import UserError
 from mi_defense.io import _alive, write_text
-from mi_defense.report import figures, findings, tables
+from mi_defense.report import canaries, figures, findings, tables
 from mi_defense.report.validate import ResultsError, check_results
 
 FIGURES = [
@@ -166,6 +166,9 @@ def _render(results: dict, out_dir: Path, stage: Path) -> Dict[str, Path]:
     md += ["", "## Limitations", ""] + [f"> - {_md(l)}" for l in limits]
     md += ["", "## Threat model", "", tables.THREAT_MODEL, "", "## Set-up", ""] + [f"- {_md(l)}" for l in tables.setup_lines(results)]
     md += ["", "## Summary", "", _md_table(summary), "", FOOTNOTE, ""]
+    canary = canaries.canary_rows(canaries.load_canaries(out_dir))
+    if len(canary) > 1:
+        md += ["## Canary audits of the DP mechanisms", "", canaries.NOTE, "", _md_table(canary), ""]
     md += ["## Training recipes", "", _md_table(tables.recipe_rows(results)), ""]
     md += ["## Strongest attack, selected on held-out examples", "", STRONGEST_NOTE, "", _md_table(tables.strongest_rows(results)), ""]
     for e in results["defenses"]:
@@ -184,6 +187,8 @@ def _render(results: dict, out_dir: Path, stage: Path) -> Dict[str, Path]:
     body += ["<h2>Threat model</h2>", f"<p>{_md_inline(tables.THREAT_MODEL)}</p>", "<h2>Set-up</h2><ul>"]
     body += [f"<li>{html.escape(l)}</li>" for l in tables.setup_lines(results)] + ["</ul>"]
     body += ["<h2>Summary</h2>", _html_table(summary), f'<p class="note">{html.escape(FOOTNOTE)}</p>']
+    if len(canary) > 1:
+        body += ["<h2>Canary audits of the DP mechanisms</h2>", f"<p>{html.escape(canaries.NOTE)}</p>", _html_table(canary)]
     body += ["<h2>Training recipes</h2>", _html_table(tables.recipe_rows(results))]
     body += ["<h2>Strongest attack, selected on held-out examples</h2>", f"<p>{html.escape(STRONGEST_NOTE)}</p>",
              _html_table(tables.strongest_rows(results))]

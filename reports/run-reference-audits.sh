@@ -1,0 +1,18 @@
+#!/bin/sh
+# Regenerate the reference audits (reports/<dataset>-cpu) with reports/cpu-reference.toml.
+# Every run is cached in WORK/<dataset>-cpu/cache, so a killed script resumes where it
+# stopped; the finished folder (results, report, signals.npz; not the cache) is copied
+# into reports/ at the end. Usage: sh reports/run-reference-audits.sh [WORK] [DATASET...]
+cd "$(dirname "$0")/.." || exit 1
+export MI_DEFENSE_DATA="${MI_DEFENSE_DATA:-../shared/data}"
+work="${1:-../audits}"
+[ $# -gt 0 ] && shift
+for ds in ${@:-mnist fashion_mnist}; do
+    out="$work/$ds-cpu"
+    mkdir -p "$out"
+    .venv/bin/mi-defense audit --config reports/cpu-reference.toml --dataset "$ds" --out "$out" --quiet || exit 1
+    mkdir -p "reports/$ds-cpu"
+    for f in results.json results.csv report.md report.html signals.npz split.json training_config.json fig*.png; do
+        [ -f "$out/$f" ] && cp "$out/$f" "reports/$ds-cpu/$f"
+    done
+done
