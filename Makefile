@@ -10,7 +10,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast browser-test bench clean print-python
+.PHONY: demo test test-fast lint browser-test bench clean print-python
 
 $(STAMP): pyproject.toml
 	@if [ ! -x $(PY) ]; then { [ -n "$(PYTHON)" ] || { $(NO_PYTHON); }; } && $(PYTHON) -m venv $(VENV); fi
@@ -23,11 +23,15 @@ demo: $(STAMP)
 # The shared dataset copies beside the checkout (../shared/data), unless MI_DEFENSE_DATA says otherwise.
 SHARED_DATA := $(abspath $(wildcard ../shared/data))
 
-test: $(STAMP)
+# ruff (configured in pyproject.toml) first: a lint error fails the suite before the long tests.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check mi_defense attacks tests
+
+test: lint
 	$(if $(MI_DEFENSE_DATA),,$(if $(SHARED_DATA),MI_DEFENSE_DATA=$(SHARED_DATA))) $(PY) -m pytest -q -m "not browser"
 
 # The quick subset for a first look: everything but the tests marked slow.
-test-fast: $(STAMP)
+test-fast: lint
 	$(if $(MI_DEFENSE_DATA),,$(if $(SHARED_DATA),MI_DEFENSE_DATA=$(SHARED_DATA))) $(PY) -m pytest -q -m "not browser and not slow"
 
 # Loads a rendered report.html in headless Chromium and checks every image loaded.

@@ -80,12 +80,12 @@ def trained_scores(inp: AttackInputs, model: str = "lr", folds: int = 5, seed: i
         warnings.filterwarnings("ignore", message=r".*sklearn\.utils\.parallel\.delayed.*")
         warnings.filterwarnings("ignore", category=ConvergenceWarning)
         if not limit_threads:
-            return _out_of_fold(pipe, grid, model, x, y, folds, seed, n_jobs, tune_max)
+            return _out_of_fold(pipe, grid, model, x, y, folds, seed, tune_max)
         with threadpool_limits(limits=1):
-            return _out_of_fold(pipe, grid, model, x, y, folds, seed, n_jobs, tune_max)
+            return _out_of_fold(pipe, grid, model, x, y, folds, seed, tune_max)
 
 
-def _out_of_fold(pipe, grid, model, x, y, folds, seed, n_jobs, tune_max) -> np.ndarray:
+def _out_of_fold(pipe, grid, model, x, y, folds, seed, tune_max) -> np.ndarray:
     rng = np.random.default_rng(seed)
     scores = np.empty(len(y))
     for tr, te in StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y):

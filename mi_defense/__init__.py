@@ -13,7 +13,7 @@ AuditConfig``).
 import sys
 import types
 
-__version__ = "0.1.0"
+from mi_defense.version import __version__  # noqa: E402,F401  (the package version, importable without the API)
 
 from mi_defense.errors import ExposureWarning, UserError  # noqa: E402,F401
 from mi_defense.api import AuditResults, DistilledSet, audit, distill, load_distilled, report  # noqa: E402,F401

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-from mi_defense import __version__
+from mi_defense.version import __version__
 from mi_defense.config import AUGMENT_MODES
 from mi_defense.errors import UserError, exposure_warnings_on_one_line
 
@@ -42,7 +42,7 @@ def cmd_data_fetch(args) -> int:
     return 0
 
 
-def cmd_attacks(args) -> int:
+def cmd_attacks(_args) -> int:
     from attacks.registry import DESCRIPTIONS, get
 
     needs = {"outputs": "target outputs", "reference": "reference runs", "release": "a released set"}
@@ -72,7 +72,8 @@ def cmd_distill(args) -> int:
 
     state = "done" if meta["complete"] else "stopped early"
     print(f"distilled {meta['n_members']} members of {meta['dataset']} into {meta['n_synthetic']} synthetic images "
-          f"({state}, {meta['steps_done']} steps, {meta['seconds']:.0f} s, final loss {meta['final_loss'] if meta['final_loss'] is None else format(meta['final_loss'], '.4f')}) -> {args.out}")
+          f"({state}, {meta['steps_done']} steps, {meta['seconds']:.0f} s, final loss "
+          f"{meta['final_loss'] if meta['final_loss'] is None else format(meta['final_loss'], '.4f')}) -> {args.out}")
     if meta["complete"]:
         print(f"release: {args.out}/distilled.npz, {args.out}/distilled.png; private run record (never publish): "
               f"{args.out}/{PRIVATE_DIR}/")
@@ -157,49 +158,6 @@ def cmd_report(args) -> int:
     return 0
 
 
-# --------------------------------------------------------------------------- bench
-def cmd_bench(args) -> int:
-    from mi_defense import bench
-    from mi_defense.io import check_writable_file
-
-    if args.out:
-        check_writable_file(args.out, "--out")
-    for flag in ("width", "depth", "models", "train_size", "batch", "steps", "ipc"):
-        value = getattr(args, flag, None)
-        if value is not None and value <= 0:
-            raise UserError(f"--{flag.replace('_', '-')} {value}: give a positive number")
-
-    if args.what == "distill":
-        r = bench.bench_distill(args.dataset, width=args.width or 64, ipc=args.ipc, steps=args.steps or 20, batch_real=args.batch_real,
-                                pool_norm=args.pool_norm, data_dir=args.data_dir, jit=args.jit, out=args.out)
-        print(f"FRePo step ({r['dataset']}, width {r['width']}, ipc {r['ipc']}, real batch {r['batch_real']}): "
-              f"{r['seconds_per_step_median']:.3f} s/step, {r['feature_images_per_second']:.0f} images/s through the features, "
-              f"{r['achieved_gflops_per_second']:.0f} GFLOP/s = {100 * r['fraction_of_matmul']:.0f}% of this device's best matmul rate "
-              f"({r['matmul_gflops_per_second']:.0f} GFLOP/s), peak RSS over the steps {r['peak_rss_mb']:.0f} MB "
-              f"(TensorFlow alone {r['rss_mb_tensorflow_imported']:.0f} MB, data ready {r['peak_rss_mb_data_ready']:.0f} MB) on {r['device']}")
-        for k, p in r["phases"].items():
-            print(f"  {k:<16}{p['seconds'] * 1000:8.1f} ms  {p['gflops_per_second']:6.0f} GFLOP/s  "
-                  f"{100 * p['fraction_of_matmul']:4.0f}% of matmul  {100 * p['share_of_step_time']:4.0f}% of the step")
-    elif args.what == "train":
-        r = bench.bench_train(args.dataset, models=args.models, width=args.width or 32, depth=args.depth, train_size=args.train_size,
-                              batch=args.batch, steps=args.steps or 300, data_dir=args.data_dir, out=args.out)
-        print(f"{r['models']} ConvNets of width {r['width']} ({r['dataset']}, {r['train_size']} examples each, batch {r['batch']}, "
-              f"{r['timed_steps']} timed steps): one at a time {r['one_at_a_time_model_steps_per_second']:.1f} model-steps/s, "
-              f"together {r['batched_model_steps_per_second']:.1f} model-steps/s ({r['speedup']:.2f}x) on {r['device']}")
-    else:
-        if args.load < 0:
-            raise UserError(f"--load {args.load}: give a number of busy processes >= 0")
-        r = bench.bench_attacks(args.members, args.members, n_jobs=args.n_jobs, bootstrap=args.bootstrap, out=args.out,
-                                limit_threads=not args.no_thread_limit, load=args.load)
-        print(f"attacks on {r['n_members']} + {r['n_nonmembers']} examples ({'native threads limited' if r['limit_threads'] else 'native threads unlimited'}, "
-              f"{r['load_processes']} busy processes alongside): {r['seconds_total']:.1f} s in total")
-        for k, v in r["seconds"].items():
-            print(f"  {k:<30}{v:8.1f} s   AUC {r['auc'][k]:.3f}")
-    if args.out:
-        print(f"-> {args.out}")
-    return 0
-
-
 # --------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     from mi_defense.config import CLIP_SPACES, DistillConfig
@@ -244,7 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--max-online-updates", type=int, help="training steps after which a pool model is re-initialised (default 100)")
     ds.add_argument("--init", help="noise (default: white Gaussian noise, copies no member), smooth-noise (the default with "
                                    "--epsilon and quick: Gaussian noise "
-                                   f"blurred over {DistillConfig.smooth_sigma:g} pixels; smooth_sigma in --config), real (copies --ipc members per class, which the release then exposes; prints a "
+                                   f"blurred over {DistillConfig.smooth_sigma:g} pixels; smooth_sigma in --config), real (copies --ipc members per class, "
+                                   "which the release then exposes; prints a "
                                    "warning), or a public .npz set")
     ds.add_argument("--lr", type=float, help="LAMB learning rate of the synthetic set (default 1e-2 from noise, 3e-4 from "
                                              "real or public images)")
@@ -304,34 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
     ev.set_defaults(func=cmd_evaluate)
 
-    bn = sub.add_parser("bench", help="speed and memory benchmarks, written as JSON",
-                        description="distill: seconds per FRePo outer step (median after warm-up), feature throughput, "
-                                    "achieved GFLOP/s as a fraction of the device's measured matmul rate (whole step and "
-                                    "per phase), peak RSS against TensorFlow's own, and device. train: model-steps/s of "
-                                    "several ConvNets trained one at a time and together in one graph. attacks: wall time of every threshold attack "
-                                    "and the four trained attacks on simulated outputs of 10 classes.")
-    bn.add_argument("what", choices=["distill", "train", "attacks"], help="what to time")
-    bn.add_argument("--dataset", default="mnist", help="distill: real data for the step (default mnist)")
-    data_dir_arg(bn)
-    bn.add_argument("--width", type=int, help="distill: pool ConvNet width (default 64); train: ConvNet width (default 32)")
-    bn.add_argument("--depth", type=int, default=3, help="train: ConvNet depth (default 3)")
-    bn.add_argument("--models", type=int, default=8, help="train: models trained one at a time, then together (default 8)")
-    bn.add_argument("--train-size", type=int, default=500, help="train: random training examples per model (default 500)")
-    bn.add_argument("--batch", type=int, default=256, help="train: batch size (default 256)")
-    bn.add_argument("--ipc", type=int, default=10, help="distill: synthetic images per class (default 10)")
-    bn.add_argument("--steps", type=int, help="distill: timed steps after 3 warm-up steps (default 20); "
-                                              "train: steps per model, the first 100 untimed (default 300)")
-    bn.add_argument("--batch-real", type=int, help="distill: real batch (default 256 for width <= 64, else 1024)")
-    bn.add_argument("--pool-norm", default="batch", choices=["none", "batch", "instance", "layer"],
-                    help="distill: normalisation of the pool ConvNets (default batch)")
-    bn.add_argument("--jit", action="store_true", help="distill: compile the step with XLA (faster on GPU, slower on CPU)")
-    bn.add_argument("--members", type=int, default=20000, help="attacks: members (= non-members)")
-    bn.add_argument("--n-jobs", type=int, default=-1, help="attacks: parallel jobs for the trained attacks (-1: all cores)")
-    bn.add_argument("--bootstrap", type=int, default=200, help="attacks: bootstrap resamples for the CIs")
-    bn.add_argument("--no-thread-limit", action="store_true", help="attacks: let BLAS/OpenMP use every core (no threadpoolctl limit)")
-    bn.add_argument("--load", type=int, default=0, metavar="N", help="attacks: run N busy processes alongside (a shared machine)")
-    bn.add_argument("--out", metavar="JSON", help="write the figures as JSON")
-    bn.set_defaults(func=cmd_bench)
+    from mi_defense.cli_bench import add_parser as add_bench
+
+    add_bench(sub, data_dir_arg)
 
     def audit_args(sp, dataset_default):
         sp.add_argument("--preset", default="quick", choices=["quick", "standard"],
@@ -342,7 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--config", metavar="TOML", help="a TOML file with [audit], [train] and [distill] tables")
         sp.add_argument("--defense", action="append", metavar="SPEC",
                         help="repeatable: none[:epochs=E], subset[:n=K], dpsgd:eps=E[,clip=C,batch=B,steps=S,lr=L], "
-                             "frepo:ipc=K[,init=real,lr=L,steps=S], frepo:ipc=K,eps=E[,clip=C,clip_space=S,init=I] (DP-FRePo, from smoothed noise unless init= says otherwise) (default: the preset's; quick: none, subset, "
+                             "frepo:ipc=K[,init=real,lr=L,steps=S], frepo:ipc=K,eps=E[,clip=C,clip_space=S,init=I] (DP-FRePo, from smoothed "
+                             "noise unless init= says otherwise) (default: the preset's; quick: none, subset, "
                              "dpsgd:eps=8,steps=500, frepo:ipc=10)")
         sp.add_argument("--attack", action="append", metavar="NAME", help="repeatable; default: every applicable attack ('mi-defense attacks' lists them)")
         sp.add_argument("--primary-attack", metavar="NAME", help="the attack the verdict, frontier and epsilon bound use, declared "

@@ -24,7 +24,7 @@ def _check_common(args) -> None:
 
 def _write(args, result: dict) -> None:
     from mi_defense.io import write_json
-    from mi_defense.report.canaries import add
+    from mi_defense.audit.canary_record import add
 
     if args.json:
         write_json(args.json, result)

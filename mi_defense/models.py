@@ -138,7 +138,7 @@ class ConvNet(FeatureModel):
         if self.pad_first:
             h, w = h + 6 - 2, w + 6 - 2
         flops = 0
-        for i, (_, conv) in enumerate(self.blocks):
+        for _, conv in self.blocks:
             cout = conv.filters
             flops += 2 * h * w * 9 * c * cout
             c, h, w = cout, h // 2, w // 2

@@ -13,10 +13,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def readme_block(tag: str) -> str:
-    text = (ROOT / "README.md").read_text()
-    m = re.search(rf"<!-- tested: {tag} -->\n```python\n(.*?)```", text, re.S)
-    assert m, f"README has no python block tagged {tag}"
-    return m.group(1)
+    """The python block tagged ``tag`` in the README or a page of docs/ (each is run as written)."""
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]:
+        m = re.search(rf"<!-- tested: {tag} -->\n```python\n(.*?)```", page.read_text(), re.S)
+        if m:
+            return m.group(1)
+    raise AssertionError(f"no python block tagged {tag} in README.md or docs/")
 
 
 def run_python(code: str, cwd: Path) -> str:

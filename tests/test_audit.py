@@ -217,5 +217,5 @@ def test_corrupt_cached_run_is_trained_again(tiny, tmp_path):
     (tmp_path / "c" / "cache" / "none" / "target0.npz").write_bytes(b"PK\x03\x04 truncated")
     logs = []
     again = run_audit(cfg, tmp_path / "c", progress=False, log=logs.append)
-    assert again["timings"]["runs"]["trained"] == 1 and any("corrupt" in l for l in logs)
+    assert again["timings"]["runs"]["trained"] == 1 and any("corrupt" in line for line in logs)
     assert again["defenses"][0]["test_accuracy"] == first["defenses"][0]["test_accuracy"]  # same seed, same numbers

@@ -240,6 +240,15 @@ def test_default_start_is_noise_and_copies_no_member(tmp_path, capsys):
         assert "init_member_indices" not in z.files
 
 
+def test_resume_without_a_checkpoint_says_it_starts_from_scratch(tmp_path, capsys):
+    args = ["distill", "--dataset", "digits", "--ipc", "1", "--steps", "2", "--width", "8", "--pool-size", "2", "--quiet",
+            "--out", str(tmp_path / "r"), "--resume"]
+    assert main(args) == 0
+    assert "--resume: no checkpoint in" in capsys.readouterr().out
+    assert main(args) == 0  # now complete: nothing to resume, and said so
+    assert "already complete; nothing to resume" in capsys.readouterr().out
+
+
 @pytest.mark.slow
 def test_mirrored_strategy_matches_single_device(tmp_path):
     """Two logical CPU devices: the same loss as one device (run in a fresh interpreter)."""

@@ -1,6 +1,5 @@
 """ScatterNet features: fixed, parameter-free, group-normalised; the linear DP-SGD defense on them."""
 import numpy as np
-import pytest
 
 from mi_defense.features.scatter import ScatterFeatures, group_normalize, n_channels, scatter_features
 from mi_defense.tfenv import tf

@@ -114,7 +114,7 @@ def test_results_schema_reads_the_new_fields_and_older_results():
     import json
     from pathlib import Path
 
-    from mi_defense.report.validate import ResultsError, check_results
+    from mi_defense.audit.results_check import ResultsError, check_results
 
     path = Path(__file__).resolve().parents[1] / "reports" / "fashion_mnist-cpu" / "results.json"
     results = json.loads(path.read_text())

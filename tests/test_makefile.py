@@ -40,5 +40,5 @@ def test_newest_supported_interpreter_is_chosen(tmp_path, fakes, chosen):
 def test_only_an_unsupported_python_stops_with_one_line(tmp_path):
     r = _print_python(tmp_path, {"python3": "3.12"})
     assert r.returncode != 0
-    lines = [l for l in r.stderr.splitlines() if l.startswith("error:")]
+    lines = [line for line in r.stderr.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and "uv python install 3.11" in lines[0]

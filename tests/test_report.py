@@ -189,6 +189,18 @@ def test_severity_known_answers():
     assert severity(entry("dpsgd", [0.6, 0.7], [0.0, 0.2], eps=2.5, claimed=1.0)) == "leaking"  # audit contradicts the claim
     assert severity(entry("frepo", [0.49, 0.53], [0.0, 0.001], eps=0.5, claimed=8.0)) == "guarantee"  # DP-FRePo claims one too
     assert severity(entry("frepo", [0.49, 0.53], [0.0, 0.001], eps=0.5)) == "leaking"  # plain FRePo claims none
+    canary = {"claimed_epsilon": 1.0, "audited_epsilon_lower_bound": 1.4, "broken": None}
+    dp = dict(entry("dpsgd", [0.49, 0.53], [0.0, 0.001], claimed=1.0), canary_audits=[{**canary, "broken": "noise"}])
+    assert severity(dp) == "guarantee"  # a broken control above the claim is the audit's power, not a finding
+    assert severity(dict(dp, canary_audits=[canary])) == "leaking"  # the correct mechanism's canary audit exceeds its claim
+
+
+def test_an_attack_whose_auc_interval_covers_chance_is_no_finding():
+    from mi_defense.report.findings import worst_finding
+
+    s = {"name": "release_pixel", "auc": 0.486, "auc_ci": [0.45, 0.52], "fpr": "0.001", "tpr": 0.01}
+    assert worst_finding({"attacks": {}, "primary_attack": s}) is None
+    assert worst_finding({"attacks": {}, "primary_attack": dict(s, auc=0.56, auc_ci=[0.53, 0.59])}).kind == "primary_attack"
 
 
 def test_limitations_state_the_resolution_and_the_reference_runs():
@@ -202,7 +214,7 @@ def test_limitations_state_the_resolution_and_the_reference_runs():
 def test_canary_audits_recorded_beside_the_results_appear_in_the_report(audited, tmp_path, capsys):
     out = tmp_path / "with-canaries"
     shutil.copytree(audited, out)
-    from mi_defense.report.canaries import add
+    from mi_defense.audit.canary_record import add
 
     step = {"mechanism": "dpsgd", "claimed_epsilon": 0.28, "run_epsilon": 1.0, "audited_epsilon_lower_bound": 0.0,
             "confidence": 0.95, "broken": None, "trials": 120}

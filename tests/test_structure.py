@@ -15,3 +15,54 @@ def test_reading_results_and_the_report_package_do_not_import_tensorflow():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def _import_graph(package: str = "mi_defense") -> dict:
+    """Module -> the package modules it imports anywhere (module level or inside functions)."""
+    import ast
+
+    files = {".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): p
+             for p in (ROOT / package).rglob("*.py")}
+
+    def resolve(name):
+        while name and name not in files:
+            name = name.rpartition(".")[0]
+        return name
+
+    graph = {m: set() for m in files}
+    for m, p in files.items():
+        for node in ast.walk(ast.parse(p.read_text())):
+            names = []
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith(package):
+                names = [resolve(f"{node.module}.{a.name}") or resolve(node.module) for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [resolve(a.name) for a in node.names if a.name.startswith(package)]
+            graph[m] |= {t for t in names if t and t != m}
+    return graph
+
+
+def test_no_import_cycle_in_the_package_even_through_function_level_imports():
+    graph = _import_graph()
+    state, cycles = {}, []
+
+    def visit(m, path):
+        state[m] = "open"
+        for t in sorted(graph[m]):
+            if state.get(t) == "open":
+                cycles.append(path[path.index(t):] + [t])
+            elif t not in state:
+                visit(t, path + [t])
+        state[m] = "done"
+
+    for m in sorted(graph):
+        if m not in state:
+            visit(m, [m])
+    assert not cycles, "import cycles: " + "; ".join(" -> ".join(c) for c in cycles)
+
+
+def test_attacks_never_import_the_package_and_no_module_is_over_400_lines():
+    assert not any("mi_defense" in p.read_text() for p in (ROOT / "attacks").rglob("*.py") if "import mi_defense" in p.read_text()
+                   or "from mi_defense" in p.read_text())
+    long = [f"{p.relative_to(ROOT)} ({n})" for d in ("mi_defense", "attacks") for p in (ROOT / d).rglob("*.py")
+            if (n := len(p.read_text().splitlines())) > 400]
+    assert not long, "over 400 lines: " + ", ".join(long)

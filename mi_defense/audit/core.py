@@ -32,7 +32,7 @@ import numpy as np
 
 import attacks
 from attacks.metrics import class_slices, summarise_over_targets
-from mi_defense.audit import artifacts, plan, signals
+from mi_defense.audit import artifacts, canary_record, plan, signals
 from mi_defense.audit.cache import RunCache
 from mi_defense.audit.config import AuditConfig, changed_settings
 from mi_defense.audit.plan import RunId
@@ -77,6 +77,7 @@ class Audit:
         ipc = next((make_defense(s, self.ctx).config(0).ipc for s in specs if s.name == "frepo"), 10)
         self.specs = plan.resolve_subset_size(specs, ipc * self.ds.num_classes)  # `subset` matches the first FRePo set
         self.defenses = {s.key: make_defense(s, self.ctx) for s in self.specs}  # rejects bad parameters
+        plan.check_kept_results(self.out, self.specs)
         check_depth(self.ds.input_shape, cfg.train.depth)
         if any(d.releases for d in self.defenses.values()):
             check_depth(self.ds.input_shape, cfg.distill.depth)
@@ -287,7 +288,7 @@ class Audit:
         """Score every cached run and write ``results.json`` (once); ``counts``: what ``run`` trained."""
         cfg = self.cfg
         t0 = time.time()
-        entries, exported = [], {}
+        entries, exported, recorded = [], {}, canary_record.load_canaries(self.out)
         for spec in self.specs:
             targets = [self._load(spec, r) for r in plan.targets(cfg.targets)]
             refs = [self._load(spec, r) for r in plan.references(cfg.references)]
@@ -309,6 +310,7 @@ class Audit:
                 "recipe": meta.get("recipe"),
                 "undertrained": bool(spec.name == "none" and train_acc is not None and train_acc < UNDERTRAINED_BELOW),
                 "claimed_epsilon": meta.get("epsilon"),
+                "canary_audits": canary_record.for_defense(recorded, spec),  # mi-defense canary --into OUT
                 **evidence,
                 "attacks": main,
                 "released_artifact": artifacts.summarise_release(self, spec, targets[0]),

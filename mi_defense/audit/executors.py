@@ -102,20 +102,20 @@ class LocalExecutor(Executor):
 _WORKER_AUDITS: Dict[str, object] = {}  # per worker process: the audit set-up, built once
 
 
-def _compute_on_worker(cfg, out_dir: str, spec_text: str, runs: List[Tuple[str, int]]):
-    """A Ray task's body: rebuild the audit's set-up (once per worker process) and train a group of runs."""
+def _compute_on_worker(audit_cls, cfg, out_dir: str, spec_text: str, runs: List[Tuple[str, int]]):
+    """A Ray task's body: rebuild the audit's set-up (``audit_cls``, the driver's ``Audit``; once per worker
+    process) and train a group of runs."""
     marker = os.environ.get(FAULT_ENV)
     if marker and not os.path.exists(marker):
         open(marker, "w").close()
         os._exit(1)  # the worker dies mid-task, as a preempted node would
-    from mi_defense.audit.core import Audit
     from mi_defense.audit.plan import RunId
     from mi_defense.defenses import DefenseSpec
 
     key = repr((cfg, out_dir))
     if key not in _WORKER_AUDITS:
         _WORKER_AUDITS.clear()
-        _WORKER_AUDITS[key] = Audit(cfg, out_dir, progress=False, log=lambda s: None, writes=False)
+        _WORKER_AUDITS[key] = audit_cls(cfg, out_dir, progress=False, log=lambda s: None, writes=False)
     return _WORKER_AUDITS[key].compute_runs(DefenseSpec.parse(spec_text), [RunId(kind, index) for kind, index in runs])
 
 
@@ -162,7 +162,7 @@ class RayExecutor(Executor):
         task = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=self.max_retries, retry_exceptions=False)(_compute_on_worker)
         todo = list(todo)[:stop_after_runs] if stop_after_runs is not None else list(todo)
         cfg = audit.cfg
-        pending = {task.remote(cfg, str(audit.out), str(spec), [(r.kind, r.index) for r in runs]): (spec, runs)
+        pending = {task.remote(type(audit), cfg, str(audit.out), str(spec), [(r.kind, r.index) for r in runs]): (spec, runs)
                    for spec, runs in groups(todo, self.together)}
         audit.log(f"ray: {len(todo)} run(s) in {len(pending)} task(s) submitted to {self.address or 'a local Ray runtime'} "
                   f"({ray.cluster_resources().get('CPU', 0):.0f} CPUs, {gpus:g} GPU per task)")

@@ -67,3 +67,24 @@ def check_memory(defenses, n_members: int, n_universe: int, input_shape, num_cla
         cfg = d.config(0) if callable(getattr(d, "config", None)) else None
         if isinstance(cfg, DistillConfig):  # a defense that distils (another kind of release has no such estimate)
             check(cfg, max(n_members, n_universe // 2), input_shape, num_classes, 4)
+
+
+def check_kept_results(out_dir, specs) -> None:
+    """Refuse, before anything is trained, an audit whose scoring would drop defenses that the
+    folder's ``results.json`` reports (the report would silently lose them)."""
+    import json
+    from pathlib import Path
+
+    from mi_defense.errors import UserError
+
+    path = Path(out_dir) / "results.json"
+    try:
+        names = [e["name"] for e in json.loads(path.read_text())["defenses"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return  # no results yet, or a damaged file that scoring rewrites
+    dropped = [n for n in names if n not in {str(s) for s in specs}]
+    if dropped:
+        raise UserError(f"{path} reports {', '.join(dropped)}, which this audit does not list: scoring would drop "
+                        f"{'it' if len(dropped) == 1 else 'them'} from the results and the report; add "
+                        f"{'that --defense' if len(dropped) == 1 else 'those --defense specs'} (cached runs are reused) "
+                        "or write to a new --out folder")

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
 
+from mi_defense.audit.results_check import ResultsError, check_results
 from mi_defense.errors import UserError
 
 SCHEMA = "mi_defense.results/2"  # the version of results.json this package writes and reads
@@ -84,8 +85,6 @@ class AuditResults:
 
     @classmethod
     def from_dict(cls, results: dict, path=None) -> "AuditResults":
-        from mi_defense.report.validate import ResultsError, check_results
-
         if not isinstance(results, dict) or not isinstance(results.get("defenses"), list):
             raise UserError("not an mi_defense results record (no 'defenses' list)")
         try:
@@ -112,8 +111,6 @@ class AuditResults:
     @classmethod
     def load(cls, folder) -> "AuditResults":
         """Read ``folder/results.json`` (checked as ``mi-defense report`` checks it)."""
-        from mi_defense.report import load_results
-
         return cls.from_dict(load_results(folder), folder)
 
     def __getitem__(self, name: str) -> DefenseResult:
@@ -137,3 +134,34 @@ class AuditResults:
         if any(k in d.unresolved_fprs for d in self.defenses for k in d.tpr_at_fpr if abs(float(k) - 1e-3) < 1e-12):
             lines.append("† FPR below 1/#non-members: the TPR at zero false positives")
         return "\n".join(lines)
+
+
+def load_results(out_dir) -> dict:
+    """``out_dir/results.json``, checked against the schema the report reads (``audit.results_check``)."""
+    p = Path(out_dir) / "results.json"
+    if not p.is_file():
+        raise UserError(f"{p}: no results.json; run 'mi-defense audit --out {out_dir}' (or 'mi-defense run') first")
+    rewrite = f"re-run 'mi-defense audit --out {out_dir}' to rewrite it (cached runs are reused)"
+    try:
+        results = json.loads(p.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{p}: not valid JSON ({exc}); re-run the audit to rewrite it") from None
+    except RecursionError:
+        raise UserError(f"{p}: nested too deeply to be a results file; {rewrite}") from None
+    if not isinstance(results, dict) or "defenses" not in results:
+        raise UserError(f"{p}: not an mi_defense results file (no 'defenses')")
+    if results.get("schema") != SCHEMA:
+        raise UserError(f"{p}: results schema {str(results.get('schema'))[:40]!r}, this version reads {SCHEMA!r}; re-score it with "
+                        f"'mi-defense audit --out {out_dir}' (cached runs are reused)")
+    if not results["defenses"]:
+        raise UserError(f"{p}: holds no defenses; run the audit with at least one --defense")
+    entries = results["defenses"] if isinstance(results["defenses"], list) else []
+    missing = sorted({k for e in entries if isinstance(e, dict)
+                      for k in ("name", "defense", "test_accuracy", "attacks", "privacy_statement") if k not in e}
+                     | {k for k in ("dataset", "config", "split", "versions", "class_names", "input_shape") if k not in results})
+    if missing:
+        raise UserError(f"{p}: results file lacks {', '.join(missing)}; {rewrite}")
+    try:
+        return check_results(results)
+    except ResultsError as exc:
+        raise UserError(f"{p}: {exc}; {rewrite}") from None

@@ -20,14 +20,16 @@ def parse_idx(data: bytes, ndim: int, where: str) -> np.ndarray:
     expected_magic = 0x0800 | ndim
     magic = (dtype_code << 8) | nd
     if zero != 0 or magic != expected_magic:
-        raise DataError(f"{where}: wrong IDX magic number 0x{struct.unpack('>I', data[:4])[0]:08x} (expected 0x{expected_magic:08x}, uint8 with {ndim} dimensions); this is not the right file")
+        raise DataError(f"{where}: wrong IDX magic number 0x{struct.unpack('>I', data[:4])[0]:08x} (expected "
+                        f"0x{expected_magic:08x}, uint8 with {ndim} dimensions); this is not the right file")
     header = 4 + 4 * nd
     if len(data) < header:
         raise DataError(f"{where}: truncated IDX header; replace the file with a fresh copy")
     shape = struct.unpack(">" + "I" * nd, data[4:header])
     size = int(np.prod(shape))
     if len(data) - header != size:
-        raise DataError(f"{where}: IDX header announces {size} bytes of data for shape {shape}, the file has {len(data) - header}; the file is truncated or corrupt")
+        raise DataError(f"{where}: IDX header announces {size} bytes of data for shape {shape}, the file has "
+                        f"{len(data) - header}; the file is truncated or corrupt")
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
 
 

@@ -42,7 +42,7 @@ def _hashes(found) -> Dict[str, str]:
     return {name: hashlib.sha256(data).hexdigest() for name, (_, data) in found.items()}
 
 
-def _load_digits(data_dir=None) -> Dataset:
+def _load_digits(data_dir=None) -> Dataset:  # noqa: ARG001  (every loader takes the folder; digits ships with scikit-learn)
     from sklearn.datasets import load_digits
 
     d = load_digits()
@@ -97,7 +97,8 @@ REGISTRY: Dict[str, DatasetSpec] = {
     for s in [
         DatasetSpec("digits", (8, 8, 1), 10, 1797, 0, "image", _load_digits, offline=True, description="scikit-learn handwritten digits (bundled)"),
         DatasetSpec("mnist", (28, 28, 1), 10, 60000, 10000, "image", _load_idx("mnist", [str(i) for i in range(10)]), description="MNIST handwritten digits"),
-        DatasetSpec("fashion_mnist", (28, 28, 1), 10, 60000, 10000, "image", _load_idx("fashion_mnist", FASHION_CLASSES), description="Fashion-MNIST (Zalando)"),
+        DatasetSpec("fashion_mnist", (28, 28, 1), 10, 60000, 10000, "image", _load_idx("fashion_mnist", FASHION_CLASSES),
+                    description="Fashion-MNIST (Zalando)"),
         DatasetSpec("cifar10", (32, 32, 3), 10, 50000, 10000, "image", _load_cifar10, description="CIFAR-10 (python version)"),
         DatasetSpec("adult", (108,), 2, 32561, 16281, "tabular", _load_adult, description="UCI Adult census income (tabular)"),
     ]

@@ -82,7 +82,8 @@ FILESETS: Dict[str, FileSet] = {
         "cifar10",
         (
             # The tarball itself is verified (before anything in it is unpickled).
-            RemoteFile("cifar-10-python.tar.gz", "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce", "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz", compressed=False),
+            RemoteFile("cifar-10-python.tar.gz", "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce",
+                       "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz", compressed=False),
         ),
     ),
 }
@@ -112,7 +113,8 @@ def read_decompressed(path: Path, gunzip: Optional[bool] = None) -> bytes:
                 return f.read()
         return path.read_bytes()
     except (OSError, EOFError, zlib.error) as exc:  # BadGzipFile is an OSError
-        raise DataError(f"{path}: cannot read ({exc.__class__.__name__}: {exc}); the file is corrupt or truncated, delete it and provide a fresh copy") from None
+        raise DataError(f"{path}: cannot read ({exc.__class__.__name__}: {exc}); the file is corrupt or truncated, "
+                        "delete it and provide a fresh copy") from None
 
 
 def _find_in(directory: Path, f: RemoteFile) -> Optional[Path]:

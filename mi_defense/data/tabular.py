@@ -38,7 +38,7 @@ def encode(train_rows, test_rows) -> Tuple[np.ndarray, np.ndarray, np.ndarray, n
         if col not in NUMERIC:
             cats[col] = sorted({r[j] for r in train_rows})
     names = []
-    for j, col in enumerate(COLUMNS[:-1]):
+    for col in COLUMNS[:-1]:
         names += [col] if col in NUMERIC else [f"{col}={v}" for v in cats[col]]
 
     def enc(rows, where):

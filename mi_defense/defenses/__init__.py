@@ -33,7 +33,8 @@ def _builtin():
 def make_defense(spec: DefenseSpec, ctx: DefenseContext) -> Defense:
     _builtin()
     if spec.name not in REGISTRY:
-        raise UserError(f"unknown defense '{spec.name}'; use one of {', '.join(REGISTRY)} (e.g. none, subset:n=100, dpsgd:eps=8, dpsgd-linear:eps=1, frepo:ipc=10)")
+        raise UserError(f"unknown defense '{spec.name}'; use one of {', '.join(REGISTRY)} "
+                        "(e.g. none, subset:n=100, dpsgd:eps=8, dpsgd-linear:eps=1, frepo:ipc=10)")
     return REGISTRY[spec.name](ctx, **spec.kwargs)
 
 

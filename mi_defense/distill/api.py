@@ -243,6 +243,8 @@ def distill(dataset: Dataset, split: Split, cfg: DistillConfig, out_dir, resume:
             if done.get("complete"):
                 log(f"{out / 'distilled.npz'} is already complete; nothing to resume")
                 return done
+        if resume:
+            log(f"--resume: no checkpoint in {out} (none written yet, or checkpoint_every is 0); starting from step 0")
     saved_split = find_record_file(out, "split.json")
     if saved_split is not None and resume:
         old = Split.load(saved_split)

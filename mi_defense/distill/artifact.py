@@ -74,7 +74,7 @@ def public_provenance(cfg: DistillConfig, privacy: Optional[dict], statement: st
     """The provenance a release carries (keys ``PUBLIC_PROVENANCE``). ``privacy`` is the DP
     plan's public record (None without DP); ``dataset`` a public dataset's name (None for
     the user's own data, whose name or path may identify it)."""
-    from mi_defense import __version__
+    from mi_defense.version import __version__
 
     out = {"format": FORMAT, "kind": "frepo-distill", "software": {"mi_defense": __version__},
            "settings": public_settings(cfg), "privacy": privacy, "privacy_statement": statement, "exposed_members": int(n_exposed)}

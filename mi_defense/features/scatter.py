@@ -49,9 +49,9 @@ def _kymatio_scattering2d():
     return Scattering2D
 
 
-def n_channels(j: int = J, l: int = L) -> int:
-    """Scattering channels per input channel up to order 2: ``1 + J L + L^2 J (J - 1) / 2``."""
-    return 1 + j * l + l * l * j * (j - 1) // 2
+def n_channels(j: int = J, angles: int = L) -> int:
+    """Scattering channels per input channel up to order 2: ``1 + J L + L^2 J (J - 1) / 2`` (``L`` = ``angles``)."""
+    return 1 + j * angles + angles * angles * j * (j - 1) // 2
 
 
 def group_normalize(s, groups: int = GROUPS, eps: float = 1e-5):

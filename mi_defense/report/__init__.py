@@ -4,57 +4,26 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 from pathlib import Path
 import os
 import shutil
 import tempfile
 from typing import Dict, Optional
 
-from mi_defense.audit.results import SCHEMA
+from mi_defense.audit.results import load_results  # noqa: F401  (the report's reader, re-exported)
 from mi_defense.errors import UserError
 from mi_defense.io import _alive, write_text
 from mi_defense.report import canaries, figures, findings, tables
-from mi_defense.report.validate import ResultsError, check_results
 
 FIGURES = [
     ("fig1_roc.png", "ROC curves of every attack, one panel per defense (log-log axes).", figures.roc_curves),
-    ("fig2_frontier.png", "Privacy/utility frontier: test accuracy against the primary attack's TPR at 0.1% FPR and AUC (declared before scoring), with 95% bootstrap CIs; DP-SGD points joined along epsilon; crosses: the attack on a released set.", figures.frontier),
+    ("fig2_frontier.png", "Privacy/utility frontier: test accuracy against the primary attack's TPR at 0.1% FPR and AUC (declared "
+                          "before scoring), with 95% bootstrap CIs; DP-SGD points joined along epsilon; crosses: the attack on a "
+                          "released set.", figures.frontier),
     ("fig3_auc_over_steps.png", "AUC of the loss-threshold attack against the target's training steps.", figures.auc_over_steps),
     ("fig4_images.png", "Synthetic images next to the members they were initialised from, and the most exposed members per defense.", None),
     ("fig5_per_class.png", "TPR at 1% FPR of the primary attack, by class.", figures.per_class),
 ]
-
-
-def load_results(out_dir) -> dict:
-    """``out_dir/results.json``, checked against the schema the report reads (``report.validate``)."""
-    p = Path(out_dir) / "results.json"
-    if not p.is_file():
-        raise UserError(f"{p}: no results.json; run 'mi-defense audit --out {out_dir}' (or 'mi-defense run') first")
-    rewrite = f"re-run 'mi-defense audit --out {out_dir}' to rewrite it (cached runs are reused)"
-    try:
-        results = json.loads(p.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(f"{p}: not valid JSON ({exc}); re-run the audit to rewrite it") from None
-    except RecursionError:
-        raise UserError(f"{p}: nested too deeply to be a results file; {rewrite}") from None
-    if not isinstance(results, dict) or "defenses" not in results:
-        raise UserError(f"{p}: not an mi_defense results file (no 'defenses')")
-    if results.get("schema") != SCHEMA:
-        raise UserError(f"{p}: results schema {str(results.get('schema'))[:40]!r}, this version reads {SCHEMA!r}; re-score it with "
-                        f"'mi-defense audit --out {out_dir}' (cached runs are reused)")
-    if not results["defenses"]:
-        raise UserError(f"{p}: holds no defenses; run the audit with at least one --defense")
-    entries = results["defenses"] if isinstance(results["defenses"], list) else []
-    missing = sorted({k for e in entries if isinstance(e, dict)
-                      for k in ("name", "defense", "test_accuracy", "attacks", "privacy_statement") if k not in e}
-                     | {k for k in ("dataset", "config", "split", "versions", "class_names", "input_shape") if k not in results})
-    if missing:
-        raise UserError(f"{p}: results file lacks {', '.join(missing)}; {rewrite}")
-    try:
-        return check_results(results)
-    except ResultsError as exc:
-        raise UserError(f"{p}: {exc}; {rewrite}") from None
 
 
 def render_figures(results: dict, out_dir: Path, into: Optional[Path] = None) -> Dict[str, Path]:
@@ -163,8 +132,8 @@ def _render(results: dict, out_dir: Path, stage: Path) -> Dict[str, Path]:
     title = f"Membership-inference audit: {results['dataset']}"
 
     md = [f"# {_md(title)}", "", "## Verdicts", ""] + [f"- {_md(v)}" for v in verdicts]
-    md += ["", "## Limitations", ""] + [f"> - {_md(l)}" for l in limits]
-    md += ["", "## Threat model", "", tables.THREAT_MODEL, "", "## Set-up", ""] + [f"- {_md(l)}" for l in tables.setup_lines(results)]
+    md += ["", "## Limitations", ""] + [f"> - {_md(line)}" for line in limits]
+    md += ["", "## Threat model", "", tables.THREAT_MODEL, "", "## Set-up", ""] + [f"- {_md(line)}" for line in tables.setup_lines(results)]
     md += ["", "## Summary", "", _md_table(summary), "", FOOTNOTE, ""]
     canary = canaries.canary_rows(canaries.load_canaries(out_dir))
     if len(canary) > 1:
@@ -183,9 +152,9 @@ def _render(results: dict, out_dir: Path, stage: Path) -> Dict[str, Path]:
 
     body = [f"<h1>{html.escape(title)}</h1>", "<h2>Verdicts</h2>"]
     body += [f'<p class="verdict sev-{sev}">{_md_inline(v)}</p>' for v, sev in zip(verdicts, severities)]
-    body += ['<div class="limitations"><h2>Limitations</h2><ul>'] + [f"<li>{html.escape(l)}</li>" for l in limits] + ["</ul></div>"]
+    body += ['<div class="limitations"><h2>Limitations</h2><ul>'] + [f"<li>{html.escape(line)}</li>" for line in limits] + ["</ul></div>"]
     body += ["<h2>Threat model</h2>", f"<p>{_md_inline(tables.THREAT_MODEL)}</p>", "<h2>Set-up</h2><ul>"]
-    body += [f"<li>{html.escape(l)}</li>" for l in tables.setup_lines(results)] + ["</ul>"]
+    body += [f"<li>{html.escape(line)}</li>" for line in tables.setup_lines(results)] + ["</ul>"]
     body += ["<h2>Summary</h2>", _html_table(summary), f'<p class="note">{html.escape(FOOTNOTE)}</p>']
     if len(canary) > 1:
         body += ["<h2>Canary audits of the DP mechanisms</h2>", f"<p>{html.escape(canaries.NOTE)}</p>", _html_table(canary)]

@@ -47,7 +47,8 @@ class Finding(NamedTuple):
 
 def worst_finding(entry: dict) -> Optional[Finding]:
     """The finding with the highest TPR at the main FPR: the release attack on the members
-    copied at initialisation, the release attack, or the primary attack."""
+    copied at initialisation, the release attack, or the primary attack. An attack whose
+    AUC interval covers 0.5 (or lies below it) is no finding, whatever its TPR."""
     cands = []
     rel = entry.get("release_attack")
     if rel:
@@ -61,7 +62,7 @@ def worst_finding(entry: dict) -> Optional[Finding]:
         cands.append(Finding("release_attack", "the attack on the released set", rel))
     if entry.get("primary_attack"):
         cands.append(Finding("primary_attack", "the primary attack", entry["primary_attack"]))
-    cands = [c for c in cands if c.result.get("tpr") is not None]
+    cands = [c for c in cands if c.result.get("tpr") is not None and (c.result.get("auc_ci") or [1.0])[0] > 0.5]
     return max(cands, key=lambda c: c.result["tpr"]) if cands else None
 
 
@@ -72,8 +73,12 @@ def severity(entry: dict) -> str:
     (which is not evidence of privacy)."""
     b = entry.get("epsilon_lower_bound") or {}
     claimed = entry.get("claimed_epsilon")
-    if claimed is not None and (not b or b.get("value", 0) <= claimed):  # a DP defense (DP-SGD, DP-FRePo)
+    contradicted = any(r["audited_epsilon_lower_bound"] > r["claimed_epsilon"] for r in entry.get("canary_audits") or []
+                       if not r.get("broken") and r.get("claimed_epsilon") is not None)  # a correct-mechanism canary audit
+    if claimed is not None and not contradicted and (not b or b.get("value", 0) <= claimed):  # a DP defense
         return "guarantee"
+    if contradicted:
+        return "leaking"
     found = [s for s in (entry.get("primary_attack"), entry.get("release_attack")) if s]
     # The TPR's bootstrap CI at a low FPR is no test: the threshold is set on the same few
     # non-members. The AUC's CI and the held-out epsilon bound are.

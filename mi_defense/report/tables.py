@@ -38,6 +38,7 @@ def eps_text(entry: dict) -> str:
 def verdict(entry: dict, baseline_acc: Optional[float]) -> str:
     """One paragraph: the severity and worst finding first, then utility kept, the declared
     attacks with CIs, the audited and claimed epsilon, the guarantee."""
+    from mi_defense.report.canaries import canary_sentence
     from mi_defense.report.findings import SEVERITIES, severity, worst_finding
 
     lead = f"**{entry['name']}: {SEVERITIES[severity(entry)]}.**"
@@ -76,7 +77,11 @@ def verdict(entry: dict, baseline_acc: Optional[float]) -> str:
     if b:
         claimed = entry.get("claimed_epsilon")
         parts.append(f"audited epsilon lower bound {b['value']:.2f} at {100 * b['confidence']:.0f}% confidence"
-                     + (f" against a claimed epsilon of {claimed:.3g}" if claimed is not None else ""))
+                     + (f" against a claimed epsilon of {claimed:.3g} (natural examples and the final model only: a "
+                        f"broken mechanism can score as low)" if claimed is not None else ""))
+    canary = canary_sentence(entry)
+    if canary:
+        parts.append(canary)
     if entry.get("claimed_epsilon") is not None:
         parts.append("formal guarantee: " + entry["privacy_statement"].rstrip("."))
     elif entry["defense"] == "none":
@@ -162,7 +167,8 @@ def setup_lines(results: dict) -> List[str]:
     return [
         f"Dataset: {results['dataset']} (input {'x'.join(str(d) for d in results['input_shape'])}, {len(results['class_names'])} classes), "
         f"split seed {sp['seed']}, split SHA-256 {sp['hash'][:16]}...",
-        f"Members {sp['n_members']}, non-members {sp['n_nonmembers']}, test {sp['n_test']} (test from the {'test set' if sp['test_source'] == 'test' else 'training pool'}).",
+        f"Members {sp['n_members']}, non-members {sp['n_nonmembers']}, test {sp['n_test']} "
+        f"(test from the {'test set' if sp['test_source'] == 'test' else 'training pool'}).",
         f"Target models: {'ConvNet' if len(results['input_shape']) == 3 else 'MLP'} width {c['train']['width']}, depth {c['train']['depth']}. "
         "The undefended model is trained on real data as it would be deployed (the real-data recipe: cross-entropy to "
         "convergence); a model trained on a distilled set keeps FRePo's evaluation protocol, and the random subset of the "

@@ -1,0 +1,55 @@
+"""The canary audits recorded beside an audit (``DIR/canaries.json``, written by
+``mi-defense canary ... --into DIR``): one-step and one-run canary audits of the DP
+mechanisms, read by the audit's scoring (each DP defense's entry lists the canary audits
+of its mechanism) and by the report.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List
+
+from mi_defense.errors import UserError
+
+FILE = "canaries.json"
+NEEDED = ("claimed_epsilon", "audited_epsilon_lower_bound", "confidence", "broken")
+# one-step audits name a mechanism; the defenses whose DP step it is
+STEP_OF = {"dpsgd": ("dpsgd", "dpsgd-linear"), "dp-frepo": ("frepo",)}
+
+
+def load_canaries(out_dir) -> List[dict]:
+    """The canary results recorded in ``out_dir`` (empty when none); a one-line error when damaged."""
+    path = Path(out_dir) / FILE
+    if not path.is_file():
+        return []
+    try:
+        rows = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path} is not readable JSON ({exc}); delete it or write it again with mi-defense canary --into") from None
+    if not isinstance(rows, list) or not all(isinstance(r, dict) and all(k in r for k in NEEDED) for r in rows):
+        raise UserError(f"{path} must be a list of canary results with {', '.join(NEEDED)}; write it with mi-defense canary --into")
+    return rows
+
+
+def key(r: dict) -> tuple:
+    """What a result audits: a newer result of the same key replaces the older."""
+    return (r.get("defense") or r.get("mechanism"), "one run" if "canaries" in r else "one step", r.get("run_epsilon"),
+            r.get("broken"), r.get("kind"))
+
+
+def add(out_dir, result: dict) -> Path:
+    """Record ``result`` in ``out_dir/canaries.json`` (replacing one of the same key), atomically."""
+    from mi_defense.io import write_json
+
+    rows = [r for r in load_canaries(out_dir) if key(r) != key(result)] + [result]
+    path = Path(out_dir) / FILE
+    write_json(path, rows)
+    return path
+
+
+def for_defense(rows: List[dict], spec) -> List[dict]:
+    """The canary audits of ``spec``'s mechanism (a ``DefenseSpec`` that claims DP): its own
+    one-run audits, and the one-step audits of its DP step."""
+    if not spec.claims_dp:
+        return []
+    return [r for r in rows if r.get("defense") == str(spec) or spec.name in STEP_OF.get(r.get("mechanism"), ())]

@@ -1,0 +1,30 @@
+#!/bin/sh
+# The canary audits shown in the reference audits' reports (reports/<dataset>-cpu/canaries.json).
+# One step (white box, the mechanism's own update, many trials) at epsilon 1, correct and with
+# the noise or the clipping broken; one run (the whole defense trained once with 1000
+# mislabelled canaries each included with probability 1/2) for each DP defense of the audit,
+# correct and with DP-SGD's noise broken, and the undefended model as the no-claim control.
+# Each result is skipped when its JSON exists. Usage: sh reports/canaries/run.sh [DATASET]
+cd "$(dirname "$0")/../.." || exit 1
+export MI_DEFENSE_DATA="${MI_DEFENSE_DATA:-../shared/data}"
+ds="${1:-mnist}"
+out="reports/canaries/$ds"
+mkdir -p "$out"
+c() { name="$1"; shift; [ -f "$out/$name.json" ] || .venv/bin/mi-defense canary "$@" --json "$out/$name.json" --into "reports/$ds-cpu" || exit 1; }
+if [ "$ds" = mnist ]; then  # the one-step audits do not depend on the dataset
+    c step-dpsgd-eps1 --mechanism dpsgd --epsilon 1 --trials 120
+    c step-dpsgd-eps1-break-noise --mechanism dpsgd --epsilon 1 --trials 120 --break noise
+    c step-dpsgd-eps1-break-clip --mechanism dpsgd --epsilon 1 --trials 120 --break clip
+    c step-dp-frepo-eps1 --mechanism dp-frepo --epsilon 1 --trials 200
+    c step-dp-frepo-eps1-break-noise --mechanism dp-frepo --epsilon 1 --trials 200 --break noise
+    c step-dp-frepo-eps1-break-clip --mechanism dp-frepo --epsilon 1 --trials 200 --break clip
+fi
+run() { c "$1" --one-run "$2" --config reports/cpu-reference.toml --dataset "$ds" --canaries 1000 $3; }
+run one-run-dpsgd-linear-eps1 dpsgd-linear:eps=1
+run one-run-dpsgd-linear-eps1-break-noise dpsgd-linear:eps=1 "--break noise"
+run one-run-dpsgd-linear-eps8 dpsgd-linear:eps=8
+run one-run-dpsgd-linear-eps8-break-noise dpsgd-linear:eps=8 "--break noise"
+run one-run-none none
+run one-run-dpsgd-eps8 dpsgd:eps=8
+run one-run-dpsgd-eps8-break-noise dpsgd:eps=8 "--break noise"
+run one-run-dp-frepo-eps8 frepo:ipc=10,eps=8,init=noise
