@@ -166,7 +166,9 @@ def test_verdicts_lead_with_the_worst_finding_and_its_severity():
     # the 100 members copied at initialisation are the worst finding, not the whole-set TPR
     assert kind == "init_members" and what.startswith("the 100 members copied") and s["tpr"] == init["tpr_at_fpr"]["0.001"] > fr["release_attack"]["tpr"]
     v = tables.verdict(fr, by["none"]["test_accuracy"])
-    assert v.startswith("**frepo:ipc=10: clearly leaking.** Worst finding: the 100 members copied")
+    assert v.startswith("**frepo:ipc=10: clearly leaking.** Primary attack AUC ") and "Worst finding: the 100 members copied" in v
+    lead = tables.verdict(by["none"], None, 1000).split(" Worst finding")[0]
+    assert lead.endswith("1000 non-members resolve FPRs down to 0.1%.") and "AUC 0.7" in lead
     assert findings.severity(by["none"]) == "leaking"      # AUC 0.717, CI far above 0.5
     assert findings.severity(by["dpsgd:eps=8"]) == "guarantee"
     # AUC 0.513 with a CI over 0.5 and an epsilon bound of 0: the TPR CI at 0.1% FPR alone is not evidence

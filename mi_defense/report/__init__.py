@@ -124,7 +124,7 @@ def _render(results: dict, out_dir: Path, stage: Path) -> Dict[str, Path]:
     """Draw every file of the report into ``stage``; the run artifacts are read from ``out_dir``."""
     figs = render_figures(results, out_dir, stage)
     base = next((e["test_accuracy"] for e in results["defenses"] if e["defense"] == "none"), None)
-    verdicts = [tables.verdict(e, base) for e in results["defenses"]]
+    verdicts = [tables.verdict(e, base, results["split"].get("n_nonmembers")) for e in results["defenses"]]
     severities = [findings.severity(e) for e in results["defenses"]]
     limits = findings.limitations(results)
     glossary = [["name", "what it is"]] + [list(g) for g in findings.GLOSSARY]

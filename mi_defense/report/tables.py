@@ -35,13 +35,18 @@ def eps_text(entry: dict) -> str:
     return "-" if not b else f"{b['value']:.2f} ({b['attack']})"
 
 
-def verdict(entry: dict, baseline_acc: Optional[float]) -> str:
-    """One paragraph: the severity and worst finding first, then utility kept, the declared
-    attacks with CIs, the audited and claimed epsilon, the guarantee."""
+def verdict(entry: dict, baseline_acc: Optional[float], n_nonmembers: Optional[int] = None) -> str:
+    """One paragraph: a short first line (the severity, the primary attack's AUC with its
+    interval, the smallest FPR ``n_nonmembers`` resolve), then the worst finding, utility
+    kept, the declared attacks with CIs, the audited and claimed epsilon, the guarantee."""
     from mi_defense.report.canaries import canary_sentence
     from mi_defense.report.findings import SEVERITIES, severity, worst_finding
 
     lead = f"**{entry['name']}: {SEVERITIES[severity(entry)]}.**"
+    p = entry.get("primary_attack")
+    if p:
+        lead += f" Primary attack AUC {p['auc']:.3f}{ci_raw(p.get('auc_ci'))}"
+        lead += f"; {n_nonmembers} non-members resolve FPRs down to {pct(1 / n_nonmembers, 1)}." if n_nonmembers else "."
     w = worst_finding(entry)
     if w is not None and w.kind == "init_members":
         s = w.result
@@ -79,6 +84,9 @@ def verdict(entry: dict, baseline_acc: Optional[float]) -> str:
         parts.append(f"audited epsilon lower bound {b['value']:.2f} at {100 * b['confidence']:.0f}% confidence"
                      + (f" against a claimed epsilon of {claimed:.3g} (natural examples and the final model only: a "
                         f"broken mechanism can score as low)" if claimed is not None else ""))
+    if b and not b["value"] and severity(entry) == "leaking" and entry.get("claimed_epsilon") is None:
+        parts.append("the epsilon bound is 0 although an attack beats chance: at this audit's size its Clopper-Pearson "
+                     "intervals on TPR and FPR are too wide to bound epsilon above 0, which says nothing about privacy")
     canary = canary_sentence(entry)
     if canary:
         parts.append(canary)
