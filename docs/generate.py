@@ -30,7 +30,7 @@ def _help(argv) -> str:
     out = io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):
         build_parser().parse_args([*argv, "--help"])
-    return out.getvalue().rstrip()
+    return out.getvalue().rstrip().replace("\noptional arguments:", "\noptions:")  # Python < 3.10 says the former
 
 
 def cli_page() -> str:

@@ -23,9 +23,16 @@ def _check_common(args) -> None:
 
 
 def _write(args, result: dict) -> None:
-    from mi_defense.io import write_json
-    from mi_defense.audit.canary_record import add
+    import json
 
+    from mi_defense.audit.canary_record import add
+    from mi_defense.io import write_json
+
+    if args.into and result.get("dataset"):
+        audited = json.loads((Path(args.into) / "results.json").read_text()).get("dataset")
+        if audited != result["dataset"]:
+            raise UserError(f"--into {args.into}: that audit is of {audited}, this canary audit of {result['dataset']}; "
+                            "give the folder of an audit of the same data")
     if args.json:
         write_json(args.json, result)
         print(f"-> {args.json}")

@@ -93,9 +93,28 @@ def draw_batch(xs, ys, batch: int, seed, aug_mode: str, rgb: bool):
     return xs, ys
 
 
+def check_user_model(model, x: np.ndarray, num_classes: int) -> None:
+    """A caller's model must be a Keras model whose output is ``num_classes`` wide on ``x``."""
+    from mi_defense.errors import UserError
+
+    if not isinstance(model, tf.keras.Model):
+        raise UserError(f"expected a tf.keras.Model, got {type(model).__name__}; build one with tf.keras.Sequential or the functional API")
+    try:
+        out = model(tf.constant(x[:1], tf.float32), training=False)
+    except (ValueError, TypeError, tf.errors.InvalidArgumentError) as exc:
+        raise UserError(f"the model does not take inputs of shape {tuple(x.shape[1:])} ({str(exc).splitlines()[0][:120]}); "
+                        "give it that input shape") from None
+    if len(out.shape) != 2 or out.shape[-1] != num_classes:
+        raise UserError(f"the model's output has shape {tuple(out.shape)}, expected (batch, {num_classes}): end it with "
+                        f"Dense({num_classes}) and no softmax")
+
+
 def train_model(x: np.ndarray, y: np.ndarray, num_classes: int, cfg: TrainConfig,
-                progress: bool = False, desc: str = "train", on_step: Optional[Callable[[int, tf.keras.Model], None]] = None):
+                progress: bool = False, desc: str = "train", on_step: Optional[Callable[[int, tf.keras.Model], None]] = None,
+                model: Optional[tf.keras.Model] = None):
     """Train a fresh model on inputs ``x`` and float targets ``y`` (N, C); return it.
+    ``model``: a Keras model of the caller's to train instead of the package's ConvNet
+    (its output must be ``num_classes`` wide).
 
     Adam with warm-up and cosine decay (DP-SGD has its own loop, ``defenses.dpsgd``).
     ``on_step(step, model)`` is called every 100 steps (used to record attack AUC over
@@ -106,7 +125,10 @@ def train_model(x: np.ndarray, y: np.ndarray, num_classes: int, cfg: TrainConfig
     n = len(x)
     steps = resolve_steps(cfg, n)
     batch = min(n, cfg.batch)
-    model = build_model(x.shape[1:], num_classes, width=cfg.width, depth=cfg.depth, norm=cfg.norm, seed=cfg.seed)
+    if model is None:
+        model = build_model(x.shape[1:], num_classes, width=cfg.width, depth=cfg.depth, norm=cfg.norm, seed=cfg.seed)
+    else:
+        check_user_model(model, x, num_classes)
     opt = tf.keras.optimizers.Adam(WarmupCosine(cfg.lr, min(cfg.warmup, steps // 2), steps, cfg.lr_final_ratio))
     xs = tf.constant(x, tf.float32)
     ys = tf.constant(y, tf.float32)

@@ -49,6 +49,9 @@ def test_signals_rescore_the_audits_attacks_on_model_and_release(tiny, tmp_path)
             assert again[n]["auc"] == pytest.approx(entry["attacks"][n]["auc"], abs=1e-6), n
     # the copied members are found by the release attack on both paths
     assert again["release_pixel"]["tpr_at_fpr"]["0.001"] > 0.05
+    assert s.scoring == {"seed": 0, "fprs": list(cfg.fprs), "augmented_queries": "none"}
+    with pytest.raises(UserError, match="release_pixel cannot be scored from these signals"):
+        sig.rescore(s, "none", ["release_pixel"])  # the undefended model releases no set
 
 
 def test_damaged_or_missing_signals_file_is_a_one_line_error(tmp_path):

@@ -43,9 +43,10 @@ def test_one_run_catches_dpsgd_without_noise_and_not_the_correct_one(clusters):
 def test_canaries_are_wrongly_labelled_or_noise_and_bad_requests_are_one_line_errors(clusters, capsys):
     rng = np.random.default_rng(1)
     x, y = np.random.default_rng(2).integers(0, 255, (50, 4, 4, 1)).astype(np.uint8), np.arange(50) % 5
-    cx, cy = make_canaries(x, y, 5, 20, "mislabelled", rng)
+    cx, cy, used = make_canaries(x, y, 5, 20, "mislabelled", rng)
     assert len(cx) == 20 and all(((cx[i] == x).all(axis=(1, 2, 3)) & (y != cy[i])).any() for i in range(20))
-    nx, ny = make_canaries(x, y, 5, 20, "noise", rng)
+    assert (cx == x[used]).all() and (cy != y[used]).all() and len(set(used)) == 20
+    nx, ny, _ = make_canaries(x, y, 5, 20, "noise", rng)
     assert nx.dtype == np.uint8 and nx.shape == (20, 4, 4, 1) and ny.max() < 5
     for argv, msg in ((["--one-run", "dpsgd:eps=1", "--dataset", clusters, "--canaries", "10", "--guesses", "6"], "guesses"),
                       (["--one-run", "dpsgd:eps=1", "--dataset", clusters, "--canaries", "5000"], "lie outside the members"),

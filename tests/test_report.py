@@ -45,9 +45,13 @@ def test_dp_frepo_defense_claims_its_epsilon_and_copies_no_member(audited):
 
 def test_report_renders_every_figure_and_verdict(audited):
     paths = render_report(audited)
-    for name, _, _ in FIGURES:
+    drawn = [name for name, _, _ in FIGURES if name in paths]
+    # 150 non-members over 10 classes resolve no per-class TPR at 1% FPR: that figure is left out, not drawn hatched
+    assert drawn == [name for name, _, _ in FIGURES if name != "fig5_per_class.png"]
+    for name in drawn:
         p = audited / name
         assert p.is_file() and p.read_bytes()[:8] == PNG, name
+    assert not (audited / "fig5_per_class.png").exists()
     page = (audited / "report.html").read_text()
     results = json.loads((audited / "results.json").read_text())
     for e in results["defenses"]:
@@ -55,7 +59,7 @@ def test_report_renders_every_figure_and_verdict(audited):
     assert page.count('class="verdict sev-') == len(results["defenses"])
     assert '<div class="limitations">' in page and "Glossary of attacks" in page and "lira_*_fixed" in page
     assert "no formal privacy guarantee" in page and "no defense and no privacy guarantee" in page
-    assert page.count("data:image/png;base64,") == len(FIGURES)  # self-contained
+    assert page.count("data:image/png;base64,") == len(drawn)  # self-contained
     md = (audited / "report.md").read_text()
     assert "| defense |" in md and "frepo:ipc=1" in md
     rows = (audited / "results.csv").read_text().strip().splitlines()
@@ -82,7 +86,7 @@ def test_report_renders_again_from_a_copy_without_cache_or_artifacts(audited, tm
     render_report(copy)
     assert (copy / "report.md").read_text() == (audited / "report.md").read_text()
     assert (copy / "fig2_frontier.png").read_bytes()[:8] == PNG
-    assert (copy / "report.html").read_text().count("data:image/png;base64,") == len(FIGURES)  # figure 4 kept
+    assert (copy / "report.html").read_text().count("data:image/png;base64,") == len(FIGURES) - 1  # figure 4 kept
 
 
 def test_user_text_is_inert_in_markdown_and_figures(audited, tmp_path):
@@ -96,7 +100,11 @@ def test_user_text_is_inert_in_markdown_and_figures(audited, tmp_path):
     md = (copy / "report.md").read_text()
     assert "<img src=x" not in md and "&lt;img src=x onerror=alert(1)&gt;" in md
     assert "<img src=x" not in (copy / "report.html").read_text()
-    assert (copy / "fig5_per_class.png").read_bytes()[:8] == PNG
+    from mi_defense.report import figures
+
+    ref = json.loads(REFERENCE.read_text())  # the per-class figure, drawn where classes resolve, shows the class names
+    ref["class_names"][0] = "$x^$"
+    assert figures.per_class(ref, tmp_path / "f5.png").read_bytes()[:8] == PNG
 
 
 def test_report_cli_errors(tmp_path, capsys):
@@ -145,7 +153,7 @@ def test_report_images_load_in_headless_chromium(audited):
         first = driver.execute_script("return document.querySelector('p.verdict').innerText")
     finally:
         driver.quit()
-    assert n_images == len(FIGURES) and broken == [] and min(widths) > 100
+    assert n_images == len(FIGURES) - 1 and broken == [] and min(widths) > 100  # no per-class figure at 150 non-members
     assert "Verdicts" in text and "frepo:ipc=1" in text
     assert len(classes) == 3 and all(c.split()[1] in ("sev-leaking", "sev-no-evidence", "sev-guarantee") for c in classes)
     assert "smallest FPR 150 non-members resolve" in box and "2 reference runs" in box
@@ -233,3 +241,14 @@ def test_canary_audits_recorded_beside_the_results_appear_in_the_report(audited,
     (out / "canaries.json").write_text("{}")
     assert main(["report", str(out)]) == 2
     assert "canaries.json must be a list" in capsys.readouterr().err
+
+
+def test_the_per_class_figure_is_drawn_where_some_class_resolves_its_fpr(tmp_path):
+    from mi_defense.report import figures
+
+    results = json.loads(REFERENCE.read_text())  # 1000 non-members: about 100 per class, some classes resolve 1% FPR
+    assert figures.per_class(results, tmp_path / "f.png") == tmp_path / "f.png"
+    for e in results["defenses"]:
+        for sl in e["attacks"][e["primary_attack"]["name"]].get("slices", {}).values():
+            sl["unresolved_fprs"] = ["0.01"]
+    assert figures.per_class(results, tmp_path / "g.png") is None and not (tmp_path / "g.png").exists()

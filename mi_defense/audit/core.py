@@ -346,7 +346,8 @@ class Audit:
                         **({"runs": counts} if counts is not None else {})},
             "defenses": entries,
         }
-        signals.save(signals.path_in(self.out), self.y_u, self.membership, self.masks[:, :cfg.references], exported)
+        signals.save(signals.path_in(self.out), self.y_u, self.membership, self.masks[:, :cfg.references], exported,
+                     {"seed": cfg.seed, "fprs": list(cfg.fprs), "augmented_queries": cfg.augmented_queries})
         write_json(self.out / "results.json", results)
         return results
 

@@ -19,8 +19,14 @@ from mi_defense.errors import UserError
 
 
 def audit_transform(kind: str, x_train: np.ndarray, input_shape, claims_dp: bool) -> Transform:
-    """The audit's input normalisation for ``kind`` (``auto``, ``fitted`` or ``fixed``)."""
-    if kind == "fixed" or (kind == "auto" and claims_dp):
+    """The audit's input normalisation for ``kind`` (``auto``, ``fitted`` or ``fixed``). The
+    fixed map needs pixels (uint8, or floats in [0, 1]); ``auto`` falls back to the fitted one
+    on other data (e.g. standardised tables), which each DP statement then says."""
+    pixels = x_train.dtype == np.uint8 or (float(np.min(x_train)) >= 0.0 and float(np.max(x_train)) <= 1.0)
+    if kind == "fixed" and not pixels:
+        raise UserError("transform = \"fixed\" maps [0, 1] pixels to [-1, 1], and this data holds values outside [0, 1]; "
+                        "use transform = \"fitted\" (a DP guarantee then does not cover the normalisation)")
+    if kind == "fixed" or (kind == "auto" and claims_dp and pixels):
         return Transform.fixed(input_shape[-1], x_train.dtype == np.uint8)
     return Transform.fit(x_train, default_transform_kind(input_shape))
 

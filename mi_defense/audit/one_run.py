@@ -44,6 +44,7 @@ class OneRunAudit:
     """The result of a one-run canary audit (``to_json`` for ``--json`` and the report)."""
 
     defense: str
+    dataset: str
     claimed_epsilon: Optional[float]          # the defense's accounted epsilon (None: no DP claim)
     delta: float
     audited_epsilon_lower_bound: float
@@ -69,19 +70,20 @@ class OneRunAudit:
 
 
 def make_canaries(x_pool: np.ndarray, y_pool: np.ndarray, num_classes: int, m: int, kind: str, rng):
-    """``m`` canaries ``(x, y)`` from the images ``x_pool`` (none of them members): relabelled
-    to a wrong class, or replaced by uniform noise in the pool's pixel range with a random label."""
+    """``m`` canaries ``(x, y, positions)`` from the images ``x_pool`` (none of them members):
+    relabelled to a wrong class, or replaced by uniform noise in the pool's pixel range with
+    a random label; ``positions`` are the pool images used (kept out of any test set)."""
     if kind not in KINDS:
         raise UserError(f"canary kind '{kind}' unknown; use {' or '.join(KINDS)}")
     if m > len(x_pool):
         raise UserError(f"{m} canaries asked, {len(x_pool)} images lie outside the members; lower --canaries or --members")
     pick = rng.choice(len(x_pool), m, replace=False)
     if kind == "mislabelled":
-        return x_pool[pick], (y_pool[pick] + rng.integers(1, num_classes, m)) % num_classes
+        return x_pool[pick], (y_pool[pick] + rng.integers(1, num_classes, m)) % num_classes, pick
     hi = 255 if x_pool.dtype == np.uint8 else float(np.max(x_pool))
     lo = 0 if x_pool.dtype == np.uint8 else float(np.min(x_pool))
     x = rng.uniform(lo, hi, (m,) + x_pool.shape[1:])
-    return x.astype(x_pool.dtype), rng.integers(0, num_classes, m)
+    return x.astype(x_pool.dtype), rng.integers(0, num_classes, m), pick
 
 
 @contextlib.contextmanager
@@ -123,7 +125,7 @@ def audit_one_run(defense: str, cfg, canaries: int = 1000, kind: str = "mislabel
     n_members = cfg.members or min(len(ds.x_train) // 2, 1000)
     order = rng.permutation(len(ds.x_train))
     members, pool = np.sort(order[:n_members]), order[n_members:]
-    cx, cy = make_canaries(ds.x_train[pool], ds.y_train[pool], ds.num_classes, canaries, kind, rng)
+    cx, cy, used = make_canaries(ds.x_train[pool], ds.y_train[pool], ds.num_classes, canaries, kind, rng)
     included = rng.random(canaries) < 0.5
     transform = audit_transform(cfg.transform, ds.x_train, ds.input_shape, spec.claims_dp)
     ctx = DefenseContext(ds.num_classes, ds.input_shape, cfg.train, cfg.real_steps, cfg.distill, real_recipe=cfg.real_recipe,
@@ -138,7 +140,13 @@ def audit_one_run(defense: str, cfg, canaries: int = 1000, kind: str = "mislabel
     meta = result.metadata
     delta = float(meta.get("delta") or dp_delta(len(x)))
     b = bound(scores, included, k, k, confidence, delta)
-    x_test, y_test = (ds.x_test, ds.y_test) if ds.x_test is not None else (ds.x_train[pool[canaries:]], ds.y_train[pool[canaries:]])
+    if ds.x_test is not None:
+        x_test, y_test = ds.x_test, ds.y_test
+    else:  # the pool's images that are neither members nor canaries
+        rest = np.delete(pool, used)
+        if not len(rest):
+            raise UserError(f"{cfg.dataset} has no test set and no image is left outside the members and canaries; lower --canaries")
+        x_test, y_test = ds.x_train[rest], ds.y_train[rest]
     acc = float(np.mean(np.argmax(predict(result.model, transform(x_test)), 1) == y_test))
-    return OneRunAudit(str(spec), meta.get("epsilon"), delta, b["value"], confidence, canaries, kind, k, b["v"], n_members, acc,
+    return OneRunAudit(str(spec), ds.name, meta.get("epsilon"), delta, b["value"], confidence, canaries, kind, k, b["v"], n_members, acc,
                        broken, cfg.seed, time.time() - t0)

@@ -52,6 +52,7 @@ class Signals:
     membership: np.ndarray
     reference_in: np.ndarray
     defenses: Dict[str, DefenseSignals]
+    scoring: dict                       # the audit's seed, FPRs and query views, as it scored
 
     def __post_init__(self):
         n, m = len(self.labels), self.reference_in.shape[1]
@@ -79,10 +80,12 @@ def defense_arrays(targets: Sequence[dict], refs: Sequence[dict], labels: np.nda
     return out
 
 
-def save(path, labels, membership, reference_in, per_defense: Dict[str, Dict[str, np.ndarray]]) -> None:
-    """Write the signals file (atomically); ``per_defense`` maps a defense key to ``defense_arrays``."""
+def save(path, labels, membership, reference_in, per_defense: Dict[str, Dict[str, np.ndarray]], scoring: dict) -> None:
+    """Write the signals file (atomically); ``per_defense`` maps a defense key to ``defense_arrays``;
+    ``scoring``: the audit's ``seed``, ``fprs`` and ``augmented_queries``."""
     arrays = {"labels": np.asarray(labels, np.int64), "membership": np.asarray(membership, bool),
-              "reference_in": np.asarray(reference_in, bool), "defenses": np.array(json.dumps(list(per_defense)))}
+              "reference_in": np.asarray(reference_in, bool), "defenses": np.array(json.dumps(list(per_defense))),
+              "scoring": np.array(json.dumps(scoring))}
     for key, d in per_defense.items():
         arrays.update({f"{key}/{name}": a for name, a in d.items()})
     write_npz(path, compressed=True, **arrays)
@@ -93,24 +96,25 @@ def load(path) -> Signals:
     try:
         with np.load(path, allow_pickle=False) as z:
             a = {k: z[k] for k in z.files}
-        keys = json.loads(str(a["defenses"]))
+        defenses = {}
+        for key in json.loads(str(a["defenses"])):
+            release = {k[len(key) + 9:]: a[k] for k in a if k.startswith(f"{key}/release_")}
+            defenses[key] = DefenseSignals(a[f"{key}/target_logits"], a[f"{key}/scaled_logit"], a[f"{key}/test_accuracy"], release)
+        return Signals(a["labels"], a["membership"], a["reference_in"], defenses, json.loads(str(a["scoring"])))
     except FileNotFoundError:
         raise UserError(f"{path} does not exist; an audit writes {FILE} beside its results.json") from None
-    except (*NPZ_READ_ERRORS, KeyError, ValueError):
+    except (*NPZ_READ_ERRORS, KeyError, ValueError, TypeError):
         raise UserError(f"{path} is not an audit's signals file (damaged or another format)") from None
-    defenses = {}
-    for key in keys:
-        release = {k[len(key) + 9:]: a[k] for k in a if k.startswith(f"{key}/release_")}
-        defenses[key] = DefenseSignals(a[f"{key}/target_logits"], a[f"{key}/scaled_logit"], a[f"{key}/test_accuracy"], release)
-    return Signals(a["labels"], a["membership"], a["reference_in"], defenses)
 
 
-def rescore(signals: Signals, key: str, names: Optional[Sequence[str]] = None, fprs=DEFAULT_FPRS,
-            bootstrap: int = 200, seed: int = 0) -> dict:
+def rescore(signals: Signals, key: str, names: Optional[Sequence[str]] = None, fprs=None,
+            bootstrap: int = 200, seed: Optional[int] = None) -> dict:
     """Attacks ``names`` (None: every one the signals allow) on defense ``key``'s first target,
-    as ``attacks.run`` returns them."""
+    as ``attacks.run`` returns them; ``fprs`` and ``seed`` default to the audit's own."""
     if key not in signals.defenses:
         raise UserError(f"no defense {key} in the signals; choose from {', '.join(signals.defenses)}")
+    fprs = tuple(fprs or signals.scoring.get("fprs") or DEFAULT_FPRS)
+    seed = signals.scoring.get("seed", 0) if seed is None else seed
     d, m = signals.defenses[key], signals.reference_in.shape[1]
     inputs = attacks.AttackInputs(labels=signals.labels, membership=signals.membership, logits=d.target_logits[0])
     reference = attacks.ReferenceInputs(target=d.scaled_logit[:, 0], references=d.scaled_logit[:, 1:],
@@ -123,7 +127,12 @@ def rescore(signals: Signals, key: str, names: Optional[Sequence[str]] = None, f
                                         reference_in=signals.reference_in if m else None, given_statistics=given)
     plain = {a: s for a, s in _UNCALIBRATED.items() if s in d.release}
     applicable = set(attacks.available(inputs, reference, release)) | set(plain)
-    names = [n for n in (names or sorted(applicable)) if n in applicable]
+    if signals.scoring.get("augmented_queries", "none") != "none":
+        applicable -= set(attacks.REFERENCE)  # the audit scored these on query views the file does not hold
+    missing = [n for n in (names or []) if n not in applicable]
+    if missing:
+        raise UserError(f"{', '.join(missing)} cannot be scored from these signals; choose from {', '.join(sorted(applicable))}")
+    names = list(names or sorted(applicable))
     out = attacks.run(inputs, attacks=[n for n in names if n not in plain], fprs=fprs, reference=reference,
                       release_inputs=release, bootstrap=bootstrap, seed=seed, n_jobs=1)
     for n in names:

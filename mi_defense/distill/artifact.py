@@ -171,6 +171,19 @@ class DistilledSet:
             ds = ds.shuffle(len(self.x), seed=seed, reshuffle_each_iteration=True)
         return ds.batch(batch_size)
 
+    def fit(self, model, *, steps: Optional[int] = None, seed: int = 0, progress: bool = False):
+        """Train ``model`` (a ``tf.keras.Model`` of yours, output ``num_classes`` wide, no
+        softmax) on this set with the protocol the set was made for and ``evaluate`` uses
+        (FRePo's: mean-squared error on the learned labels, Adam with warm-up and cosine
+        decay, one random augmentation per batch, steps by the set's size); return it. Test
+        inputs go through ``self.transform`` first."""
+        from mi_defense.config import TrainConfig
+        from mi_defense.train import train_model
+
+        cfg = TrainConfig(seed=seed) if steps is None else TrainConfig(seed=seed, steps=steps)
+        return train_model(self.x.astype(np.float32), self.y.astype(np.float32), self.y.shape[1], cfg, progress=progress,
+                           desc="fit on the release", model=model)
+
     def export_images(self, folder) -> List[Path]:
         """One PNG per synthetic image, ``<index>_<class>.png``, in ``folder``; return the paths."""
         import matplotlib

@@ -113,6 +113,9 @@ def render_report(out_dir) -> Dict[str, Path]:
                 os.replace(path, out_dir / path.name)
                 path = out_dir / path.name
             placed[key] = path
+        for name, _, fn in FIGURES:  # a figure drawn from the results that this render leaves out is not kept stale
+            if fn is not None and name not in staged and (out_dir / name).is_file():
+                (out_dir / name).unlink()
         return {k: placed[k] for k in staged}
     except OSError as exc:
         raise UserError(f"cannot write the report into {out_dir} ({exc.strerror or exc}); choose a writable folder with free space") from None

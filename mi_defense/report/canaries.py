@@ -42,5 +42,6 @@ def canary_sentence(entry: dict) -> str:
         broke = f", {r['broken']} removed" if r.get("broken") else ""
         claim = r["claimed_epsilon"]
         verdict = " (caught)" if claim is not None and r["audited_epsilon_lower_bound"] > claim else ""
-        said.append(f"{what}{broke}: epsilon >= {r['audited_epsilon_lower_bound']:.2f} against {claim:.2f}{verdict}")
+        against = "no claim" if claim is None else f"{claim:.2f}"
+        said.append(f"{what}{broke}: epsilon >= {r['audited_epsilon_lower_bound']:.2f} against {against}{verdict}")
     return "canary audits (worst-case inputs; a broken mechanism must exceed its claim) give " + "; ".join(said)

@@ -213,8 +213,9 @@ def images(results: dict, out_dir: Path, path: Path, per_row: int = 8) -> Option
     return _save(fig, path)
 
 
-def per_class(results: dict, path: Path, fpr: str = "0.01") -> Path:
-    """Figure 5: TPR at 1% FPR by class for each defense (primary attack)."""
+def per_class(results: dict, path: Path, fpr: str = "0.01") -> Optional[Path]:
+    """Figure 5: TPR at 1% FPR by class for each defense (primary attack); None (no figure)
+    when no class holds enough non-members to resolve that FPR."""
     plt = _plt()
     names = results["class_names"]
     ds = results["defenses"]
@@ -222,7 +223,7 @@ def per_class(results: dict, path: Path, fpr: str = "0.01") -> Path:
     width = 0.8 / max(1, len(ds))
     x = np.arange(len(names))
     dcol = defense_colours(results)
-    any_unresolved = False
+    any_unresolved, any_resolved = False, False
     for i, e in enumerate(ds):
         s = e.get("primary_attack")
         if not s:
@@ -232,12 +233,16 @@ def per_class(results: dict, path: Path, fpr: str = "0.01") -> Path:
         vals = [(c.get("tpr_at_fpr") or {}).get(fpr, np.nan) for c in cls]
         bad = [fpr in (c.get("unresolved_fprs") or []) for c in cls]  # too few non-members in the class
         any_unresolved |= any(bad)
+        any_resolved |= any(not b and not np.isnan(v) for b, v in zip(bad, vals))
         bars = ax.bar(x + i * width - 0.4 + width / 2, vals, width, color=dcol[e["name"]])
         ax.bar([np.nan], [np.nan], color=dcol[e["name"]], label=f"{e['name']} ({s['name']})")  # legend entry, unhatched
         for b, unresolved in zip(bars, bad):
             if unresolved:
                 b.set_hatch("///")
                 b.set_alpha(0.45)
+    if not any_resolved:
+        plt.close(fig)
+        return None
     if any_unresolved:
         ax.bar([np.nan], [np.nan], color="white", edgecolor="0.3", hatch="///",
                label=f"unresolved: the class has fewer than {1 / float(fpr):g} non-members")
