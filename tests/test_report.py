@@ -238,6 +238,7 @@ def test_canary_audits_recorded_beside_the_results_appear_in_the_report(audited,
     md = (out / "report.md").read_text()
     assert "## Canary audits of the DP mechanisms" in md and "| CAUGHT |" in md and "2.80" in md and "2.76" not in md
     assert "24/40 right" in md and md.count("| below the claim |") == 2
+    assert "- one step: 1 of 1 broken mechanisms caught\n" in md
     (out / "canaries.json").write_text("{}")
     assert main(["report", str(out)]) == 2
     assert "canaries.json must be a list" in capsys.readouterr().err

@@ -140,7 +140,9 @@ def _render(results: dict, out_dir: Path, stage: Path) -> Dict[str, Path]:
     md += ["", "## Summary", "", _md_table(summary), "", FOOTNOTE, ""]
     canary = canaries.canary_rows(canaries.load_canaries(out_dir))
     if len(canary) > 1:
-        md += ["## Canary audits of the DP mechanisms", "", canaries.NOTE, "", _md_table(canary), ""]
+        said = canaries.power(canaries.load_canaries(out_dir))
+        md += ["## Canary audits of the DP mechanisms", "", canaries.NOTE, ""] + [f"- {_md(p)}" for p in said]
+        md += ["", _md_table(canary), ""]
     md += ["## Training recipes", "", _md_table(tables.recipe_rows(results)), ""]
     md += ["## Strongest attack, selected on held-out examples", "", STRONGEST_NOTE, "", _md_table(tables.strongest_rows(results)), ""]
     for e in results["defenses"]:
@@ -160,7 +162,8 @@ def _render(results: dict, out_dir: Path, stage: Path) -> Dict[str, Path]:
     body += [f"<li>{html.escape(line)}</li>" for line in tables.setup_lines(results)] + ["</ul>"]
     body += ["<h2>Summary</h2>", _html_table(summary), f'<p class="note">{html.escape(FOOTNOTE)}</p>']
     if len(canary) > 1:
-        body += ["<h2>Canary audits of the DP mechanisms</h2>", f"<p>{html.escape(canaries.NOTE)}</p>", _html_table(canary)]
+        body += ["<h2>Canary audits of the DP mechanisms</h2>", f"<p>{html.escape(canaries.NOTE)}</p>", "<ul>"]
+        body += [f"<li>{html.escape(p)}</li>" for p in canaries.power(canaries.load_canaries(out_dir))] + ["</ul>", _html_table(canary)]
     body += ["<h2>Training recipes</h2>", _html_table(tables.recipe_rows(results))]
     body += ["<h2>Strongest attack, selected on held-out examples</h2>", f"<p>{html.escape(STRONGEST_NOTE)}</p>",
              _html_table(tables.strongest_rows(results))]

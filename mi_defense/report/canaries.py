@@ -8,11 +8,26 @@ from typing import List
 from mi_defense.audit.canary_record import key, load_canaries  # noqa: F401  (the report reads the file through here)
 
 NOTE = ("A canary audit plays the worst case the guarantee must survive. A bound below the claim is what a correct mechanism "
-        "gives, and alone proves little; the rows with a broken mechanism (noise or clipping removed inside the real code, the "
-        "same epsilon still claimed) show that the same audit exceeds the claim when the guarantee is false. One step: the "
-        "mechanism's own update on neighbouring inputs, many trials, compared with the accountant's epsilon for that one step. "
-        "One run: the whole defense trained once with canaries each included with probability 1/2 (Steinke, Nasr & "
-        "Jagielski 2023); black-box, so it bounds far below a correct claim.")
+        "gives, and alone proves little; a row with a broken mechanism (noise or clipping removed inside the real code, the "
+        "same epsilon still claimed) shows whether the same audit can exceed the claim: where broken rows are CAUGHT the "
+        "audit has that power, where they are not it cannot tell a broken mechanism from a correct one at this size. One "
+        "step: the mechanism's own update on neighbouring inputs, many trials, compared with the accountant's epsilon for "
+        "that one step. One run: the whole defense trained once with canaries each included with probability 1/2 (Steinke, "
+        "Nasr & Jagielski 2023); black box, it finds canaries only as far as the released model memorises them.")
+
+
+def power(rows: List[dict]) -> List[str]:
+    """Per kind of canary audit, how many of its broken controls it caught: whether its
+    bounds below a claim can be read as evidence at all."""
+    out = []
+    for kind in ("one step", "one run"):
+        broken = [r for r in rows if r.get("broken") and key(r)[1] == kind and r.get("claimed_epsilon") is not None]
+        if not broken:
+            continue
+        caught = sum(r["audited_epsilon_lower_bound"] > r["claimed_epsilon"] for r in broken)
+        out.append(f"{kind}: {caught} of {len(broken)} broken mechanisms caught"
+                   + ("" if caught == len(broken) else "; its bounds below a claim are not evidence that the mechanism works"))
+    return out
 
 
 def canary_rows(rows: List[dict]) -> List[list]:
