@@ -52,6 +52,7 @@ def test_readme_python_example_runs_and_writes_what_it_says(readme_run):
     assert re.search(rf"^none\s+\S+\s+{none_acc:.1f}%", out, re.M)
 
 
+@pytest.mark.slow
 def test_readme_keras_example_needs_nothing_of_the_package(readme_run):
     cwd, _ = readme_run
     check = """
@@ -84,6 +85,7 @@ def _digits(n=300):
     return (d.images[:n, ..., None] * 255 / 16).round().astype(np.uint8), d.target[:n]
 
 
+@pytest.mark.slow
 def test_distilled_set_round_trip_and_its_views(tmp_path):
     import mi_defense
     from mi_defense.distill.artifact import DistilledSet

@@ -81,6 +81,7 @@ def test_audit_catches_memorising_target_and_rates_blind_target_near_half(tiny, 
     assert on_disk["versions"]["tensorflow"] == metadata.version("tensorflow")  # the version that produced the numbers
 
 
+@pytest.mark.slow
 def test_second_scoring_pass_retrains_nothing_and_killed_audit_resumes(tiny, tmp_path):
     cfg = tiny_config(tiny, defenses=("none",))
     a = Audit(cfg, tmp_path / "b", progress=False, log=lambda s: None)

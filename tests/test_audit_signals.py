@@ -32,6 +32,7 @@ def copy_release():
     REGISTRY.pop("copy-release", None)
 
 
+@pytest.mark.slow
 def test_signals_rescore_the_audits_attacks_on_model_and_release(tiny, tmp_path):  # noqa: F811
     cfg = tiny_config(tiny, defenses=("none", "copy-release"), attacks=())
     res = run_audit(cfg, tmp_path / "a", progress=False, log=lambda s: None)

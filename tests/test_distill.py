@@ -128,6 +128,7 @@ def test_pool_follows_reset_rule_and_loss_decreases():
     assert np.mean(losses[-10:]) < np.mean(losses[:10])
 
 
+@pytest.mark.slow
 def test_labels_take_their_own_learning_rate():
     # LAMB's trust ratio makes a step's length lr * ||p||, so after the first step each
     # tensor has moved by exactly its own rate (the cosine decay starts at the full rate)
@@ -227,6 +228,7 @@ def test_noise_starts_are_data_free_reproducible_and_smooth_where_asked():
     assert noise_start(4, (12,), 2.0, seed=0).shape == (4, 12)  # tabular rows are not blurred
 
 
+@pytest.mark.slow
 def test_default_start_is_noise_and_copies_no_member(tmp_path, capsys):
     out = tmp_path / "d"
     assert main(["distill", "--dataset", "digits", "--ipc", "1", "--steps", "3", "--width", "8", "--pool-size", "2",
@@ -240,6 +242,7 @@ def test_default_start_is_noise_and_copies_no_member(tmp_path, capsys):
         assert "init_member_indices" not in z.files
 
 
+@pytest.mark.slow
 def test_resume_without_a_checkpoint_says_it_starts_from_scratch(tmp_path, capsys):
     args = ["distill", "--dataset", "digits", "--ipc", "1", "--steps", "2", "--width", "8", "--pool-size", "2", "--quiet",
             "--out", str(tmp_path / "r"), "--resume"]
@@ -301,6 +304,7 @@ def test_failed_float32_cholesky_is_retried_in_float64_and_logged():
     assert fr._float64_step is f64
 
 
+@pytest.mark.slow
 def test_non_finite_float32_step_is_retried_in_float64_inside_the_graph(monkeypatch):
     """A GPU's Cholesky gives NaN instead of raising: the float32 step must leave the state
     untouched and the same graph must run the step again in float64, with no host read."""
@@ -365,6 +369,7 @@ def test_real_pool_keeps_uint8_and_gives_the_transformed_batch(kind):
     np.testing.assert_array_equal(floats.take(tf.constant(ids)).numpy(), want if kind == "standardize" else t(x)[ids])
 
 
+@pytest.mark.slow
 def test_frepo_on_uint8_pixels_equals_frepo_on_transformed_inputs():
     ds = load_dataset("digits")
     sp = make_split(ds, 300, 100, seed=0)

@@ -76,6 +76,7 @@ def _tabular(n=200, d=6, seed=0):
     return x, (x[:, 0] > 0).astype(np.int64)
 
 
+@pytest.mark.slow
 def test_dpsgd_defense_states_its_guarantee():
     x, y = _tabular()
     ctx = DefenseContext(2, (6,), TrainConfig(width=16, depth=1), real_steps=30)
@@ -117,6 +118,7 @@ def _weights(x, y, seed, **params):
     return np.concatenate([v.numpy().ravel() for v in DPSGD(ctx, eps=4, **params).fit(x, y, seed).model.trainable_variables])
 
 
+@pytest.mark.slow
 def test_noise_and_sampling_do_not_follow_the_public_seed(monkeypatch):
     """Two fits with the same seed differ (secret sampling and noise); with no noise and
     full batches (nothing random left but the seeded initialisation) they agree."""
@@ -151,6 +153,7 @@ def _audit_dpsgd(tmp_path, name):
     return run_audit(cfg, tmp_path / name, progress=False, log=lambda s: None)["defenses"][0]
 
 
+@pytest.mark.slow
 def test_audited_epsilon_respects_dpsgd_and_catches_a_mechanism_without_noise(tmp_path, monkeypatch):
     """Random labels: only memorisation fits the members. Calibrated DP-SGD at epsilon 1
     stays below its claim; the same training with noise multiplier 0, still claiming

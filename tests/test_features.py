@@ -1,5 +1,6 @@
 """ScatterNet features: fixed, parameter-free, group-normalised; the linear DP-SGD defense on them."""
 import numpy as np
+import pytest
 
 from mi_defense.features.scatter import ScatterFeatures, group_normalize, n_channels, scatter_features
 from mi_defense.tfenv import tf
@@ -18,6 +19,7 @@ def test_group_normalize_known_answer():
     np.testing.assert_allclose(out[0, 1, 0], [0.0, 0.0], atol=1e-5)
 
 
+@pytest.mark.slow
 def test_scatter_features_are_fixed():
     layer = ScatterFeatures((16, 16, 1))
     assert layer.out_shape == (81, 4, 4) and layer.dim == 81 * 16
@@ -32,6 +34,7 @@ def test_scatter_features_are_fixed():
     np.testing.assert_allclose(a.reshape(3, 27, -1), want, rtol=1e-3, atol=1e-3)
 
 
+@pytest.mark.slow
 def test_linear_dp_defense_end_to_end():
     from mi_defense.config import TrainConfig
     from mi_defense.defenses import DefenseContext, DefenseSpec, make_defense

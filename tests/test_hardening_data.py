@@ -55,6 +55,7 @@ def test_images_outside_0_255_or_of_mixed_dtypes_are_refused(tmp_path):
     np.testing.assert_array_equal(load_dataset(str(tmp_path / "tab.npz")).x_train, features)
 
 
+@pytest.mark.slow
 def test_distill_api_gives_the_same_release_for_uint8_and_float_0_255():
     import mi_defense
 

@@ -137,6 +137,7 @@ def test_audit_results_from_dict_checks_the_schema():
         AuditResults.from_json("[" * 200_000 + "]" * 200_000)
 
 
+@pytest.mark.slow
 def test_a_report_that_fails_part_way_leaves_the_folder_as_it_was(tmp_path, monkeypatch):
     from mi_defense.report import render_report, tables
 

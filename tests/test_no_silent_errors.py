@@ -101,6 +101,7 @@ def _distill(tmp_path, *extra):
                  "--batch-real", "32", "--pool-size", "2", "--checkpoint-every", "10", "--out", str(tmp_path / "d"), "--quiet", *extra])
 
 
+@pytest.mark.slow
 def test_distill_resume_refuses_other_settings_and_keeps_the_whole_history(tmp_path, capsys, monkeypatch):
     from mi_defense.distill import api
 

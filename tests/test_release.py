@@ -81,6 +81,7 @@ def test_dp_api_release_holds_nothing_computed_from_the_members(tmp_path):
     assert "dataset" not in prov  # the user's own data is not named
 
 
+@pytest.mark.slow
 def test_secret_seeds_resume_and_a_delta_at_or_above_one_over_n_is_refused(tmp_path, capsys, monkeypatch):
     from mi_defense.distill import api
 

@@ -43,6 +43,7 @@ def test_dp_frepo_defense_claims_its_epsilon_and_copies_no_member(audited):
     assert "no formal privacy guarantee" in verdict(plain, None)
 
 
+@pytest.mark.slow
 def test_report_renders_every_figure_and_verdict(audited):
     paths = render_report(audited)
     drawn = [name for name, _, _ in FIGURES if name in paths]
@@ -78,6 +79,7 @@ def test_report_renders_every_figure_and_verdict(audited):
     assert "## Training recipes" in md and "cross-entropy" in md and "audited ε ≥" in md and "selected on held-out examples" in md
 
 
+@pytest.mark.slow
 def test_report_renders_again_from_a_copy_without_cache_or_artifacts(audited, tmp_path):
     # what the committed reference reports hold: results.json and the figures, no run cache
     render_report(audited)
@@ -89,6 +91,7 @@ def test_report_renders_again_from_a_copy_without_cache_or_artifacts(audited, tm
     assert (copy / "report.html").read_text().count("data:image/png;base64,") == len(FIGURES) - 1  # figure 4 kept
 
 
+@pytest.mark.slow
 def test_user_text_is_inert_in_markdown_and_figures(audited, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(audited, copy, ignore=shutil.ignore_patterns("cache", "artifacts"))
@@ -221,6 +224,7 @@ def test_limitations_state_the_resolution_and_the_reference_runs():
     assert "1/1000 = 0.1%" in text and "0.01% FPR are unresolved" in text and "16 reference runs" in text
 
 
+@pytest.mark.slow
 def test_canary_audits_recorded_beside_the_results_appear_in_the_report(audited, tmp_path, capsys):
     out = tmp_path / "with-canaries"
     shutil.copytree(audited, out)

@@ -19,6 +19,7 @@ def digits():
     return Transform.fit(ds.x_train)(ds.x_train), ds.y_train
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loss", ["mse", "xent"])
 def test_models_trained_together_equal_models_trained_one_by_one(digits, loss):
     x, y = digits
@@ -43,6 +44,7 @@ def test_only_convnets_without_normalisation_are_stacked(digits):
         train_models([x[:10], x[:12]], [targets_for(y[:10], 10), targets_for(y[:12], 10)], 10, TrainConfig(), [0, 1])
 
 
+@pytest.mark.slow
 def test_batched_evaluation_gives_the_same_accuracies(digits):
     x, y = digits
     cfg = TrainConfig(width=8, depth=2, steps=40, batch=50, warmup=5)
@@ -52,6 +54,7 @@ def test_batched_evaluation_gives_the_same_accuracies(digits):
     np.testing.assert_allclose(a["test_accuracy"], b["test_accuracy"], atol=2 / 797)  # at most a borderline image or two
 
 
+@pytest.mark.slow
 def test_bench_train_writes_both_rates(tmp_path, capsys):
     out = tmp_path / "t.json"
     assert main(["bench", "train", "--dataset", "digits", "--models", "2", "--width", "4", "--depth", "2",
