@@ -32,12 +32,24 @@ from mi_defense.errors import UserError
 FAULT_ENV = "MI_DEFENSE_FAULT_ONCE"  # testing the retry path: a worker exits once (marker file)
 
 
-def remaining_minutes(todo, seconds: Dict[str, List[float]]) -> float:
-    """Minutes the runs in ``todo`` should take: each defense's mean run time so far, the
-    mean over all defenses for a defense not yet timed."""
-    every = [t for ts in seconds.values() for t in ts]
-    default = sum(every) / len(every)
-    return sum(np.mean(seconds[s.key]) if s.key in seconds else default for s, _ in todo) / 60
+def remaining_minutes(todo, seconds: Dict[str, List[float]]) -> Tuple[float, int]:
+    """Minutes the runs in ``todo`` should take, and how many of their defenses are not yet
+    timed: each defense's mean run time so far; a defense not yet timed counts at the
+    slowest defense's mean (a defense that distils costs more than one that only trains,
+    so the mean of the others would come in low)."""
+    means = {k: float(np.mean(ts)) for k, ts in seconds.items()}
+    slowest = max(means.values())
+    untimed = {s.key for s, _ in todo if s.key not in means}
+    return sum(means.get(s.key, slowest) for s, _ in todo) / 60, len(untimed)
+
+
+def remaining_text(todo, seconds: Dict[str, List[float]]) -> str:
+    """``about N min left for R run(s)``, or ``at least`` while some defenses are not yet timed."""
+    minutes, untimed = remaining_minutes(todo, seconds)
+    if not untimed:
+        return f"about {minutes:.0f} min left for {len(todo)} run(s)"
+    return (f"at least {minutes:.0f} min left for {len(todo)} run(s) ({untimed} defense(s) not timed yet, counted at the "
+            "slowest so far)")
 
 
 def groups(todo: Sequence[Tuple[object, object]], together: int) -> List[Tuple[object, list]]:
@@ -91,9 +103,8 @@ class LocalExecutor(Executor):
             first = spec.key not in seconds
             seconds.setdefault(spec.key, []).extend([(time.time() - t0) / len(runs)] * len(runs))
             if first and trained < len(todo):
-                audit.log(f"{spec} {runs[0]} took {seconds[spec.key][0]:.0f} s{' per run' if len(runs) > 1 else ''}; about "
-                          f"{remaining_minutes(todo[trained:], seconds):.0f} min left for {len(todo) - trained} run(s) "
-                          "(estimated from the first run of each defense)")
+                audit.log(f"{spec} {runs[0]} took {seconds[spec.key][0]:.0f} s{' per run' if len(runs) > 1 else ''}; "
+                          f"{remaining_text(todo[trained:], seconds)}")
         bar.close()
         return trained
 
