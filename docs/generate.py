@@ -41,15 +41,10 @@ def cli_page() -> str:
     return "\n".join(parts)
 
 
-def _pct(x) -> str:
-    return "-" if x is None else f"{100 * x:.1f}%"
-
-
 def _auc(a) -> str:
-    if not a:
-        return "-"
-    lo, hi = a.get("auc_ci") or (None, None)
-    return f"{a['auc']:.3f}" + (f" [{lo:.3f}, {hi:.3f}]" if lo is not None else "")
+    from mi_defense.report.tables import ci_raw
+
+    return "-" if not a else f"{a['auc']:.3f}{ci_raw(a.get('auc_ci'))}"
 
 
 def _tpr(a) -> str:
@@ -63,6 +58,7 @@ def _canary(e) -> str:
 
 def audit_rows(folder: str):
     from mi_defense.audit.results import load_results
+    from mi_defense.report.tables import pct
 
     r = load_results(ROOT / "reports" / folder)
     head = ["defense", "test accuracy", "claimed ε", "primary attack AUC [95% CI]", "its TPR", "audited ε ≥ (natural)",
@@ -71,7 +67,7 @@ def audit_rows(folder: str):
     for e in r["defenses"]:
         b = e.get("epsilon_lower_bound") or {}
         strong = e.get("strongest_release_attack")
-        rows.append([f"`{e['name']}`", _pct(e["test_accuracy"]),
+        rows.append([f"`{e['name']}`", pct(e["test_accuracy"]),
                      "-" if e.get("claimed_epsilon") is None else f"{e['claimed_epsilon']:.3g}",
                      _auc(e.get("primary_attack")), _tpr(e.get("primary_attack")),
                      "-" if not b else f"{b['value']:.2f}",

@@ -112,7 +112,7 @@ def audit_one_run(defense: str, cfg, canaries: int = 1000, kind: str = "mislabel
     from mi_defense.audit.inputs import audit_transform
     from mi_defense.data import load_dataset
     from mi_defense.defenses import DefenseContext, DefenseSpec, make_defense
-    from mi_defense.train import predict
+    from mi_defense.train import accuracy, predict
 
     spec = DefenseSpec.parse(defense)
     k = canaries // 10 if guesses is None else guesses
@@ -147,6 +147,6 @@ def audit_one_run(defense: str, cfg, canaries: int = 1000, kind: str = "mislabel
         if not len(rest):
             raise UserError(f"{cfg.dataset} has no test set and no image is left outside the members and canaries; lower --canaries")
         x_test, y_test = ds.x_train[rest], ds.y_train[rest]
-    acc = float(np.mean(np.argmax(predict(result.model, transform(x_test)), 1) == y_test))
+    acc = accuracy(result.model, transform(x_test), y_test)
     return OneRunAudit(str(spec), ds.name, meta.get("epsilon"), delta, b["value"], confidence, canaries, kind, k, b["v"], n_members, acc,
                        broken, cfg.seed, time.time() - t0)

@@ -68,11 +68,11 @@ def defense_arrays(targets: Sequence[dict], refs: Sequence[dict], labels: np.nda
                    release_statistics: Optional[Dict[str, tuple]] = None) -> Dict[str, np.ndarray]:
     """One defense's arrays from its cached runs (``logits`` of each) and the release
     statistics of its first target (``{statistic: (target (N,), references (N, M))}``)."""
-    from attacks.signals import scaled_logit
+    from attacks.signals import run_signals
 
-    runs = [targets[0], *refs]
+    runs = [np.asarray(r["logits"], np.float64) for r in [targets[0], *refs]]
     out = {"target_logits": np.stack([t["logits"] for t in targets]).astype(np.float32),
-           "scaled_logit": np.stack([scaled_logit(np.asarray(r["logits"], np.float64), labels) for r in runs], 1).astype(np.float32),
+           "scaled_logit": run_signals(runs, labels)[:, :, 0].astype(np.float32),
            "test_accuracy": np.array([t["meta"]["test_accuracy"] for t in targets], np.float64)}
     for stat, (tgt, ref) in (release_statistics or {}).items():
         if ref is not None and ref.shape[1] == len(refs):
@@ -137,7 +137,7 @@ def rescore(signals: Signals, key: str, names: Optional[Sequence[str]] = None, f
                       release_inputs=release, bootstrap=bootstrap, seed=seed, n_jobs=1)
     for n in names:
         if n in plain:
-            out[n] = attacks.metrics.evaluate(-d.release[plain[n]][:, 0].astype(np.float64), signals.membership, fprs,
+            out[n] = attacks.metrics.evaluate(attacks.release_lira.uncalibrated_scores(release, plain[n]), signals.membership, fprs,
                                               bootstrap=bootstrap, seed=seed, name=n)
     return out
 

@@ -138,10 +138,10 @@ def _render(results: dict, out_dir: Path, stage: Path) -> Dict[str, Path]:
     md += ["", "## Limitations", ""] + [f"> - {_md(line)}" for line in limits]
     md += ["", "## Threat model", "", tables.THREAT_MODEL, "", "## Set-up", ""] + [f"- {_md(line)}" for line in tables.setup_lines(results)]
     md += ["", "## Summary", "", _md_table(summary), "", FOOTNOTE, ""]
-    canary = canaries.canary_rows(canaries.load_canaries(out_dir))
+    recorded = canaries.load_canaries(out_dir)  # read once: the table, the power lines and the HTML
+    canary, power = canaries.canary_rows(recorded), canaries.power(recorded)
     if len(canary) > 1:
-        said = canaries.power(canaries.load_canaries(out_dir))
-        md += ["## Canary audits of the DP mechanisms", "", canaries.NOTE, ""] + [f"- {_md(p)}" for p in said]
+        md += ["## Canary audits of the DP mechanisms", "", canaries.NOTE, ""] + [f"- {_md(p)}" for p in power]
         md += ["", _md_table(canary), ""]
     md += ["## Training recipes", "", _md_table(tables.recipe_rows(results)), ""]
     md += ["## Strongest attack, selected on held-out examples", "", STRONGEST_NOTE, "", _md_table(tables.strongest_rows(results)), ""]
@@ -163,7 +163,7 @@ def _render(results: dict, out_dir: Path, stage: Path) -> Dict[str, Path]:
     body += ["<h2>Summary</h2>", _html_table(summary), f'<p class="note">{html.escape(FOOTNOTE)}</p>']
     if len(canary) > 1:
         body += ["<h2>Canary audits of the DP mechanisms</h2>", f"<p>{html.escape(canaries.NOTE)}</p>", "<ul>"]
-        body += [f"<li>{html.escape(p)}</li>" for p in canaries.power(canaries.load_canaries(out_dir))] + ["</ul>", _html_table(canary)]
+        body += [f"<li>{html.escape(p)}</li>" for p in power] + ["</ul>", _html_table(canary)]
     body += ["<h2>Training recipes</h2>", _html_table(tables.recipe_rows(results))]
     body += ["<h2>Strongest attack, selected on held-out examples</h2>", f"<p>{html.escape(STRONGEST_NOTE)}</p>",
              _html_table(tables.strongest_rows(results))]
