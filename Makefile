@@ -10,7 +10,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint browser-test bench clean print-python
+.PHONY: demo test test-fast lint browser-test docs bench clean print-python
 
 $(STAMP): pyproject.toml
 	@if [ ! -x $(PY) ]; then { [ -n "$(PYTHON)" ] || { $(NO_PYTHON); }; } && $(PYTHON) -m venv $(VENV); fi
@@ -44,6 +44,13 @@ browser-test: $(STAMP)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,ray,browser]'
 	$(PY) -m pytest -q -m browser
 
+# The documentation site (mkdocs.yml) into site/ (gitignored); --strict fails on any warning.
+# mkdocstrings reads the API's docstrings from the source, without importing TensorFlow; the
+# generated pages are checked against the committed results by make test (tests/test_docs.py).
+docs: $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,ray,docs]'
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
+
 bench: $(STAMP)
 	$(VENV)/bin/mi-defense bench distill --width 64 --out bench-distill-w64.json
 	$(VENV)/bin/mi-defense bench distill --width 128 --out bench-distill-w128.json
@@ -52,7 +59,7 @@ bench: $(STAMP)
 	$(VENV)/bin/mi-defense bench attacks --out bench-attacks.json
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build site *.egg-info
 
 # The interpreter the virtual environment is made with.
 print-python:

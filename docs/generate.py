@@ -3,16 +3,29 @@
 * ``docs/reference/cli.md``: every command's ``--help``;
 * ``docs/results/reference-audits.md``: one table per committed reference audit, from its
   ``results.json`` (and the canary audits recorded beside it);
-* the README's headline table, between ``<!-- headline:start -->`` and ``<!-- headline:end -->``.
+* the README's headline table, between ``<!-- headline:start -->`` and ``<!-- headline:end -->``;
+* the measured tables of the guides, each between ``<!-- generated:NAME:start -->`` and
+  ``<!-- generated:NAME:end -->`` (``GUIDE_TABLES``: NAME, its page, and the committed
+  ``evaluate*.json`` behind each cell).
+
+The guides, ``docs/index.md`` and the README hold no other percentage: ``tests/test_docs.py``
+fails on one outside these blocks (``without_generated_blocks``), so a measured figure is
+added to them by adding a table here (or linked on a results page).
 
 Usage: ``python docs/generate.py`` (write) or ``python docs/generate.py --check`` (exit 1
 naming every file that differs from what the committed results give).
+
+The file is also the MkDocs hook of ``mkdocs.yml`` (``on_page_markdown``): a link from a
+documentation page to a repository file outside ``docs/`` (``reports/...``), which works on
+a checkout but is not part of the site, becomes the file's path in a code span.
 """
 from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -106,13 +119,159 @@ def headline() -> str:
     return "\n".join(parts + [END])
 
 
+# The guides' measured tables. A cell is a list of evaluation files under reports/ (one
+# figure each, joined by commas; empty: not measured); a string is written as it is.
+_DP, _Q, _AB = "dp-frepo", "dp-frepo/quick", "dp-frepo/ablation-w32-500steps"
+_DATASETS = (("MNIST", "mnist"), ("Fashion-MNIST", "fashion_mnist"))
+
+
+def _per_dataset(*cells):
+    return [[name, *([c.format(ds=ds)] for c in cells)] for name, ds in _DATASETS]
+
+
+def _row(label, mnist=(), fashion_mnist=()):
+    """One row of a table with a column per dataset (``label``: its first cell, or a list of cells)."""
+    return [*(label if isinstance(label, list) else [label]), list(mnist), list(fashion_mnist)]
+
+
+def _both(label, *files):
+    """A row measured on both datasets: ``files`` name the dataset's folder prefix ``{ds}``."""
+    return _row(label, *([f.format(ds=ds) for f in files] for _, ds in _DATASETS))
+
+
+_DATASET_ROWS = {
+    "dp-frepo-small-budget": ("docs/guide/dp-frepo.md",
+                              ["dataset", "FRePo from noise, no guarantee", "DP-FRePo ε = 10", "DP-FRePo ε = 1 (σ = 1.01)"],
+                              _per_dataset(f"{_DP}/{{ds}}-noise-nondp/evaluate.json", f"{_DP}/{{ds}}-eps10/evaluate.json",
+                                           f"{_DP}/{{ds}}-eps1/evaluate.json")),
+    "dp-frepo-quick-2000-steps": ("docs/guide/dp-frepo.md",
+                                  ["dataset", "FRePo from noise, no guarantee", "DP-FRePo ε = 10 (σ = 0.52)", "DP-FRePo ε = 1 (σ = 1.19)"],
+                                  _per_dataset("frepo-init/{ds}-noise/evaluate.json", f"{_Q}/{{ds}}-eps10/evaluate.json",
+                                               f"{_Q}/{{ds}}-eps1/evaluate.json")),
+}
+_SETTING_ROWS = {
+    "dp-frepo-batch": (["setting", "MNIST", "Fashion-MNIST"], [
+        _both("expected batch 256", f"{_AB}/{{ds}}-eps1-batch256/evaluate.json"),
+        _both("expected batch 1024", f"{_AB}/{{ds}}-eps1-batch1024/evaluate.json"),
+        _row("batch 256, learning rate 3e-3 instead of 1e-2", fashion_mnist=[f"{_AB}/fashion_mnist-eps1-batch256-lr3e-3/evaluate.json"]),
+        _row("batch 256, clipping only (ε = 10⁶, σ = 0.05)", fashion_mnist=[f"{_AB}/fashion_mnist-eps1e6-batch256/evaluate.json"]),
+        _row("FRePo without DP", fashion_mnist=["frepo-init/fashion_mnist-w32-500steps/fm500-noise/evaluate.json"]),
+    ]),
+    "dp-frepo-clip-space": (["setting", "clip space", "MNIST", "Fashion-MNIST"], [
+        _both(["ε = 10", "features"], f"{_Q}/{{ds}}-eps10-batch1024-500steps/evaluate.json"),
+        _both(["ε = 10", "**readout**"], f"{_Q}/{{ds}}-eps10-readout/evaluate-w64.json"),
+        _both(["ε = 1", "features"], f"{_Q}/{{ds}}-eps1-batch1024-500steps/evaluate.json",
+                    f"{_Q}/{{ds}}-eps1-w64-w128/evaluate-w64-w128.json"),
+        _both(["ε = 1", "**readout**"], f"{_Q}/{{ds}}-eps1-readout/evaluate-w64.json", f"{_Q}/{{ds}}-eps1-readout-b/evaluate-w64.json"),
+        _both(["ε = 1, pool width 32", "features"], f"{_Q}/{{ds}}-eps1-w32-features/evaluate-w64.json"),
+        _both(["ε = 1, pool width 32", "readout"], f"{_Q}/{{ds}}-eps1-w32-readout/evaluate-w64.json"),
+    ]),
+    "dp-frepo-start": (["setting", "MNIST", "Fashion-MNIST"], [
+        _both("ε = 1, white noise", f"{_Q}/{{ds}}-eps1-readout/evaluate-w64.json", f"{_Q}/{{ds}}-eps1-readout-b/evaluate-w64.json"),
+        _both("ε = 1, **smoothed noise** (the default; then the same command again)", f"{_Q}/{{ds}}-eps1-smooth-noise/evaluate-w64.json",
+                    f"{_Q}/{{ds}}-eps1-smooth-noise-b/evaluate-w64.json"),
+        _both("ε = 1, noise blurred over 3 pixels (`smooth_sigma = 3`)", f"{_Q}/{{ds}}-eps1-smooth3/evaluate-w64.json"),
+        _both("ε = 1, noise blurred over 4 pixels", f"{_Q}/{{ds}}-eps1-smooth4/evaluate-w64.json"),
+        _row("ε = 1, white noise, LAMB `b1` 0.99 instead of 0.9", fashion_mnist=[f"{_Q}/fashion_mnist-eps1-lamb-b1-0.99/evaluate-w64.json"]),
+        _both("ε = 10, white noise", f"{_Q}/{{ds}}-eps10-readout/evaluate-w64.json"),
+        _both("ε = 10, **smoothed noise** (the default)", f"{_Q}/{{ds}}-eps10-smooth-noise/evaluate-w64.json"),
+        _row("ε = 10, white noise, expected batch 4096 (σ = 1.18 instead of 0.63)", mnist=[f"{_Q}/mnist-eps10-batch4096/evaluate-w64.json"]),
+        _row("ε = 10, smoothed noise, expected batch 4096", fashion_mnist=[f"{_Q}/fashion_mnist-eps10-smooth-noise-batch4096/evaluate-w64.json"]),
+    ]),
+}
+GUIDE_TABLES = {**_DATASET_ROWS, **{name: ("docs/guide/dp-frepo.md", *spec) for name, spec in _SETTING_ROWS.items()}}
+
+
+def block_markers(name: str):
+    return f"<!-- generated:{name}:start -->", f"<!-- generated:{name}:end -->"
+
+
+def _accuracy(file: str) -> str:
+    e = json.loads((ROOT / "reports" / file).read_text())
+    mean, n = 100 * e["test_accuracy_mean"], e["models"]
+    return f"{mean:.2f} %" if n == 1 else f"{mean:.2f} ± {100 * e['test_accuracy_std']:.2f} % ({n} models)"
+
+
+def _pairs(runs):
+    """Run folder names, ``mnist-X`` and ``fashion_mnist-X`` written once as ``*-X``."""
+    out = {}
+    for r in runs:
+        ds, _, rest = r.partition("-")
+        both = ds in ("mnist", "fashion_mnist") and {f"mnist-{rest}", f"fashion_mnist-{rest}"} <= set(runs)
+        out.setdefault(f"*-{rest}" if both else r)
+    return list(out)
+
+
+def guide_table(name: str) -> str:
+    _, head, rows = GUIDE_TABLES[name]
+    body = [[", ".join(map(_accuracy, c)) or "–" if isinstance(c, list) else c for c in row] for row in rows]
+    folders = {}  # parent folder -> run folders, in order of appearance
+    for row in rows:
+        for c in row:
+            for f in c if isinstance(c, list) else []:
+                folders.setdefault(Path(f).parent.parent.as_posix(), {}).setdefault(Path(f).parent.name)
+    source = "; ".join(f"`reports/{parent}/`: " + ", ".join(f"`{r}`" for r in _pairs(runs)) for parent, runs in folders.items())
+    start, end = block_markers(name)
+    return "\n".join([start, "", table([head, *body]), "",
+                      f"Test accuracy, generated by `docs/generate.py` from the `evaluate*.json` of {source}.", "", end])
+
+
+def _replace_block(text: str, start: str, end: str, block: str) -> str:
+    if start in text and end in text:
+        a, b = text.index(start), text.index(end) + len(end)
+        text = text[:a] + block + text[b:]
+    return text
+
+
+def without_generated_blocks(path: Path, text: str) -> str:
+    """``text`` (the content of ``path``) without the blocks this script writes into it."""
+    rel = path.resolve().relative_to(ROOT).as_posix()
+    markers = [(START, END)] if rel == "README.md" else []
+    markers += [block_markers(name) for name, (page, *_) in GUIDE_TABLES.items() if page == rel]
+    for start, end in markers:
+        text = _replace_block(text, start, end, "")
+    return text
+
+
 def outputs() -> dict:
-    readme = (ROOT / "README.md").read_text()
-    if START in readme and END in readme:
-        a, b = readme.index(START), readme.index(END) + len(END)
-        readme = readme[:a] + headline() + readme[b:]
-    return {ROOT / "docs/reference/cli.md": cli_page() + "\n", ROOT / "docs/results/reference-audits.md": audits_page() + "\n",
-            ROOT / "README.md": readme}
+    out = {ROOT / "docs/reference/cli.md": cli_page() + "\n", ROOT / "docs/results/reference-audits.md": audits_page() + "\n",
+           ROOT / "README.md": _replace_block((ROOT / "README.md").read_text(), START, END, headline())}
+    for name, (page, *_) in GUIDE_TABLES.items():
+        path = ROOT / page
+        text = out.get(path) or path.read_text()
+        start, end = block_markers(name)
+        if start not in text or end not in text:
+            raise SystemExit(f"{page}: the markers {start} and {end} are missing")
+        out[path] = _replace_block(text, start, end, guide_table(name))
+    return out
+
+
+# The MkDocs hook (mkdocs.yml: hooks). A relative link or image whose target is a file of
+# the repository outside docs/ becomes that file's path in a code span; a missing target is
+# left for MkDocs to report.
+_LINK = re.compile(r"(!?)\[([^\]]*)\]\(([^)\s]+)\)")
+
+
+def _outside_docs(match, page_dir: Path, docs_dir: Path) -> str:
+    image, text, url = match.groups()
+    target = url.split("#", 1)[0]
+    if not target or re.match(r"^[a-z][a-z0-9+.-]*:", target) or target.startswith("/"):
+        return match.group(0)
+    path = (page_dir / target).resolve()
+    if path == docs_dir or docs_dir in path.parents or not path.exists() or ROOT not in path.parents:
+        return match.group(0)
+    rel = f"`{path.relative_to(ROOT).as_posix()}{'/' if path.is_dir() else ''}`"
+    if image:
+        return f"*({text or 'figure'}: {rel} in the repository)*"
+    return text if text.strip("`").rstrip("/") == rel.strip("`").rstrip("/") else f"{text} ({rel})"
+
+
+def on_page_markdown(markdown: str, page, config, **_kwargs) -> str:
+    if not page.file.abs_src_path:
+        return markdown
+    page_dir, docs_dir = Path(page.file.abs_src_path).parent, Path(config["docs_dir"]).resolve()
+    parts = re.split(r"(^(?:```|~~~).*?^(?:```|~~~)[ \t]*$)", markdown, flags=re.M | re.S)  # odd parts: fenced code
+    return "".join(p if i % 2 else _LINK.sub(lambda m: _outside_docs(m, page_dir, docs_dir), p) for i, p in enumerate(parts))
 
 
 def main(argv) -> int:

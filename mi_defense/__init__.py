@@ -1,7 +1,7 @@
 """mi_defense: dataset distillation (FRePo) as a defense against membership inference.
 
-The pipeline is the package layout: ``data`` -> ``models`` -> ``distill`` ->
-``train``/``defenses`` -> ``audit`` -> ``report``. The membership-inference attack
+The pipeline is the package layout: ``data`` -> ``models`` -> ``training`` ->
+``distill`` -> ``defenses`` -> ``audit`` -> ``report``. The membership-inference attack
 suite lives in the separate ``attacks`` package, which never imports this one.
 
 The Python API (``mi_defense.api``): ``distill(x, y, ipc=...) -> DistilledSet``,

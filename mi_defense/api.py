@@ -30,7 +30,7 @@ def _quiet(*_args, **_kwargs) -> None:
     pass
 
 
-def distill(x: np.ndarray, y: np.ndarray, *, ipc: int = 10, steps: Optional[int] = None, preset: str = "quick",
+def distill(x: np.ndarray, y: np.ndarray, *, ipc: int = 10, steps: Optional[int] = None, preset: str = "auto",
             class_names: Optional[Sequence[str]] = None, init: Optional[str] = None, seed: Optional[int] = None, progress: bool = False,
             log: Optional[Callable[[str], None]] = None, **settings) -> DistilledSet:
     """Distil a private image set with FRePo ("Dataset Distillation using Neural Feature Regression").
@@ -39,8 +39,10 @@ def distill(x: np.ndarray, y: np.ndarray, *, ipc: int = 10, steps: Optional[int]
         x: the private images, uint8 ``(N, H, W, C)`` in [0, 255] (or float32 already in [0, 1]).
         y: their integer classes ``0..K-1``, shape ``(N,)``.
         ipc: synthetic images per class.
-        steps: outer steps (default: the preset's, 2000).
-        preset: ``"quick"`` (pool width 64, real batch 256) or ``"paper"`` (width 128, batch 1024).
+        steps: outer steps (default: the preset's).
+        preset: ``"auto"`` (the default): ``"small"`` for fewer than 20 000 images without
+            ``epsilon``, else ``"quick"``; ``"small"`` (pool width 32, 1000 steps), ``"quick"``
+            (width 64, real batch 256, 2000 steps) or ``"paper"`` (width 128, batch 1024, 20 000 steps).
         class_names: one name per class (default ``"0"``, ``"1"``, ...).
         init: ``"noise"`` (the default) starts from white Gaussian noise and copies no
             member; ``"smooth-noise"`` (the default with ``epsilon`` and ``quick``) from
@@ -80,7 +82,8 @@ def distill(x: np.ndarray, y: np.ndarray, *, ipc: int = 10, steps: Optional[int]
     data = Dataset("private set", x, y, None, None, names)  # validates shapes, dtypes and labels
     if seed is None:
         seed = os_seed(31) if settings.get("epsilon") is not None else 0
-    cfg = resolve_distill_config(preset, "distill()", ipc=ipc, steps=steps, init=init, seed=seed, checkpoint_every=0, **settings)
+    cfg = resolve_distill_config(preset, "distill()", n_members=len(x), ipc=ipc, steps=steps, init=init, seed=seed, checkpoint_every=0,
+                                 **settings)
     missing = [names[c] for c in range(n_classes) if np.sum(y == c) < (cfg.ipc if cfg.init == "real" else 1)]
     if missing:
         raise UserError(f"class(es) {', '.join(missing)} have too few images for ipc={cfg.ipc}; lower ipc or add images")

@@ -190,11 +190,13 @@ def build_parser() -> argparse.ArgumentParser:
     data_dir_arg(ds)
     ds.add_argument("--out", required=True, metavar="DIR", help="output folder: the release (distilled.npz, distilled.png) and the private run record "
                     "DIR/PRIVATE-do-not-release/ (split, seeds, timings, checkpoint: never publish it)")
-    ds.add_argument("--preset", default="quick", choices=["quick", "paper"], help="quick: CPU-sized; paper: the paper's setting")
+    ds.add_argument("--preset", default="auto", choices=["auto", "small", "quick", "paper"],
+                    help="auto (default): small below 20 000 members, else quick, and quick with --epsilon (DP settings never depend "
+                         "on the data); small: width 32, 1000 steps; quick: CPU-sized, width 64, 2000 steps; paper: the paper's setting")
     ds.add_argument("--config", metavar="TOML", help="a TOML file with a [distill] table")
     ds.add_argument("--ipc", type=int, help="synthetic images per class (default 10)")
-    ds.add_argument("--steps", type=int, help="outer steps (default 2000 for quick, 500 for quick with --epsilon, 20000 for paper)")
-    ds.add_argument("--width", type=int, help="pool ConvNet width (default 64 for quick, 128 for paper)")
+    ds.add_argument("--steps", type=int, help="outer steps (default 1000 for small, 2000 for quick, 500 for quick with --epsilon, 20000 for paper)")
+    ds.add_argument("--width", type=int, help="pool ConvNet width (default 32 for small, 64 for quick, 128 for paper)")
     ds.add_argument("--depth", type=int, help="pool ConvNet depth, conv blocks (default 3)")
     ds.add_argument("--pool-norm", choices=["none", "batch", "instance", "layer"], help="normalisation in the pool models (default batch)")
     ds.add_argument("--batch-real", type=int, help="real examples per outer step (default 256 for quick, 1024 for quick with --epsilon and for paper)")

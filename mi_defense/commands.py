@@ -28,7 +28,7 @@ def default_split(dataset, n_members: Optional[int], n_nonmembers: Optional[int]
     return make_split(dataset, n_members, n_nonmembers, n_test, seed=seed)
 
 
-def distill_command(dataset_name: str, out: str, preset: str = "quick", data_dir: Optional[str] = None,
+def distill_command(dataset_name: str, out: str, preset: str = "auto", data_dir: Optional[str] = None,
                     members: Optional[int] = None, split_path: Optional[str] = None, config_path: Optional[str] = None,
                     resume: bool = False, progress: bool = True, tensorboard: bool = False, keep_checkpoint: bool = False,
                     **overrides) -> dict:
@@ -40,7 +40,7 @@ def distill_command(dataset_name: str, out: str, preset: str = "quick", data_dir
     record, from which ``resume`` takes them so a resumed run repeats itself. Without DP
     the seed defaults to 0 and draws the split too (reproducible; no guarantee to keep).
     """
-    from mi_defense.config import load_toml, resolve_distill_config
+    from mi_defense.config import SMALL_DATA, choose_distill_preset, load_toml, resolve_distill_config
     from mi_defense.distill.api import distill
     from mi_defense.distill.record import find_record_file
     from mi_defense.entropy import os_seed
@@ -55,15 +55,19 @@ def distill_command(dataset_name: str, out: str, preset: str = "quick", data_dir
     if private and changes.get("seed") is None:
         # resume: the seed the run was started with; else a fresh secret one
         changes["seed"] = int(read_json(record)["seed"]) if record is not None else os_seed(31)
-    cfg = resolve_distill_config(preset, where, **changes)
     ds = load_dataset(dataset_name, data_dir)
     if split_path:
         split = Split.load(split_path)
     elif private and saved_split is not None:
         split = Split.load(saved_split)  # the secret split the run was started with
     else:
-        split = default_split(ds, members, None, os_seed(31) if private else cfg.seed)
+        split = default_split(ds, members, None, os_seed(31) if private else int(changes.get("seed") or 0))
     split.check(ds)
+    cfg = resolve_distill_config(preset, where, n_members=len(split.members), **changes)
+    if preset == "auto" and progress:
+        chosen = choose_distill_preset(preset, len(split.members), private)
+        print(f"preset auto: {chosen} for {len(split.members)} members (small below {SMALL_DATA} members, quick otherwise and "
+              "always with --epsilon); --preset quick|small|paper chooses")
     return distill(ds, split, cfg, out, resume=resume, progress=progress, tensorboard=tensorboard, keep_checkpoint=keep_checkpoint)
 
 
@@ -77,13 +81,14 @@ def evaluate_command(distilled_path: str, dataset_name: str, models: int = 5, da
     ``baseline_subset`` also trains on a random real subset of the same size, drawn per class
     from the distillation's members (``result["random_subset"]``, with their training-set
     indices); ``only_subset`` trains on that subset alone. ``batched`` trains each group of
-    models together in one graph (``train_many``)."""
+    models together in one graph (``training.stacked``)."""
     import json
 
     from mi_defense.distill.artifact import check_compatible, load_distilled
     from mi_defense.distill.record import find_record_file
-    from mi_defense.evaluate import evaluate_set
-    from mi_defense.train import targets_for
+    from mi_defense.training.evaluate import evaluate_set
+    from mi_defense.training.targets import targets_for
+    from mi_defense.training.loop import resolve_steps
 
     if only_subset and compare_width:
         raise UserError("--only-subset evaluates no distilled set, so --compare-width has nothing to compare; "
@@ -116,11 +121,14 @@ def evaluate_command(distilled_path: str, dataset_name: str, models: int = 5, da
         raise UserError(f"{ds.name} has no test set and no private run record (split.json) lies beside {distilled_path}")
     x_test = transform(x_test)
     result = {"distilled": str(distilled_path), "dataset": ds.name, "privacy_statement": released.provenance.get("privacy_statement")}
+    sets = (0 if only_subset else 1) + bool(compare_width and compare_width != cfg.width) + bool(baseline_subset or only_subset)
+    on_model = _announce(sets, models, resolve_steps(cfg, len(x)), cfg.width, len(x)) if progress else None
     if not only_subset:
-        result.update(evaluate_set(x, y, x_test, y_test, ds.num_classes, cfg, models, progress, batched))
+        result.update(evaluate_set(x, y, x_test, y_test, ds.num_classes, cfg, models, progress, batched, on_model))
     if compare_width and compare_width != cfg.width:
         result["at_width"] = {str(compare_width): evaluate_set(x, y, x_test, y_test, ds.num_classes,
-                                                               dataclasses.replace(cfg, width=compare_width), models, progress, batched)}
+                                                               dataclasses.replace(cfg, width=compare_width), models, progress,
+                                                               batched, on_model)}
     if baseline_subset or only_subset:
         if split is None:
             raise UserError("--baseline-subset and --only-subset draw the subset from the distillation's members: "
@@ -131,11 +139,32 @@ def evaluate_command(distilled_path: str, dataset_name: str, models: int = 5, da
         pos = np.concatenate([rng.choice(np.flatnonzero(ym == c), per, replace=False) for c in range(ds.num_classes)])
         xs = transform(ds.x_train[split.members[pos]])
         result["random_subset"] = {**evaluate_set(xs, targets_for(ym[pos], ds.num_classes), x_test, y_test, ds.num_classes,
-                                                  cfg, models, progress, batched),
+                                                  cfg, models, progress, batched, on_model),
                                    "members": [int(i) for i in split.members[pos]]}
     if json_path:
         write_json(json_path, result)
     return result
+
+
+def _announce(sets: int, models: int, steps: int, width: int, n: int):
+    """Print the planned evaluation; return the callback that, after the first model, prints the time left."""
+    from mi_defense.progress import Estimate
+
+    total = sets * models
+    print(f"evaluate: {total} ConvNet(s) of width {width} ({models} per set, {sets} set(s) of {n} images), {steps} steps each; "
+          "the time they take follows the first model", flush=True)
+    fewer = max(1, models // 2)
+    estimate = Estimate(total, what="evaluate", unit="model", warmup=0, window=1,
+                        knob=f"--models {fewer} or --train-steps {max(1, steps // 2)} cuts it")
+    estimate.update(0)
+    done = [0]
+
+    def on_model():
+        done[0] += 1
+        said = estimate.update(done[0])
+        if said:
+            print(said, flush=True)
+    return on_model
 
 
 def evaluation_lines(r: dict) -> list:

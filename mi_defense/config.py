@@ -161,7 +161,7 @@ class TrainConfig:
     lr: float = 3e-4
     warmup: int = 500
     lr_final_ratio: float = 0.0      # the cosine decay's floor, a fraction of lr (FRePo's code: 0.01)
-    steps: Optional[int] = None      # None: from epochs, else train.default_steps (1000 / 2000 / 5000 for <= 10 / 100 / more)
+    steps: Optional[int] = None      # None: from epochs, else training.loop.default_steps (1000 / 2000 / 5000 for <= 10 / 100 / more)
     batch: int = 500
     augment: Any = "dsa"              # measured: as good as frepo-code on MNIST, better on Fashion-MNIST (README)
     loss: str = "mse"                # mse on (learned or centred one-hot) labels | xent
@@ -222,7 +222,10 @@ DISTILL_PRESETS = {
     "paper": DistillConfig(width=128, depth=3, pool_norm="batch", batch_real=1024, pool_size=10, max_online_updates=100, steps=20000),
     # CPU-sized: narrower pool models and a smaller real batch; see README.
     "quick": DistillConfig(width=64, depth=3, pool_norm="batch", batch_real=256, pool_size=10, max_online_updates=100, steps=2000),
+    # A few thousand images: half quick's width and steps (docs/guide/distilling.md, "Defaults sized to the data").
+    "small": DistillConfig(width=32, depth=3, pool_norm="batch", batch_real=256, pool_size=10, max_online_updates=100, steps=1000),
 }
+SMALL_DATA = 20000  # "auto" picks "small" below this many members (without DP), else "quick"
 
 # DP-FRePo's settings where they differ from the preset's. At a fixed epsilon the noise on
 # each step's mean clipped gradient has standard deviation sigma*C/(q N) per coordinate, and
@@ -285,12 +288,23 @@ def as_dict(obj) -> dict:
     return dataclasses.asdict(obj)
 
 
-def resolve_distill_config(preset: str, where: str, **changes) -> DistillConfig:
-    """The distillation settings: the preset, then DP-FRePo's defaults for it when
-    ``epsilon`` is set (``DISTILL_DP_DEFAULTS``), then ``changes`` (None values ignored;
-    ``where`` names their source in errors). Validated."""
+def choose_distill_preset(preset: str, n_members: Optional[int], private: bool) -> str:
+    """``preset``, with ``"auto"`` resolved: ``"small"`` for fewer than ``SMALL_DATA``
+    members, else ``"quick"``. A DP run (``private``) always gets ``"quick"``: its settings,
+    which the release publishes, never depend on the private data."""
+    if preset != "auto":
+        return preset
+    return "small" if not private and n_members is not None and n_members < SMALL_DATA else "quick"
+
+
+def resolve_distill_config(preset: str, where: str, n_members: Optional[int] = None, **changes) -> DistillConfig:
+    """The distillation settings: the preset (``"auto"``: by ``n_members``,
+    ``choose_distill_preset``), then DP-FRePo's defaults for it when ``epsilon`` is set
+    (``DISTILL_DP_DEFAULTS``), then ``changes`` (None values ignored; ``where`` names their
+    source in errors). Validated."""
+    preset = choose_distill_preset(preset, n_members, changes.get("epsilon") is not None)
     if preset not in DISTILL_PRESETS:
-        raise UserError(f"unknown preset '{preset}'; use one of {', '.join(DISTILL_PRESETS)}")
+        raise UserError(f"unknown preset '{preset}'; use one of auto, {', '.join(DISTILL_PRESETS)}")
     base = DISTILL_PRESETS[preset]
     if changes.get("epsilon") is not None:
         base = dataclasses.replace(base, **DISTILL_DP_DEFAULTS.get(preset, {}))

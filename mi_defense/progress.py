@@ -72,3 +72,46 @@ def progress(iterable=None, *, disable: bool = False, **kw):
     if disable or sys.stderr.isatty():
         return tqdm(iterable, disable=disable, **kw)
     return PlainProgress(iterable, **kw)
+
+
+def duration_text(seconds: float) -> str:
+    """``"40 s"``, ``"12 min"`` or ``"2.5 h"``."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+class Estimate:
+    """The time a long job will take, said once, from the rate of its first units after a warm-up.
+
+    The first ``warmup`` units (graph tracing, caches filling) are not timed; once ``window``
+    more units are done, ``update`` returns one line with the time left and the knob that cuts
+    it (``knob``, e.g. ``"--steps 500 halves it"``), then ``None`` ever after. ``clock`` is
+    injectable for tests."""
+
+    def __init__(self, total: int, done: int = 0, what: str = "", unit: str = "step", knob: str = "", warmup: int = 1,
+                 window: int = 10, clock=time.monotonic):
+        self.total, self.start, self.what, self.unit, self.knob = total, done, what, unit, knob
+        self.warmup, self.window, self.clock = warmup, window, clock
+        self.ref: Optional[tuple] = None
+        self.said = total - done <= warmup + window  # too short a job to be worth a line
+
+    def update(self, done: int) -> Optional[str]:
+        if self.said:
+            return None
+        now = self.clock()
+        if self.ref is None:
+            if done - self.start >= self.warmup:
+                self.ref = (done, now)
+            return None
+        n0, t0 = self.ref
+        if done - n0 < self.window:
+            return None
+        self.said = True
+        per = (now - t0) / (done - n0)
+        left = self.total - done
+        knob = f"; {self.knob}" if self.knob else ""
+        return (f"{self.what}: about {duration_text(per * left)} left for {left} {self.unit}s "
+                f"({per:.2f} s per {self.unit} on this machine){knob}")

@@ -193,7 +193,7 @@ def test_a_users_keras_model_fitted_on_the_release_trains_as_well_as_evaluate(re
 
     import mi_defense
     from mi_defense.config import TrainConfig
-    from mi_defense.evaluate import evaluate_set
+    from mi_defense.training.evaluate import evaluate_set
 
     cwd, _ = readme_run
     released = mi_defense.load_distilled(cwd / "release" / "distilled.npz")

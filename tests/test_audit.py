@@ -10,7 +10,8 @@ from mi_defense.cli import main
 from mi_defense.config import DistillConfig, TrainConfig
 from mi_defense.defenses import REGISTRY, Defense, DefenseResult
 from mi_defense.errors import UserError
-from mi_defense.train import targets_for, train_model
+from mi_defense.training.loop import train_model
+from mi_defense.training.targets import targets_for
 
 REF0 = RunId("ref", 0)
 

@@ -7,7 +7,9 @@ from mi_defense.audit import run_audit
 from mi_defense.audit import signals as sig
 from mi_defense.defenses import REGISTRY, Defense, DefenseResult
 from mi_defense.errors import UserError
-from mi_defense.train import accuracy, targets_for, train_model
+from mi_defense.training.evaluate import accuracy
+from mi_defense.training.loop import train_model
+from mi_defense.training.targets import targets_for
 from tests.test_audit import tiny, tiny_config  # noqa: F401  (the fixture)
 
 

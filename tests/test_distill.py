@@ -8,10 +8,11 @@ from mi_defense.config import DistillConfig
 from mi_defense.data import Transform, load_dataset, make_split
 from mi_defense.distill.frepo import FRePo, choose_init_indices
 from mi_defense.distill.krr import krr_loss, label_margin_loss
-from mi_defense.distill.lamb import cosine_lr, lamb_update
+from mi_defense.distill.lamb import lamb_update
 from mi_defense.distill.pool import initial_counters, next_counter
 from mi_defense.errors import UserError
 from mi_defense.tfenv import tf
+from mi_defense.training.schedules import cosine_lr
 
 
 # ------------------------------------------------------------------ KRR loss

@@ -8,9 +8,10 @@ import pytest
 from mi_defense.config import DistillConfig
 from mi_defense.distill.dp import DPPlan, private_gradients
 from mi_defense.distill.dp_krr import CLIP_MARGIN, clipped_gradient_sum, per_example_sq_norms, per_example_terms
-from mi_defense.distill.krr import centred_onehot, krr_loss, label_margin_loss
+from mi_defense.distill.krr import krr_loss, label_margin_loss
 from mi_defense.errors import UserError
 from mi_defense.tfenv import tf
+from mi_defense.training.targets import centred_onehot
 
 
 def _problem(seed=0, n=7, d=5, b=6, c=3):

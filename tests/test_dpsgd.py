@@ -12,7 +12,7 @@ from mi_defense.config import TrainConfig
 from mi_defense.errors import UserError
 from mi_defense.models import MLP
 from mi_defense.tfenv import tf
-from mi_defense.train import mse_loss
+from mi_defense.training.targets import mse_loss
 
 
 def test_delta_is_the_smaller_of_1e5_and_n_to_minus_1_1():

@@ -11,7 +11,8 @@ from mi_defense.config import TrainConfig
 from mi_defense.defenses import REGISTRY, Defense, DefenseResult
 from mi_defense.errors import UserError
 from mi_defense.io import to_json
-from mi_defense.train import targets_for, train_model
+from mi_defense.training.loop import train_model
+from mi_defense.training.targets import targets_for
 
 
 class Copycat(Defense):

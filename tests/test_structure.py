@@ -66,3 +66,20 @@ def test_attacks_never_import_the_package_and_no_module_is_over_400_lines():
     long = [f"{p.relative_to(ROOT)} ({n})" for d in ("mi_defense", "attacks") for p in (ROOT / d).rglob("*.py")
             if (n := len(p.read_text().splitlines())) > 400]
     assert not long, "over 400 lines: " + ", ".join(long)
+
+
+def test_training_sits_below_distillation_and_its_package_and_recipes_do_not_import_tensorflow():
+    graph = _import_graph()
+    reached = {m for m in graph if m.split(".")[:2] == ["mi_defense", "training"]}
+    todo = list(reached)
+    while todo:
+        for t in graph[todo.pop()] - reached:
+            reached.add(t)
+            todo.append(t)
+    above = ("mi_defense.distill", "mi_defense.defenses", "mi_defense.audit", "mi_defense.report", "mi_defense.cli",
+             "mi_defense.api", "mi_defense.commands")
+    wrong = sorted(m for m in reached if m.startswith(above))
+    assert not wrong, "mi_defense.training imports (directly or not) " + ", ".join(wrong)
+    code = "import sys, mi_defense.training, mi_defense.training.recipes\nprint('tensorflow' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "False", out.stdout + out.stderr

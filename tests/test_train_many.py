@@ -8,9 +8,10 @@ import pytest
 from mi_defense.cli import main
 from mi_defense.config import TrainConfig
 from mi_defense.data import Transform, load_dataset
-from mi_defense.evaluate import evaluate_set
-from mi_defense.train import predict, targets_for, train_model
-from mi_defense.train_many import stackable, train_models
+from mi_defense.training.evaluate import evaluate_set, predict
+from mi_defense.training.loop import train_model
+from mi_defense.training.stacked import stackable, train_models
+from mi_defense.training.targets import targets_for
 
 
 @pytest.fixture(scope="module")

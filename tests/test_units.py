@@ -4,7 +4,7 @@ import pytest
 
 import dataclasses
 
-from mi_defense.augment import STYLES, _affine, _frepo_colour, _frepo_crop, _frepo_cutout, augment, flip_crop
+from mi_defense.training.augment import STYLES, _affine, _frepo_colour, _frepo_crop, _frepo_cutout, augment, flip_crop
 from mi_defense.config import TrainConfig, replace_checked
 from mi_defense.defenses import DefenseSpec
 from mi_defense.errors import UserError
@@ -74,7 +74,7 @@ def test_warmup_cosine_floor_matches_the_closed_form():
     ``alpha = r``, as FRePo's evaluation code uses with r = 0.01); r = 0 decays to zero."""
     import math
 
-    from mi_defense.train import WarmupCosine
+    from mi_defense.training.schedules import WarmupCosine
 
     lr, warm, total = 3e-4, 500, 2000
     for r in (0.0, 0.01):

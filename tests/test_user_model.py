@@ -5,7 +5,8 @@ import pytest
 from mi_defense.config import TrainConfig
 from mi_defense.errors import UserError
 from mi_defense.tfenv import tf
-from mi_defense.train import accuracy, train_model
+from mi_defense.training.evaluate import accuracy
+from mi_defense.training.loop import train_model
 
 
 def data(n=60):

@@ -10,7 +10,7 @@ from attacks.metrics import DEFAULT_FPRS
 from mi_defense.config import DistillConfig, TrainConfig, check_whole, load_toml, replace_checked
 from mi_defense.defenses import DefenseSpec
 from mi_defense.errors import UserError
-from mi_defense.recipes import RealRecipe
+from mi_defense.training.recipes import RealRecipe
 
 
 # The audit's one input normalisation: ``fitted`` to the training pool's per-channel

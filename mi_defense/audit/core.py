@@ -190,7 +190,7 @@ class Audit:
     def compute_run(self, spec: DefenseSpec, run: RunId) -> Tuple[dict, Dict[str, np.ndarray]]:
         """Train one run and return what its cache file holds ``(meta, arrays)``; writes nothing,
         so any executor can run it anywhere the dataset is readable."""
-        from mi_defense.train import predict
+        from mi_defense.training.evaluate import predict
 
         pos = self._train_positions(run)
         history = []
@@ -223,7 +223,7 @@ class Audit:
     def _outputs(self, spec: DefenseSpec, run: RunId, pos: np.ndarray, result, history: list,
                  seconds: float) -> Tuple[dict, Dict[str, np.ndarray]]:
         """A fitted run's cache entry: its outputs on the universe, test accuracy and metadata."""
-        from mi_defense.train import predict
+        from mi_defense.training.evaluate import predict
 
         t0 = time.time()
         logits_u = predict(result.model, self.x_u)

@@ -112,7 +112,7 @@ def audit_one_run(defense: str, cfg, canaries: int = 1000, kind: str = "mislabel
     from mi_defense.audit.inputs import audit_transform
     from mi_defense.data import load_dataset
     from mi_defense.defenses import DefenseContext, DefenseSpec, make_defense
-    from mi_defense.train import accuracy, predict
+    from mi_defense.training.evaluate import accuracy, predict
 
     spec = DefenseSpec.parse(defense)
     k = canaries // 10 if guesses is None else guesses

@@ -69,7 +69,7 @@ def reference_split(ds, toml_path: Path, split_json: Path):
 
 def fit_and_score(spec: str, ctx, x, y, seed, evals):
     from mi_defense.defenses import DefenseSpec, make_defense
-    from mi_defense.train import accuracy
+    from mi_defense.training.evaluate import accuracy
 
     t0 = time.time()
     res = make_defense(DefenseSpec.parse(spec), ctx).fit(x, y, seed)

@@ -1,5 +1,5 @@
-"""Benchmark of training several models: one at a time (``train.train_model``) against
-together in one graph (``train_many.train_models``), in model-steps per second."""
+"""Benchmark of training several models: one at a time (``training.loop.train_model``) against
+together in one graph (``training.stacked.train_models``), in model-steps per second."""
 from __future__ import annotations
 
 import time
@@ -23,8 +23,9 @@ def bench_train(dataset: str = "mnist", models: int = 8, width: int = 32, depth:
     from mi_defense.config import TrainConfig
     from mi_defense.data import Transform, default_transform_kind, load_dataset
     from mi_defense.errors import UserError
-    from mi_defense.train import targets_for, train_model
-    from mi_defense.train_many import train_models
+    from mi_defense.training.loop import train_model
+    from mi_defense.training.stacked import train_models
+    from mi_defense.training.targets import targets_for
 
     if steps <= WARMUP_STEPS:
         raise UserError(f"--steps {steps}: give more than the {WARMUP_STEPS} untimed warm-up steps")

@@ -15,7 +15,7 @@ import numpy as np
 
 from mi_defense.config import DistillConfig, TrainConfig
 from mi_defense.errors import UserError
-from mi_defense.recipes import RealRecipe
+from mi_defense.training.recipes import RealRecipe
 
 
 @dataclass(frozen=True)
@@ -149,8 +149,8 @@ class Defense:
         return job.finish(self.train(job))
 
     def train(self, job: TrainingJob):
-        """Train the model of one prepared job (``train.train_model``)."""
-        from mi_defense.train import train_model
+        """Train the model of one prepared job (``training.loop.train_model``)."""
+        from mi_defense.training.loop import train_model
 
         return train_model(job.x, job.y, self.ctx.num_classes, job.cfg, progress=self.ctx.progress, desc=job.desc,
                            on_step=self.ctx.on_step)

@@ -1,6 +1,6 @@
 """Baselines: no defense, and a random real subset of the members.
 
-``none`` trains on every member with the real-data recipe (``mi_defense.recipes``): the
+``none`` trains on every member with the real-data recipe (``mi_defense.training.recipes``): the
 leaky reference point, fitted as a deployed model would be. ``subset:n=K`` trains on K
 random members with FRePo's distilled-data protocol, in an audit by default as many as
 the first distilled set has examples: the naive baseline
@@ -13,8 +13,9 @@ from __future__ import annotations
 import time
 
 from mi_defense.defenses.base import Defense, DefenseResult, TrainingJob, stratified_subset
-from mi_defense.recipes import describe
-from mi_defense.train import accuracy, targets_for
+from mi_defense.training.evaluate import accuracy
+from mi_defense.training.recipes import describe
+from mi_defense.training.targets import targets_for
 
 
 class NoDefense(Defense):

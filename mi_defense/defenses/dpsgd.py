@@ -41,7 +41,8 @@ from mi_defense.accounting import calibrate_noise, check_delta, dp_delta, epsilo
 from mi_defense.defenses.base import Defense, DefenseResult
 from mi_defense.models import ConvNet, MLP
 from mi_defense.tfenv import tf
-from mi_defense.train import WarmupCosine, accuracy
+from mi_defense.training.evaluate import accuracy
+from mi_defense.training.schedules import WarmupCosine
 
 TRUNCATION_SHARE = 0.01  # the share of delta that covers truncated batches
 

@@ -17,8 +17,8 @@ import time
 
 from mi_defense.config import DISTILL_DP_DEFAULTS, NOISE_INITS, DistillConfig
 from mi_defense.defenses.base import Defense, DefenseResult, TrainingJob
-from mi_defense.recipes import describe
-from mi_defense.train import accuracy
+from mi_defense.training.evaluate import accuracy
+from mi_defense.training.recipes import describe
 
 
 DP_START = DISTILL_DP_DEFAULTS["quick"]["init"]  # DP-FRePo's start when the spec names none

@@ -2,7 +2,7 @@
 
 An audit's reference runs repeat one defense on many halves of the universe. Each run's
 ``Defense.prepare`` (for FRePo: the distillation) happens on its own; the models are then
-trained together by ``train_many.train_models``, which equals training them one by one
+trained together by ``training.stacked.train_models``, which equals training them one by one
 with the same seeds, to float tolerance. Runs that cannot be stacked (DP-SGD trains its
 own way; a normalised ConvNet; an MLP on tabular data) are fitted one by one, so the
 result never depends on whether they were grouped.
@@ -29,8 +29,8 @@ def _same_recipe(jobs: Sequence[TrainingJob]) -> bool:
 
 
 def can_train_together(jobs: Sequence[TrainingJob]) -> bool:
-    """Whether ``train_many.train_models`` can train these prepared jobs' models in one graph."""
-    from mi_defense.train_many import stackable
+    """Whether ``training.stacked.train_models`` can train these prepared jobs' models in one graph."""
+    from mi_defense.training.stacked import stackable
 
     return len(jobs) > 1 and _same_recipe(jobs) and stackable(jobs[0].cfg, jobs[0].x)
 
@@ -50,7 +50,7 @@ def fit_together(defense: Defense, data: Sequence[Tuple[np.ndarray, np.ndarray, 
             return [defense.fit(*d) for d in data]
     if not can_train_together(jobs):
         return [j.finish(defense.train(j)) for j in jobs]
-    from mi_defense.train_many import train_models
+    from mi_defense.training.stacked import train_models
 
     t0 = time.time()
     models = train_models([j.x for j in jobs], [j.y for j in jobs], defense.ctx.num_classes, jobs[0].cfg,

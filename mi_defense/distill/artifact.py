@@ -178,7 +178,7 @@ class DistilledSet:
         decay, one random augmentation per batch, steps by the set's size); return it. Test
         inputs go through ``self.transform`` first."""
         from mi_defense.config import TrainConfig
-        from mi_defense.train import train_model
+        from mi_defense.training.loop import train_model
 
         cfg = TrainConfig(seed=seed) if steps is None else TrainConfig(seed=seed, steps=steps)
         return train_model(self.x.astype(np.float32), self.y.astype(np.float32), self.y.shape[1], cfg, progress=progress,

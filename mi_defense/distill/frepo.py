@@ -33,14 +33,16 @@ import numpy as np
 
 from mi_defense.config import DistillConfig
 from mi_defense.data.transforms import Transform
-from mi_defense.distill.krr import centred_onehot, krr_loss, label_margin_loss
-from mi_defense.distill.lamb import cosine_lr, lamb_update
+from mi_defense.distill.krr import krr_loss, label_margin_loss
+from mi_defense.distill.lamb import lamb_update
 from mi_defense.distill.pool import ModelPool
 from mi_defense.distill.real_pool import RealPool
 from mi_defense.errors import UserError
 from mi_defense.io import NPZ_READ_ERRORS, write_npz
 from mi_defense.models import build_model
 from mi_defense.tfenv import tf
+from mi_defense.training.schedules import cosine_lr
+from mi_defense.training.targets import centred_onehot
 
 
 SYNC_EVERY = 10  # outer steps launched between reads of their loss and finiteness flags
@@ -294,7 +296,7 @@ class FRePo:
     def run(self, checkpoint: Optional[Path] = None, resume: bool = False, progress: bool = True,
             tensorboard_dir: Optional[str] = None, stop_after: Optional[int] = None) -> DistillState:
         """Run outer steps up to ``cfg.steps`` (or ``stop_after``), checkpointing atomically."""
-        from mi_defense.progress import progress as progress_bar
+        from mi_defense.progress import Estimate, progress as progress_bar
 
         cfg = self.cfg
         if resume and checkpoint is not None and Path(checkpoint).is_file():
@@ -303,6 +305,13 @@ class FRePo:
         end = cfg.steps if stop_after is None else min(cfg.steps, stop_after)
         writer = tf.summary.create_file_writer(str(tensorboard_dir)) if tensorboard_dir else None
         bar = progress_bar(total=cfg.steps, initial=self.state.step, desc="FRePo", unit="step", disable=not progress, dynamic_ncols=True)
+        half = max(1, cfg.steps // 2)
+        estimate = Estimate(end, self.state.step, what="FRePo", unit="outer step", warmup=SYNC_EVERY, window=2 * SYNC_EVERY,
+                            knob=f"--steps {half} (steps={half} from Python) halves it, a smaller --batch-real or --width cuts each step")
+        if progress and end > self.state.step:
+            self.log(f"FRePo: {end - self.state.step} outer steps planned, {cfg.ipc} images per class, {cfg.batch_real} real "
+                     f"images per step, a pool of {cfg.pool_size} ConvNets of width {cfg.width}; the time they take follows "
+                     f"after {3 * SYNC_EVERY} steps")
         report_loss = self.dp is None  # DP-FRePo's loss on private batches is never recorded
         pending = []  # launched steps whose values are read every SYNC_EVERY steps, not after each
 
@@ -328,6 +337,9 @@ class FRePo:
                 due = checkpoint is not None and cfg.checkpoint_every and self.state.step % cfg.checkpoint_every == 0
                 if due or self.state.step % SYNC_EVERY == 0 or self.state.step == end:
                     collect()
+                    said = estimate.update(self.state.step)
+                    if said and progress:
+                        self.log(said)
                 if due:
                     self.state.seconds += time.perf_counter() - t0
                     t0 = time.perf_counter()

@@ -9,7 +9,8 @@ Ba, NeurIPS 2022). With ``F_s`` the features of the ``n_s`` synthetic images (la
     L    = 1/|t| * sum_i 1/2 * || pred_i - Y_t,i ||^2
 
 The solve uses a Cholesky factorisation; gradients reach ``F_s`` and ``Y_s`` through the
-kernel and the solve. Callers pass real-batch features as constants (no gradient).
+kernel and the solve. Callers pass real-batch features as constants (no gradient). The
+centred one-hot targets are ``training.targets.centred_onehot``.
 """
 from __future__ import annotations
 
@@ -46,7 +47,3 @@ def label_margin_loss(y_s, num_classes: int):
     margin = top2[:, 0] - top2[:, 1]
     return tf.reduce_mean(tf.nn.relu(1.0 / num_classes - margin))
 
-
-def centred_onehot(y, num_classes: int, scale: float = 1.0):
-    """``(onehot(y) - 1/C) * scale`` as float32."""
-    return (tf.one_hot(y, num_classes) - 1.0 / num_classes) * scale

@@ -7,6 +7,8 @@ TensorFlow 2.15 ships no LAMB. For a parameter ``p`` with gradient ``g`` at step
     u = m / (1 - b1^t) / (sqrt(v / (1 - b2^t)) + eps) + wd * p
     r = ||p|| / ||u||  (1 when either norm is zero)
     p = p - lr * r * u
+
+Only distillation uses it; its learning-rate schedule is ``training.schedules.cosine_lr``.
 """
 from __future__ import annotations
 
@@ -26,8 +28,3 @@ def lamb_update(p, g, m, v, t, lr, b1=0.9, b2=0.999, eps=1e-6, wd=0.0):
     ratio = tf.where((p_norm > 0) & (u_norm > 0), p_norm / tf.maximum(u_norm, 1e-30), tf.ones_like(p_norm))
     return p - lr * ratio * u, m, v
 
-
-def cosine_lr(step, total_steps, lr, final_ratio=0.1):
-    """Cosine decay from ``lr`` to ``final_ratio * lr`` over ``total_steps``."""
-    frac = tf.minimum(tf.cast(step, tf.float32) / float(max(total_steps, 1)), 1.0)
-    return lr * (final_ratio + (1.0 - final_ratio) * 0.5 * (1.0 + tf.cos(3.141592653589793 * frac)))

@@ -2,7 +2,7 @@
 import numpy as np, tensorflow as tf, time
 from sklearn.datasets import load_digits
 import mi_defense
-from mi_defense.evaluate import evaluate_set
+from mi_defense.training.evaluate import evaluate_set
 from mi_defense.config import TrainConfig
 d = load_digits(); x = (d.images[..., None]*255/16).round().astype(np.uint8); y = d.target
 rel = mi_defense.distill(x[:1200], y[:1200], ipc=10, steps=300)

@@ -6,7 +6,10 @@ steps then cosine decay to zero, mean-squared error on the (learned or centred o
 labels, batch ``min(n, 500)``, one random augmentation per batch, and 1000 / 2000 / 5000
 steps for training sets of up to 10 / 100 / more examples (the paper's 10 / 100 / 500
 synthetic images). Models trained on real data use the same loop with the real-data
-recipe of ``mi_defense.recipes`` (cross-entropy, length in epochs).
+recipe of ``training.recipes`` (cross-entropy, length in epochs). The schedule is
+``training.schedules.WarmupCosine``, the targets and losses ``training.targets``, the
+augmentations ``training.augment``; ``training.stacked`` trains R models of this loop
+together and ``training.evaluate`` measures them.
 """
 from __future__ import annotations
 
@@ -16,12 +19,12 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from mi_defense.augment import STYLES, augment, flip_crop
 from mi_defense.config import TrainConfig
-from mi_defense.distill.krr import centred_onehot
-from mi_defense.distill.lamb import cosine_lr
 from mi_defense.models import build_model
 from mi_defense.tfenv import tf
+from mi_defense.training.augment import STYLES, augment, flip_crop
+from mi_defense.training.schedules import WarmupCosine
+from mi_defense.training.targets import LOSSES
 
 
 def default_steps(n_examples: int) -> int:
@@ -43,45 +46,10 @@ def resolve_steps(cfg: TrainConfig, n_examples: int) -> int:
     return default_steps(n_examples)
 
 
-class WarmupCosine(tf.keras.optimizers.schedules.LearningRateSchedule):
-    """Linear warm-up to ``lr`` over ``warmup`` steps, then cosine decay to ``final_ratio * lr``
-    (zero by default; FRePo's public evaluation code decays to 0.01x)."""
-
-    def __init__(self, lr: float, warmup: int, total: int, final_ratio: float = 0.0):
-        self.lr, self.warmup, self.total = lr, warmup, max(total, 1)
-        self.final_ratio = float(final_ratio)
-
-    def __call__(self, step):
-        step = tf.cast(step, tf.float32)
-        warm = self.lr * (step + 1.0) / float(max(self.warmup, 1))
-        cos = cosine_lr(step - self.warmup, self.total - self.warmup, self.lr, self.final_ratio)
-        return tf.where(step < self.warmup, warm, cos)
-
-    def get_config(self):
-        return {"lr": self.lr, "warmup": self.warmup, "total": self.total, "final_ratio": self.final_ratio}
-
-
-def targets_for(y: np.ndarray, num_classes: int) -> np.ndarray:
-    """Centred one-hot regression targets for integer labels."""
-    return centred_onehot(tf.constant(y), num_classes).numpy()
-
-
-def mse_loss(out, y):
-    """Per-example ``0.5 * sum_c (out - y)^2``."""
-    return 0.5 * tf.reduce_sum(tf.square(out - y), axis=1)
-
-
-def xent_loss(out, y):
-    return tf.nn.softmax_cross_entropy_with_logits(labels=tf.one_hot(tf.argmax(y, axis=1), tf.shape(y)[1]), logits=out)
-
-
-LOSSES = {"mse": mse_loss, "xent": xent_loss}
-
-
 def draw_batch(xs, ys, batch: int, seed, aug_mode: str, rgb: bool):
     """One training batch of ``(xs, ys)``: ``batch`` indices drawn with the stateless
     ``seed`` (the whole set when ``batch`` covers it), then the augmentation of
-    ``aug_mode`` with ``seed + 3``. Shared by ``train_model`` and ``train_many``."""
+    ``aug_mode`` with ``seed + 3``. Shared by ``train_model`` and ``stacked.train_models``."""
     n = int(xs.shape[0])
     if batch < n:
         ids = tf.random.stateless_uniform([batch], seed, 0, n, dtype=tf.int64)
@@ -155,18 +123,6 @@ def train_model(x: np.ndarray, y: np.ndarray, num_classes: int, cfg: TrainConfig
     bar.close()
     model.train_steps = steps
     return model
-
-
-def predict(model, x: np.ndarray, batch: int = 1000, features: bool = False) -> np.ndarray:
-    """Model outputs (or penultimate features) for ``x`` in batches, inference mode."""
-    fn = model.features if features else model
-    f = tf.function(lambda b: fn(b, training=False))
-    outs = [f(tf.constant(x[i:i + batch], tf.float32)).numpy() for i in range(0, len(x), batch)]
-    return np.concatenate(outs) if outs else np.zeros((0, model.feature_dim if features else model.config["num_classes"]), np.float32)
-
-
-def accuracy(model, x: np.ndarray, y: np.ndarray) -> float:
-    return float(np.mean(np.argmax(predict(model, x), axis=1) == y))
 
 
 def with_seed(cfg: TrainConfig, seed: int) -> TrainConfig:

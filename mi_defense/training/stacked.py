@@ -2,11 +2,11 @@
 
 The R models' weights and Adam moments are stacked on a leading model axis; one step
 draws each model's own batch from its own training set with its own seed (the draw and
-the augmentation of ``train.train_model``), runs the R forward and backward passes as
+the augmentation of ``loop.train_model``), runs the R forward and backward passes as
 one vectorised computation (``tf.vectorized_map`` over the model axis, which TensorFlow
 lowers to batched kernels on the device it picks), and applies Adam with Keras'
 update rule to every model at once. The result equals training the models one by one
-with ``train.train_model`` and the same seeds, to float tolerance (tested).
+with ``loop.train_model`` and the same seeds, to float tolerance (tested).
 
 Where it pays: on a GPU, R small models fill the device that one leaves mostly idle.
 On a CPU a single width-32 ConvNet already keeps the cores busy, so training R
@@ -23,7 +23,9 @@ import numpy as np
 from mi_defense.config import TrainConfig
 from mi_defense.models import build_model
 from mi_defense.tfenv import tf
-from mi_defense.train import LOSSES, WarmupCosine, draw_batch, resolve_steps
+from mi_defense.training.loop import draw_batch, resolve_steps
+from mi_defense.training.schedules import WarmupCosine
+from mi_defense.training.targets import LOSSES
 
 
 def stackable(cfg: TrainConfig, x: np.ndarray) -> bool:
