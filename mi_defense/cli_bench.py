@@ -10,7 +10,7 @@ def cmd_bench(args) -> int:
 
     if args.out:
         check_writable_file(args.out, "--out")
-    for flag in ("width", "depth", "models", "train_size", "batch", "steps", "ipc"):
+    for flag in ("width", "depth", "models", "train_size", "batch", "steps", "ipc", "draws"):
         value = getattr(args, flag, None)
         if value is not None and value <= 0:
             raise UserError(f"--{flag.replace('_', '-')} {value}: give a positive number")
@@ -32,6 +32,20 @@ def cmd_bench(args) -> int:
         print(f"{r['models']} ConvNets of width {r['width']} ({r['dataset']}, {r['train_size']} examples each, batch {r['batch']}, "
               f"{r['timed_steps']} timed steps): one at a time {r['one_at_a_time_model_steps_per_second']:.1f} model-steps/s, "
               f"together {r['batched_model_steps_per_second']:.1f} model-steps/s ({r['speedup']:.2f}x) on {r['device']}")
+    elif args.what == "references":
+        from mi_defense.bench.references import bench_references, best_at
+
+        if not args.signals:
+            raise UserError("bench references needs --signals DIR/signals.npz (written by every audit beside its results.json)")
+        counts = _counts(args.counts)
+        r = bench_references(args.signals, defense=args.defense, counts=counts, draws=args.draws, out=args.out)
+        print(f"{r['defense']}: reference attacks with fewer of the audit's {r['references_in_audit']} reference runs "
+              f"({r['draws']} draws each); yardstick {r['yardstick']}, AUC {r['full']['lira_online']['auc']:.3f}")
+        for k in counts:
+            name, share = best_at(r, k)
+            row = r["by_count"][str(k)][name]
+            print(f"  {k:>2} runs: best {name:<18} AUC {row['auc']['mean']:.3f} +- {row['auc']['std']:.3f}"
+                  + ("" if share is None else f", {100 * share:.0f}% of the yardstick's advantage"))
     else:
         if args.load < 0:
             raise UserError(f"--load {args.load}: give a number of busy processes >= 0")
@@ -46,14 +60,27 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def _counts(text: str) -> list:
+    try:
+        counts = [int(c) for c in text.split(",") if c.strip()]
+    except ValueError:
+        counts = []
+    if not counts or min(counts) < 1:
+        raise UserError(f"--counts {text!r}: give reference-run counts >= 1 separated by commas, e.g. 1,2,4,8")
+    return counts
+
+
 def add_parser(sub, data_dir_arg) -> None:
     bn = sub.add_parser("bench", help="speed and memory benchmarks, written as JSON",
                         description="distill: seconds per FRePo outer step (median after warm-up), feature throughput, "
                                     "achieved GFLOP/s as a fraction of the device's measured matmul rate (whole step and "
                                     "per phase), peak RSS against TensorFlow's own, and device. train: model-steps/s of "
                                     "several ConvNets trained one at a time and together in one graph. attacks: wall time of every threshold attack "
-                                    "and the four trained attacks on simulated outputs of 10 classes.")
-    bn.add_argument("what", choices=["distill", "train", "attacks"], help="what to time")
+                                    "and the four trained attacks on simulated outputs of 10 classes. references: every reference attack "
+                                    "re-scored from an audit's signals.npz with 1, 2, 4, ... of its reference runs (whole "
+                                    "complementary pairs), against LiRA online with all of them.")
+    bn.add_argument("what", choices=["distill", "train", "attacks", "references"],
+                    help="what to time (references: attack power with fewer reference runs, from an audit's signals)")
     bn.add_argument("--dataset", default="mnist", help="distill: real data for the step (default mnist)")
     data_dir_arg(bn)
     bn.add_argument("--width", type=int, help="distill: pool ConvNet width (default 64); train: ConvNet width (default 32)")
@@ -73,5 +100,9 @@ def add_parser(sub, data_dir_arg) -> None:
     bn.add_argument("--bootstrap", type=int, default=200, help="attacks: bootstrap resamples for the CIs")
     bn.add_argument("--no-thread-limit", action="store_true", help="attacks: let BLAS/OpenMP use every core (no threadpoolctl limit)")
     bn.add_argument("--load", type=int, default=0, metavar="N", help="attacks: run N busy processes alongside (a shared machine)")
+    bn.add_argument("--signals", metavar="NPZ", help="references: an audit's signals.npz")
+    bn.add_argument("--defense", default="none", help="references: the defense key in the signals (default none)")
+    bn.add_argument("--counts", default="1,2,4,8", help="references: reference-run counts to compare (default 1,2,4,8)")
+    bn.add_argument("--draws", type=int, default=10, help="references: random subsets of runs per count (default 10)")
     bn.add_argument("--out", metavar="JSON", help="write the figures as JSON")
     bn.set_defaults(func=cmd_bench)
