@@ -145,6 +145,7 @@ def test_report_images_load_in_headless_chromium(audited):
         opts.add_argument(flag)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
     try:
+        driver.set_window_size(1400, 900)
         driver.get((audited / "report.html").resolve().as_uri())
         n_images = driver.execute_script("return document.images.length")
         broken = driver.execute_script(
@@ -154,6 +155,7 @@ def test_report_images_load_in_headless_chromium(audited):
         classes = driver.execute_script("return Array.from(document.querySelectorAll('p.verdict')).map(p => p.className)")
         box = driver.execute_script("const b = document.querySelector('div.limitations'); return b ? b.innerText : ''")
         first = driver.execute_script("return document.querySelector('p.verdict').innerText")
+        fit = driver.execute_script(SUMMARY_FIT)
     finally:
         driver.quit()
     assert n_images == len(FIGURES) - 1 and broken == [] and min(widths) > 100  # no per-class figure at 150 non-members
@@ -161,6 +163,20 @@ def test_report_images_load_in_headless_chromium(audited):
     assert len(classes) == 3 and all(c.split()[1] in ("sev-leaking", "sev-no-evidence", "sev-guarantee") for c in classes)
     assert "smallest FPR 150 non-members resolve" in box and "2 reference runs" in box
     assert first.startswith("none: ")
+    # at 1400 pixels the summary's claimed-epsilon header is in view, or its box scrolls sideways to it; the page never does
+    assert fit["inner"] > 1300 and fit["overflowX"] == "auto" and fit["page"] <= fit["inner"], fit
+    in_view = fit["boxLeft"] <= fit["thLeft"] and fit["thRight"] <= fit["boxRight"] + 0.5
+    assert in_view or (fit["scrollWidth"] > fit["clientWidth"] and fit["thRight"] <= fit["boxLeft"] + fit["scrollWidth"] + 0.5), fit
+    assert in_view, fit  # privacy first: the second column
+
+
+SUMMARY_FIT = """
+const box = document.getElementById('summary');
+const th = Array.from(box.querySelectorAll('th')).find(t => t.textContent.trim() === 'claimed ε');
+const b = box.getBoundingClientRect(), h = th.getBoundingClientRect();
+return {inner: window.innerWidth, page: document.documentElement.scrollWidth, overflowX: getComputedStyle(box).overflowX,
+        boxLeft: b.left, boxRight: b.right, thLeft: h.left, thRight: h.right, scrollWidth: box.scrollWidth, clientWidth: box.clientWidth};
+"""
 
 
 REFERENCE = Path(__file__).resolve().parents[1] / "reports" / "fashion_mnist-cpu" / "results.json"

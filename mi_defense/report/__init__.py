@@ -13,15 +13,18 @@ from typing import Dict, Optional
 from mi_defense.audit.results import load_results  # noqa: F401  (the report's reader, re-exported)
 from mi_defense.errors import UserError
 from mi_defense.io import _alive, write_text
-from mi_defense.report import canaries, figures, findings, tables
+from mi_defense.report import canaries, figures, findings, images, tables
 
+# (file, caption for a figure that carries none, how it is drawn: None for figure 4, drawn
+# from the run artifacts). Each figure writes the caption that fits what it drew into its PNG
+# (``figures.caption``), so the captions follow the data and a kept figure 4 keeps its own.
 FIGURES = [
     ("fig1_roc.png", "ROC curves of every attack, one panel per defense (log-log axes).", figures.roc_curves),
-    ("fig2_frontier.png", "Privacy/utility frontier: test accuracy against the primary attack's TPR at 0.1% FPR and AUC (declared "
-                          "before scoring), with 95% bootstrap CIs; DP-SGD points joined along epsilon; crosses: the attack on a "
-                          "released set.", figures.frontier),
+    ("fig2_frontier.png", "Privacy/utility frontier: test accuracy against the primary attack's TPR and AUC, with 95% "
+                          "bootstrap CIs.", figures.frontier),
     ("fig3_auc_over_steps.png", "AUC of the loss-threshold attack against the target's training steps.", figures.auc_over_steps),
-    ("fig4_images.png", "Synthetic images next to the members they were initialised from, and the most exposed members per defense.", None),
+    ("fig4_images.png", "Released images and the most exposed members per defense (drawn by an earlier version: each row's "
+                        "title says what it shows).", None),
     ("fig5_per_class.png", "TPR at 1% FPR of the primary attack, by class.", figures.per_class),
 ]
 
@@ -34,12 +37,17 @@ def render_figures(results: dict, out_dir: Path, into: Optional[Path] = None) ->
     out = {}
     for name, _, fn in FIGURES:
         path = into / name
-        made = figures.images(results, out_dir, path) if fn is None else fn(results, path)
+        made = images.images(results, out_dir, path) if fn is None else fn(results, path)
         if made is None and fn is None and (out_dir / name).is_file():
             made = out_dir / name  # the images come from the run's artifacts; keep the figure drawn when they were there
         if made is not None:
             out[name] = made
     return out
+
+
+def captions(figs: Dict[str, Path]) -> Dict[str, str]:
+    """Each drawn figure's caption: the one written into it, else the fallback in ``FIGURES``."""
+    return {name: figures.caption(figs[name]) or fallback for name, fallback, _ in FIGURES if name in figs}
 
 
 def _md(text: str) -> str:
@@ -55,11 +63,13 @@ def _md_table(rows) -> str:
     return "\n".join(lines)
 
 
-def _html_table(rows) -> str:
+def _html_table(rows, box_id: str = "") -> str:
+    """A table in a box that scrolls sideways when the table is wider than the page."""
     head, *body = rows
     h = "".join(f"<th>{html.escape(c)}</th>" for c in head)
     b = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in body)
-    return f"<table><thead><tr>{h}</tr></thead><tbody>{b}</tbody></table>"
+    ident = f' id="{box_id}"' if box_id else ""
+    return f'<div class="table-box"{ident}><table><thead><tr>{h}</tr></thead><tbody>{b}</tbody></table></div>'
 
 
 def _md_inline(text: str) -> str:
@@ -67,6 +77,9 @@ def _md_inline(text: str) -> str:
     parts = html.escape(text).split("**")
     return "".join(f"<strong>{p}</strong>" if i % 2 else p for i, p in enumerate(parts))
 
+
+SUMMARY_NOTE = ("Each TPR in the summary is at the attack's declared FPR where the non-members resolve it, else at the "
+                "smallest FPR they resolve (named in the column's header); the per-defense tables below give every FPR.")
 
 FOOTNOTE = ("† the FPR is below 1/#non-members and cannot be resolved with this many non-members; "
             "the value shown is the TPR at zero false positives.")
@@ -127,7 +140,7 @@ def _render(results: dict, out_dir: Path, stage: Path) -> Dict[str, Path]:
     """Draw every file of the report into ``stage``; the run artifacts are read from ``out_dir``."""
     figs = render_figures(results, out_dir, stage)
     base = next((e["test_accuracy"] for e in results["defenses"] if e["defense"] == "none"), None)
-    verdicts = [tables.verdict(e, base, results["split"].get("n_nonmembers")) for e in results["defenses"]]
+    verdicts = [tables.verdict(e, base, results["split"].get("n_nonmembers"), results) for e in results["defenses"]]
     severities = [findings.severity(e) for e in results["defenses"]]
     limits = findings.limitations(results)
     glossary = [["name", "what it is"]] + [list(g) for g in findings.GLOSSARY]
@@ -137,7 +150,7 @@ def _render(results: dict, out_dir: Path, stage: Path) -> Dict[str, Path]:
     md = [f"# {_md(title)}", "", "## Verdicts", ""] + [f"- {_md(v)}" for v in verdicts]
     md += ["", "## Limitations", ""] + [f"> - {_md(line)}" for line in limits]
     md += ["", "## Threat model", "", tables.THREAT_MODEL, "", "## Set-up", ""] + [f"- {_md(line)}" for line in tables.setup_lines(results)]
-    md += ["", "## Summary", "", _md_table(summary), "", FOOTNOTE, ""]
+    md += ["", "## Summary", "", _md_table(summary), "", SUMMARY_NOTE, "", FOOTNOTE, ""]
     recorded = canaries.load_canaries(out_dir)  # read once: the table, the power lines and the HTML
     canary, power = canaries.canary_rows(recorded), canaries.power(recorded)
     if len(canary) > 1:
@@ -149,9 +162,9 @@ def _render(results: dict, out_dir: Path, stage: Path) -> Dict[str, Path]:
         md += [f"### {_md(e['name'])}", "", _md(e["privacy_statement"]), "", _md_table(tables.attack_rows(e)), ""]
     md += ["## Glossary of attacks", "", _md_table(glossary), ""]
     md += ["## Figures", ""]
-    for name, caption, _ in FIGURES:
-        if name in figs:
-            md += [f"![{caption}]({name})", "", caption, ""]
+    said = captions(figs)
+    for name, caption in said.items():
+        md += [f"![{caption}]({name})", "", caption, ""]
     write_text(stage / "report.md", "\n".join(md))
     write_text(stage / "results.csv", tables.csv_text(results))
 
@@ -160,7 +173,7 @@ def _render(results: dict, out_dir: Path, stage: Path) -> Dict[str, Path]:
     body += ['<div class="limitations"><h2>Limitations</h2><ul>'] + [f"<li>{html.escape(line)}</li>" for line in limits] + ["</ul></div>"]
     body += ["<h2>Threat model</h2>", f"<p>{_md_inline(tables.THREAT_MODEL)}</p>", "<h2>Set-up</h2><ul>"]
     body += [f"<li>{html.escape(line)}</li>" for line in tables.setup_lines(results)] + ["</ul>"]
-    body += ["<h2>Summary</h2>", _html_table(summary), f'<p class="note">{html.escape(FOOTNOTE)}</p>']
+    body += ["<h2>Summary</h2>", _html_table(summary, "summary"), f'<p class="note">{html.escape(SUMMARY_NOTE)} {html.escape(FOOTNOTE)}</p>']
     if len(canary) > 1:
         body += ["<h2>Canary audits of the DP mechanisms</h2>", f"<p>{html.escape(canaries.NOTE)}</p>", "<ul>"]
         body += [f"<li>{html.escape(p)}</li>" for p in power] + ["</ul>", _html_table(canary)]
@@ -171,12 +184,12 @@ def _render(results: dict, out_dir: Path, stage: Path) -> Dict[str, Path]:
         body += [f"<h3>{html.escape(e['name'])}</h3>", f"<p>{html.escape(e['privacy_statement'])}</p>", _html_table(tables.attack_rows(e))]
     body += ["<h2>Glossary of attacks</h2>", _html_table(glossary)]
     body += ["<h2>Figures</h2>"]
-    for name, caption, _ in FIGURES:
-        if name in figs:
-            data = base64.b64encode(figs[name].read_bytes()).decode()
-            body += [f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}"><figcaption>{html.escape(caption)}</figcaption></figure>']
+    for name, caption in said.items():
+        data = base64.b64encode(figs[name].read_bytes()).decode()
+        body += [f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}"><figcaption>{html.escape(caption)}</figcaption></figure>']
     style = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}"
-             "table{border-collapse:collapse;margin:1em 0;font-size:.9em}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}"
+             ".table-box{overflow-x:auto;max-width:100%;margin:1em 0}table{border-collapse:collapse;font-size:.9em}"
+             "td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}"
              "th{background:#f2f2f2}.verdict{background:#f7f9fc;border-left:6px solid #0072B2;padding:.5em .8em}"
              ".sev-leaking{border-left-color:#D55E00;background:#fdf3ee}.sev-no-evidence{border-left-color:#E69F00}"
              ".sev-guarantee{border-left-color:#009E73;background:#f0f9f5}"

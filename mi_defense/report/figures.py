@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -28,12 +28,40 @@ def defense_colours(results: dict) -> Dict[str, str]:
     return {e["name"]: PALETTE[i % len(PALETTE)] for i, e in enumerate(results["defenses"])}
 
 
-def _save(fig, path: Path) -> Path:
+CAPTION_KEY = "Description"  # the PNG text chunk that carries a figure's caption
+LEGEND = 9  # legend font size in every figure
+
+
+def _save(fig, path: Path, caption: str) -> Path:
+    """Write ``fig`` as PNG with its ``caption`` in the file, so a figure kept from an earlier
+    render (its run artifacts gone) keeps the caption that describes it."""
     plt = _plt()
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight", metadata={CAPTION_KEY: caption})
     plt.close(fig)
     return path
+
+
+def caption(path: Path) -> Optional[str]:
+    """The caption written into a figure by ``_save`` (None for a figure drawn without one)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return (getattr(im, "text", None) or {}).get(CAPTION_KEY)
+    except (OSError, ValueError, SyntaxError):
+        return None
+
+
+def _names(names) -> str:
+    """Distinct names in order, as words: "a", "a and b", "a, b and c" ("" for none)."""
+    names = list(dict.fromkeys(names))
+    return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else "".join(names)
+
+
+def _unresolved(entry: dict, s: dict) -> bool:
+    """Whether a declared attack's headline TPR is at an FPR below 1/#non-members."""
+    return s["fpr"] in entry["attacks"].get(s["name"], {}).get("unresolved_fprs", []) or s["fpr"] in (s.get("unresolved_fprs") or [])
 
 
 def _log_axes(ax, low: float) -> None:
@@ -56,7 +84,8 @@ def roc_curves(results: dict, path: Path, highlight: int = 3) -> Path:
     dcol = defense_colours(results)
     cols = min(len(ds), 3)
     rows = int(np.ceil(len(ds) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(4.4 * cols, 5.0 * rows), squeeze=False, constrained_layout=True)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.4 * cols, 5.4 * rows), squeeze=False, constrained_layout=True)
+    grey = False
     for ax, e in zip(axes.flat, ds):
         floor = 1.0 / max(1, next(iter(e["attacks"].values()), {}).get("n_nonmembers", 1))
         primary = (e.get("primary_attack") or {}).get("name")
@@ -78,139 +107,149 @@ def roc_curves(results: dict, path: Path, highlight: int = 3) -> Path:
         ax.set_title(e["name"], fontsize=10, color=dcol[e["name"]])
         ax.set_xlabel("false positive rate")
         ax.set_ylabel("true positive rate (members)")
-        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.18), frameon=False, title="attack (AUC)", title_fontsize=7)
+        ax.legend(fontsize=LEGEND, loc="upper center", bbox_to_anchor=(0.5, -0.18), frameon=False, title="attack (AUC)",
+                  title_fontsize=LEGEND)
+        grey |= len(e["attacks"]) > len(shown)
     for ax in list(axes.flat)[len(ds):]:
         ax.axis("off")
     fig.suptitle("Membership-inference ROC curves (log-log): the primary attack and the strongest by AUC", fontsize=11)
-    return _save(fig, path)
+    primaries = [e["primary_attack"]["name"] for e in ds if (e.get("primary_attack") or {}).get("name") in e["attacks"]]
+    text = ("ROC curves on log-log axes, one panel per defense: "
+            + (f"the primary attack ({_names(primaries)}) in black and " if primaries else "")
+            + f"the {highlight} {'other ' if primaries else ''}attacks of highest AUC in colour"
+            + ("; every other attack in grey" if grey else "") + "; AUC in the legend.")
+    return _save(fig, path, text)
 
 
-def frontier(results: dict, path: Path, fpr: str = "0.001") -> Path:
-    """Figure 2: test accuracy against TPR at 0.1% FPR and against AUC, with CIs."""
-    plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
-    groups: Dict[str, List[tuple]] = {}
-    released = []
-    for e in results["defenses"]:
-        s = e.get("primary_attack")
-        if s:
-            groups.setdefault(e["defense"], []).append((e, s))
-        if e.get("release_attack"):
-            released.append((e, e["release_attack"]))
-    dcol = defense_colours(results)
-    for gi, (g, items) in enumerate(sorted(groups.items())):
-        m = MARKERS[gi % len(MARKERS)]
+def _dp_kinds(groups: Dict[str, List[tuple]]) -> List[Tuple[str, List[tuple]]]:
+    """The DP-SGD points of one kind (one defense, the same settings but epsilon) that a line
+    joins in order of epsilon: kinds with at least two points, each named for the caption."""
+    kinds: Dict[tuple, List[tuple]] = {}
+    for g, items in groups.items():
+        for e, s in items:
+            if g.startswith("dpsgd") and "eps" in e["params"]:
+                rest = tuple(sorted((k, str(v)) for k, v in e["params"].items() if k != "eps"))
+                kinds.setdefault((g, rest), []).append((e, s))
+    return [(g + "".join(f",{k}={v}" for k, v in rest), sorted(items, key=lambda i: float(i[0]["params"]["eps"])))
+            for (g, rest), items in sorted(kinds.items()) if len(items) >= 2]
+
+
+def _frontier_points(axes, groups: Dict[str, List[tuple]], dcol: Dict[str, str]) -> bool:
+    """Each defense's primary attack on both panels, its TPR hollow where unresolved; whether any is."""
+    hollow = False
+    for gi, (_, items) in enumerate(sorted(groups.items())):
         for ax, key, ci_key in ((axes[0], "tpr", "tpr_ci"), (axes[1], "auc", "auc_ci")):
-            xs = [s[key] for _, s in items]
-            ys = [e["test_accuracy"] for e, _ in items]
-            if g == "dpsgd" and len(items) > 1:
-                order = np.argsort([e["params"].get("eps", 0) for e, _ in items])
-                ax.plot(np.array(xs)[order], np.array(ys)[order], "-", color="0.6", lw=1)
-            for (e, s), x, y in zip(items, xs, ys):
+            for e, s in items:
+                if s.get(key) is None:
+                    continue
+                open_ = key == "tpr" and _unresolved(e, s)  # a TPR at zero false positives, not a measured one
+                hollow |= open_
                 err = None
                 if s.get(ci_key):
                     err = np.array([[s[key] - s[ci_key][0]], [s[ci_key][1] - s[key]]]).clip(0)
-                ax.errorbar([x], [y], xerr=err, fmt=m, color=dcol[e["name"]], ms=7, capsize=3, label=e["name"])
+                c = dcol[e["name"]]
+                ax.errorbar([s[key]], [e["test_accuracy"]], xerr=err, fmt=MARKERS[gi % len(MARKERS)], color=c,
+                            mfc="white" if open_ else c, mew=1.6, ms=7, capsize=3, label=e["name"] if key == "auc" else None)
+    return hollow
+
+
+def frontier(results: dict, path: Path) -> Optional[Path]:
+    """Figure 2: test accuracy against the primary attack's TPR at its declared FPR and
+    against its AUC, with CIs; unresolved TPRs hollow. None when no defense has a primary attack."""
+    plt = _plt()
+    groups: Dict[str, List[tuple]] = {}
+    released = []
+    for e in results["defenses"]:
+        if e.get("primary_attack"):
+            groups.setdefault(e["defense"], []).append((e, e["primary_attack"]))
+        if e.get("release_attack"):
+            released.append((e, e["release_attack"]))
+    if not groups:
+        return None
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), constrained_layout=True)
+    hollow = _frontier_points(axes, groups, defense_colours(results))
+    joined = _dp_kinds(groups)
+    for _, items in joined:
+        for ax, key in ((axes[0], "tpr"), (axes[1], "auc")):
+            pts = [(s[key], e["test_accuracy"]) for e, s in items if s.get(key) is not None]
+            ax.plot([x for x, _ in pts], [y for _, y in pts], "-", color="0.6", lw=1, zorder=0)
     for i, (e, r) in enumerate(released):
         for ax, key in ((axes[0], "tpr"), (axes[1], "auc")):
-            ax.plot([r[key]], [e["test_accuracy"]], "x", color="k", ms=8, label=f"attack on the released set ({r['name']})" if i == 0 else None)
-            ax.annotate(e["name"], (r[key], e["test_accuracy"]), fontsize=6, xytext=(4, -8), textcoords="offset points")
-    primary = next((e["primary_attack"]["name"] for e in results["defenses"] if e.get("primary_attack")), "primary attack")
-    axes[0].set_xlabel(f"TPR at {100 * float(fpr):g}% FPR, {primary} (declared before scoring)")
-    axes[1].set_xlabel(f"AUC of {primary}")
+            if r.get(key) is None:
+                continue
+            open_ = key == "tpr" and _unresolved(e, r)
+            hollow |= open_
+            ax.plot([r[key]], [e["test_accuracy"]], "X", color="k", mfc="white" if open_ else "k", ms=8,
+                    label=f"attack on the released set ({r['name']})" if i == 0 and key == "auc" else None)
+            ax.annotate(e["name"], (r[key], e["test_accuracy"]), fontsize=7, xytext=(4, -9), textcoords="offset points")
+    if hollow:
+        axes[1].plot([], [], "o", color="0.3", mfc="white", mew=1.6, ls="none",
+                     label="unresolved (hollow, left panel):\nFPR below 1/#non-members")
+    primaries = _names(s["name"] for items in groups.values() for _, s in items)
+    fpr = f"{100 * float(groups[min(groups)][0][1]['fpr']):g}%"
+    axes[0].set_xlabel(f"TPR at {fpr} FPR, {primaries} (declared before scoring)")
+    axes[1].set_xlabel(f"AUC of {primaries}")
     axes[1].axvline(0.5, color="0.6", ls=":", lw=0.8)
     for ax in axes:
         ax.set_ylabel("test accuracy")
         ax.grid(alpha=0.3)
-    axes[1].legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
+    axes[1].legend(fontsize=LEGEND, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
     fig.suptitle("Privacy / utility frontier (up and to the left is better)", fontsize=11)
-    return _save(fig, path)
+    text = (f"Privacy/utility frontier: test accuracy against the primary attack's ({primaries}, declared before "
+            f"scoring) TPR at {fpr} FPR (left) and AUC (right), with 95% bootstrap CIs")
+    if hollow:
+        text += (f"; hollow markers: unresolved TPRs ({fpr} FPR is below 1/{results['split'].get('n_nonmembers') or '#'} "
+                 "non-members, so the value drawn is the TPR at zero false positives, not a TPR measured at that FPR)")
+    if joined:
+        text += "; a grey line joins the DP-SGD points of " + _names(k for k, _ in joined) + " in order of epsilon"
+    if released:
+        text += f"; crosses: the attack on a released set ({_names(r['name'] for _, r in released)})"
+    return _save(fig, path, text + ".")
 
 
-def auc_over_steps(results: dict, path: Path) -> Path:
-    """Figure 3: loss-attack AUC of the target against its training steps."""
+STEPS_ATTACK = "threshold_loss"  # the attack whose AUC an audit records during training (results' auc_over_steps)
+
+
+def auc_over_steps(results: dict, path: Path) -> Optional[Path]:
+    """Figure 3: the AUC of the attack the audit records during training (the loss threshold)
+    against the target's training steps; None when no defense has such a record."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(6, 4))
+    ds = results["defenses"]
+    drawn = [(i, e) for i, e in enumerate(ds) if e.get("auc_over_steps")]
+    if not drawn:
+        return None
+    fig, ax = plt.subplots(figsize=(6.5, 4))
     dcol = defense_colours(results)
-    for i, e in enumerate(results["defenses"]):
-        h = e.get("auc_over_steps") or []
-        if not h:
-            continue
-        s, a = zip(*h)
-        ax.plot(s, a, MARKERS[i % len(MARKERS)] + "-", color=dcol[e["name"]], ms=3, lw=1.2, label=e["name"])
+    ends = {e["name"]: e["auc_over_steps"][-1][0] for _, e in drawn}
+    trained = {e["name"]: (e.get("metadata") or {}).get("train_steps") for e in ds}
+    for i, e in drawn:
+        s, a = zip(*e["auc_over_steps"])
+        steps = f" ({trained[e['name']]} steps)" if len(set(ends.values())) > 1 and trained[e["name"]] else ""
+        ax.plot(s, a, MARKERS[i % len(MARKERS)] + "-", color=dcol[e["name"]], ms=3, lw=1.2, label=e["name"] + steps)
+    primaries = [e["primary_attack"]["name"] for e in ds if e.get("primary_attack")]
+    is_primary = set(primaries) == {STEPS_ATTACK}
     ax.axhline(0.5, color="0.6", ls=":", lw=0.8)
     ax.set_xlabel("training steps of the target model")
-    ax.set_ylabel("AUC of the loss-threshold attack")
+    ax.set_ylabel(f"AUC of {STEPS_ATTACK}" + (" (primary attack)" if is_primary else " (loss threshold)"))
     ax.set_title("Membership leakage during training", fontsize=11)
     ax.grid(alpha=0.3)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
-    return _save(fig, path)
-
-
-def pixels(img: np.ndarray) -> np.ndarray:
-    """Images as uint8 pixels: uint8 as they are, float in [0, 1] scaled by 255 (the range
-    the data layer gives float images), float above 1 taken as 0..255."""
-    if img.dtype == np.uint8:
-        return img
-    img = np.nan_to_num(np.asarray(img, np.float64))
-    return np.clip(np.round(img * 255.0 if img.size and img.max() <= 1.0 else img), 0, 255).astype(np.uint8)
-
-
-def _show(ax, img):
-    ax.axis("off")
-    if img is None or img.size == 0:
-        return
-    ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray" if img.shape[-1] == 1 else None, vmin=0, vmax=255)
-
-
-def _artifact_panels(e: dict, art: Path, per_row: int) -> List[tuple]:
-    """The image rows one defense's artifacts give (released set, its initial members, exposed members)."""
-    panels = []
-    rel = art / "released.npz"
-    if rel.is_file():
-        with np.load(rel, allow_pickle=False) as z:
-            syn = z["images_uint8"][:per_row]
-            init = z["init_member_images"][:per_row] if "init_member_images" in z.files and z["init_member_images"].ndim == 4 else None
-        panels.append((f"{e['name']}: synthetic", pixels(syn)))
-        if init is not None and len(init):
-            panels.append((f"{e['name']}: member it was initialised from", pixels(init)))
-    vul = art / "vulnerable.npz"
-    if vul.is_file():
-        with np.load(vul, allow_pickle=False) as z:
-            if z["images"].ndim == 4:
-                panels.append((f"{e['name']}: most exposed members ({z['attack']})", pixels(z["images"][:per_row])))
-    for title, imgs in panels:
-        if imgs.ndim != 4 or imgs.shape[-1] not in (1, 3, 4):
-            raise ValueError(f"images of shape {imgs.shape} for '{title}'")
-    return panels
-
-
-def images(results: dict, out_dir: Path, path: Path, per_row: int = 8) -> Optional[Path]:
-    """Figure 4: synthetic images beside the members they started from; most exposed members."""
-    from mi_defense.errors import UserError
-    from mi_defense.io import NPZ_READ_ERRORS
-
-    plt = _plt()
-    panels = []
-    for e in results["defenses"]:
-        art = out_dir / "artifacts" / (e.get("key") or _key(e))
-        try:
-            panels += _artifact_panels(e, art, per_row)
-        except NPZ_READ_ERRORS + (TypeError,) as exc:
-            raise UserError(f"{art}: a run artifact is unreadable ({exc}); delete {art} and re-run 'mi-defense audit --out "
-                            f"{out_dir}' to rewrite it (cached runs are reused)") from None
-    if not panels:
-        return None
-    height = len(panels) * 1.15 + 0.4
-    fig, axes = plt.subplots(len(panels), per_row, figsize=(per_row * 0.9, height), squeeze=False)
-    fig.subplots_adjust(top=1 - 0.55 / height, bottom=0.1 / height)  # a fixed margin for the title, whatever the height
-    for r, (title, imgs) in enumerate(panels):
-        for c in range(per_row):
-            _show(axes[r, c], imgs[c] if c < len(imgs) else None)
-        axes[r, 0].set_title(title, fontsize=7, loc="left")
-    fig.suptitle("Released images and exposed members", fontsize=10, y=1 - 0.12 / height)
-    return _save(fig, path)
+    ax.legend(fontsize=LEGEND, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    if is_primary:
+        text = f"AUC of the primary attack, {STEPS_ATTACK}, against the target's training steps"
+    else:
+        others = [p for p in primaries if p != STEPS_ATTACK]
+        text = (f"AUC of the loss-threshold attack ({STEPS_ATTACK})" + (f", not of the primary attack ({_names(others)})," if others
+                                                                        else "") + " against the target's training steps: the "
+                "audit records per-step scores only for the loss-threshold attack, which needs the target's outputs alone"
+                + (" (LiRA and RMIA would need every reference run scored at every step too)"
+                   if any(p.startswith(("lira", "rmia")) for p in others) else ""))
+    if len(set(ends.values())) > 1:
+        text += ("; the lines stop at different steps because the models train for different numbers of steps (in the "
+                 "legend) and the AUC is recorded at fixed intervals: compare leakage at a common step, not at a line's end")
+    missing = [e["name"] for e in ds if not e.get("auc_over_steps")]
+    if missing:
+        text += "; no per-step record for " + _names(f"{n} (trained {trained[n]} steps)" if trained[n] else n for n in missing)
+    return _save(fig, path, text + ".")
 
 
 def per_class(results: dict, path: Path, fpr: str = "0.01") -> Optional[Path]:
@@ -223,11 +262,12 @@ def per_class(results: dict, path: Path, fpr: str = "0.01") -> Optional[Path]:
     width = 0.8 / max(1, len(ds))
     x = np.arange(len(names))
     dcol = defense_colours(results)
-    any_unresolved, any_resolved = False, False
+    any_unresolved, any_resolved, primaries = False, False, []
     for i, e in enumerate(ds):
         s = e.get("primary_attack")
         if not s:
             continue
+        primaries.append(s["name"])
         sl = e["attacks"][s["name"]].get("slices", {})
         cls = [sl.get(f"class={c}", {}) for c in range(len(names))]
         vals = [(c.get("tpr_at_fpr") or {}).get(fpr, np.nan) for c in cls]
@@ -251,10 +291,10 @@ def per_class(results: dict, path: Path, fpr: str = "0.01") -> Optional[Path]:
     ax.set_xlabel("class")
     ax.set_ylabel(f"TPR at {100 * float(fpr):g}% FPR")
     ax.set_title("Leakage by class", fontsize=11)
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    ax.legend(fontsize=LEGEND, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     ax.grid(axis="y", alpha=0.3)
-    return _save(fig, path)
-
-
-def _key(entry: dict) -> str:
-    return entry["defense"] + "".join(f"_{k}={v}" for k, v in entry["params"].items())
+    text = f"TPR at {100 * float(fpr):g}% FPR of the primary attack ({_names(primaries)}), by class and defense"
+    if any_unresolved:
+        text += (f"; hatched, faded bars are unresolved: the class has fewer than {1 / float(fpr):g} non-members, so the bar is "
+                 "the TPR at zero false positives")
+    return _save(fig, path, text + ".")

@@ -114,3 +114,33 @@ def limitations(results: dict) -> List[str]:
     out.append("An attack that finds nothing shows only that these attacks, at this number of examples and reference runs, "
                "found nothing; only a DP guarantee bounds every attack.")
     return out
+
+
+def _overlap(a: Optional[list], b: Optional[list]) -> bool:
+    return bool(a) and bool(b) and a[0] <= b[1] and b[0] <= a[1]
+
+
+def dominated(entry: dict, results: Optional[dict]) -> Optional[str]:
+    """The verdict's line for a FRePo defense that a random real subset of the same size
+    (``subset:n=K``, K = images per class x classes) beats on test accuracy at equal measured
+    leakage (overlapping primary-attack AUC intervals); None otherwise. DP-FRePo (a claimed
+    epsilon) is not compared: the subset has no guarantee to set against its accuracy."""
+    if not results or entry["defense"] != "frepo" or entry.get("claimed_epsilon") is not None or not entry.get("primary_attack"):
+        return None
+    ipc = entry["params"].get("ipc", (entry.get("metadata") or {}).get("ipc"))
+    if not isinstance(ipc, int) or isinstance(ipc, bool):
+        return None
+    size = ipc * len(results["class_names"])
+    for sub in results["defenses"]:
+        s, p = sub.get("primary_attack"), entry["primary_attack"]
+        if (sub["defense"] != "subset" or sub["params"].get("n") != size or not s or sub["test_accuracy"] <= entry["test_accuracy"]
+                or not _overlap(p.get("auc_ci"), s.get("auc_ci"))):
+            continue
+        steps = (entry.get("metadata") or {}).get("distill_steps")
+        return (f"**dominated by {sub['name']}**, a random real subset of the same size ({size} images): it reaches "
+                f"{100 * sub['test_accuracy']:.1f}% test accuracy against {100 * entry['test_accuracy']:.1f}% at equal measured "
+                f"leakage (primary-attack AUC intervals [{p['auc_ci'][0]:.3f}, {p['auc_ci'][1]:.3f}] and "
+                f"[{s['auc_ci'][0]:.3f}, {s['auc_ci'][1]:.3f}] overlap); a larger distillation budget could change this: "
+                f"more outer steps{f' than {steps}' if steps else ''}, or more images per class than {ipc} (then compared "
+                f"with the subset of that size)")
+    return None

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 FPR_MAIN = "0.001"
 
@@ -35,12 +35,13 @@ def eps_text(entry: dict) -> str:
     return "-" if not b else f"{b['value']:.2f} ({b['attack']})"
 
 
-def verdict(entry: dict, baseline_acc: Optional[float], n_nonmembers: Optional[int] = None) -> str:
+def verdict(entry: dict, baseline_acc: Optional[float], n_nonmembers: Optional[int] = None, results: Optional[dict] = None) -> str:
     """One paragraph: a short first line (the severity, the primary attack's AUC with its
     interval, the smallest FPR ``n_nonmembers`` resolve), then the worst finding, utility
-    kept, the declared attacks with CIs, the audited and claimed epsilon, the guarantee."""
+    kept (and, given the whole ``results``, a real subset that dominates a FRePo defense),
+    the declared attacks with CIs, the audited and claimed epsilon, the guarantee."""
     from mi_defense.report.canaries import canary_sentence
-    from mi_defense.report.findings import SEVERITIES, severity, worst_finding
+    from mi_defense.report.findings import SEVERITIES, dominated, severity, worst_finding
 
     lead = f"**{entry['name']}: {SEVERITIES[severity(entry)]}.**"
     p = entry.get("primary_attack")
@@ -60,6 +61,7 @@ def verdict(entry: dict, baseline_acc: Optional[float], n_nonmembers: Optional[i
         parts[-1] += f" ({pct(entry['train_accuracy'])} on the members)"
     if baseline_acc is not None and entry["defense"] != "none":
         parts[-1] += f", {100 * (entry['test_accuracy'] - baseline_acc):+.1f} points against no defense"
+    parts.extend(filter(None, [dominated(entry, results)]))  # a real subset of its size beats a FRePo defense
     if entry.get("undertrained"):
         parts.append("**undertrained: leakage underestimated** (train accuracy below 95%; an undefended model is "
                      "deployed fitted to its training set)")
@@ -99,21 +101,55 @@ def verdict(entry: dict, baseline_acc: Optional[float], n_nonmembers: Optional[i
     return "; ".join(parts) + "."
 
 
+def resolved_tpr(entry: dict, s: dict) -> Tuple[str, Optional[float], Optional[list], bool]:
+    """A declared attack's TPR at its declared FPR when the non-members resolve it, else at the
+    smallest FPR they resolve: ``(fpr, tpr, tpr_ci, unresolved)``; ``unresolved`` only when
+    no recorded FPR is resolved (then the declared one, the TPR at zero false positives)."""
+    bad = set(entry["attacks"].get(s["name"], {}).get("unresolved_fprs", [])) | set(s.get("unresolved_fprs") or [])
+    table, cis = s.get("tpr_at_fpr") or {}, s.get("tpr_at_fpr_ci") or {}
+    if s["fpr"] not in bad:
+        return s["fpr"], s.get("tpr"), s.get("tpr_ci"), False
+    ok = sorted((f for f in table if f not in bad and table[f] is not None and float(f) > float(s["fpr"])), key=float)
+    if not ok:
+        return s["fpr"], s.get("tpr"), s.get("tpr_ci"), True
+    return ok[0], table[ok[0]], cis.get(ok[0]), False
+
+
+def _fpr(f: str) -> str:
+    return f"{100 * float(f):g}%"
+
+
+def _tpr_cells(entry_attacks: list) -> Tuple[str, List[str]]:
+    """The header and cells of a TPR column (entries without the attack get "-"): the header
+    names the FPR when every row shares it, else each cell does."""
+    got = [None if s is None else resolved_tpr(e, s) for e, s in entry_attacks]
+    fprs = {g[0] for g in got if g}
+    head = f"TPR@{_fpr(next(iter(fprs)))}FPR [95% CI]" if len(fprs) == 1 else "TPR at a resolved FPR [95% CI]"
+    cells = ["-" if g is None else f"{pct(g[1], 2)}{ci(g[2])}" + ("" if len(fprs) == 1 else f" at {_fpr(g[0])} FPR")
+             + (" †" if g[3] else "") for g in got]
+    return head, cells
+
+
 def summary_rows(results: dict) -> List[List[str]]:
-    rows = [["defense", "recipe", "acc. on members", "test acc.", "gap (points)", "primary attack", "AUC [95% CI]", "TPR@1%FPR",
-             "TPR@0.1%FPR [95% CI]", "release attack TPR@0.1%FPR", "audited ε ≥", "claimed ε"]]
-    for e in results["defenses"]:
+    """The summary table, privacy first: defense, claimed and audited epsilon, the primary
+    attack's AUC and its TPR at a resolved FPR, then the accuracies and the rest (TPR at 1%
+    FPR where the first TPR is at another FPR; the release attack's where a defense has one)."""
+    ds = results["defenses"]
+    tpr_head, tprs = _tpr_cells([(e, e.get("primary_attack")) for e in ds])
+    rel_head, rels = _tpr_cells([(e, e.get("release_attack")) for e in ds])
+    one, has_rel = not tpr_head.startswith("TPR@1%"), any(e.get("release_attack") for e in ds)
+    head = ["defense", "claimed ε", "audited ε ≥", "primary attack AUC [95% CI]", f"primary attack {tpr_head}", "test acc.",
+            "acc. on members", "gap (points)", "primary attack"] + (["TPR@1%FPR"] if one else [])
+    rows = [head + ([f"release attack {rel_head}"] if has_rel else []) + ["recipe"]]
+    for e, tpr, rel in zip(ds, tprs, rels):
         s = e.get("primary_attack") or {}
-        t = s.get("tpr_at_fpr", {})
-        mark = " †" if s and unresolved(e, s["name"]) else ""
-        rel = e.get("release_attack")
         gap = e.get("generalization_gap")
-        rows.append([e["name"] + (" (undertrained)" if e.get("undertrained") else ""), (e.get("recipe") or {}).get("name", "-"),
-                     pct(e.get("train_accuracy")), pct(e["test_accuracy"]), "-" if gap is None else f"{100 * gap:.1f}",
-                     s.get("name", "-"), f"{s['auc']:.3f}{ci_raw(s.get('auc_ci'))}" if s else "-", pct(t.get("0.01"), 2),
-                     f"{pct(s.get('tpr'), 2)}{ci(s.get('tpr_ci'))}{mark}" if s else "-",
-                     f"{pct(rel['tpr'], 2)}{ci(rel.get('tpr_ci'))}" if rel else "-", eps_text(e),
-                     "-" if e.get("claimed_epsilon") is None else f"{e['claimed_epsilon']:.3g}"])
+        row = [e["name"] + (" (undertrained)" if e.get("undertrained") else ""),
+               "-" if e.get("claimed_epsilon") is None else f"{e['claimed_epsilon']:.3g}", eps_text(e),
+               f"{s['auc']:.3f}{ci_raw(s.get('auc_ci'))}" if s else "-", tpr, pct(e["test_accuracy"]),
+               pct(e.get("train_accuracy")), "-" if gap is None else f"{100 * gap:.1f}", s.get("name", "-")]
+        row += [pct(s.get("tpr_at_fpr", {}).get("0.01"), 2)] if one else []
+        rows.append(row + ([rel] if has_rel else []) + [(e.get("recipe") or {}).get("name", "-")])
     return rows
 
 
