@@ -44,12 +44,12 @@ def epsilon_for(noise_multiplier: float, q: float, steps: int, delta: float) -> 
     return float(acc.get_epsilon(delta))
 
 
-def calibrate_noise(target_eps: float, q: float, steps: int, delta: float, rtol: float = 1e-4) -> float:
+def calibrate_noise(epsilon: float, q: float, steps: int, delta: float, rtol: float = 1e-4) -> float:
     """Smallest noise multiplier (to a relative ``rtol``) whose RDP epsilon does not exceed
-    ``target_eps``: a geometric bracket ``[s/2, s]`` from 1, then bisection until the
+    the target ``epsilon``: a geometric bracket ``[s/2, s]`` from 1, then bisection until the
     bracket is narrower than ``rtol`` times its upper end. The upper end is returned, so the
     guarantee always holds; less noise by more than ``rtol`` would exceed the target."""
-    ok = lambda s: epsilon_for(s, q, steps, delta) <= target_eps  # noqa: E731
+    ok = lambda s: epsilon_for(s, q, steps, delta) <= epsilon  # noqa: E731
     hi = 1.0
     if ok(hi):
         lo = 0.5
@@ -61,7 +61,7 @@ def calibrate_noise(target_eps: float, q: float, steps: int, delta: float, rtol:
         while not ok(hi * 2.0):
             hi *= 2.0
             if hi > 1e4:
-                raise UserError(f"epsilon {target_eps} is out of reach with {steps} steps at sampling rate {q:.3g}; raise eps "
+                raise UserError(f"epsilon {epsilon} is out of reach with {steps} steps at sampling rate {q:.3g}; raise epsilon "
                                 "or train fewer steps")
         lo, hi = hi, hi * 2.0
     while hi - lo > rtol * hi:

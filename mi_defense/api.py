@@ -125,8 +125,8 @@ def audit(config=None, *, out: Union[str, Path], preset: Optional[str] = "quick"
     Returns:
         The results; ``AuditResults.summary()`` is the table the command line prints.
     """
-    from mi_defense.audit import AuditConfig, run_audit
-    from mi_defense.audit.config import resolve_audit_config
+    from mi_defense.audit import run_audit
+    from mi_defense.config import AuditConfig, resolve_audit_config
     from mi_defense.io import check_writable_dir
 
     if isinstance(config, AuditConfig):

@@ -114,7 +114,7 @@ def _parse_shard(text):
 
 
 def _audit_config(args):
-    from mi_defense.audit.config import resolve_audit_config
+    from mi_defense.config import resolve_audit_config
 
     keys = ("dataset", "data_dir", "references", "targets", "seed", "members", "nonmembers", "real_steps", "bootstrap",
             "primary_attack", "width", "depth")
@@ -160,7 +160,7 @@ def cmd_report(args) -> int:
 
 # --------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
-    from mi_defense.config import CLIP_SPACES, DistillConfig
+    from mi_defense.config import CLIP_SPACES, DISTILL_PRESETS, NORMS, RUN_PRESETS, STRATEGIES, TRAIN_PRESETS, DistillConfig
 
     p = argparse.ArgumentParser(prog="mi-defense", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"mi-defense {__version__}")
@@ -190,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     data_dir_arg(ds)
     ds.add_argument("--out", required=True, metavar="DIR", help="output folder: the release (distilled.npz, distilled.png) and the private run record "
                     "DIR/PRIVATE-do-not-release/ (split, seeds, timings, checkpoint: never publish it)")
-    ds.add_argument("--preset", default="auto", choices=["auto", "small", "quick", "paper"],
+    ds.add_argument("--preset", default="auto", choices=["auto", *DISTILL_PRESETS],
                     help="auto (default): small below 20 000 members, else quick, and quick with --epsilon (DP settings never depend "
                          "on the data); small: width 32, 1000 steps; quick: CPU-sized, width 64, 2000 steps; paper: the paper's setting")
     ds.add_argument("--config", metavar="TOML", help="a TOML file with a [distill] table")
@@ -198,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--steps", type=int, help="outer steps (default 1000 for small, 2000 for quick, 500 for quick with --epsilon, 20000 for paper)")
     ds.add_argument("--width", type=int, help="pool ConvNet width (default 32 for small, 64 for quick, 128 for paper)")
     ds.add_argument("--depth", type=int, help="pool ConvNet depth, conv blocks (default 3)")
-    ds.add_argument("--pool-norm", choices=["none", "batch", "instance", "layer"], help="normalisation in the pool models (default batch)")
+    ds.add_argument("--pool-norm", choices=NORMS, help="normalisation in the pool models (default batch)")
     ds.add_argument("--batch-real", type=int, help="real examples per outer step (default 256 for quick, 1024 for quick with --epsilon and for paper)")
     ds.add_argument("--pool-size", type=int, help="online models in the pool (default 10)")
     ds.add_argument("--max-online-updates", type=int, help="training steps after which a pool model is re-initialised (default 100)")
@@ -228,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--resume", action="store_true", help="continue from the checkpoint in DIR/PRIVATE-do-not-release/")
     ds.add_argument("--keep-checkpoint", action="store_true", help="keep the checkpoint after a finished distillation (removed by default)")
     ds.add_argument("--jit", action="store_true", help="compile the step with XLA (faster on GPU, slower on CPU)")
-    ds.add_argument("--strategy", choices=["default", "mirrored"], help="mirrored: split the real batch over all GPUs")
+    ds.add_argument("--strategy", choices=STRATEGIES, help="mirrored: split the real batch over all GPUs")
     ds.add_argument("--tensorboard", action="store_true", help="write TensorBoard scalars to DIR/PRIVATE-do-not-release/tensorboard")
     ds.add_argument("--quiet", action="store_true", help="no progress bar")
     ds.set_defaults(func=cmd_distill)
@@ -243,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--dataset", default="digits", help="the dataset it was distilled from, for its test split (default: digits)")
     data_dir_arg(ev)
     ev.add_argument("--models", type=int, default=5, help="number of fresh models (default 5)")
-    ev.add_argument("--preset", choices=["quick", "paper"], help="model width preset (default: the distillation's width)")
+    ev.add_argument("--preset", choices=list(TRAIN_PRESETS), help="model width preset (default: the distillation's width)")
     ev.add_argument("--width", type=int, help="ConvNet width of the evaluated models")
     ev.add_argument("--depth", type=int, help="ConvNet depth of the evaluated models")
     ev.add_argument("--train-steps", type=int, help="override the protocol's 1000/2000/5000 steps")
@@ -270,7 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_bench(sub, data_dir_arg)
 
     def audit_args(sp, dataset_default):
-        sp.add_argument("--preset", default="quick", choices=["quick", "standard"],
+        sp.add_argument("--preset", default="quick", choices=list(RUN_PRESETS),
                         help="quick (default): small ConvNets (width 32), 4 reference runs, minutes on a CPU; standard: the "
                              "setting to publish (width 64, 16 reference runs, 5000 + 5000 examples on Fashion-MNIST)")
         sp.add_argument("--dataset", default=dataset_default, help="dataset name, .npz file or image folder (default: the preset's, digits or fashion_mnist)")

@@ -71,6 +71,8 @@ def _counts(text: str) -> list:
 
 
 def add_parser(sub, data_dir_arg) -> None:
+    from mi_defense.config import NORMS
+
     bn = sub.add_parser("bench", help="speed and memory benchmarks, written as JSON",
                         description="distill: seconds per FRePo outer step (median after warm-up), feature throughput, "
                                     "achieved GFLOP/s as a fraction of the device's measured matmul rate (whole step and "
@@ -92,7 +94,7 @@ def add_parser(sub, data_dir_arg) -> None:
     bn.add_argument("--steps", type=int, help="distill: timed steps after 3 warm-up steps (default 20); "
                                               "train: steps per model, the first 100 untimed (default 300)")
     bn.add_argument("--batch-real", type=int, help="distill: real batch (default 256 for width <= 64, else 1024)")
-    bn.add_argument("--pool-norm", default="batch", choices=["none", "batch", "instance", "layer"],
+    bn.add_argument("--pool-norm", default="batch", choices=NORMS,
                     help="distill: normalisation of the pool ConvNets (default batch)")
     bn.add_argument("--jit", action="store_true", help="distill: compile the step with XLA (faster on GPU, slower on CPU)")
     bn.add_argument("--members", type=int, default=20000, help="attacks: members (= non-members)")

@@ -5,9 +5,9 @@ from one training run with randomly included canaries (``--one-run``, ``audit.on
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
+from mi_defense.config import EPSILON, RUN_PRESETS
 from mi_defense.errors import UserError
 
 
@@ -48,8 +48,7 @@ def cmd_canary(args) -> int:
         return cmd_one_run(args)
     if args.epsilon is None:
         raise UserError("give --epsilon E (the run's target epsilon) for the one-step audit, or --one-run SPEC")
-    if not (args.epsilon > 0 and math.isfinite(args.epsilon)):
-        raise UserError(f"--epsilon {args.epsilon}: give a positive, finite epsilon")
+    EPSILON.check(args.epsilon, "--epsilon")
     audit = audit_dpsgd_step if args.mechanism == "dpsgd" else audit_dp_frepo_step
     r = audit(args.epsilon, trials=args.trials, broken=args.broken, confidence=args.confidence)
     need = trials_to_exceed(r.claimed_epsilon, args.confidence)
@@ -65,9 +64,8 @@ def cmd_canary(args) -> int:
 
 
 def cmd_one_run(args) -> int:
-    from mi_defense.audit.config import resolve_audit_config
     from mi_defense.audit.one_run import audit_one_run
-    from mi_defense.defenses import DefenseSpec
+    from mi_defense.config import DefenseSpec, resolve_audit_config
 
     if args.broken == "clip":
         raise UserError("the one-run audit breaks only the noise (--break noise); --break clip is for the one-step audit")
@@ -114,7 +112,7 @@ def add_parser(sub) -> None:
                     "outside the members with a wrong label (default), or uniform-noise images with a random label")
     ca.add_argument("--guesses", type=int, help="one run: k, guesses of 'included' (highest scores) and of 'excluded' "
                     "(lowest), fixed before scoring (default canaries / 10)")
-    ca.add_argument("--preset", default="quick", choices=["quick", "standard"], help="one run: the audit preset whose "
+    ca.add_argument("--preset", default="quick", choices=list(RUN_PRESETS), help="one run: the audit preset whose "
                     "training settings the run uses (default quick)")
     ca.add_argument("--config", metavar="TOML", help="one run: an audit TOML file (e.g. reports/cpu-reference.toml) for the "
                     "training settings and the number of members")

@@ -143,7 +143,7 @@ def test_distill_api_rejects_bad_input_in_one_line():
 
 def test_api_names_survive_importing_their_modules():
     import mi_defense
-    import mi_defense.audit.config  # noqa: F401  (loads the subpackage of the same name)
+    import mi_defense.audit.results  # noqa: F401  (loads the subpackage of the same name)
     import mi_defense.report  # noqa: F401
 
     assert callable(mi_defense.audit) and callable(mi_defense.report) and callable(mi_defense.distill)
@@ -152,7 +152,7 @@ def test_api_names_survive_importing_their_modules():
 
 def test_preset_sizes_follow_the_dataset(tmp_path):
     from mi_defense.audit import Audit
-    from mi_defense.audit.config import resolve_audit_config
+    from mi_defense.config import resolve_audit_config
 
     cfg = resolve_audit_config("quick", dataset="digits")
     assert cfg.members == 500 and cfg.train.width == 32

@@ -20,7 +20,7 @@ class Blind(Defense):
     """A target that never sees the members: trained on fresh data from the same distribution."""
 
     name = "blind"
-    allowed = ()
+    _constraints = {}
 
     def fit(self, x, y, seed):
         rng = np.random.default_rng(seed + 12345)
@@ -166,12 +166,18 @@ def test_audit_cli_rejects_bad_input(tiny, tmp_path, capsys):
     assert not (tmp_path / "c" / "results.json").exists()
 
 
-def test_bare_subset_is_resolved_once_to_the_distilled_set_size(tiny, tmp_path):
+def test_bare_subset_is_resolved_once_to_the_distilled_set_size(tiny, tmp_path, monkeypatch):
     # `subset` takes its size from the first FRePo set (ipc x classes), resolved once when the
     # audit is planned: the cache folder and the results name the size, so a changed defense
     # list never finds runs of another size under the same name.
+    from mi_defense.audit import core
+
+    built, make = [], core.make_defense
+    monkeypatch.setattr(core, "make_defense", lambda spec, ctx: built.append(str(spec)) or make(spec, ctx))
     a = Audit(tiny_config(tiny, defenses=("subset", "frepo:ipc=2")), tmp_path / "d", progress=False, log=lambda s: None)
     assert [str(s) for s in a.specs] == ["subset:n=20", "frepo:ipc=2"]
+    assert sorted(built) == ["frepo:ipc=2", "subset:n=20"]  # each defense built once; the size from FRePo's checked ipc
+    monkeypatch.undo()
     a.train_run(a.specs[0], REF0)
     assert a._load(a.specs[0], REF0)["meta"]["n_train"] == 20
     b = Audit(tiny_config(tiny, defenses=("subset", "frepo:ipc=3")), tmp_path / "d", progress=False, log=lambda s: None)

@@ -393,5 +393,5 @@ def test_frepo_on_uint8_pixels_equals_frepo_on_transformed_inputs():
 
 def test_lamb_b1_is_validated():
     assert DistillConfig(lamb_b1=0.99).lamb_b1 == 0.99
-    with pytest.raises(UserError, match=r"lamb_b1=1.0 must be in \[0, 1\)"):
+    with pytest.raises(UserError, match=r"distill: lamb_b1 must be a number in \[0, 1\), got 1.0"):
         DistillConfig(lamb_b1=1.0)

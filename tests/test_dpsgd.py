@@ -5,10 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from mi_defense.defenses.dpsgd import (DPSGD, RECIPES, _dp_class, calibrate_noise, dp_delta, epsilon_for, recipe_for,
-                                       sampling_cap)
+from mi_defense.config import DPSGD_RECIPES, TrainConfig, dpsgd_recipe
+from mi_defense.defenses.dpsgd import DPSGD, _dp_class, calibrate_noise, dp_delta, epsilon_for, sampling_cap
 from mi_defense.defenses.base import DefenseContext
-from mi_defense.config import TrainConfig
 from mi_defense.errors import UserError
 from mi_defense.models import MLP
 from mi_defense.tfenv import tf
@@ -80,7 +79,7 @@ def _tabular(n=200, d=6, seed=0):
 def test_dpsgd_defense_states_its_guarantee():
     x, y = _tabular()
     ctx = DefenseContext(2, (6,), TrainConfig(width=16, depth=1), real_steps=30)
-    res = DPSGD(ctx, eps=4, batch=20).fit(x, y, seed=0)
+    res = DPSGD(ctx, epsilon=4, batch=20).fit(x, y, seed=0)
     m = res.metadata
     assert m["epsilon"] <= 4 and m["delta"] == 1e-5 and m["sampling_rate"] == pytest.approx(0.1)
     # the accountant runs at 0.99 delta; truncation is covered by the remaining 1 %
@@ -108,14 +107,14 @@ def test_delta_of_1_over_n_or_more_is_refused_in_one_line(monkeypatch):
     x, y = _tabular()
     ctx = DefenseContext(2, (6,), TrainConfig(width=16, depth=1), real_steps=2)
     with pytest.raises(UserError) as err:
-        DPSGD(ctx, eps=4, delta=0.005).fit(x, y, seed=0)
+        DPSGD(ctx, epsilon=4, delta=0.005).fit(x, y, seed=0)
     assert "1/n" in str(err.value) and "\n" not in str(err.value)
-    assert DPSGD(ctx, eps=4, delta=1e-4).fit(x, y, seed=0).metadata["delta"] == 1e-4
+    assert DPSGD(ctx, epsilon=4, delta=1e-4).fit(x, y, seed=0).metadata["delta"] == 1e-4
 
 
 def _weights(x, y, seed, **params):
     ctx = DefenseContext(2, (6,), TrainConfig(width=16, depth=1), real_steps=5)
-    return np.concatenate([v.numpy().ravel() for v in DPSGD(ctx, eps=4, **params).fit(x, y, seed).model.trainable_variables])
+    return np.concatenate([v.numpy().ravel() for v in DPSGD(ctx, epsilon=4, **params).fit(x, y, seed).model.trainable_variables])
 
 
 @pytest.mark.slow
@@ -130,14 +129,14 @@ def test_noise_and_sampling_do_not_follow_the_public_seed(monkeypatch):
 
 
 def test_recipes_follow_epsilon_and_accept_overrides():
-    assert recipe_for("convnet", 0.5) is RECIPES[("convnet", 1.0)] and recipe_for("convnet", 20) is RECIPES[("convnet", 8.0)]
-    assert recipe_for("scatter-linear", 2.0) is RECIPES[("scatter-linear", 1.0)]
-    assert recipe_for("scatter-linear", 3.0) is RECIPES[("scatter-linear", 8.0)]
+    assert dpsgd_recipe("convnet", 0.5) is DPSGD_RECIPES[("convnet", 1.0)] and dpsgd_recipe("convnet", 20) is DPSGD_RECIPES[("convnet", 8.0)]
+    assert dpsgd_recipe("scatter-linear", 2.0) is DPSGD_RECIPES[("scatter-linear", 1.0)]
+    assert dpsgd_recipe("scatter-linear", 3.0) is DPSGD_RECIPES[("scatter-linear", 8.0)]
     ctx = DefenseContext(10, (28, 28, 1), TrainConfig(width=8, depth=2))
-    r, steps = DPSGD(ctx, eps=8, batch=100, lr=0.5).recipe(1000)
-    assert (r.batch, r.lr, r.clip) == (100, 0.5, RECIPES[("convnet", 8.0)].clip)
+    r, steps = DPSGD(ctx, epsilon=8, batch=100, lr=0.5).recipe(1000)
+    assert (r.batch, r.lr, r.clip) == (100, 0.5, DPSGD_RECIPES[("convnet", 8.0)].clip)
     assert steps == math.ceil(r.epochs * 1000 / 100) and "batch=100" in r.name
-    assert DPSGD(ctx, eps=8, steps=7).recipe(1000)[1] == 7
+    assert DPSGD(ctx, epsilon=8, steps=7).recipe(1000)[1] == 7
 
 
 def _audit_dpsgd(tmp_path, name):

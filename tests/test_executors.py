@@ -63,7 +63,7 @@ def test_reference_runs_trained_together_equal_runs_trained_one_by_one(tmp_path)
                 np.testing.assert_allclose(x["logits"], y["logits"], rtol=1e-3, atol=5e-3, err_msg=a["name"])
                 np.testing.assert_array_equal(x["train_positions"], y["train_positions"])
     from mi_defense.audit.cache import RunCache
-    from mi_defense.defenses import DefenseSpec
+    from mi_defense.config import DefenseSpec
 
     cache = RunCache(tmp_path / "together")
     assert cache.read(DefenseSpec.parse("subset:n=20"), RunId("ref", 1))["meta"]["trained_together"] == 2
@@ -96,7 +96,7 @@ def test_ray_executor_equals_local_and_survives_a_killed_worker(tiny, tmp_path):
 def test_time_left_counts_untimed_defenses_at_the_slowest_and_says_at_least():
     from mi_defense.audit.executors import remaining_text
     from mi_defense.audit.plan import RunId
-    from mi_defense.defenses import DefenseSpec
+    from mi_defense.config import DefenseSpec
 
     none, frepo = DefenseSpec.parse("none"), DefenseSpec.parse("frepo:ipc=10")
     todo = [(none, RunId("ref", i)) for i in range(4)] + [(frepo, RunId("ref", i)) for i in range(4)]

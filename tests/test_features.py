@@ -37,7 +37,8 @@ def test_scatter_features_are_fixed():
 @pytest.mark.slow
 def test_linear_dp_defense_end_to_end():
     from mi_defense.config import TrainConfig
-    from mi_defense.defenses import DefenseContext, DefenseSpec, make_defense
+    from mi_defense.config import DefenseSpec
+    from mi_defense.defenses import DefenseContext, make_defense
 
     rng = np.random.default_rng(0)
     y = np.arange(40) % 2

@@ -83,3 +83,51 @@ def test_training_sits_below_distillation_and_its_package_and_recipes_do_not_imp
     code = "import sys, mi_defense.training, mi_defense.training.recipes\nprint('tensorflow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "False", out.stdout + out.stderr
+
+
+# The package's layers, top to bottom: a module imports (directly or inside a function) only
+# modules of its own layer or of layers below it. ``config`` sits at the bottom, above the
+# utilities every layer may use.
+LAYERS = [
+    ("mi_defense", "mi_defense.api", "mi_defense.cli", "mi_defense.cli_bench", "mi_defense.cli_canary", "mi_defense.commands",
+     "mi_defense.bench"),
+    ("mi_defense.report",),
+    ("mi_defense.audit",),
+    ("mi_defense.defenses",),
+    ("mi_defense.distill",),
+    ("mi_defense.training",),
+    ("mi_defense.data", "mi_defense.models", "mi_defense.features", "mi_defense.accounting", "mi_defense.entropy",
+     "mi_defense.progress", "mi_defense.tfenv"),
+    ("mi_defense.config",),
+    ("mi_defense.errors", "mi_defense.io", "mi_defense.version"),
+]
+
+
+def _layer(module: str) -> int:
+    area = ".".join(module.split(".")[:2])
+    found = [i for i, layer in enumerate(LAYERS) if area in layer]
+    assert found, f"{module} is in no layer of LAYERS: add its package there"
+    return found[0]
+
+
+def test_every_module_imports_only_its_own_layer_or_lower_ones():
+    graph = _import_graph()
+    upward = sorted(f"{m} -> {t}" for m, targets in graph.items() for t in targets if _layer(t) < _layer(m))
+    assert not upward, "imports that point up the layers: " + "; ".join(upward)
+
+
+def test_config_sits_below_everything_and_does_not_import_tensorflow():
+    graph = _import_graph()
+    reached = {m for m in graph if m.startswith("mi_defense.config")}
+    todo = list(reached)
+    while todo:
+        for t in graph[todo.pop()] - reached:
+            reached.add(t)
+            todo.append(t)
+    wrong = sorted(m for m in reached if _layer(m) < LAYERS.index(("mi_defense.config",)))
+    assert not wrong, "mi_defense.config imports (directly or not) " + ", ".join(wrong)
+    assert not [p for p in ("config.py", "presets.py", "audit/config.py") if (ROOT / "mi_defense" / p).exists()]  # one config package
+    code = ("import sys, mi_defense.config\nfrom mi_defense.config import AuditConfig, DistillConfig, resolve_audit_config\n"
+            "resolve_audit_config('standard')\nprint('tensorflow' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "False", out.stdout + out.stderr

@@ -6,7 +6,7 @@ import dataclasses
 
 from mi_defense.training.augment import STYLES, _affine, _frepo_colour, _frepo_crop, _frepo_cutout, augment, flip_crop
 from mi_defense.config import TrainConfig, replace_checked
-from mi_defense.defenses import DefenseSpec
+from mi_defense.config import DefenseSpec
 from mi_defense.errors import UserError
 from mi_defense.tfenv import tf
 
@@ -99,7 +99,8 @@ def test_defense_spec_round_trips(text):
 
 
 def test_defense_spec_coerces_numbers_and_rejects_malformed_parameters():
-    assert DefenseSpec.parse("dpsgd:eps=8").kwargs == {"eps": 8} and isinstance(DefenseSpec.parse("dpsgd:eps=0.5").kwargs["eps"], float)
+    assert DefenseSpec.parse("dpsgd:eps=8").kwargs == {"epsilon": 8} and isinstance(DefenseSpec.parse("dpsgd:eps=0.5").kwargs["epsilon"], float)
+    assert DefenseSpec.parse("dpsgd:eps=8").spelled_params == {"eps": 8}  # as results.json records it
     with pytest.raises(UserError, match="must be key=value"):
         DefenseSpec.parse("dpsgd:eps")
 

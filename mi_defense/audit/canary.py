@@ -40,8 +40,10 @@ from typing import Optional
 
 import numpy as np
 
+from mi_defense.config import DISTILL_DP_DEFAULTS, DistillConfig, dpsgd_recipe
 from mi_defense.errors import UserError
 
+QUICK_DP = DISTILL_DP_DEFAULTS["quick"]  # the DP-FRePo run whose step is audited by default
 BREAKS = ("noise", "clip")
 MECHANISMS = ("dp-frepo", "dpsgd")
 
@@ -143,7 +145,6 @@ def _frepo_pair(plan, seed: int):
     """Two DP-FRePo states, identical but for one canary in the private set: ``D`` holds 63
     random images of 3 classes; ``D'`` adds an image 50 times brighter with a wrong label,
     whose readout gradient is far above any clipping norm used here."""
-    from mi_defense.config import DistillConfig
     from mi_defense.distill.frepo import FRePo
 
     rng = np.random.default_rng(seed)
@@ -159,7 +160,7 @@ def _frepo_pair(plan, seed: int):
 
 
 def audit_dp_frepo_step(epsilon: float, trials: int = 500, broken: Optional[str] = None, confidence: float = 0.95,
-                        steps: int = 500, batch_real: int = 1024, n_private: int = 54000, clip: float = 1.0,
+                        steps: int = QUICK_DP["steps"], batch_real: int = QUICK_DP["batch_real"], n_private: int = 54000, clip: float = 1.0,
                         seed: int = 0) -> CanaryAudit:
     """Audit one step of DP-FRePo (readout clipping) at the noise multiplier a run of
     ``steps`` steps at expected batch ``batch_real`` over ``n_private`` records is
@@ -200,13 +201,13 @@ def audit_dpsgd_step(epsilon: float, trials: int = 500, broken: Optional[str] = 
     ``D'`` adds a row 50 times larger with a wrong label; plain SGD with rate 1, so the
     released update is the noisy clipped gradient itself."""
     from mi_defense.accounting import dp_delta
-    from mi_defense.defenses.dpsgd import TRUNCATION_SHARE, _dp_class, _xent, recipe_for
+    from mi_defense.defenses.dpsgd import TRUNCATION_SHARE, _dp_class, _xent
     from mi_defense.entropy import secret_key
     from mi_defense.models import MLP
     from mi_defense.tfenv import tf
 
     _check_request(broken, trials)
-    r = recipe_for(model, epsilon)
+    r = dpsgd_recipe(model, epsilon)
     batch = min(r.batch, n_private)
     steps = int(math.ceil(r.epochs * n_private / batch))
     delta = dp_delta(n_private)

@@ -52,6 +52,6 @@ def for_defense(rows: List[dict], spec) -> List[dict]:
     one-run audits, and the one-step audits of its DP step."""
     if not spec.claims_dp:
         return []
-    eps = float(spec.kwargs["eps"])
+    epsilon = float(spec.kwargs["epsilon"])
     return [r for r in rows if r.get("defense") == str(spec) or
-            (spec.name in STEP_OF.get(r.get("mechanism"), ()) and r.get("run_epsilon") is not None and float(r["run_epsilon"]) == eps)]
+            (spec.name in STEP_OF.get(r.get("mechanism"), ()) and r.get("run_epsilon") is not None and float(r["run_epsilon"]) == epsilon)]

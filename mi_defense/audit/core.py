@@ -34,16 +34,16 @@ import attacks
 from attacks.metrics import class_slices, summarise_over_targets
 from mi_defense.audit import artifacts, canary_record, plan, signals
 from mi_defense.audit.cache import RunCache
-from mi_defense.audit.config import AuditConfig, changed_settings
+from mi_defense.config.audit import AuditConfig, changed_settings
 from mi_defense.audit.plan import RunId
 from mi_defense.audit.results import SCHEMA
 from mi_defense.audit.evidence import declared_evidence, leave_one_out_audit, strongest_release
 from mi_defense.audit.inputs import audit_transform, query_logits, release_inputs
 from mi_defense.data import Split, load_dataset, make_split, universe_masks
-from mi_defense.defenses import DefenseContext, DefenseSpec, make_defense
+from mi_defense.defenses import DefenseContext, make_defense
 from mi_defense.accounting import dp_delta
 from mi_defense.errors import UserError
-from mi_defense.config import augment_name
+from mi_defense.config import DefenseSpec, augment_name
 from mi_defense.models import check_depth
 from mi_defense.tfenv import machine
 from mi_defense.io import clean_stale_temp, package_versions, read_json, to_json, write_json
@@ -74,9 +74,10 @@ class Audit:
         self.transform = audit_transform(cfg.transform, self.ds.x_train, self.ds.input_shape, any(s.claims_dp for s in specs))
         self.ctx = DefenseContext(self.ds.num_classes, self.ds.input_shape, cfg.train, cfg.real_steps, cfg.distill, progress=progress,
                                   real_recipe=cfg.real_recipe, fixed_normalisation=self.transform.is_fixed)
-        ipc = next((make_defense(s, self.ctx).config(0).ipc for s in specs if s.name == "frepo"), 10)
+        made = {s: make_defense(s, self.ctx) for s in specs if not plan.sized_later(s)}  # rejects bad parameters
+        ipc = next((made[s].params.get("ipc", cfg.distill.ipc) for s in specs if s.name == "frepo"), 10)  # checked spec values
         self.specs = plan.resolve_subset_size(specs, ipc * self.ds.num_classes)  # `subset` matches the first FRePo set
-        self.defenses = {s.key: make_defense(s, self.ctx) for s in self.specs}  # rejects bad parameters
+        self.defenses = {s.key: made.get(s) or make_defense(s, self.ctx) for s in self.specs}
         plan.check_kept_results(self.out, self.specs)
         check_depth(self.ds.input_shape, cfg.train.depth)
         if any(d.releases for d in self.defenses.values()):
@@ -304,7 +305,7 @@ class Audit:
             evidence["strongest_release_attack"] = strongest_release(scores, self.membership, cfg.fprs, cfg.bootstrap, cfg.seed)
             train_acc = meta.get("train_accuracy")
             entry = {
-                "name": str(spec), "key": spec.key, "defense": spec.name, "params": spec.kwargs,
+                "name": str(spec), "key": spec.key, "defense": spec.name, "params": spec.spelled_params,
                 "test_accuracy": meta["test_accuracy"], "train_accuracy": train_acc,
                 "generalization_gap": None if train_acc is None else train_acc - meta["test_accuracy"],
                 "recipe": meta.get("recipe"),

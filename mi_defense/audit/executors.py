@@ -26,7 +26,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from mi_defense.config import check_whole
+from mi_defense.config import DefenseSpec, Whole
 from mi_defense.errors import UserError
 
 FAULT_ENV = "MI_DEFENSE_FAULT_ONCE"  # testing the retry path: a worker exits once (marker file)
@@ -74,7 +74,7 @@ class Executor:
     name = ""
 
     def __init__(self, together: int = 1):
-        check_whole(together, "--together")
+        Whole(1).check(together, "--together")
         self.together = together
 
     def check(self) -> None:
@@ -121,7 +121,6 @@ def _compute_on_worker(audit_cls, cfg, out_dir: str, spec_text: str, runs: List[
         open(marker, "w").close()
         os._exit(1)  # the worker dies mid-task, as a preempted node would
     from mi_defense.audit.plan import RunId
-    from mi_defense.defenses import DefenseSpec
 
     key = repr((cfg, out_dir))
     if key not in _WORKER_AUDITS:

@@ -111,7 +111,8 @@ def audit_one_run(defense: str, cfg, canaries: int = 1000, kind: str = "mislabel
     from mi_defense.accounting import dp_delta
     from mi_defense.audit.inputs import audit_transform
     from mi_defense.data import load_dataset
-    from mi_defense.defenses import DefenseContext, DefenseSpec, make_defense
+    from mi_defense.config import DefenseSpec
+    from mi_defense.defenses import DefenseContext, make_defense
     from mi_defense.training.evaluate import accuracy, predict
 
     spec = DefenseSpec.parse(defense)

@@ -11,13 +11,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import List, Sequence, Tuple
 
-from mi_defense.defenses import DefenseSpec
+from mi_defense.config import DefenseSpec
+
+
+def sized_later(spec: DefenseSpec) -> bool:
+    """A bare ``subset``: its size is the first FRePo set's (``resolve_subset_size``)."""
+    return spec.name == "subset" and "n" not in spec.kwargs
 
 
 def resolve_subset_size(specs: Sequence[DefenseSpec], size: int) -> List[DefenseSpec]:
     """``specs`` with every ``subset`` that has no ``n`` given ``n=size``."""
-    return [DefenseSpec(s.name, (("n", int(size)),) + s.params) if s.name == "subset" and "n" not in s.kwargs else s
-            for s in specs]
+    return [DefenseSpec(s.name, (("n", int(size)),) + s.params) if sized_later(s) else s for s in specs]
 
 
 @dataclass(frozen=True)

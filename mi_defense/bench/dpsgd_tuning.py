@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-# (defense, eps, overrides): a handful per model and epsilon, around the literature's settings
+# (defense, epsilon, overrides): a handful per model and epsilon, around the literature's settings
 GRID = [
     *[("dpsgd-linear", e, dict(batch=b, epochs=ep, lr=lr, clip=0.1))
       for e in (1.0, 8.0) for b, ep, lr in ((1000, 30, 4.0), (1000, 60, 4.0), (500, 30, 4.0), (1000, 30, 1.0),
@@ -43,8 +43,8 @@ GRID = [
 ]
 
 
-def _key(defense, eps, over) -> str:
-    return f"{defense}:eps={eps:g}," + ",".join(f"{k}={v:g}" for k, v in sorted(over.items()))
+def _key(defense, epsilon, over) -> str:
+    return f"{defense}:eps={epsilon:g}," + ",".join(f"{k}={v:g}" for k, v in sorted(over.items()))
 
 
 def _toml(text: str) -> dict:
@@ -68,7 +68,8 @@ def reference_split(ds, toml_path: Path, split_json: Path):
 
 
 def fit_and_score(spec: str, ctx, x, y, seed, evals):
-    from mi_defense.defenses import DefenseSpec, make_defense
+    from mi_defense.config import DefenseSpec
+    from mi_defense.defenses import make_defense
     from mi_defense.training.evaluate import accuracy
 
     t0 = time.time()
@@ -130,12 +131,12 @@ def main(argv=None):
                   "tune_indices_sha256": __import__("hashlib").sha256(tune_idx.tobytes()).hexdigest(),
                   "val_indices_sha256": __import__("hashlib").sha256(val_idx.tobytes()).hexdigest()})
     runs = state.setdefault("runs", {})
-    for defense, eps, over in GRID:
-        key = _key(defense, eps, over)
+    for defense, epsilon, over in GRID:
+        key = _key(defense, epsilon, over)
         if key in runs or args.only not in key:
             continue
         r = fit_and_score(key, ctx, xt, yt, args.seed, {"val_accuracy": (xv, yv)})
-        r.update(defense=defense, target_epsilon=eps, overrides=over)
+        r.update(defense=defense, target_epsilon=epsilon, overrides=over)
         runs[key] = r
         print(f"{key}: val {r['val_accuracy']:.4f} train {r['train_accuracy']:.4f} sigma {r['noise_multiplier']:.3g} "
               f"steps {r['steps']} {r['seconds']:.0f}s", flush=True)

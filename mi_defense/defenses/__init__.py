@@ -3,13 +3,15 @@
 ``none`` (no defense), ``subset:n=K`` (a random real subset), ``dpsgd:eps=E`` (DP-SGD with
 tensorflow-privacy on a group-normalised ConvNet), ``dpsgd-linear:eps=E`` (DP-SGD on a
 linear classifier over fixed ScatterNet features) and ``frepo:ipc=K`` (FRePo distillation,
-then training on the synthetic set only).
+then training on the synthetic set only). A spec (``dpsgd:eps=8``) is parsed by
+``mi_defense.config.DefenseSpec``; each defense declares its parameters' constraints.
 """
 from __future__ import annotations
 
 from typing import Dict, Type
 
-from mi_defense.defenses.base import Defense, DefenseContext, DefenseResult, DefenseSpec
+from mi_defense.config import DefenseSpec
+from mi_defense.defenses.base import Defense, DefenseContext, DefenseResult
 from mi_defense.errors import UserError
 
 REGISTRY: Dict[str, Type[Defense]] = {}
@@ -38,4 +40,4 @@ def make_defense(spec: DefenseSpec, ctx: DefenseContext) -> Defense:
     return REGISTRY[spec.name](ctx, **spec.kwargs)
 
 
-__all__ = ["Defense", "DefenseContext", "DefenseResult", "DefenseSpec", "REGISTRY", "register", "make_defense"]
+__all__ = ["Defense", "DefenseContext", "DefenseResult", "REGISTRY", "register", "make_defense"]

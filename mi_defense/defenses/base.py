@@ -7,61 +7,13 @@ including a plain statement of what privacy it does or does not guarantee.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
 
-from mi_defense.config import DistillConfig, TrainConfig
+from mi_defense.config import Constraint, DistillConfig, RealRecipe, TrainConfig, check_spec_params
 from mi_defense.errors import UserError
-from mi_defense.training.recipes import RealRecipe
-
-
-@dataclass(frozen=True)
-class DefenseSpec:
-    """A defense name and its parameters, parsed from ``name:key=value,key=value``."""
-
-    name: str
-    params: Tuple[Tuple[str, Any], ...] = ()
-
-    @classmethod
-    def parse(cls, text: str) -> "DefenseSpec":
-        name, _, rest = str(text).partition(":")
-        name = name.strip()
-        params = []
-        for item in filter(None, (p.strip() for p in rest.split(","))):
-            key, eq, value = item.partition("=")
-            if not eq:
-                raise UserError(f"defense '{text}': parameter '{item}' must be key=value, e.g. dpsgd:eps=8")
-            params.append((key.strip(), _coerce(value.strip())))
-        return cls(name, tuple(params))
-
-    @property
-    def kwargs(self) -> Dict[str, Any]:
-        return dict(self.params)
-
-    @property
-    def claims_dp(self) -> bool:
-        """True when the spec sets a privacy budget (``eps``): the defense claims differential privacy."""
-        return "eps" in self.kwargs
-
-    @property
-    def key(self) -> str:
-        """Stable label, used as the folder name of its cache and in results."""
-        return self.name + "".join(f"_{k}={v}" for k, v in self.params)
-
-    def __str__(self) -> str:
-        return self.name + (":" + ",".join(f"{k}={v}" for k, v in self.params) if self.params else "")
-
-
-def _coerce(v: str):
-    for t in (int, float):
-        try:
-            return t(v)
-        except ValueError:
-            pass
-    return v
 
 
 @dataclass(frozen=True)
@@ -109,32 +61,16 @@ class TrainingJob:
 
 class Defense:
     name = "base"
-    allowed: Tuple[str, ...] = ()
-    numeric: Dict[str, type] = {}   # parameters that must be positive numbers (int: whole numbers)
+    # Every parameter a spec may give, with the constraint its value must meet (None: the
+    # defense checks it itself); ``config.check_spec_params`` checks and converts them.
+    _constraints: Dict[str, Optional[Constraint]] = {}
     required: Tuple[str, ...] = ()
     example = ""
     releases = False                # True: fit() returns a released data set (attacked by release_*)
 
     def __init__(self, ctx: DefenseContext, **params):
-        unknown = sorted(set(params) - set(self.allowed))
-        if unknown:
-            raise UserError(f"defense '{self.name}' has no parameter(s) {', '.join(unknown)}; valid: {', '.join(self.allowed) or 'none'}")
-        missing = [k for k in self.required if k not in params]
-        if missing:
-            raise UserError(f"defense '{self.name}' needs {', '.join(missing)}, e.g. --defense {self.example}")
         self.ctx = ctx
-        self.params = {k: self._positive(k, v) if k in self.numeric else v for k, v in params.items()}
-
-    def _positive(self, key: str, value):
-        kind = self.numeric[key]
-        try:
-            x = float(value)
-        except (TypeError, ValueError):
-            x = float("nan")
-        if not (x > 0 and math.isfinite(x)) or (kind is int and x != int(x)):
-            what = "a positive whole number" if kind is int else "a finite positive number"
-            raise UserError(f"defense '{self.name}': {key}={value} is not {what}" + (f", e.g. {self.example}" if self.example else ""))
-        return kind(x)
+        self.params = check_spec_params(self.name, params, self._constraints, self.required, self.example)
 
     def prepare(self, x: np.ndarray, y: np.ndarray, seed: int) -> Optional[TrainingJob]:
         """Everything ``fit`` does before training a model; ``None`` for a defense that trains

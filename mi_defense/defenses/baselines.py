@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 
+from mi_defense.config import FINITE_POSITIVE, POSITIVE_WHOLE
 from mi_defense.defenses.base import Defense, DefenseResult, TrainingJob, stratified_subset
 from mi_defense.training.evaluate import accuracy
 from mi_defense.training.recipes import describe
@@ -20,8 +21,7 @@ from mi_defense.training.targets import targets_for
 
 class NoDefense(Defense):
     name = "none"
-    allowed = ("steps", "epochs")
-    numeric = {"steps": int, "epochs": float}
+    _constraints = {"steps": POSITIVE_WHOLE, "epochs": FINITE_POSITIVE}
     example = "none:epochs=100"
 
     def prepare(self, x, y, seed) -> TrainingJob:
@@ -39,8 +39,7 @@ class NoDefense(Defense):
 
 class Subset(Defense):
     name = "subset"
-    allowed = ("n", "steps")
-    numeric = {"n": int, "steps": int}
+    _constraints = {"n": POSITIVE_WHOLE, "steps": POSITIVE_WHOLE}
     example = "subset:n=100"
 
     def size(self) -> int:

@@ -23,21 +23,23 @@ Differentially Private Image Classification through Scale" (De et al. 2022) scal
 CPU. ``dpsgd-linear``: a linear classifier with cross-entropy on the group-normalised
 scattering transform (``mi_defense.features.scatter``), "Differentially Private Learning
 Needs Better Features (or Much More Data)" (Tramer & Boneh 2021). Batch, epochs, learning
-rate and clipping norm come from ``RECIPES``, tuned at epsilon 1 and 8 on training images
-disjoint from the reference audits' members (``reports/dpsgd-recipes/``); ``eps`` picks
-the recipe tuned nearest to it (on a log scale), and ``clip, batch, steps, epochs, lr``
-override it. A tabular (MLP) model keeps an untuned Adam recipe.
+rate and clipping norm come from ``config.presets.DPSGD_RECIPES``, tuned at epsilon 1 and 8
+on training images disjoint from the reference audits' members (``reports/dpsgd-recipes/``);
+the spec's ``eps`` picks the recipe tuned nearest to it (on a log scale), and ``clip,
+batch, steps, epochs, lr`` override it. A tabular (MLP) model keeps an untuned Adam recipe.
 """
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Optional, Tuple
 
 import numpy as np
 
 from mi_defense.accounting import calibrate_noise, check_delta, dp_delta, epsilon_for  # noqa: F401  (re-exported)
+from mi_defense.config import (DPSGD_RECIPES, DPSGD_STEPS, DPSGD_TUNING, EPSILON, FINITE_POSITIVE, POSITIVE_WHOLE, DPSGDRecipe,
+                               dpsgd_recipe)
 from mi_defense.defenses.base import Defense, DefenseResult
 from mi_defense.models import ConvNet, MLP
 from mi_defense.tfenv import tf
@@ -47,56 +49,17 @@ from mi_defense.training.schedules import WarmupCosine
 TRUNCATION_SHARE = 0.01  # the share of delta that covers truncated batches
 
 
-@dataclass(frozen=True)
-class Recipe:
-    """How DP-SGD trains: expected batch, length in epochs (``steps = ceil(epochs n / batch)``),
-    peak learning rate, clipping norm, optimiser (SGD with ``momentum`` or Adam), warm-up as
-    a fraction of the steps then cosine decay to zero, and the weights' moving-average decay
-    (0: none)."""
-
-    name: str
-    batch: int
-    epochs: float
-    lr: float
-    clip: float
-    optimizer: str = "sgd"
-    momentum: float = 0.9
-    warmup: float = 0.05
-    ema: float = 0.0
-
-
-# Chosen by validation accuracy on 1000 tuning / 2000 validation MNIST training images outside
-# the reference audit's universe (reports/dpsgd-recipes/mnist/tuning.json).
-RECIPES = {
-    ("convnet", 1.0): Recipe("dpsgd-convnet-gn/eps1", batch=500, epochs=20, lr=0.1, clip=1.0, ema=0.9),
-    ("convnet", 8.0): Recipe("dpsgd-convnet-gn/eps8", batch=500, epochs=20, lr=0.5, clip=1.0, ema=0.9),
-    ("scatter-linear", 1.0): Recipe("dpsgd-scatter-linear/eps1", batch=1000, epochs=30, lr=1.0, clip=0.1, ema=0.9),
-    ("scatter-linear", 8.0): Recipe("dpsgd-scatter-linear/eps8", batch=1000, epochs=60, lr=4.0, clip=0.1, ema=0.9),
-    ("mlp", None): Recipe("dpsgd-mlp/untuned", batch=64, epochs=0, lr=1e-3, clip=1.0, optimizer="adam", warmup=0.0),
-}
-TUNING = ("chosen on 1000 tuning and 2000 validation MNIST training images drawn outside the reference audit's "
-          "universe (members and non-members), disjoint from the reported members; see reports/dpsgd-recipes/")
-
-
-def recipe_for(model: str, eps: float) -> Recipe:
-    """The recipe of ``model`` tuned at the epsilon nearest to ``eps`` on a log scale."""
-    tuned = [e for m, e in RECIPES if m == model]
-    if tuned == [None]:
-        return RECIPES[(model, None)]
-    return RECIPES[(model, min(tuned, key=lambda e: abs(math.log(eps / e))))]
-
-
-def sampling_cap(n: int, q: float, steps: int, eps: float, delta: float, share: float = TRUNCATION_SHARE) -> Tuple[int, float]:
+def sampling_cap(n: int, q: float, steps: int, epsilon: float, delta: float, share: float = TRUNCATION_SHARE) -> Tuple[int, float]:
     """The smallest batch cap ``c`` whose truncation probability ``p`` meets
-    ``(1 + e^eps) p <= share * delta``; returns ``(c, p)``.
+    ``(1 + e^epsilon) p <= share * delta``; returns ``(c, p)``.
 
     A Poisson batch of a data set of ``m`` records holds ``K ~ Binomial(m, q)`` of them;
     truncating it above ``c`` happens in one of ``T`` steps with probability at most
     ``p = T P[K > c]`` (union bound), evaluated at ``m = n + 1``, the largest neighbour under
     add/remove adjacency. The truncated mechanism ``M'`` equals the untruncated ``M`` outside
     that event, so for every output set ``S``
-    ``P[M'(D) in S] <= P[M(D) in S] + p <= e^eps P[M(D') in S] + delta' + p
-    <= e^eps P[M'(D') in S] + delta' + (1 + e^eps) p``;
+    ``P[M'(D) in S] <= P[M(D) in S] + p <= e^epsilon P[M(D') in S] + delta' + p
+    <= e^epsilon P[M'(D') in S] + delta' + (1 + e^epsilon) p``;
     with ``delta' = (1 - share) delta`` for the accountant the total is at most ``delta``.
     """
     from scipy.stats import binom
@@ -105,7 +68,7 @@ def sampling_cap(n: int, q: float, steps: int, eps: float, delta: float, share: 
     caps = np.arange(m + 1)
     p = steps * binom.sf(caps, m, min(q, 1.0))  # T P[K > c] for every c
     p[m] = 0.0                                   # K <= m always
-    cap = int(np.argmax(p <= share * delta / (1.0 + np.exp(min(eps, 700.0)))))
+    cap = int(np.argmax(p <= share * delta / (1.0 + np.exp(min(epsilon, 700.0)))))
     return cap, float(p[cap])
 
 
@@ -130,7 +93,7 @@ def _dp_class(base, rng: Optional[tf.random.Generator] = None, expected_batch: O
     return SecretNoiseDPModel
 
 
-def _optimizer(r: Recipe, steps: int):
+def _optimizer(r: DPSGDRecipe, steps: int):
     lr = WarmupCosine(r.lr, int(r.warmup * steps), steps) if r.warmup or r.optimizer == "sgd" else r.lr
     ema = dict(use_ema=True, ema_momentum=r.ema) if r.ema else {}
     if r.optimizer == "adam":
@@ -145,19 +108,19 @@ def _xent(y_true, logits):
 class DPSGD(Defense):
     name = "dpsgd"
     kind = "convnet"                      # the model family whose recipes apply (tabular data: mlp)
-    allowed = ("eps", "clip", "batch", "steps", "epochs", "lr", "delta")
-    numeric = {"eps": float, "clip": float, "batch": int, "steps": int, "epochs": float, "lr": float, "delta": float}
-    required = ("eps",)
+    _constraints = {"epsilon": EPSILON, "clip": FINITE_POSITIVE, "batch": POSITIVE_WHOLE, "steps": POSITIVE_WHOLE,
+                    "epochs": FINITE_POSITIVE, "lr": FINITE_POSITIVE, "delta": FINITE_POSITIVE}
+    required = ("epsilon",)
     example = "dpsgd:eps=8"
     noise_scale = 1.0                     # 1 always; the one-run canary audit sets 0 to show it catches a missing noise
 
     def _kind(self) -> str:
         return self.kind if len(self.ctx.input_shape) == 3 else "mlp"
 
-    def recipe(self, n: int) -> Tuple[Recipe, int]:
+    def recipe(self, n: int) -> Tuple[DPSGDRecipe, int]:
         """The tuned recipe for this epsilon with the spec's overrides, and its number of steps."""
         p = self.params
-        r = recipe_for(self._kind(), float(p["eps"]))
+        r = dpsgd_recipe(self._kind(), p["epsilon"])
         over = {k: p[k] for k in ("clip", "lr", "epochs") if k in p}
         if "batch" in p:
             over["batch"] = int(p["batch"])
@@ -166,22 +129,22 @@ class DPSGD(Defense):
         r = replace(r, batch=int(min(r.batch, n)))
         steps = p.get("steps") or self.ctx.real_steps
         if not steps:
-            steps = int(math.ceil(r.epochs * n / r.batch)) if r.epochs else 1000
+            steps = int(math.ceil(r.epochs * n / r.batch)) if r.epochs else DPSGD_STEPS
         return r, int(steps)
 
     @staticmethod
-    def _tuning(r: Recipe) -> str:
-        tuned = {v.name for k, v in RECIPES.items() if k[1] is not None}
+    def _tuning(r: DPSGDRecipe) -> str:
+        tuned = {v.name for k, v in DPSGD_RECIPES.items() if k[1] is not None}
         if r.name in tuned:
-            return TUNING
+            return DPSGD_TUNING
         if r.name.split("+")[0] in tuned:
-            return "settings overridden by the defense spec; the default recipe was " + TUNING
+            return "settings overridden by the defense spec; the default recipe was " + DPSGD_TUNING
         return "untuned"
 
     def resolved(self):
         return {"recipe_name": self.recipe(10 ** 9)[0].name}
 
-    def build(self, x: np.ndarray, seed: int, r: Recipe, sigma: float, rng, batch: float):
+    def build(self, x: np.ndarray, seed: int, r: DPSGDRecipe, sigma: float, rng, batch: float):
         """``(dp_model, train_inputs, released_model)``: the DP model and the inputs it trains
         on (the members themselves), and the model an attacker queries (the same)."""
         cfg = self.ctx.train
@@ -191,7 +154,7 @@ class DPSGD(Defense):
                                             width=cfg.width, depth=cfg.depth, norm=norm, seed=seed)
         return model, x, model
 
-    def describe(self, r: Recipe, steps: int, n: int, sigma: float) -> dict:
+    def describe(self, r: DPSGDRecipe, steps: int, n: int, sigma: float) -> dict:
         cfg = self.ctx.train
         arch = (f"ConvNet width {cfg.width} depth {cfg.depth}, group normalisation" if self._kind() == "convnet"
                 else f"MLP width {cfg.width} depth {min(cfg.depth, 3)}")
@@ -204,14 +167,14 @@ class DPSGD(Defense):
 
         t0 = time.time()
         n = len(x)
-        eps = float(self.params["eps"])
+        epsilon = self.params["epsilon"]
         delta = check_delta(self.params.get("delta", dp_delta(n)), n, f"defense '{self.name}': delta")
         r, steps = self.recipe(n)
         q = r.batch / n
         delta_acc = (1.0 - TRUNCATION_SHARE) * delta
-        sigma = calibrate_noise(eps, q, steps, delta_acc)
+        sigma = calibrate_noise(epsilon, q, steps, delta_acc)
         achieved = epsilon_for(sigma, q, steps, delta_acc)
-        cap, p_trunc = sampling_cap(n, q, steps, max(achieved, eps), delta)
+        cap, p_trunc = sampling_cap(n, q, steps, max(achieved, epsilon), delta)
         rng = tf.random.Generator.from_state(secret_key(3), "philox")  # sampling and noise: OS entropy, never stored
         model, inputs, released = self.build(x, seed, r, sigma * self.noise_scale, rng, float(r.batch))
         opt = _optimizer(r, steps)
@@ -229,7 +192,7 @@ class DPSGD(Defense):
             return count
 
         overflow = 0
-        for s in progress(range(steps), desc=f"{self.name} eps={eps:g}", disable=not self.ctx.progress, leave=False):
+        for s in progress(range(steps), desc=f"{self.name} eps={epsilon:g}", disable=not self.ctx.progress, leave=False):
             overflow += int(step_fn()) > cap
             if self.ctx.on_step is not None and (s + 1) % 100 == 0:
                 self.ctx.on_step(s + 1, released)
@@ -256,7 +219,7 @@ class DPSGD(Defense):
                   "tuning": self._tuning(r)}
         return DefenseResult(released, None, {
             "n_train": int(n), "train_steps": steps, "train_accuracy": accuracy(released, x, y), "seconds": time.time() - t0,
-            "epsilon": achieved, "target_epsilon": eps, "delta": delta, "accountant_delta": delta_acc,
+            "epsilon": achieved, "target_epsilon": epsilon, "delta": delta, "accountant_delta": delta_acc,
             "noise_multiplier": sigma, "clip": r.clip, "sampling_rate": q, "expected_batch": r.batch, "batch_cap": cap,
             "truncation_probability": p_trunc, "truncated_batches": overflow, "recipe_name": r.name,
             "accountant": "dp_accounting RDP (Poisson-subsampled Gaussian)", "sampling": "Poisson",

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import time
 
-from mi_defense.config import DISTILL_DP_DEFAULTS, NOISE_INITS, DistillConfig
+from mi_defense.config import DISTILL_DP_DEFAULTS, EPSILON, FINITE_POSITIVE, NOISE_INITS, POSITIVE_WHOLE, DistillConfig
 from mi_defense.defenses.base import Defense, DefenseResult, TrainingJob
 from mi_defense.training.evaluate import accuracy
 from mi_defense.training.recipes import describe
@@ -26,8 +26,8 @@ DP_START = DISTILL_DP_DEFAULTS["quick"]["init"]  # DP-FRePo's start when the spe
 
 class FRePoDefense(Defense):
     name = "frepo"
-    allowed = ("ipc", "init", "steps", "lr", "learn_labels", "eps", "clip", "clip_space")
-    numeric = {"ipc": int, "steps": int, "lr": float, "eps": float, "clip": float}
+    _constraints = {"ipc": POSITIVE_WHOLE, "init": None, "steps": POSITIVE_WHOLE, "lr": FINITE_POSITIVE, "learn_labels": None,
+                    "epsilon": EPSILON, "clip": FINITE_POSITIVE, "clip_space": None}  # None: DistillConfig checks it
     example = "frepo:ipc=10,lr=0.01 or frepo:ipc=10,eps=8"
     releases = True
 
@@ -44,8 +44,8 @@ class FRePoDefense(Defense):
                 changes[k] = p[k]
         if "init" in p:
             changes["init"] = str(p["init"])
-        if "eps" in p:  # DP-FRePo
-            changes["epsilon"] = float(p["eps"])
+        if "epsilon" in p:  # DP-FRePo
+            changes["epsilon"] = p["epsilon"]
             if "init" not in p and (self.ctx.distill.init in NOISE_INITS or self.ctx.distill.init == "real"):
                 changes["init"] = DP_START  # real members are refused under DP; white noise starts worse
         if "clip" in p:

@@ -42,7 +42,7 @@ from typing import List, Optional
 
 import numpy as np
 
-from mi_defense.config import DistillConfig, check_whole, field_names
+from mi_defense.config import DistillConfig, Whole, field_names
 from mi_defense.data.transforms import Transform
 from mi_defense.errors import UserError
 
@@ -165,7 +165,7 @@ class DistilledSet:
         applied), for ``model.fit`` with a mean-squared-error loss."""
         from mi_defense.tfenv import tf
 
-        check_whole(batch_size, "batch_size")
+        Whole(1).check(batch_size, "batch_size")
         ds = tf.data.Dataset.from_tensor_slices((self.x.astype(np.float32), self.y.astype(np.float32)))
         if shuffle:
             ds = ds.shuffle(len(self.x), seed=seed, reshuffle_each_iteration=True)

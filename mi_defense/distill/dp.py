@@ -5,9 +5,10 @@ One outer step of DP-FRePo, for ``N`` private examples:
 1. every private example joins the real batch independently with probability
    ``q = batch_real / N`` (Poisson sampling, from a secret seed);
 2. each sampled example's gradient of its KRR loss term is clipped to norm ``C`` in one of
-   two spaces (``CLIP_SPACES``, ``DistillConfig.clip_space``): with respect to the KRR
-   *readout* ``h = Y_s^T (K_ss + rho I)^-1 F_s`` (default; ``distill.dp_readout``) or with
-   respect to the synthetic *features and labels* ``(F_s, Y_s)`` (``distill.dp_krr``); the
+   two spaces (``config.CLIP_SPACES``, ``DistillConfig.clip_space``; their mechanisms are
+   ``SURROGATES``): with respect to the KRR *readout* ``h = Y_s^T (K_ss + rho I)^-1 F_s``
+   (default; ``distill.dp_readout``) or with respect to the synthetic *features and
+   labels* ``(F_s, Y_s)`` (``distill.dp_krr``); the
    clipped gradients are summed and Gaussian noise ``N(0, sigma^2 C^2 I)`` is added, then
    divided by the expected batch ``q N``;
 3. the noisy gradient is carried back to the synthetic pixels through the network
@@ -43,7 +44,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from mi_defense.accounting import calibrate_noise, check_delta, dp_delta, epsilon_for
-from mi_defense.config import DistillConfig
+from mi_defense.config import CLIP_SPACES, DistillConfig
 from mi_defense.distill.dp_krr import clipped_gradient_sum
 from mi_defense.distill.dp_readout import clipped_readout_sum, krr_readout
 from mi_defense.distill.krr import label_margin_loss
@@ -82,7 +83,7 @@ class DPPlan:
                 f"adding or removing one record, by the RDP accountant of dp_accounting over {self.steps} DP-FRePo steps with "
                 f"Poisson sampling at rate q={self.sampling_rate:.4g} (expected batch {self.expected_batch:.0f}), noise multiplier "
                 f"{self.noise_multiplier:.4g} and per-example clipping norm {self.clip:g} on the gradient with respect to "
-                f"{CLIP_SPACES[self.clip_space].clipped}. The number of private records, N={self.n_private}, is treated as public "
+                f"{CLIP_SPACES[self.clip_space]}. The number of private records, N={self.n_private}, is treated as public "
                 f"(it sets q and the normalisation by the expected batch): the guarantee protects which records were used, not "
                 f"how many. Sampling and noise were drawn from the operating system's entropy and are not published. The start "
                 f"copied no member; {normalisation}. The guarantee covers the released synthetic set and everything computed "
@@ -92,7 +93,7 @@ class DPPlan:
     def to_json(self) -> dict:
         return {**asdict(self), "expected_batch": self.expected_batch, "accountant": "dp_accounting RDP (Poisson-subsampled Gaussian)",
                 "adjacency": "add or remove one record", "n_private_is_public": True,
-                "clipped": f"per-example gradient of the KRR loss with respect to {CLIP_SPACES[self.clip_space].clipped}",
+                "clipped": f"per-example gradient of the KRR loss with respect to {CLIP_SPACES[self.clip_space]}",
                 "statement": self.statement()}
 
 
@@ -124,20 +125,10 @@ def _readout_space(fr, plan: DPPlan, key, step, f_s, ys, f_t, y_t):
     return tf.cast(tf.reduce_sum(g * h), tf.float32)
 
 
-@dataclass(frozen=True)
-class ClipSpace:
-    """Where DP-FRePo clips each example's gradient: ``clipped`` names it (for the privacy
-    statement); ``surrogate(fr, plan, key, step, F_s, Y_s, F_t, Y_t)`` returns a scalar whose
-    gradient with respect to the synthetic set is the noisy, clipped KRR gradient."""
-
-    clipped: str
-    surrogate: object
-
-
-CLIP_SPACES = {
-    "readout": ClipSpace("the KRR readout (the classes x features map from real features to predictions)", _readout_space),
-    "features": ClipSpace("the synthetic features and labels", _feature_space),
-}
+# The mechanism of each clipping space (``config.CLIP_SPACES`` names them and what each
+# clips): ``surrogate(fr, plan, key, step, F_s, Y_s, F_t, Y_t)`` returns a scalar whose
+# gradient with respect to the synthetic set is the noisy, clipped KRR gradient.
+SURROGATES = {"readout": _readout_space, "features": _feature_space}
 
 
 def private_gradients(fr, plan: DPPlan, key, step):
@@ -152,7 +143,7 @@ def private_gradients(fr, plan: DPPlan, key, step):
         f_s, ys = fr.synthetic_features()
         lab = label_margin_loss(fr.y_syn, fr.num_classes) if cfg.learn_labels else tf.constant(0.0)
         # d/d(learnable) of the noisy gradient's surrogate + margin: carried back through the network
-        surrogate = CLIP_SPACES[plan.clip_space].surrogate(fr, plan, key, step, f_s, ys, f_t, y_t) + lab
+        surrogate = SURROGATES[plan.clip_space](fr, plan, key, step, f_s, ys, f_t, y_t) + lab
     grads = tape.gradient(surrogate, fr.learnable)
     finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads])
     return grads, finite

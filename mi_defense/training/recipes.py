@@ -9,42 +9,12 @@ evaluation protocol ("Dataset Distillation using Neural Feature Regression"); a 
 real subset of the same size is trained with that same protocol, as "No Free Lunch in
 'Privacy for Free: How does Dataset Condensation Help Privacy'" (Carlini, Feldman & Nasr)
 prescribes, so the two differ only in what they train on. DP-SGD has its own recipe
-(``defenses.dpsgd``).
+(``defenses.dpsgd``). The recipes' settings are ``mi_defense.config``'s ``RealRecipe``,
+``TrainConfig`` and ``DPSGDRecipe``; this module names and records them.
 """
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
-from typing import Any, Optional
-
-from mi_defense.config import LOSS_NAMES, TrainConfig, augment_name, check_nonneg_int, check_number, check_positive_int
-from mi_defense.errors import UserError
-
-
-@dataclass(frozen=True)
-class RealRecipe:
-    """How a model is trained on real data (the ``none`` defense and every real-data target)."""
-
-    loss: str = "xent"
-    lr: float = 3e-3
-    warmup: int = 50
-    epochs: float = 100.0
-    batch: int = 128
-    augment: Any = "auto"            # auto: flips and crops for RGB, none for grey-scale
-
-    def __post_init__(self):
-        if self.loss not in LOSS_NAMES:
-            raise UserError(f"real_recipe: loss '{self.loss}' unknown; use {' or '.join(LOSS_NAMES)}")
-        check_positive_int(self, "batch")
-        check_nonneg_int(self, "warmup")
-        for k in ("lr", "epochs"):
-            check_number(getattr(self, k), f"real_recipe: {k}")
-        object.__setattr__(self, "augment", augment_name(self.augment, "real_recipe"))
-
-    def train_config(self, base: TrainConfig, seed: int, epochs: Optional[float] = None, steps: Optional[int] = None) -> TrainConfig:
-        """``base``'s architecture with this recipe's training."""
-        return dataclasses.replace(base, loss=self.loss, lr=float(self.lr), warmup=self.warmup, batch=self.batch,
-                                   augment=self.augment, epochs=float(epochs or self.epochs), steps=steps, seed=seed)
+from mi_defense.config import TrainConfig
 
 
 def describe(cfg: TrainConfig, n_train: int, steps: int, rgb: bool, name: str) -> dict:
