@@ -22,6 +22,18 @@ from scipy.stats import norm
 from attacks.signals import logit_scale
 
 _MIN_STD = 1e-6
+# From this many reference runs on, per-example variances are estimated well enough ("Membership
+# Inference Attacks From First Principles", section VI); below it a fixed (global) variance is stronger.
+PER_EXAMPLE_VARIANCE_RUNS = 64
+
+
+def default_attack(references: int) -> str:
+    """The reference attack to declare for ``references`` runs: LiRA online with per-example
+    variances from ``PER_EXAMPLE_VARIANCE_RUNS`` on, with a fixed variance below, and the
+    loss threshold without reference runs."""
+    if not references:
+        return "threshold_loss"
+    return "lira_online" if references >= PER_EXAMPLE_VARIANCE_RUNS else "lira_online_fixed"
 
 
 def _masked_stats(x: np.ndarray, mask: np.ndarray):

@@ -16,6 +16,7 @@ from typing import Dict, Iterable, Optional, Sequence
 import numpy as np
 
 DEFAULT_FPRS = (1e-1, 1e-2, 1e-3, 1e-4)
+MAIN_FPR = "0.001"  # the FPR the headline TPR is read at (as a key of tpr_at_fpr)
 
 
 def fpr_key(f: float) -> str:

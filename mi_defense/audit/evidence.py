@@ -30,7 +30,7 @@ from attacks.registry import RELEASE_PREFIX
 from attacks.signals import run_signals
 from mi_defense.data.split import partner
 
-FPR_MAIN = "0.001"
+FPR_MAIN = metrics.MAIN_FPR
 
 
 def summary(result: dict, name: str) -> dict:

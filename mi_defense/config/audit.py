@@ -59,6 +59,7 @@ class AuditConfig:
     augmented_queries: str = "none"        # LiRA/RMIA query views (attacks.queries.KINDS); stored per run when not none
     confidence: float = 0.95               # of the empirical epsilon lower bounds
     transform: str = "auto"                # input normalisation (TRANSFORMS): auto is fixed when a defense claims DP
+    model: Optional[str] = None            # the user's model, 'file.py:build' or 'package.module:build' (defenses.own_model); None: ConvNet / MLP
     train: TrainConfig = field(default_factory=TrainConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
     real_recipe: RealRecipe = field(default_factory=RealRecipe)
@@ -70,6 +71,7 @@ class AuditConfig:
         "n_jobs": Satisfies(lambda v: _whole(v) and (v >= 1 or v == -1), "a positive whole number or -1 (all cores)"),
         "fprs": Satisfies(_fprs, "numbers strictly between 0 and 1"),
         "confidence": Interval(float, 0, 1, closed="neither"),
+        "model": OrNone(Satisfies(lambda v: isinstance(v, str) and ":" in v, "'path/to/file.py:build' or 'package.module:build'")),
         "release_attack": Options(RELEASE), "transform": Options(TRANSFORMS), "augmented_queries": Options(QUERY_KINDS),
     }
 
@@ -104,7 +106,7 @@ class AuditConfig:
         ``attacks`` excludes that, the first attack on the model that ``attacks`` lists."""
         if self.primary_attack:
             return self.primary_attack
-        default = "lira_online" if self.references >= 64 else ("lira_online_fixed" if self.references else "threshold_loss")
+        default = attacks.lira.default_attack(self.references)
         if self.attacks and default not in self.attacks:
             return next((a for a in self.attacks if a in _model_attacks(self.references)), default)
         return default

@@ -5,7 +5,10 @@ import csv
 import io
 from typing import List, Optional, Tuple
 
-FPR_MAIN = "0.001"
+from attacks.lira import PER_EXAMPLE_VARIANCE_RUNS
+from attacks.metrics import MAIN_FPR
+
+FPR_MAIN = MAIN_FPR
 
 
 def pct(v: Optional[float], digits: int = 1) -> str:
@@ -206,6 +209,12 @@ THREAT_MODEL = (
 )
 
 
+def _recorded_primary(results: dict) -> str:
+    """The primary attack the audit recorded (the same for every defense), as it was declared."""
+    names = sorted({(e.get("primary_attack") or {}).get("name") for e in results["defenses"]} - {None})
+    return ", ".join(names) or results["config"].get("primary_attack") or "not recorded"
+
+
 def setup_lines(results: dict) -> List[str]:
     c, sp, v = results["config"], results["split"], results["versions"]
     return [
@@ -218,11 +227,12 @@ def setup_lines(results: dict) -> List[str]:
         "convergence); a model trained on a distilled set keeps FRePo's evaluation protocol, and the random subset of the "
         "same size is trained with that same protocol, as \"No Free Lunch in 'Privacy for Free'\" prescribes; DP-SGD has its "
         "own recipe (see the recipe table).",
+        *([f"Your model {c['model']} replaces that network (not in FRePo's pool nor dpsgd-linear): see the recipe table."] if c.get("model") else []),
         f"FRePo: pool ConvNet width {c['distill']['width']}, depth {c['distill']['depth']}, {c['distill']['pool_norm']} norm, "
         f"real batch {c['distill']['batch_real']}, pool {c['distill']['pool_size']}, {c['distill']['steps']} outer steps.",
         f"Reference runs per defense: {c['references']} (LiRA / RMIA, leave-one-out over complementary pairs of runs); targets per defense: "
         f"{c['targets']}; bootstrap resamples: {c['bootstrap']}; seed {c['seed']}. " + reference_note(c['references']),
-        f"Primary attack, declared before scoring: {c.get('primary_attack') or _default_primary(c['references'])}; attack on a "
+        f"Primary attack, declared before scoring: {_recorded_primary(results)}; attack on a "
         f"released set: {c.get('release_attack', 'release_pixel')}. The epsilon lower bounds use one-sided Clopper-Pearson "
         f"intervals at {100 * c.get('confidence', 0.95):.0f}% confidence, the threshold chosen on one half of the examples and "
         "the bound computed on the other; they treat the examples of one training run as independent trials, which makes them "
@@ -233,16 +243,12 @@ def setup_lines(results: dict) -> List[str]:
     ]
 
 
-def _default_primary(references: int) -> str:
-    return "lira_online" if references >= 64 else ("lira_online_fixed" if references else "threshold_loss")
-
-
 def reference_note(references: int) -> str:
     """How the number of reference runs limits LiRA and RMIA."""
     if not references:
         return "Without reference runs LiRA and RMIA cannot run; threshold and trained attacks are much weaker at low FPR."
     return (f"With {references} reference runs each example has {references // 2} IN and {references // 2} OUT runs: "
-            + ("enough for LiRA's per-example variances. " if references >= 64 else
+            + ("enough for LiRA's per-example variances. " if references >= PER_EXAMPLE_VARIANCE_RUNS else
                "too few for reliable per-example variances, so LiRA with a fixed (global) variance is the declared attack; "
                "more runs (64 and up) make LiRA stronger, so these numbers are a lower bound on what an attacker with more "
                "compute achieves. "))
