@@ -6,7 +6,8 @@ suite lives in the separate ``attacks`` package, which never imports this one.
 
 The Python API (``mi_defense.api``): ``distill(x, y, ipc=...) -> DistilledSet``,
 ``load_distilled(path)``, ``audit(..., out=...) -> AuditResults`` and
-``report(results)``. ``mi_defense.distill``, ``.audit`` and ``.report`` are these
+``report(results)``; ``audit_model(model, members=..., nonmembers=...)`` (``mi_defense.api_model``)
+attacks a model already trained. ``mi_defense.distill``, ``.audit`` and ``.report`` are these
 functions; their modules are imported by name (``from mi_defense.audit import
 AuditConfig``).
 """
@@ -17,8 +18,10 @@ from mi_defense.version import __version__  # noqa: E402,F401  (the package vers
 
 from mi_defense.errors import ExposureWarning, UserError  # noqa: E402,F401
 from mi_defense.api import AuditResults, DistilledSet, audit, distill, load_distilled, report  # noqa: E402,F401
+from mi_defense.api_model import audit_model  # noqa: E402,F401
 
-__all__ = ["AuditResults", "DistilledSet", "ExposureWarning", "UserError", "audit", "distill", "load_distilled", "report"]
+__all__ = ["AuditResults", "DistilledSet", "ExposureWarning", "UserError", "audit", "audit_model", "distill", "load_distilled",
+           "report"]
 _API_NAMES = frozenset({"audit", "distill", "report"})
 
 

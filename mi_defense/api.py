@@ -1,4 +1,4 @@
-"""The Python API: ``distill``, ``load_distilled``, ``audit`` and ``report``.
+"""The Python API: ``distill``, ``load_distilled``, ``audit`` and ``report`` (``audit_model``: ``api_model``).
 
 The ``mi-defense`` command line is a thin layer over the same library functions. Every
 argument after the data is keyword-only; bad input raises ``mi_defense.UserError`` with a
@@ -8,6 +8,7 @@ one-line message naming the problem and the fix.
 >>> released = mi_defense.distill(x_private, y_private, ipc=10)       # doctest: +SKIP
 >>> released.save("release/distilled.npz")                            # doctest: +SKIP
 >>> results = mi_defense.audit(dataset="digits", defenses=["none", "frepo:ipc=10"], out="audit")  # doctest: +SKIP
+>>> results = mi_defense.audit(x, y, model="my_model.py:build", out="audit-mine")  # doctest: +SKIP
 >>> mi_defense.report(results)                                        # doctest: +SKIP
 """
 from __future__ import annotations
@@ -100,12 +101,21 @@ def distill(x: np.ndarray, y: np.ndarray, *, ipc: int = 10, steps: Optional[int]
     return DistilledSet(res.x, res.y, res.labels, transform, names, np.asarray(res.init_positions, np.int64), public, record)
 
 
-def audit(config=None, *, out: Union[str, Path], preset: Optional[str] = "quick", progress: bool = False,
-          log: Optional[Callable[[str], None]] = None, executor: str = "local", executor_options: Optional[dict] = None,
-          **settings) -> AuditResults:
+def audit(x=None, y=None, *, x_test=None, y_test=None, config=None, out: Union[str, Path], preset: Optional[str] = "quick",
+          model=None, progress: bool = False, log: Optional[Callable[[str], None]] = None, executor: str = "local",
+          executor_options: Optional[dict] = None, **settings) -> AuditResults:
     """Train every defense, attack it with the membership-inference suite, write ``out/results.json``.
 
     Args:
+        x: your data as an array (images ``(N, H, W, C)`` uint8 or float in [0, 1], or feature
+            vectors ``(N, D)``), audited as a named dataset is: the split is drawn from it and
+            recorded. The arrays are kept in ``out/PRIVATE-do-not-release/data.npz`` (never
+            publish it), which the configuration's ``dataset`` then names. Without them,
+            ``dataset=`` names the data (default: the preset's). An ``AuditConfig`` or a TOML
+            path given first is taken as ``config``.
+        y: the integer classes of ``x``, ``(N,)``.
+        x_test: a test set beside them (default: a share of the pool is held back).
+        y_test: its integer classes.
         config: an ``AuditConfig`` (used as given), a path to a TOML file with ``[audit]``/
             ``[train]``/``[distill]``/``[real_recipe]`` tables (applied over the preset), or
             None.
@@ -113,6 +123,13 @@ def audit(config=None, *, out: Union[str, Path], preset: Optional[str] = "quick"
             call with the same settings retrains nothing).
         preset: ``"quick"`` (small ConvNets, 4 reference runs, minutes on a CPU) or
             ``"standard"`` (the setting to publish); ignored when ``config`` is an ``AuditConfig``.
+        model: your architecture in place of the package's ConvNet (or MLP), for every model
+            the defenses train except FRePo's distillation pool and ``dpsgd-linear``: a function
+            ``build(input_shape, num_classes, seed) -> tf.keras.Model`` (uncompiled, logits out)
+            or its name, ``"path/to/file.py:build"`` or ``"package.module:build"``. Each
+            defense keeps its recipe; DP-SGD wraps the model in tensorflow-privacy's DP Keras
+            model. Recorded in the configuration (a folder trained with another model is
+            refused) and, with its layers and parameter count, in each defense's ``metadata``.
         progress: show progress on stderr.
         log: where to send one-line messages (default: nowhere).
         executor: ``"local"`` (this process) or ``"ray"`` (one Ray task per run; see
@@ -129,17 +146,55 @@ def audit(config=None, *, out: Union[str, Path], preset: Optional[str] = "quick"
     from mi_defense.config import AuditConfig, resolve_audit_config
     from mi_defense.io import check_writable_dir
 
+    if isinstance(x, (AuditConfig, str, Path)) and y is None and config is None:  # audit(config, out=...), as before
+        x, config = None, x
+    check_writable_dir(out, "out")
+    if model is not None:
+        from mi_defense.defenses.own_model import register
+
+        settings["model"] = model if isinstance(model, str) else register(model)
+    if x is not None:
+        if settings.get("dataset") is not None:
+            raise UserError("give the data as arrays (x, y) or as dataset=..., not both")
+        settings["dataset"] = str(_private_arrays(Path(out), x, y, x_test, y_test))
+    elif y is not None or x_test is not None or y_test is not None:
+        raise UserError("y, x_test and y_test go with arrays x: give audit(x, y, ...)")
     if isinstance(config, AuditConfig):
         cfg = resolve_audit_config(base=config, where="audit()", **settings)
     elif config is None or isinstance(config, (str, Path)):
         cfg = resolve_audit_config(preset, config, where="audit()", **settings)
     else:
         raise UserError(f"config must be an AuditConfig, a TOML path or None, got {type(config).__name__}")
-    check_writable_dir(out, "out")
     from mi_defense.audit.executors import make_executor
 
     results = run_audit(cfg, out, progress=progress, log=log or _quiet, executor=make_executor(executor, **(executor_options or {})))
     return AuditResults.from_dict(results, out)
+
+
+def _private_arrays(out: Path, x, y, x_test, y_test) -> Path:
+    """``out/PRIVATE-do-not-release/data.npz`` holding the arrays (written atomically, kept when
+    it holds them already); a folder whose audit used other arrays is refused."""
+    from mi_defense.distill.record import PRIVATE_DIR
+    from mi_defense.io import write_npz
+
+    if y is None or (x_test is None) != (y_test is None):
+        raise UserError("give y with x, and x_test with y_test")
+    arrays = {"x_train": np.asarray(x), "y_train": np.asarray(y)}
+    if x_test is not None:
+        arrays.update(x_test=np.asarray(x_test), y_test=np.asarray(y_test))
+    for k in ("y_train", "y_test"):
+        if k in arrays and not np.issubdtype(arrays[k].dtype, np.integer):
+            raise UserError(f"{k.replace('_train', '')} has dtype {arrays[k].dtype}; give integer classes 0..C-1")
+    path = out / PRIVATE_DIR / "data.npz"
+    if path.is_file():
+        with np.load(path, allow_pickle=False) as z:
+            same = set(z.files) == set(arrays) and all(np.array_equal(z[k], v) and z[k].dtype == v.dtype for k, v in arrays.items())
+        if same:
+            return path
+        if (out / "split.json").is_file():
+            raise UserError(f"{out} holds an audit of other arrays; use a new out folder")
+    write_npz(path, **arrays)
+    return path
 
 
 def report(results: Union[AuditResults, str, Path], out: Union[str, Path, None] = None) -> Dict[str, Path]:

@@ -117,7 +117,7 @@ def _audit_config(args):
     from mi_defense.config import resolve_audit_config
 
     keys = ("dataset", "data_dir", "references", "targets", "seed", "members", "nonmembers", "real_steps", "bootstrap",
-            "primary_attack", "width", "depth")
+            "primary_attack", "width", "depth", "model")
     return resolve_audit_config(args.preset, args.config, **{k: getattr(args, k, None) for k in keys},
                                 defenses=args.defense or None, attacks=args.attack or None)
 
@@ -140,7 +140,8 @@ def cmd_audit(args) -> int:
     out = args.out or f"reports/{Path(cfg.dataset).name.replace('.', '_')}-{args.preset}"
     check_writable_dir(out)
     print(f"mi-defense {args.command}: preset {args.preset} on {cfg.dataset}; defenses {', '.join(cfg.defenses)}; "
-          f"{cfg.references} reference runs; ConvNets of width {cfg.train.width}, depth {cfg.train.depth}; output {out}")
+          f"{cfg.references} reference runs; "
+          + (f"model {cfg.model}" if cfg.model else f"ConvNets of width {cfg.train.width}, depth {cfg.train.depth}") + f"; output {out}")
     from mi_defense.audit.executors import make_executor
 
     executor = make_executor(args.executor, together=args.together, **({"address": args.ray_address} if args.executor == "ray" else {}))
@@ -285,6 +286,9 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--primary-attack", metavar="NAME", help="the attack the verdict, frontier and epsilon bound use, declared "
                         "before scoring (default: lira_online_fixed below 64 reference runs, lira_online from 64, threshold_loss without)")
         sp.add_argument("--references", type=int, help="reference runs per defense for LiRA/RMIA (even; 0 disables; preset quick 4, standard 16)")
+        sp.add_argument("--model", metavar="FILE.py:FN", help="your architecture instead of the ConvNet/MLP for every model but FRePo's "
+                        "pool and dpsgd-linear: FN(input_shape, num_classes, seed) returns an uncompiled tf.keras.Model with "
+                        "num_classes logits (also package.module:FN); each defense keeps its recipe, DP-SGD wraps it")
         sp.add_argument("--width", type=int, help="ConvNet width of every trained and pool model (preset quick 32, standard 64)")
         sp.add_argument("--depth", type=int, help="ConvNet depth (preset quick 2, standard 3)")
         sp.add_argument("--targets", type=int, help="target models per defense, different seeds (default 1)")

@@ -170,10 +170,10 @@ def test_bare_subset_is_resolved_once_to_the_distilled_set_size(tiny, tmp_path, 
     # `subset` takes its size from the first FRePo set (ipc x classes), resolved once when the
     # audit is planned: the cache folder and the results name the size, so a changed defense
     # list never finds runs of another size under the same name.
-    from mi_defense.audit import core
+    from mi_defense.audit import setup
 
-    built, make = [], core.make_defense
-    monkeypatch.setattr(core, "make_defense", lambda spec, ctx: built.append(str(spec)) or make(spec, ctx))
+    built, make = [], setup.make_defense
+    monkeypatch.setattr(setup, "make_defense", lambda spec, ctx: built.append(str(spec)) or make(spec, ctx))
     a = Audit(tiny_config(tiny, defenses=("subset", "frepo:ipc=2")), tmp_path / "d", progress=False, log=lambda s: None)
     assert [str(s) for s in a.specs] == ["subset:n=20", "frepo:ipc=2"]
     assert sorted(built) == ["frepo:ipc=2", "subset:n=20"]  # each defense built once; the size from FRePo's checked ipc

@@ -42,6 +42,26 @@ def test_groups_put_reference_runs_of_one_defense_together_and_targets_alone():
     assert len(groups(todo, 1)) == len(todo)
 
 
+def test_the_setup_writes_nothing_pickles_and_executors_hand_each_run_to_on_done(tiny, tmp_path):
+    """``prepare`` checks and writes nothing; the set-up pickles (Ray ships it to its workers
+    once); an executor computes runs from it and hands each to ``on_done``, writing nothing."""
+    import pickle
+
+    from mi_defense.audit.setup import prepare
+
+    out = tmp_path / "never-written"
+    setup = prepare(_cfg(tiny), out, progress=False, log=lambda s: None)
+    copy = pickle.loads(pickle.dumps(setup))
+    assert copy.n_members == 60 and list(copy.defenses) == ["none"] and np.array_equal(copy.x_u, setup.x_u)
+    got = []
+    runs = [(setup.specs[0], RunId("ref", m)) for m in range(2)]
+    assert LocalExecutor().run(copy, runs, lambda *a: got.append(a), progress=False, log=lambda s: None) == 2
+    assert [(str(s), str(r)) for s, r, _, _ in got] == [("none", "ref0"), ("none", "ref1")]
+    meta, arrays = got[1][2:]
+    assert meta["run"] == "ref1" and np.array_equal(arrays["train_positions"], np.flatnonzero(setup.masks[:, 1]))
+    assert not out.exists()
+
+
 @pytest.mark.slow
 def test_reference_runs_trained_together_equal_runs_trained_one_by_one(tmp_path):
     """none and subset stack their models; FRePo distils each run, then trains the downstream

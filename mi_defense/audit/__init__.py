@@ -1,7 +1,9 @@
 """The end-to-end audit: train every defense, attack it with the whole suite.
 
 What to audit is ``mi_defense.config.audit.AuditConfig`` (exported here); ``plan`` lists
-the runs; ``core`` trains the runs (cached) and scores them; ``evidence`` turns the scores
+the runs; ``setup`` prepares and checks the audit (writing nothing), ``compute`` trains one
+run, ``executors`` run them here or on Ray, ``scoring`` scores the cached runs, and
+``core`` (``Audit``, ``run_audit``) orchestrates and is the one that writes; ``evidence`` turns the scores
 into the declared evidence (primary attack, epsilon lower bound, the strongest attack
 selected on held-out examples); ``results`` reads them back as typed objects. Names load on first use, so reading results does not
 import TensorFlow.

@@ -1,33 +1,40 @@
 """Who trains an audit's runs: this process, or a Ray cluster.
 
 Every run (one defense on one training set, ``audit.plan``) is an independent task whose
-whole output is ``(meta, arrays)`` from ``Audit.compute_run``; the run cache is the only
-meeting point. Executors differ only in where ``compute_run`` executes:
+whole output is ``(meta, arrays)`` from ``audit.compute``, computed from the audit's set-up
+(``audit.setup.AuditSetup``). An executor hands each finished run to ``on_done(spec, run,
+meta, arrays)``, the orchestrator's one writer (``audit.core``, into the run cache); the run
+cache is the only meeting point. Executors differ only in where the runs are computed:
 
 * ``local`` (default): one run after the other in this process.
 * ``ray``: each run is a Ray task ("Ray: A Distributed Framework for Emerging AI
   Applications", Moritz et al., OSDI 2018). The driver connects with ``ray.init(address)``
   (``--ray-address``, else ``$RAY_ADDRESS``, else a local Ray runtime on this machine),
-  submits every missing run, and writes each returned result into the cache itself, as it
-  arrives (atomically). Workers therefore need the package and the dataset (the same
-  ``--data-dir`` path or ``$MI_DEFENSE_DATA``), not the output folder: no shared
-  filesystem is required. Tasks take one CPU, and a GPU share (``gpus_per_task``, by
-  default 1 when the cluster has GPUs); a task whose worker dies is retried
-  (``max_retries``); an error raised by the training itself is reported, not retried.
+  puts the set-up into the object store once (``ray.put``: workers neither load the
+  dataset nor draw the split again), submits every missing run, and hands each returned
+  result to ``on_done`` as it arrives. Workers therefore need the package, not the dataset
+  nor the output folder: no shared filesystem is required. Tasks take one CPU, and a GPU
+  share (``gpus_per_task``, by default 1 when the cluster has GPUs); a task whose worker
+  dies is retried (``max_retries``); an error raised by the training itself is reported,
+  not retried.
 * ``--shard i/n`` (``Audit.run(shard=...)``) stays the way for batch schedulers: each job
   trains its share into a shared output folder, and one last call without ``--shard``
   merges and scores (a Slurm job array: ``--shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT``).
 """
 from __future__ import annotations
 
+import dataclasses
 import os
+import pickle
 import time
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from mi_defense.config import DefenseSpec, Whole
+from mi_defense.config import Whole
 from mi_defense.errors import UserError
+
+OnDone = Callable[..., None]  # on_done(spec, run, meta, arrays): the orchestrator writes the run
 
 FAULT_ENV = "MI_DEFENSE_FAULT_ONCE"  # testing the retry path: a worker exits once (marker file)
 
@@ -67,9 +74,11 @@ def groups(todo: Sequence[Tuple[object, object]], together: int) -> List[Tuple[o
 
 
 class Executor:
-    """Runs ``audit.compute_runs`` for every ``(spec, run)`` in ``todo`` and writes each result
-    into ``audit.cache``; returns how many runs it trained. ``together``: up to this many
-    reference runs of one defense train their models in one graph (``defenses.together``)."""
+    """Computes every ``(spec, run)`` in ``todo`` from the audit's set-up (``compute.compute_runs``)
+    and hands each result to ``on_done(spec, run, meta, arrays)``; returns how many runs it
+    trained. ``together``: up to this many reference runs of one defense train their models in
+    one graph (``defenses.together``). ``progress``: show a progress bar; ``log``: one line
+    at a time."""
 
     name = ""
 
@@ -80,53 +89,49 @@ class Executor:
     def check(self) -> None:
         """Fail, before the audit writes anything, when this executor cannot run (a one-line ``UserError``)."""
 
-    def run(self, audit, todo: Sequence[Tuple[object, object]], stop_after_runs: Optional[int] = None) -> int:
+    def run(self, setup, todo: Sequence[Tuple[object, object]], on_done: OnDone, stop_after_runs: Optional[int] = None,
+            progress: bool = True, log: Callable[[str], None] = print) -> int:
         raise NotImplementedError
 
 
 class LocalExecutor(Executor):
     name = "local"
 
-    def run(self, audit, todo, stop_after_runs=None) -> int:
-        from mi_defense.progress import progress
+    def run(self, setup, todo, on_done, stop_after_runs=None, progress=True, log=print) -> int:
+        from mi_defense.audit.compute import compute_runs  # here: choosing an executor does not import TensorFlow
+        from mi_defense.progress import progress as progress_bar
 
         todo = list(todo)[:stop_after_runs] if stop_after_runs is not None else list(todo)
         trained = 0
         seconds: Dict[str, List[float]] = {}
-        bar = progress(total=len(todo), desc="audit runs", unit="run", disable=not audit.progress or not todo, dynamic_ncols=True)
+        bar = progress_bar(total=len(todo), desc="audit runs", unit="run", disable=not progress or not todo, dynamic_ncols=True)
         for spec, runs in groups(todo, self.together):
             t0 = time.time()
-            for run, (meta, arrays) in zip(runs, audit.compute_runs(spec, runs)):
-                audit.cache.write(spec, run, meta, **arrays)
+            for run, (meta, arrays) in zip(runs, compute_runs(setup, spec, runs)):
+                on_done(spec, run, meta, arrays)
             trained += len(runs)
             bar.update(len(runs))
             first = spec.key not in seconds
             seconds.setdefault(spec.key, []).extend([(time.time() - t0) / len(runs)] * len(runs))
             if first and trained < len(todo):
-                audit.log(f"{spec} {runs[0]} took {seconds[spec.key][0]:.0f} s{' per run' if len(runs) > 1 else ''}; "
-                          f"{remaining_text(todo[trained:], seconds)}")
+                log(f"{spec} {runs[0]} took {seconds[spec.key][0]:.0f} s{' per run' if len(runs) > 1 else ''}; "
+                    f"{remaining_text(todo[trained:], seconds)}")
         bar.close()
         return trained
 
 
 # --------------------------------------------------------------------------- Ray
-_WORKER_AUDITS: Dict[str, object] = {}  # per worker process: the audit set-up, built once
-
-
-def _compute_on_worker(audit_cls, cfg, out_dir: str, spec_text: str, runs: List[Tuple[str, int]]):
-    """A Ray task's body: rebuild the audit's set-up (``audit_cls``, the driver's ``Audit``; once per worker
-    process) and train a group of runs."""
+def _compute_on_worker(setup, spec, runs):
+    """A Ray task's body: train a group of runs of ``spec`` from the set-up the driver put
+    into the object store (no progress bars on a worker)."""
     marker = os.environ.get(FAULT_ENV)
     if marker and not os.path.exists(marker):
         open(marker, "w").close()
         os._exit(1)  # the worker dies mid-task, as a preempted node would
-    from mi_defense.audit.plan import RunId
+    from mi_defense.audit.compute import compute_runs
 
-    key = repr((cfg, out_dir))
-    if key not in _WORKER_AUDITS:
-        _WORKER_AUDITS.clear()
-        _WORKER_AUDITS[key] = audit_cls(cfg, out_dir, progress=False, log=lambda s: None, writes=False)
-    return _WORKER_AUDITS[key].compute_runs(DefenseSpec.parse(spec_text), [RunId(kind, index) for kind, index in runs])
+    quiet = dataclasses.replace(setup, ctx=dataclasses.replace(setup.ctx, progress=False))
+    return compute_runs(quiet, spec, runs)
 
 
 class RayExecutor(Executor):
@@ -160,10 +165,10 @@ class RayExecutor(Executor):
         """Ray importable, and the cluster (or a local runtime) joined."""
         self._ray()
 
-    def run(self, audit, todo, stop_after_runs=None) -> int:
+    def run(self, setup, todo, on_done, stop_after_runs=None, progress=True, log=print) -> int:
         if not todo:
             return 0
-        from mi_defense.progress import progress
+        from mi_defense.progress import progress as progress_bar
 
         ray = self._ray()
         gpus = self.gpus_per_task
@@ -171,12 +176,16 @@ class RayExecutor(Executor):
             gpus = 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
         task = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=self.max_retries, retry_exceptions=False)(_compute_on_worker)
         todo = list(todo)[:stop_after_runs] if stop_after_runs is not None else list(todo)
-        cfg = audit.cfg
-        pending = {task.remote(type(audit), cfg, str(audit.out), str(spec), [(r.kind, r.index) for r in runs]): (spec, runs)
-                   for spec, runs in groups(todo, self.together)}
-        audit.log(f"ray: {len(todo)} run(s) in {len(pending)} task(s) submitted to {self.address or 'a local Ray runtime'} "
-                  f"({ray.cluster_resources().get('CPU', 0):.0f} CPUs, {gpus:g} GPU per task)")
-        bar = progress(total=len(pending), desc="audit runs (ray)", unit="run", disable=not audit.progress, dynamic_ncols=True)
+        try:
+            shared = ray.put(setup)  # once: every task reads it from the object store
+        except (TypeError, pickle.PicklingError) as exc:  # e.g. a user's model builder that does not pickle
+            why = str(exc.__cause__ or exc).strip().splitlines()[0][:200]
+            raise UserError(f"the audit's set-up cannot be sent to the Ray workers (it does not pickle: {why}); "
+                            "use --executor local") from None
+        pending = {task.remote(shared, spec, list(runs)): (spec, runs) for spec, runs in groups(todo, self.together)}
+        log(f"ray: {len(todo)} run(s) in {len(pending)} task(s) submitted to {self.address or 'a local Ray runtime'} "
+            f"({ray.cluster_resources().get('CPU', 0):.0f} CPUs, {gpus:g} GPU per task)")
+        bar = progress_bar(total=len(pending), desc="audit runs (ray)", unit="run", disable=not progress, dynamic_ncols=True)
         trained = 0
         try:
             while pending:
@@ -193,7 +202,7 @@ class RayExecutor(Executor):
                     raise UserError(f"{spec} {', '.join(map(str, runs))}: the Ray worker died {self.max_retries + 1} times; "
                                     "see the Ray logs") from None
                 for run, (meta, arrays) in zip(runs, computed):
-                    audit.cache.write(spec, run, meta, **arrays)  # the driver writes: no shared filesystem needed
+                    on_done(spec, run, meta, arrays)  # the driver writes: no shared filesystem needed
                 trained += len(runs)
                 bar.update(len(runs))
         finally:

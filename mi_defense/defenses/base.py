@@ -29,6 +29,22 @@ class DefenseContext:
     on_step: Optional[Callable] = None     # called every 100 training steps with (step, model)
     real_recipe: RealRecipe = field(default_factory=RealRecipe)  # how real-data targets (none) are trained
     fixed_normalisation: bool = False     # the inputs' normalisation uses no statistic of the data (Transform.fixed)
+    # The user's model (``defenses.own_model``): ``build(input_shape, num_classes, seed) -> tf.keras.Model``,
+    # a spec string ('file.py:build', 'package.module:build') or None for the package's ConvNet / MLP.
+    build_model: Any = None
+
+    def __post_init__(self):
+        if self.build_model is not None:  # loaded and probed once: a bad model fails before anything is trained
+            from mi_defense.defenses.own_model import as_builder
+
+            object.__setattr__(self, "build_model", as_builder(self.build_model, self.input_shape, self.num_classes))
+
+    @property
+    def model_source(self) -> str:
+        """Where the trained models' architecture comes from, as recorded."""
+        if self.build_model is not None:
+            return self.build_model.source
+        return "mi_defense " + ("ConvNet" if len(self.input_shape) == 3 else "MLP")
 
     @property
     def normalisation(self) -> str:
@@ -89,7 +105,31 @@ class Defense:
         from mi_defense.training.loop import train_model
 
         return train_model(job.x, job.y, self.ctx.num_classes, job.cfg, progress=self.ctx.progress, desc=job.desc,
-                           on_step=self.ctx.on_step)
+                           on_step=self.ctx.on_step, model=self.own_model(job.cfg.seed))
+
+    def own_model(self, seed: int):
+        """A fresh model of the user's (``ctx.build_model``) for ``seed``, or None for the package's own."""
+        if self.ctx.build_model is None:
+            return None
+        from mi_defense.defenses.own_model import OwnModel
+
+        return OwnModel(self.ctx.build_model(self.ctx.input_shape, self.ctx.num_classes, seed), self.ctx.build_model.source)
+
+    def model_summary(self, model) -> dict:
+        """The trained model's architecture as every run records it (``"model"``): source, layer classes, parameters."""
+        from mi_defense.defenses.own_model import summary
+
+        return summary(model, self.ctx.model_source)
+
+    def recorded(self, recipe: dict, model, note: str = "") -> dict:
+        """The metadata entries ``recipe`` and ``model`` (the architecture: source, layer classes,
+        parameters); a model of the user's is also named in the recipe's description, with ``note``."""
+        s = self.model_summary(model)
+        if self.ctx.build_model is not None:
+            from mi_defense.defenses.own_model import describe
+
+            recipe = dict(recipe, description=f"{recipe['description']}; {describe(s)}{note}")
+        return {"recipe": recipe, "model": s}
 
     def resolved(self) -> Dict[str, Any]:
         """Settings taken from the context rather than the spec, as ``fit`` records them in

@@ -31,7 +31,7 @@ class NoDefense(Defense):
         def finish(model) -> DefenseResult:
             return DefenseResult(model, None, {
                 "n_train": int(len(x)), "train_steps": int(model.train_steps), "train_accuracy": accuracy(model, x, y),
-                "recipe": describe(cfg, len(x), model.train_steps, _rgb(x), "real-data"),
+                **self.recorded(describe(cfg, len(x), model.train_steps, _rgb(x), "real-data"), model),
                 "seconds": time.time() - t0,
                 "privacy_statement": "No defense: the model is trained on every member, as it would be deployed. No privacy guarantee."})
         return TrainingJob(x, targets_for(y, self.ctx.num_classes), cfg, "none", finish)
@@ -56,7 +56,7 @@ class Subset(Defense):
             return DefenseResult(model, None, {
                 "n_train": int(n), "train_steps": int(model.train_steps), "train_positions": pos.tolist(),
                 "train_accuracy": accuracy(model, x, y), "train_accuracy_on_subset": accuracy(model, x[pos], y[pos]),
-                "recipe": describe(cfg, n, model.train_steps, _rgb(x), "frepo-protocol"),
+                **self.recorded(describe(cfg, n, model.train_steps, _rgb(x), "frepo-protocol"), model),
                 "seconds": time.time() - t0,
                 "privacy_statement": f"Random subset of {n} members, trained with FRePo's distilled-data protocol like a distilled "
                                      f"set of the same size: the other members are never seen by the model, the {n} chosen are "

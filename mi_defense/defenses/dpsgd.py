@@ -114,6 +114,13 @@ class DPSGD(Defense):
     example = "dpsgd:eps=8"
     noise_scale = 1.0                     # 1 always; the one-run canary audit sets 0 to show it catches a missing noise
 
+    def __init__(self, ctx, **params):
+        super().__init__(ctx, **params)
+        if ctx.build_model is not None and self.kind == "convnet":  # dpsgd (dpsgd-linear keeps its own model), before training
+            from mi_defense.defenses.own_model import check_dp_layers
+
+            check_dp_layers(ctx.build_model.probe(ctx.input_shape, ctx.num_classes), ctx.build_model.source)
+
     def _kind(self) -> str:
         return self.kind if len(self.ctx.input_shape) == 3 else "mlp"
 
@@ -148,6 +155,14 @@ class DPSGD(Defense):
         """``(dp_model, train_inputs, released_model)``: the DP model and the inputs it trains
         on (the members themselves), and the model an attacker queries (the same)."""
         cfg = self.ctx.train
+        if self.ctx.build_model is not None:  # the user's model, inside tensorflow-privacy's DP Keras model
+            from mi_defense.defenses.own_model import check_dp_layers
+
+            net = self.ctx.build_model(self.ctx.input_shape, self.ctx.num_classes, seed)
+            check_dp_layers(net, self.ctx.build_model.source)
+            inputs = tf.keras.Input(self.ctx.input_shape)
+            model = _dp_class(tf.keras.Model, rng, batch)(r.clip, sigma, None, False, None, inputs=inputs, outputs=net(inputs))
+            return model, x, model
         base = ConvNet if len(self.ctx.input_shape) == 3 else MLP
         norm = "group" if base is ConvNet else "none"
         model = _dp_class(base, rng, batch)(r.clip, sigma, None, False, None, self.ctx.input_shape, self.ctx.num_classes,
@@ -156,6 +171,8 @@ class DPSGD(Defense):
 
     def describe(self, r: DPSGDRecipe, steps: int, n: int, sigma: float) -> dict:
         cfg = self.ctx.train
+        if self.ctx.build_model is not None:
+            return {"architecture": "your model", "norm": "the model's own", "feature_map": "none"}  # named with its layers below
         arch = (f"ConvNet width {cfg.width} depth {cfg.depth}, group normalisation" if self._kind() == "convnet"
                 else f"MLP width {cfg.width} depth {min(cfg.depth, 3)}")
         return {"architecture": arch, "norm": "group" if self._kind() == "convnet" else "none", "feature_map": "none",
@@ -217,6 +234,7 @@ class DPSGD(Defense):
                   "loss": "xent", "optimizer": opt_text, "lr": r.lr, "schedule": sched, "ema": r.ema, "batch": r.batch,
                   "steps": steps, "epochs": round(epochs, 2), "clip": r.clip, "augment": "none", **arch,
                   "tuning": self._tuning(r)}
+        recorded = self.recorded(recipe, released)
         return DefenseResult(released, None, {
             "n_train": int(n), "train_steps": steps, "train_accuracy": accuracy(released, x, y), "seconds": time.time() - t0,
             "epsilon": achieved, "target_epsilon": epsilon, "delta": delta, "accountant_delta": delta_acc,
@@ -224,7 +242,7 @@ class DPSGD(Defense):
             "truncation_probability": p_trunc, "truncated_batches": overflow, "recipe_name": r.name,
             "accountant": "dp_accounting RDP (Poisson-subsampled Gaussian)", "sampling": "Poisson",
             "randomness": "sampling and noise from operating-system entropy (secret, not recorded); the seed initialises the weights",
-            "recipe": recipe, "dp_model": "tensorflow_privacy make_dp_model_class (vectorized_map)",
+            **recorded, "dp_model": "tensorflow_privacy make_dp_model_class (vectorized_map)",
             **({"noise_scale": self.noise_scale} if self.noise_scale != 1.0 else {}),  # set only by an audit's deliberate break
             "privacy_statement": statement})
 
@@ -246,6 +264,14 @@ class DPSGDLinear(DPSGD):
         feats = scatter_features(released.scatter, x)      # fixed, data-independent: computed once
         model = _dp_class(LinearHead, rng, batch)(r.clip, sigma, None, False, None, released.head, feats.shape[1])
         return model, feats, released
+
+    def model_summary(self, model) -> dict:
+        from mi_defense.defenses.own_model import summary
+
+        return summary(model, "mi_defense ScatterNet linear")  # its own architecture, whatever the audit's model
+
+    def recorded(self, recipe, model, note=""):
+        return {"recipe": recipe, "model": self.model_summary(model)}
 
     def describe(self, r, steps, n, sigma):
         from mi_defense.features.scatter import DESCRIPTION

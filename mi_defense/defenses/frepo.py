@@ -80,7 +80,8 @@ class FRePoDefense(Defense):
                 "distill_seconds": t_distill, "distill_final_loss": state.history[-1]["loss"] if state.history else None,
                 "float64_retries": state.f64_retries, "train_steps": int(model.train_steps),
                 "train_accuracy": accuracy(model, x, y), "seconds": time.time() - t0,
-                "recipe": describe(tcfg, len(x_syn), model.train_steps, x.ndim == 4 and x.shape[-1] == 3, "frepo-protocol"),
+                **self.recorded(describe(tcfg, len(x_syn), model.train_steps, x.ndim == 4 and x.shape[-1] == 3, "frepo-protocol"), model,
+                                f"; the distillation's pool keeps FRePo's ConvNet (width {cfg.width}, depth {cfg.depth}, {cfg.pool_norm} norm)"),
                 **self._privacy(res.dp, len(x_syn), cfg, self.ctx.normalisation)})
         return TrainingJob(x_syn, y_syn, tcfg, f"train on {len(x_syn)} synthetic", finish)
 

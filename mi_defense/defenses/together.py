@@ -4,8 +4,8 @@ An audit's reference runs repeat one defense on many halves of the universe. Eac
 ``Defense.prepare`` (for FRePo: the distillation) happens on its own; the models are then
 trained together by ``training.stacked.train_models``, which equals training them one by one
 with the same seeds, to float tolerance. Runs that cannot be stacked (DP-SGD trains its
-own way; a normalised ConvNet; an MLP on tabular data) are fitted one by one, so the
-result never depends on whether they were grouped.
+own way; a normalised ConvNet; an MLP on tabular data; a model of the user's) are fitted
+one by one, so the result never depends on whether they were grouped.
 
 Training together pays where one small model leaves the device mostly idle (a GPU). On
 a CPU one width-32 ConvNet already keeps the cores busy, and ``mi-defense bench train``
@@ -48,7 +48,7 @@ def fit_together(defense: Defense, data: Sequence[Tuple[np.ndarray, np.ndarray, 
         prep.append(time.time() - t0)
         if jobs[-1] is None:  # this defense trains its own way: one by one (the first job prepared nothing)
             return [defense.fit(*d) for d in data]
-    if not can_train_together(jobs):
+    if not can_train_together(jobs) or defense.ctx.build_model is not None:  # a model of the user's: one by one
         return [j.finish(defense.train(j)) for j in jobs]
     from mi_defense.training.stacked import train_models
 

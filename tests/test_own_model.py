@@ -1,0 +1,213 @@
+"""Your own model (issue 41): ``--model file.py:build`` / ``audit(model=...)``, ``audit(x, y)`` on
+arrays, ``audit_model`` on a trained model; the examples of docs/reference/python-api.md run
+here (on smaller sizes), and bad models are one-line errors."""
+import json
+import re
+import shlex
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import mi_defense
+from mi_defense.cli import main
+from mi_defense.config import DefenseSpec, TrainConfig
+from mi_defense.defenses import DefenseContext, make_defense
+from mi_defense.defenses.own_model import load_builder
+from mi_defense.errors import UserError
+from mi_defense.tfenv import tf
+
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "reference" / "python-api.md"
+LAYERS = ["Conv2D", "GroupNormalization", "MaxPooling2D", "Flatten", "Dense", "Dense"]
+# Shrinks the CLI example to test size: appended flags override the example's.
+SMALL_TOML = "[train]\nsteps = 60\nwarmup = 10\n[distill]\nsteps = 4\npool_size = 2\nbatch_real = 64\n[real_recipe]\nepochs = 20\n"
+SMALL_CLI = "--members 100 --nonmembers 100 --references 2 --real-steps 20 --bootstrap 10 --config small.toml --quiet"
+
+
+def block(tag: str, lang: str = "python") -> str:
+    m = re.search(rf"<!-- tested: {tag} -->\n```{lang}\n(.*?)```", DOC.read_text(), re.S)
+    assert m, f"no {lang} block tagged {tag} in {DOC}"
+    return m.group(1)
+
+
+def smaller(code: str, swaps: dict) -> str:
+    """The example with its sizes swapped for test sizes (each swapped text must be in it)."""
+    for old, new in swaps.items():
+        assert old in code, f"the example no longer holds {old!r}"
+        code = code.replace(old, new)
+    return code
+
+
+def run_example(code: str, name: str) -> dict:
+    scope = {"__name__": name}
+    exec(compile(code, name, "exec"), scope)
+    return scope
+
+
+@pytest.fixture
+def here(tmp_path, monkeypatch):
+    """A folder holding the docs' my_model.py, as the working directory and on sys.path."""
+    (tmp_path / "my_model.py").write_text(block("own-model-file"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield tmp_path
+    sys.modules.pop("my_model", None)
+
+
+def _bad_models(path: Path) -> None:
+    path.write_text(
+        "import tensorflow as tf\nNOT_CALLABLE = 3\n\n\ndef text(input_shape, num_classes, seed):\n    return 'a model'\n\n\n"
+        "def wide(input_shape, num_classes, seed):\n    return tf.keras.Sequential([tf.keras.Input(input_shape), tf.keras.layers.Flatten(), "
+        "tf.keras.layers.Dense(num_classes + 2)])\n\n\n"
+        "def batchnorm(input_shape, num_classes, seed):\n    return tf.keras.Sequential([tf.keras.Input(input_shape), "
+        "tf.keras.layers.Conv2D(4, 3), tf.keras.layers.BatchNormalization(name='bn1'), tf.keras.layers.Flatten(), "
+        "tf.keras.layers.Dense(num_classes)])\n")
+
+
+def test_model_names_that_cannot_be_loaded_are_one_line_errors(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _bad_models(tmp_path / "bad.py")
+    for spec, msg in (("nofile.py:build", "no such file nofile.py"), ("bad.py:missing", "bad.py has no attribute 'missing'"),
+                      ("bad.py:NOT_CALLABLE", "NOT_CALLABLE is not callable"), ("no_such_module_41:build", "no module named"),
+                      ("build", "give path/to/file.py:FUNCTION")):
+        with pytest.raises(UserError, match=msg) as exc:
+            load_builder(spec)
+        assert "\n" not in str(exc.value)
+    assert callable(load_builder("bad.py:wide")) and load_builder("json:dumps") is json.dumps
+
+
+def test_bad_builds_are_one_line_errors_before_anything_is_written(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    _bad_models(tmp_path / "bad.py")
+    ctx = dict(num_classes=10, input_shape=(8, 8, 1), train=TrainConfig(width=8, depth=2))
+    with pytest.raises(UserError, match=r"returned a str, not a tf.keras.Model"):
+        DefenseContext(**ctx, build_model="bad.py:text")
+    with pytest.raises(UserError, match=r"output has shape \(1, 12\), expected \(batch, 10\)"):
+        DefenseContext(**ctx, build_model=load_builder("bad.py:wide"))
+    good = DefenseContext(**ctx, build_model="bad.py:batchnorm")  # fine for every defense but DP-SGD
+    make_defense(DefenseSpec.parse("none"), good)
+    with pytest.raises(UserError, match=r"layer 'bn1' \(BatchNormalization\).*GroupNormalization or LayerNormalization"):
+        make_defense(DefenseSpec.parse("dpsgd:eps=8"), good)
+    for spec, msg in (("bad.py:batchnorm", "dpsgd cannot train model bad.py:batchnorm"), ("bad.py:wide", "output has shape"),
+                      ("missing.py:build", "no such file")):
+        assert main(["audit", "--model", spec, "--defense", "none", "--defense", "dpsgd:eps=8", "--out", "o", "--quiet"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert msg in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "o").exists()
+
+
+def test_the_package_records_its_own_architecture_and_the_users(here):
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((40, 8, 8, 1)).astype(np.float32), np.arange(40) % 4
+    mine = DefenseContext(4, (8, 8, 1), TrainConfig(width=8, depth=2, steps=5), build_model="my_model.py:build")
+    for ctx, source in ((DefenseContext(4, (8, 8, 1), TrainConfig(width=8, depth=2, steps=5)), "mi_defense ConvNet"),
+                        (mine, "my_model.py:build")):
+        meta = make_defense(DefenseSpec.parse("subset:n=20"), ctx).fit(x, y, seed=1).metadata
+        assert meta["model"]["source"] == source and meta["model"]["parameters"] > 0
+    assert meta["model"]["layers"] == LAYERS and "model my_model.py:build (Conv2D, GroupNormalization" in meta["recipe"]["description"]
+
+
+def mlp(input_shape, num_classes, seed):
+    return tf.keras.Sequential([tf.keras.Input(input_shape), tf.keras.layers.Dense(16, activation="relu"),
+                                tf.keras.layers.LayerNormalization(), tf.keras.layers.Dense(num_classes)])
+
+
+def test_dpsgd_trains_a_users_model_on_feature_vectors_inside_the_dp_keras_model():
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((60, 6)).astype(np.float32), np.arange(60) % 3
+    ctx = DefenseContext(3, (6,), TrainConfig(width=16, depth=1), real_steps=3, build_model=mlp)
+    res = make_defense(DefenseSpec.parse("dpsgd:eps=4,batch=20"), ctx).fit(x, y, seed=0)
+    assert type(res.model).__name__ == "DPModel" and res.model.output_shape == (None, 3)  # tensorflow-privacy's class
+    assert res.metadata["model"] == {"source": f"{__name__}:mlp", "layers": ["Dense", "LayerNormalization", "Dense"],
+                                     "parameters": 6 * 16 + 16 + 32 + 16 * 3 + 3}
+    assert res.metadata["epsilon"] <= 4 and res.metadata["recipe"]["description"].startswith("DP-SGD: your model")
+
+
+def test_audit_model_refuses_what_it_cannot_audit(here):
+    from my_model import build
+
+    x, y = np.zeros((20, 8, 8, 1), np.float32), np.arange(20) % 10
+    model = build((8, 8, 1), 10, 0)
+    with pytest.raises(UserError, match="trained tf.keras.Model"):
+        mi_defense.audit_model(object(), members=(x, y), nonmembers=(x, y))
+    with pytest.raises(UserError, match="even number"):
+        mi_defense.audit_model(model, members=(x, y), nonmembers=(x, y), train=lambda m, a, b, s: m, references=3)
+    with pytest.raises(UserError, match=r"lira_online cannot run here \(no reference runs without train\)"):
+        mi_defense.audit_model(model, members=(x, y), nonmembers=(x, y), attacks=["lira_online"])
+    with pytest.raises(UserError, match="members must be a pair"):
+        mi_defense.audit_model(model, members=x, nonmembers=(x, y))
+
+
+@pytest.mark.slow
+def test_cli_example_audits_none_dpsgd_and_frepo_on_the_users_model_and_records_it(here, capsys):
+    (here / "small.toml").write_text(SMALL_TOML)
+    argv = shlex.split(block("own-model-cli", "bash").replace("\\\n", " "))
+    assert argv[:2] == ["mi-defense", "audit"]
+    assert main(argv[1:] + shlex.split(SMALL_CLI)) == 0
+    out = here / "audit-mine"
+    results = json.loads((out / "results.json").read_text())
+    assert results["config"]["model"] == "my_model.py:build"
+    assert json.loads((out / "training_config.json").read_text())["model"] == "my_model.py:build"
+    for e in results["defenses"]:
+        assert e["metadata"]["model"]["source"] == "my_model.py:build" and e["metadata"]["model"]["layers"] == LAYERS, e["name"]
+        assert "model my_model.py:build (Conv2D, GroupNormalization" in e["recipe"]["description"]
+    by = {e["defense"]: e for e in results["defenses"]}
+    assert by["dpsgd"]["recipe"]["description"].startswith("DP-SGD: your model, cross-entropy")
+    assert "pool keeps FRePo's ConvNet" in by["frepo"]["recipe"]["description"]
+    report = (out / "report.md").read_text()
+    assert "Your model my_model.py:build replaces that network" in report and "GroupNormalization" in report
+    (here / "other.py").write_text((here / "my_model.py").read_text())  # the same folder, another model: refused
+    assert main([a.replace("my_model.py", "other.py") for a in argv[1:]] + shlex.split(SMALL_CLI)) == 2
+    assert "model differ" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_arrays_example_audits_the_arrays_kept_in_the_private_folder(here, capsys):
+    code = smaller(block("own-model-arrays"), {"references=4": "references=0, members=100, nonmembers=100, real_steps=20, bootstrap=10"})
+    results = run_example(code, "own_model_arrays")["results"]
+    printed = capsys.readouterr().out
+    data = here / "audit-arrays" / "PRIVATE-do-not-release" / "data.npz"
+    assert results.config["dataset"] == str(Path("audit-arrays") / "PRIVATE-do-not-release" / "data.npz") and data.is_file()
+    with np.load(data) as z:
+        assert z["x_train"].shape == (1797, 8, 8, 1) and z["x_train"].dtype == np.uint8 and "x_test" not in z.files
+    meta = results["none"].raw["metadata"]["model"]
+    assert meta["source"] == "my_model:build" and meta["layers"] == LAYERS and str(meta) in printed
+    assert results["dpsgd:eps=8"].raw["metadata"]["model"] == meta
+    import my_model
+
+    x = np.load(data)["x_train"]
+    kw = dict(model=my_model.build, defenses=["none", "dpsgd:eps=8"], references=0, members=100, nonmembers=100, real_steps=20,
+              bootstrap=10, out="audit-arrays")
+    again = mi_defense.audit(x, np.load(data)["y_train"], **kw)  # the same arrays: every run cached
+    assert again.raw["timings"]["runs"]["trained"] == 0
+    with pytest.raises(UserError, match="holds an audit of other arrays"):
+        mi_defense.audit(x[::-1], np.load(data)["y_train"][::-1], **kw)
+
+
+@pytest.mark.slow
+def test_trained_model_example_with_and_without_reference_runs(here, capsys):
+    code = smaller(block("own-model-trained"), {"references=4": "references=2"})
+    scope = run_example(code, "own_model_trained")
+    found, weaker = scope["found"], scope["weaker"]
+    assert {"lira_online_fixed", "rmia", "threshold_loss"} <= set(found)
+    assert not {n for n in weaker if n.startswith(("lira", "rmia"))} and "threshold_loss" in weaker
+    assert found["threshold_loss"]["auc"] == weaker["threshold_loss"]["auc"]  # the same model, the same scores
+    assert found["lira_online_fixed"]["n_members"] == 800 and found["lira_online_fixed"]["auc"] > 0.5
+    record = json.loads((here / "audit-trained" / "results_model.json").read_text())
+    assert record["references"] == 2 and record["outputs"] == "logits" and record["model"]["layers"] == LAYERS
+    assert record["primary_attack"] == "lira_online_fixed" and record["attacks"]["lira_online_fixed"]["auc"] == found["lira_online_fixed"]["auc"]
+    probs = tf.keras.Sequential([scope["model"], tf.keras.layers.Softmax()])  # probabilities are taken as their logarithm
+    x, y = scope["x"], scope["y"]
+    same = mi_defense.audit_model(probs, members=(x[:800], y[:800]), nonmembers=(x[800:1600], y[800:1600]), attacks=["threshold_loss"])
+    assert same["threshold_loss"]["auc"] == pytest.approx(weaker["threshold_loss"]["auc"], abs=1e-3)
+
+
+def test_the_readme_shows_lines_of_the_tested_examples():
+    readme = (ROOT / "README.md").read_text()
+    m = re.search(r"Your own Keras model.*?```bash\n(.*?)```\n\n```python\n(.*?)```", readme, re.S)
+    assert m, "the README's own-model lines are missing"
+    examples = block("own-model-cli", "bash") + block("own-model-arrays") + block("own-model-trained")
+    for line in (m.group(1) + m.group(2)).splitlines():
+        assert line in examples, f"README line not in a tested example: {line}"
