@@ -55,7 +55,7 @@ def cli_page() -> str:
 
 
 def _auc(a) -> str:
-    from mi_defense.report.tables import ci_raw
+    from mi_defense.reporting.tables import ci_raw
 
     return "-" if not a else f"{a['auc']:.3f}{ci_raw(a.get('auc_ci'))}"
 
@@ -70,8 +70,8 @@ def _canary(e) -> str:
 
 
 def audit_rows(folder: str):
-    from mi_defense.audit.results import load_results
-    from mi_defense.report.tables import pct
+    from mi_defense.auditing.results import load_results
+    from mi_defense.reporting.tables import pct
 
     r = load_results(ROOT / "reports" / folder)
     head = ["defense", "test accuracy", "claimed ε", "primary attack AUC [95% CI]", "its TPR", "audited ε ≥ (natural)",

@@ -8,12 +8,9 @@ The Python API (``mi_defense.api``): ``distill(x, y, ipc=...) -> DistilledSet``,
 ``load_distilled(path)``, ``audit(..., out=...) -> AuditResults`` and
 ``report(results)``; ``audit_model(model, members=..., nonmembers=...)`` (``mi_defense.api_model``)
 attacks a model already trained. ``mi_defense.distill``, ``.audit`` and ``.report`` are these
-functions; their modules are imported by name (``from mi_defense.audit import
+functions; their modules are imported by name (``from mi_defense.auditing import
 AuditConfig``).
 """
-import sys
-import types
-
 from mi_defense.version import __version__  # noqa: E402,F401  (the package version, importable without the API)
 
 from mi_defense.errors import ExposureWarning, UserError  # noqa: E402,F401
@@ -22,17 +19,3 @@ from mi_defense.api_model import audit_model  # noqa: E402,F401
 
 __all__ = ["AuditResults", "DistilledSet", "ExposureWarning", "UserError", "audit", "audit_model", "distill", "load_distilled",
            "report"]
-_API_NAMES = frozenset({"audit", "distill", "report"})
-
-
-class _Package(types.ModuleType):
-    """Keeps the API functions bound when a subpackage of the same name is first imported
-    (the import system then sets the subpackage as an attribute of this package)."""
-
-    def __setattr__(self, name, value):
-        if name in _API_NAMES and isinstance(value, types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package

@@ -20,8 +20,8 @@ from typing import Callable, Dict, Optional, Sequence, Union
 
 import numpy as np
 
-from mi_defense.audit.results import AuditResults
-from mi_defense.distill.artifact import DistilledSet, load_distilled
+from mi_defense.auditing.results import AuditResults
+from mi_defense.distillation.artifact import DistilledSet, load_distilled
 from mi_defense.errors import UserError
 
 __all__ = ["AuditResults", "DistilledSet", "audit", "distill", "load_distilled", "report"]
@@ -59,7 +59,7 @@ def distill(x: np.ndarray, y: np.ndarray, *, ipc: int = 10, steps: Optional[int]
         log: where to send one-line messages (default: nowhere).
         **settings: any other ``DistillConfig`` field (``width``, ``batch_real``, ``lr``, ...);
             ``epsilon=E`` (with ``delta``, ``clip``) distils with DP-FRePo, an
-            (E, delta)-differentially private release (``mi_defense.distill.dp``).
+            (E, delta)-differentially private release (``mi_defense.distillation.dp``).
 
     Returns:
         The synthetic set (model space and pixels, learned labels, the transform), its
@@ -71,7 +71,7 @@ def distill(x: np.ndarray, y: np.ndarray, *, ipc: int = 10, steps: Optional[int]
     """
     from mi_defense.config import resolve_distill_config
     from mi_defense.data.dataset import Dataset
-    from mi_defense.distill.api import check_distillable, distil_members, make_strategy, release_provenance, transform_for
+    from mi_defense.distillation.api import check_distillable, distil_members, make_strategy, release_provenance, transform_for
     from mi_defense.entropy import os_seed
     from mi_defense.io import package_versions
 
@@ -133,7 +133,7 @@ def audit(x=None, y=None, *, x_test=None, y_test=None, config=None, out: Union[s
         progress: show progress on stderr.
         log: where to send one-line messages (default: nowhere).
         executor: ``"local"`` (this process) or ``"ray"`` (one Ray task per run; see
-            ``mi_defense.audit.executors``); ``executor_options`` go to its constructor
+            ``mi_defense.auditing.executors``); ``executor_options`` go to its constructor
             (``together``: reference runs trained in one graph, for both; ``address``,
             ``gpus_per_task``, ``max_retries`` for Ray).
         **settings: ``AuditConfig`` fields that override the rest (``dataset``, ``defenses``,
@@ -142,7 +142,7 @@ def audit(x=None, y=None, *, x_test=None, y_test=None, config=None, out: Union[s
     Returns:
         The results; ``AuditResults.summary()`` is the table the command line prints.
     """
-    from mi_defense.audit import run_audit
+    from mi_defense.auditing import run_audit
     from mi_defense.config import AuditConfig, resolve_audit_config
     from mi_defense.io import check_writable_dir
 
@@ -165,7 +165,7 @@ def audit(x=None, y=None, *, x_test=None, y_test=None, config=None, out: Union[s
         cfg = resolve_audit_config(preset, config, where="audit()", **settings)
     else:
         raise UserError(f"config must be an AuditConfig, a TOML path or None, got {type(config).__name__}")
-    from mi_defense.audit.executors import make_executor
+    from mi_defense.auditing.executors import make_executor
 
     results = run_audit(cfg, out, progress=progress, log=log or _quiet, executor=make_executor(executor, **(executor_options or {})))
     return AuditResults.from_dict(results, out)
@@ -174,7 +174,7 @@ def audit(x=None, y=None, *, x_test=None, y_test=None, config=None, out: Union[s
 def _private_arrays(out: Path, x, y, x_test, y_test) -> Path:
     """``out/PRIVATE-do-not-release/data.npz`` holding the arrays (written atomically, kept when
     it holds them already); a folder whose audit used other arrays is refused."""
-    from mi_defense.distill.record import PRIVATE_DIR
+    from mi_defense.distillation.record import PRIVATE_DIR
     from mi_defense.io import write_npz
 
     if y is None or (x_test is None) != (y_test is None):
@@ -209,7 +209,7 @@ def report(results: Union[AuditResults, str, Path], out: Union[str, Path, None] 
         The written files by name.
     """
     from mi_defense.io import check_writable_dir, write_text
-    from mi_defense.report import render_report
+    from mi_defense.reporting import render_report
 
     if isinstance(results, (str, Path)):
         results = AuditResults.load(results)

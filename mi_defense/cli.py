@@ -68,7 +68,7 @@ def cmd_distill(args) -> int:
                            split_path=args.split, config_path=args.config, resume=args.resume,
                            progress=not args.quiet, tensorboard=args.tensorboard, keep_checkpoint=args.keep_checkpoint,
                            **overrides)
-    from mi_defense.distill.record import PRIVATE_DIR
+    from mi_defense.distillation.record import PRIVATE_DIR
 
     state = "done" if meta["complete"] else "stopped early"
     print(f"distilled {meta['n_members']} members of {meta['dataset']} into {meta['n_synthetic']} synthetic images "
@@ -124,8 +124,8 @@ def _audit_config(args):
 
 def _finish(results, out) -> None:
     """Print the summary table and render the report of a scored audit."""
-    from mi_defense.audit.results import AuditResults
-    from mi_defense.report import render_report
+    from mi_defense.auditing.results import AuditResults
+    from mi_defense.reporting import render_report
 
     print(AuditResults.from_dict(results, out).summary())
     render_report(out)
@@ -133,7 +133,7 @@ def _finish(results, out) -> None:
 
 
 def cmd_audit(args) -> int:
-    from mi_defense.audit import run_audit
+    from mi_defense.auditing import run_audit
     from mi_defense.io import check_writable_dir
 
     cfg = _audit_config(args)
@@ -142,7 +142,7 @@ def cmd_audit(args) -> int:
     print(f"mi-defense {args.command}: preset {args.preset} on {cfg.dataset}; defenses {', '.join(cfg.defenses)}; "
           f"{cfg.references} reference runs; "
           + (f"model {cfg.model}" if cfg.model else f"ConvNets of width {cfg.train.width}, depth {cfg.train.depth}") + f"; output {out}")
-    from mi_defense.audit.executors import make_executor
+    from mi_defense.auditing.executors import make_executor
 
     executor = make_executor(args.executor, together=args.together, **({"address": args.ray_address} if args.executor == "ray" else {}))
     results = run_audit(cfg, out, shard=_parse_shard(args.shard), progress=not args.quiet, executor=executor)
@@ -152,7 +152,7 @@ def cmd_audit(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from mi_defense.report import render_report
+    from mi_defense.reporting import render_report
 
     paths = render_report(args.dir)
     print("wrote " + ", ".join(str(p) for p in paths.values()))

@@ -25,7 +25,7 @@ def _check_common(args) -> None:
 def _write(args, result: dict) -> None:
     import json
 
-    from mi_defense.audit.canary_record import add
+    from mi_defense.auditing.canary_record import add
     from mi_defense.io import write_json
 
     if args.into and result.get("dataset"):
@@ -41,7 +41,7 @@ def _write(args, result: dict) -> None:
 
 
 def cmd_canary(args) -> int:
-    from mi_defense.audit.canary import audit_dp_frepo_step, audit_dpsgd_step, trials_to_exceed
+    from mi_defense.auditing.canary import audit_dp_frepo_step, audit_dpsgd_step, trials_to_exceed
 
     _check_common(args)
     if args.one_run:
@@ -64,7 +64,7 @@ def cmd_canary(args) -> int:
 
 
 def cmd_one_run(args) -> int:
-    from mi_defense.audit.one_run import audit_one_run
+    from mi_defense.auditing.one_run import audit_one_run
     from mi_defense.config import DefenseSpec, resolve_audit_config
 
     if args.broken == "clip":

@@ -41,8 +41,8 @@ def distill_command(dataset_name: str, out: str, preset: str = "auto", data_dir:
     the seed defaults to 0 and draws the split too (reproducible; no guarantee to keep).
     """
     from mi_defense.config import SMALL_DATA, choose_distill_preset, load_toml, resolve_distill_config
-    from mi_defense.distill.api import distill
-    from mi_defense.distill.record import find_record_file
+    from mi_defense.distillation.api import distill
+    from mi_defense.distillation.record import find_record_file
     from mi_defense.entropy import os_seed
     from mi_defense.io import read_json
 
@@ -84,8 +84,8 @@ def evaluate_command(distilled_path: str, dataset_name: str, models: int = 5, da
     models together in one graph (``training.stacked``)."""
     import json
 
-    from mi_defense.distill.artifact import check_compatible, load_distilled
-    from mi_defense.distill.record import find_record_file
+    from mi_defense.distillation.artifact import check_compatible, load_distilled
+    from mi_defense.distillation.record import find_record_file
     from mi_defense.training.evaluate import evaluate_set
     from mi_defense.training.targets import targets_for
     from mi_defense.training.loop import resolve_steps

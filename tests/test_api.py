@@ -4,9 +4,11 @@ import os
 import re
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import numpy as np
+
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,7 +90,7 @@ def _digits(n=300):
 @pytest.mark.slow
 def test_distilled_set_round_trip_and_its_views(tmp_path):
     import mi_defense
-    from mi_defense.distill.artifact import DistilledSet
+    from mi_defense.distillation.artifact import DistilledSet
 
     x, y = _digits()
     with pytest.warns(mi_defense.ExposureWarning, match="init=real copies 2 members per class") as caught:
@@ -141,17 +143,19 @@ def test_distill_api_rejects_bad_input_in_one_line():
         mi_defense.distill(x, y, widht=8)
 
 
-def test_api_names_survive_importing_their_modules():
+def test_api_functions_and_subpackages_have_their_own_names():
     import mi_defense
-    import mi_defense.audit.results  # noqa: F401  (loads the subpackage of the same name)
-    import mi_defense.report  # noqa: F401
+    import mi_defense.auditing.results  # noqa: F401
+    import mi_defense.distillation.artifact  # noqa: F401
+    import mi_defense.reporting  # noqa: F401
 
     assert callable(mi_defense.audit) and callable(mi_defense.report) and callable(mi_defense.distill)
     assert mi_defense.audit.__module__ == "mi_defense.api"
+    assert type(mi_defense) is types.ModuleType  # plain: no class swap keeps the names apart
 
 
 def test_preset_sizes_follow_the_dataset(tmp_path):
-    from mi_defense.audit import Audit
+    from mi_defense.auditing import Audit
     from mi_defense.config import resolve_audit_config
 
     cfg = resolve_audit_config("quick", dataset="digits")
@@ -169,7 +173,7 @@ def test_preset_sizes_follow_the_dataset(tmp_path):
 
 
 def test_audit_results_typed_view_of_the_committed_reference():
-    from mi_defense.audit.results import AuditResults
+    from mi_defense.auditing.results import AuditResults
 
     folder = ROOT / "reports" / "fashion_mnist-cpu"
     r = AuditResults.load(folder)

@@ -4,8 +4,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from mi_defense.audit import Audit, AuditConfig, run_audit
-from mi_defense.audit.plan import RunId
+from mi_defense.auditing import Audit, AuditConfig, run_audit
+from mi_defense.auditing.plan import RunId
 from mi_defense.cli import main
 from mi_defense.config import DistillConfig, TrainConfig
 from mi_defense.defenses import REGISTRY, Defense, DefenseResult
@@ -170,7 +170,7 @@ def test_bare_subset_is_resolved_once_to_the_distilled_set_size(tiny, tmp_path, 
     # `subset` takes its size from the first FRePo set (ipc x classes), resolved once when the
     # audit is planned: the cache folder and the results name the size, so a changed defense
     # list never finds runs of another size under the same name.
-    from mi_defense.audit import setup
+    from mi_defense.auditing import setup
 
     built, make = [], setup.make_defense
     monkeypatch.setattr(setup, "make_defense", lambda spec, ctx: built.append(str(spec)) or make(spec, ctx))
@@ -209,7 +209,7 @@ def test_a_cached_dp_frepo_run_is_reused_only_under_the_clip_space_and_start_it_
 
 
 def test_undertrained_undefended_target_is_flagged(tiny, tmp_path):
-    from mi_defense.report import render_report
+    from mi_defense.reporting import render_report
 
     cfg = tiny_config(tiny, defenses=("none:epochs=1",), references=0, attacks=("threshold_loss",))
     res = run_audit(cfg, tmp_path / "u", progress=False, log=lambda s: None)

@@ -3,7 +3,7 @@ import dataclasses
 
 import pytest
 
-from mi_defense.audit import Audit, run_audit
+from mi_defense.auditing import Audit, run_audit
 from mi_defense.errors import UserError
 from tests.test_audit import blind_defense, tiny, tiny_config  # noqa: F401  (fixtures)
 

@@ -3,8 +3,8 @@ equal the audit's own, for attacks on the model and on a released set."""
 import numpy as np
 import pytest
 
-from mi_defense.audit import run_audit
-from mi_defense.audit import signals as sig
+from mi_defense.auditing import run_audit
+from mi_defense.auditing import signals as sig
 from mi_defense.defenses import REGISTRY, Defense, DefenseResult
 from mi_defense.errors import UserError
 from mi_defense.training.evaluate import accuracy

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from mi_defense.audit import Audit
+from mi_defense.auditing import Audit
 from mi_defense.errors import UserError
 from tests.test_audit import tiny, tiny_config  # noqa: F401  (the fixture)
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from mi_defense.audit import signals
+from mi_defense.auditing import signals
 from mi_defense.bench.references import bench_references, best_at, draw_runs, pairs_of
 from mi_defense.errors import UserError
 

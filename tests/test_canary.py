@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from mi_defense.audit.canary import (audit_dp_frepo_step, audit_dpsgd_step, bound_from_scores, one_step_epsilon,
+from mi_defense.auditing.canary import (audit_dp_frepo_step, audit_dpsgd_step, bound_from_scores, one_step_epsilon,
                                      trials_to_exceed)
 
 

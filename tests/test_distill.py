@@ -6,10 +6,10 @@ import pytest
 from mi_defense.cli import main
 from mi_defense.config import DistillConfig
 from mi_defense.data import Transform, load_dataset, make_split
-from mi_defense.distill.frepo import FRePo, choose_init_indices
-from mi_defense.distill.krr import krr_loss, label_margin_loss
-from mi_defense.distill.lamb import lamb_update
-from mi_defense.distill.pool import initial_counters, next_counter
+from mi_defense.distillation.frepo import FRePo, choose_init_indices
+from mi_defense.distillation.krr import krr_loss, label_margin_loss
+from mi_defense.distillation.lamb import lamb_update
+from mi_defense.distillation.pool import initial_counters, next_counter
 from mi_defense.errors import UserError
 from mi_defense.tfenv import tf
 from mi_defense.training.schedules import cosine_lr
@@ -215,7 +215,7 @@ def test_distill_cli_on_digits(tmp_path, capsys):
 
 
 def test_noise_starts_are_data_free_reproducible_and_smooth_where_asked():
-    from mi_defense.distill.api import noise_start
+    from mi_defense.distillation.api import noise_start
 
     white = noise_start(50, (28, 28, 1), 0.0, seed=3)
     np.testing.assert_array_equal(white, np.random.default_rng(3).standard_normal((50, 28, 28, 1)).astype(np.float32))
@@ -269,7 +269,7 @@ def test_mirrored_strategy_matches_single_device(tmp_path):
         single = _digits_frepo(steps=3)
         mirrored_strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
         import tests.test_distill as t
-        from mi_defense.distill import frepo
+        from mi_defense.distillation import frepo
         orig = frepo.FRePo.__init__
         def init(self, *a, **k):
             k["strategy"] = mirrored_strategy
@@ -311,7 +311,7 @@ def test_non_finite_float32_step_is_retried_in_float64_inside_the_graph(monkeypa
     untouched and the same graph must run the step again in float64, with no host read."""
     import importlib
 
-    frepo_module = importlib.import_module("mi_defense.distill.frepo")
+    frepo_module = importlib.import_module("mi_defense.distillation.frepo")
 
     real_loss = frepo_module.krr_loss
 
@@ -333,7 +333,7 @@ def test_non_finite_float32_step_is_retried_in_float64_inside_the_graph(monkeypa
 
 
 def test_singular_kernel_raises_instead_of_training_on_nan():
-    from mi_defense.distill.frepo import NumericsError
+    from mi_defense.distillation.frepo import NumericsError
 
     ds = load_dataset("digits")
     x = Transform.fit(ds.x_train)(ds.x_train[:300])
@@ -351,7 +351,7 @@ def test_singular_kernel_raises_instead_of_training_on_nan():
 # ------------------------------------------------------------------ real pool
 @pytest.mark.parametrize("kind", ["standardize", "zca"])
 def test_real_pool_keeps_uint8_and_gives_the_transformed_batch(kind):
-    from mi_defense.distill.real_pool import RealPool
+    from mi_defense.distillation.real_pool import RealPool
 
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (50, 6, 6, 3), dtype=np.uint8)

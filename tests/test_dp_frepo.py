@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from mi_defense.config import DistillConfig
-from mi_defense.distill.dp import DPPlan, private_gradients
-from mi_defense.distill.dp_krr import CLIP_MARGIN, clipped_gradient_sum, per_example_sq_norms, per_example_terms
-from mi_defense.distill.krr import krr_loss, label_margin_loss
+from mi_defense.distillation.dp import DPPlan, private_gradients
+from mi_defense.distillation.dp_krr import CLIP_MARGIN, clipped_gradient_sum, per_example_sq_norms, per_example_terms
+from mi_defense.distillation.krr import krr_loss, label_margin_loss
 from mi_defense.errors import UserError
 from mi_defense.tfenv import tf
 from mi_defense.training.targets import centred_onehot
@@ -95,7 +95,7 @@ def test_bad_dp_settings_are_one_line_errors(bad, msg):
 def test_no_noise_and_no_clipping_equals_frepo_gradient(space):
     """With sigma = 0, C = infinity and q = 1 the private gradient is FRePo's (full batch),
     whichever space clips."""
-    from mi_defense.distill.frepo import FRePo
+    from mi_defense.distillation.frepo import FRePo
 
     rng = np.random.default_rng(0)
     n, ipc, k = 40, 2, 3
@@ -140,7 +140,7 @@ def test_distill_cli_with_epsilon_writes_a_private_release(tmp_path):
         keys = set(z.files)
         assert np.all(z["transform_mean"] == 0.5) and np.all(z["transform_std"] == 0.5)  # not fitted to the members
         assert "dp_key" not in keys and not (out / "PRIVATE-do-not-release" / "checkpoint.npz").exists()
-    from mi_defense.distill.artifact import load_distilled
+    from mi_defense.distillation.artifact import load_distilled
 
     assert load_distilled(out / "distilled.npz").provenance["privacy"]["noise_multiplier"] == priv["noise_multiplier"]
     assert main(["distill", "--dataset", "digits", "--epsilon", "1", "--init", "real", "--out", str(tmp_path / "e")]) == 2
@@ -148,7 +148,7 @@ def test_distill_cli_with_epsilon_writes_a_private_release(tmp_path):
 
 @pytest.mark.slow
 def test_private_run_resumes_with_its_secret_seeds(tmp_path):
-    from mi_defense.distill.frepo import FRePo
+    from mi_defense.distillation.frepo import FRePo
 
     rng = np.random.default_rng(0)
     x = rng.standard_normal((60, 8, 8, 1)).astype(np.float32)

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from mi_defense.config import CLIP_SPACES, DistillConfig
-from mi_defense.distill.dp import SURROGATES, DPPlan
-from mi_defense.distill.dp_krr import CLIP_MARGIN
-from mi_defense.distill.dp_readout import clipped_readout_sum, krr_readout
-from mi_defense.distill.krr import krr_loss, krr_predict
+from mi_defense.distillation.dp import SURROGATES, DPPlan
+from mi_defense.distillation.dp_krr import CLIP_MARGIN
+from mi_defense.distillation.dp_readout import clipped_readout_sum, krr_readout
+from mi_defense.distillation.krr import krr_loss, krr_predict
 from mi_defense.errors import UserError
 from mi_defense.tfenv import tf
 

@@ -140,7 +140,7 @@ def test_recipes_follow_epsilon_and_accept_overrides():
 
 
 def _audit_dpsgd(tmp_path, name):
-    from mi_defense.audit import AuditConfig, run_audit
+    from mi_defense.auditing import AuditConfig, run_audit
 
     rng = np.random.default_rng(0)
     path = tmp_path / "random.npz"

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from attacks.epsilon import clopper_pearson_lower, clopper_pearson_upper, epsilon_lower_bound
-from mi_defense.audit import AuditConfig
-from mi_defense.audit.evidence import declared_evidence, leave_one_out, strongest_held_out
+from mi_defense.auditing import AuditConfig
+from mi_defense.auditing.evidence import declared_evidence, leave_one_out, strongest_held_out
 from mi_defense.data import universe_masks
 from mi_defense.errors import UserError
 import attacks

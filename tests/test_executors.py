@@ -3,9 +3,9 @@ dies mid-task does not stop the audit."""
 import numpy as np
 import pytest
 
-from mi_defense.audit import AuditConfig, run_audit
-from mi_defense.audit.executors import FAULT_ENV, LocalExecutor, RayExecutor, groups, make_executor
-from mi_defense.audit.plan import RunId
+from mi_defense.auditing import AuditConfig, run_audit
+from mi_defense.auditing.executors import FAULT_ENV, LocalExecutor, RayExecutor, groups, make_executor
+from mi_defense.auditing.plan import RunId
 from mi_defense.config import DistillConfig, TrainConfig
 from mi_defense.errors import UserError
 
@@ -47,7 +47,7 @@ def test_the_setup_writes_nothing_pickles_and_executors_hand_each_run_to_on_done
     once); an executor computes runs from it and hands each to ``on_done``, writing nothing."""
     import pickle
 
-    from mi_defense.audit.setup import prepare
+    from mi_defense.auditing.setup import prepare
 
     out = tmp_path / "never-written"
     setup = prepare(_cfg(tiny), out, progress=False, log=lambda s: None)
@@ -82,7 +82,7 @@ def test_reference_runs_trained_together_equal_runs_trained_one_by_one(tmp_path)
                 # float32 sums in another order, over 40 Adam steps: differences of 1e-3 (a wrong seed or set: order 1)
                 np.testing.assert_allclose(x["logits"], y["logits"], rtol=1e-3, atol=5e-3, err_msg=a["name"])
                 np.testing.assert_array_equal(x["train_positions"], y["train_positions"])
-    from mi_defense.audit.cache import RunCache
+    from mi_defense.auditing.cache import RunCache
     from mi_defense.config import DefenseSpec
 
     cache = RunCache(tmp_path / "together")
@@ -114,8 +114,8 @@ def test_ray_executor_equals_local_and_survives_a_killed_worker(tiny, tmp_path):
 
 
 def test_time_left_counts_untimed_defenses_at_the_slowest_and_says_at_least():
-    from mi_defense.audit.executors import remaining_text
-    from mi_defense.audit.plan import RunId
+    from mi_defense.auditing.executors import remaining_text
+    from mi_defense.auditing.plan import RunId
     from mi_defense.config import DefenseSpec
 
     none, frepo = DefenseSpec.parse("none"), DefenseSpec.parse("frepo:ipc=10")

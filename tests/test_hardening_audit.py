@@ -4,8 +4,8 @@ import sys
 import numpy as np
 import pytest
 
-from mi_defense.audit import AuditConfig, run_audit
-from mi_defense.audit.executors import RayExecutor, check_ray_address, make_executor
+from mi_defense.auditing import AuditConfig, run_audit
+from mi_defense.auditing.executors import RayExecutor, check_ray_address, make_executor
 from mi_defense.cli import main
 from mi_defense.config import TrainConfig
 from mi_defense.errors import UserError

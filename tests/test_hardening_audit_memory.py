@@ -5,8 +5,8 @@ from mi_defense.errors import UserError
 
 
 def test_audit_refuses_a_distillation_that_cannot_fit_before_writing(tmp_path, monkeypatch):
-    from mi_defense.audit import AuditConfig, run_audit
-    from mi_defense.distill import memory
+    from mi_defense.auditing import AuditConfig, run_audit
+    from mi_defense.distillation import memory
 
     monkeypatch.setattr(memory, "machine_memory", lambda: 64 << 20)  # a 64 MiB machine
     cfg = AuditConfig(dataset="digits", members=200, nonmembers=200, references=0, bootstrap=0, n_jobs=1,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mi_defense.config import DistillConfig
-from mi_defense.distill import memory
+from mi_defense.distillation import memory
 from mi_defense.errors import UserError
 
 

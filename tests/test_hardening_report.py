@@ -35,7 +35,7 @@ def _entry(name, defense):
 
 def record():
     """A small results record of the current schema, every field the report reads filled in."""
-    from mi_defense.audit.results import SCHEMA
+    from mi_defense.auditing.results import SCHEMA
 
     return {"schema": SCHEMA, "dataset": "toy", "class_names": ["a", "b"], "input_shape": [8, 8, 1],
             "config": {"references": 0, "targets": 1, "bootstrap": 10, "seed": 0, "fprs": [0.1, 0.01, 0.001],
@@ -126,7 +126,7 @@ def test_deeply_nested_json_is_one_line(tmp_path, capsys):
 
 
 def test_audit_results_from_dict_checks_the_schema():
-    from mi_defense.audit.results import AuditResults
+    from mi_defense.auditing.results import AuditResults
 
     rec = record()
     assert AuditResults.from_dict(rec).summary().count("\n") >= 2
@@ -139,7 +139,7 @@ def test_audit_results_from_dict_checks_the_schema():
 
 @pytest.mark.slow
 def test_a_report_that_fails_part_way_leaves_the_folder_as_it_was(tmp_path, monkeypatch):
-    from mi_defense.report import render_report, tables
+    from mi_defense.reporting import render_report, tables
 
     fresh = _write(tmp_path / "fresh", record())
     monkeypatch.setattr(tables, "csv_text", lambda results: (_ for _ in ()).throw(RuntimeError("disk gone")))
@@ -162,7 +162,7 @@ def test_a_report_that_fails_part_way_leaves_the_folder_as_it_was(tmp_path, monk
 
 
 def test_a_killed_render_leaves_no_staging_folder_behind(tmp_path):
-    from mi_defense.report import render_report
+    from mi_defense.reporting import render_report
 
     d = _write(tmp_path / "r", record())
     stale = d / ".report-staging.999999999.abc"  # no such process

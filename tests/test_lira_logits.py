@@ -91,7 +91,7 @@ def test_rmia_a_is_tuned_without_each_runs_complementary_partner(monkeypatch):
 
 
 def test_many_targets_known_answer_and_leave_one_out_of_the_primary_attack():
-    from mi_defense.audit.evidence import leave_one_out_audit, many_targets
+    from mi_defense.auditing.evidence import leave_one_out_audit, many_targets
 
     rs = [{"auc": a, "tpr_at_fpr": {"0.001": t}} for a, t in ((0.5, 0.0), (0.6, 0.01), (0.7, 0.02))]
     got = many_targets(rs, "lira_online_fixed")
@@ -114,7 +114,7 @@ def test_results_schema_reads_the_new_fields_and_older_results():
     import json
     from pathlib import Path
 
-    from mi_defense.audit.results_check import ResultsError, check_results
+    from mi_defense.auditing.results_check import ResultsError, check_results
 
     path = Path(__file__).resolve().parents[1] / "reports" / "fashion_mnist-cpu" / "results.json"
     results = json.loads(path.read_text())
@@ -132,7 +132,7 @@ def test_results_schema_reads_the_new_fields_and_older_results():
 def test_augmented_queries_are_declared_in_the_config_and_keep_older_folders(tmp_path):
     import json
 
-    from mi_defense.audit import Audit, AuditConfig
+    from mi_defense.auditing import Audit, AuditConfig
     from mi_defense.errors import UserError
 
     with pytest.raises(UserError, match="augmented_queries 'rotations' unknown"):

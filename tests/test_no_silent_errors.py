@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import attacks
-from mi_defense.audit import Audit, AuditConfig, run_audit
+from mi_defense.auditing import Audit, AuditConfig, run_audit
 from mi_defense.cli import main
 from mi_defense.config import TrainConfig
 from mi_defense.defenses import REGISTRY, Defense, DefenseResult
@@ -104,7 +104,7 @@ def _distill(tmp_path, *extra):
 
 @pytest.mark.slow
 def test_distill_resume_refuses_other_settings_and_keeps_the_whole_history(tmp_path, capsys, monkeypatch):
-    from mi_defense.distill import api
+    from mi_defense.distillation import api
 
     real = api.distill
     monkeypatch.setattr(api, "distill", lambda *a, **k: real(*a, **{**k, "stop_after": 10}))

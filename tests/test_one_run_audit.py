@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from mi_defense.audit import AuditConfig
-from mi_defense.audit.one_run import audit_one_run, make_canaries
+from mi_defense.auditing import AuditConfig
+from mi_defense.auditing.one_run import audit_one_run, make_canaries
 from mi_defense.cli import main
 from mi_defense.config import TrainConfig
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from mi_defense.cli import main
-from mi_defense.distill.artifact import PUBLIC_ARRAYS, PUBLIC_PROVENANCE, PUBLIC_SETTINGS
-from mi_defense.distill.record import PRIVATE_DIR
+from mi_defense.distillation.artifact import PUBLIC_ARRAYS, PUBLIC_PROVENANCE, PUBLIC_SETTINGS
+from mi_defense.distillation.record import PRIVATE_DIR
 
 TINY = ["--ipc", "1", "--steps", "4", "--width", "4", "--depth", "1", "--batch-real", "64", "--pool-size", "2", "--quiet"]
 
@@ -83,7 +83,7 @@ def test_dp_api_release_holds_nothing_computed_from_the_members(tmp_path):
 
 @pytest.mark.slow
 def test_secret_seeds_resume_and_a_delta_at_or_above_one_over_n_is_refused(tmp_path, capsys, monkeypatch):
-    from mi_defense.distill import api
+    from mi_defense.distillation import api
 
     from mi_defense.commands import distill_command
 
@@ -125,7 +125,7 @@ def test_delta_check_is_strict_below_one_over_n():
 
 def test_an_older_release_with_private_fields_warns_and_is_rewritten_without_them(tmp_path):
     import mi_defense
-    from mi_defense.distill.artifact import private_fields
+    from mi_defense.distillation.artifact import private_fields
     from mi_defense.io import write_npz
 
     out = tmp_path / "d"

@@ -119,7 +119,7 @@ def test_release_inputs_refuse_mismatched_references(digits):
 def test_the_audit_calibrates_with_the_reference_releases_only(digits):
     """``audit.inputs.release_inputs``: the reference releases are the reference runs' own,
     never the target's, and an independent target release stays at chance."""
-    from mi_defense.audit.inputs import release_inputs
+    from mi_defense.auditing.inputs import release_inputs
     from mi_defense.data import Transform
 
     xu, yu, membership, masks = setting(digits)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mi_defense.data.transforms import Transform
-from mi_defense.distill.artifact import DistilledSet, load_distilled
+from mi_defense.distillation.artifact import DistilledSet, load_distilled
 from mi_defense.errors import UserError
 
 

@@ -5,10 +5,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mi_defense.audit import AuditConfig, run_audit
+from mi_defense.auditing import AuditConfig, run_audit
 from mi_defense.cli import main
 from mi_defense.config import DistillConfig, TrainConfig
-from mi_defense.report import FIGURES, render_report
+from mi_defense.reporting import FIGURES, render_report
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -37,7 +37,7 @@ def test_dp_frepo_defense_claims_its_epsilon_and_copies_no_member(audited):
     assert dp["released_artifact"] is not None
     plain = next(e for e in results["defenses"] if e["name"] == "frepo:ipc=1,init=real")
     assert plain["claimed_epsilon"] is None
-    from mi_defense.report.tables import verdict
+    from mi_defense.reporting.tables import verdict
 
     assert "formal guarantee: DP-FRePo" in verdict(dp, None)
     assert "no formal privacy guarantee" in verdict(plain, None)
@@ -103,7 +103,7 @@ def test_user_text_is_inert_in_markdown_and_figures(audited, tmp_path):
     md = (copy / "report.md").read_text()
     assert "<img src=x" not in md and "&lt;img src=x onerror=alert(1)&gt;" in md
     assert "<img src=x" not in (copy / "report.html").read_text()
-    from mi_defense.report import figures
+    from mi_defense.reporting import figures
 
     ref = json.loads(REFERENCE.read_text())  # the per-class figure, drawn where classes resolve, shows the class names
     ref["class_names"][0] = "$x^$"
@@ -183,7 +183,7 @@ REFERENCE = Path(__file__).resolve().parents[1] / "reports" / "fashion_mnist-cpu
 
 
 def test_verdicts_lead_with_the_worst_finding_and_its_severity():
-    from mi_defense.report import findings, tables
+    from mi_defense.reporting import findings, tables
 
     results = json.loads(REFERENCE.read_text())
     by = {e["name"]: e for e in results["defenses"]}
@@ -203,7 +203,7 @@ def test_verdicts_lead_with_the_worst_finding_and_its_severity():
 
 
 def test_severity_known_answers():
-    from mi_defense.report.findings import severity
+    from mi_defense.reporting.findings import severity
 
     def entry(defense, auc_ci, tpr_ci, eps=0.0, claimed=None):
         s = {"name": "lira_online_fixed", "auc": sum(auc_ci) / 2, "auc_ci": auc_ci, "fpr": "0.001", "tpr": sum(tpr_ci) / 2, "tpr_ci": tpr_ci}
@@ -225,7 +225,7 @@ def test_severity_known_answers():
 
 
 def test_an_attack_whose_auc_interval_covers_chance_is_no_finding():
-    from mi_defense.report.findings import worst_finding
+    from mi_defense.reporting.findings import worst_finding
 
     s = {"name": "release_pixel", "auc": 0.486, "auc_ci": [0.45, 0.52], "fpr": "0.001", "tpr": 0.01}
     assert worst_finding({"attacks": {}, "primary_attack": s}) is None
@@ -233,7 +233,7 @@ def test_an_attack_whose_auc_interval_covers_chance_is_no_finding():
 
 
 def test_limitations_state_the_resolution_and_the_reference_runs():
-    from mi_defense.report.findings import limitations
+    from mi_defense.reporting.findings import limitations
 
     results = json.loads(REFERENCE.read_text())
     text = " ".join(limitations(results))
@@ -244,7 +244,7 @@ def test_limitations_state_the_resolution_and_the_reference_runs():
 def test_canary_audits_recorded_beside_the_results_appear_in_the_report(audited, tmp_path, capsys):
     out = tmp_path / "with-canaries"
     shutil.copytree(audited, out)
-    from mi_defense.audit.canary_record import add
+    from mi_defense.auditing.canary_record import add
 
     step = {"mechanism": "dpsgd", "claimed_epsilon": 0.28, "run_epsilon": 1.0, "audited_epsilon_lower_bound": 0.0,
             "confidence": 0.95, "broken": None, "trials": 120}
@@ -265,7 +265,7 @@ def test_canary_audits_recorded_beside_the_results_appear_in_the_report(audited,
 
 
 def test_the_per_class_figure_is_drawn_where_some_class_resolves_its_fpr(tmp_path):
-    from mi_defense.report import figures
+    from mi_defense.reporting import figures
 
     results = json.loads(REFERENCE.read_text())  # 1000 non-members: about 100 per class, some classes resolve 1% FPR
     assert figures.per_class(results, tmp_path / "f.png") == tmp_path / "f.png"

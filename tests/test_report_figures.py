@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from mi_defense.report import figures, images, render_report, tables
+from mi_defense.reporting import figures, images, render_report, tables
 from tests.test_hardening_report import _attack, _entry, _summary, record
 
 

@@ -7,8 +7,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_reading_results_and_the_report_package_do_not_import_tensorflow():
-    code = ("import sys, mi_defense.report, mi_defense.report.canaries, mi_defense.audit.signals\n"
-            "from mi_defense.audit import AuditResults\n"
+    code = ("import sys, mi_defense.reporting, mi_defense.reporting.canaries, mi_defense.auditing.signals\n"
+            "from mi_defense.auditing import AuditResults\n"
             "r = AuditResults.load('reports/mnist-cpu')\n"
             "assert r.defenses, 'no defenses read'\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))")
@@ -76,7 +76,7 @@ def test_training_sits_below_distillation_and_its_package_and_recipes_do_not_imp
         for t in graph[todo.pop()] - reached:
             reached.add(t)
             todo.append(t)
-    above = ("mi_defense.distill", "mi_defense.defenses", "mi_defense.audit", "mi_defense.report", "mi_defense.cli",
+    above = ("mi_defense.distillation", "mi_defense.defenses", "mi_defense.auditing", "mi_defense.reporting", "mi_defense.cli",
              "mi_defense.api", "mi_defense.commands")
     wrong = sorted(m for m in reached if m.startswith(above))
     assert not wrong, "mi_defense.training imports (directly or not) " + ", ".join(wrong)
@@ -91,10 +91,10 @@ def test_training_sits_below_distillation_and_its_package_and_recipes_do_not_imp
 LAYERS = [
     ("mi_defense", "mi_defense.api", "mi_defense.api_model", "mi_defense.cli", "mi_defense.cli_bench", "mi_defense.cli_canary",
      "mi_defense.commands", "mi_defense.bench"),
-    ("mi_defense.report",),
-    ("mi_defense.audit",),
+    ("mi_defense.reporting",),
+    ("mi_defense.auditing",),
     ("mi_defense.defenses",),
-    ("mi_defense.distill",),
+    ("mi_defense.distillation",),
     ("mi_defense.training",),
     ("mi_defense.data", "mi_defense.models", "mi_defense.features", "mi_defense.accounting", "mi_defense.entropy",
      "mi_defense.progress", "mi_defense.tfenv"),

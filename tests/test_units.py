@@ -136,7 +136,7 @@ def test_progress_in_a_log_file_is_plain_periodic_lines():
 
 
 def test_run_ids_print_as_their_cache_names_and_get_distinct_seeds():
-    from mi_defense.audit.plan import RunId, jobs
+    from mi_defense.auditing.plan import RunId, jobs
 
     assert str(RunId("target", 0)) == "target0" and str(RunId("ref", 15)) == "ref15"
     seeds = [r.seed(7) for _, r in jobs(["d"], 2, 16)]

@@ -58,7 +58,7 @@ def _phases(fr, batch_real: int, reps: int) -> dict:
     """Seconds and FLOPs of the step's three phases, each timed alone: the real batch's
     features (inference mode), the meta-gradient (synthetic features, KRR loss and its
     gradient with respect to the images and labels), and the online model's Adam step."""
-    from mi_defense.distill.krr import krr_loss, label_margin_loss
+    from mi_defense.distillation.krr import krr_loss, label_margin_loss
     from mi_defense.tfenv import tf
 
     fwd = fr.model.conv_flops_per_example()
@@ -101,7 +101,7 @@ def bench_distill(dataset: str = "mnist", width: int = 64, ipc: int = 10, steps:
     throughput tests, whose batches would otherwise set the peak)."""
     from mi_defense.config import DistillConfig
     from mi_defense.data import Transform, default_transform_kind, load_dataset
-    from mi_defense.distill.frepo import FRePo, choose_init_indices
+    from mi_defense.distillation.frepo import FRePo, choose_init_indices
     from mi_defense.tfenv import tf
 
     rss_tf = peak_rss_mb()

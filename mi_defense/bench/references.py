@@ -59,7 +59,7 @@ def bench_references(signals_path, defense: str = "none", counts: Sequence[int] 
     reference runs (mean and std over ``draws`` subsets) and with all of them."""
     import attacks
     from attacks.metrics import evaluate, fpr_key
-    from mi_defense.audit.signals import load
+    from mi_defense.auditing.signals import load
 
     sig = load(signals_path)
     if defense not in sig.defenses:

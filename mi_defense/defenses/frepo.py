@@ -65,7 +65,7 @@ class FRePoDefense(Defense):
 
     def prepare(self, x, y, seed) -> TrainingJob:
         """Distil the members; the job trains the released model on the synthetic set."""
-        from mi_defense.distill.api import distil_members
+        from mi_defense.distillation.api import distil_members
 
         t0 = time.time()
         cfg = self.config(seed)

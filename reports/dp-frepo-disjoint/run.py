@@ -17,7 +17,7 @@ import numpy as np
 from mi_defense.commands import evaluate_command
 from mi_defense.config import resolve_distill_config
 from mi_defense.data import Split, load_dataset
-from mi_defense.distill.api import distill
+from mi_defense.distillation.api import distill
 from mi_defense.entropy import os_seed
 from mi_defense.io import write_json
 

@@ -10,8 +10,8 @@ import TensorFlow.
 """
 import importlib
 
-_EXPORTS = {"Audit": "audit.core", "release_pixel_space": "audit.inputs", "run_audit": "audit.core", "AuditConfig": "config.audit",
-            "load_audit_config": "config.toml", "AuditResults": "audit.results", "DefenseResult": "audit.results"}
+_EXPORTS = {"Audit": "auditing.core", "release_pixel_space": "auditing.inputs", "run_audit": "auditing.core", "AuditConfig": "config.audit",
+            "load_audit_config": "config.toml", "AuditResults": "auditing.results", "DefenseResult": "auditing.results"}
 
 __all__ = sorted(_EXPORTS)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import List
 
-from mi_defense.audit.canary_record import key, load_canaries  # noqa: F401  (the report reads the file through here)
+from mi_defense.auditing.canary_record import key, load_canaries  # noqa: F401  (the report reads the file through here)
 
 NOTE = ("A canary audit plays the worst case the guarantee must survive. A bound below the claim is what a correct mechanism "
         "gives, and alone proves little; a row with a broken mechanism (noise or clipping removed inside the real code, the "

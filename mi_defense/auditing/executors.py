@@ -98,7 +98,7 @@ class LocalExecutor(Executor):
     name = "local"
 
     def run(self, setup, todo, on_done, stop_after_runs=None, progress=True, log=print) -> int:
-        from mi_defense.audit.compute import compute_runs  # here: choosing an executor does not import TensorFlow
+        from mi_defense.auditing.compute import compute_runs  # here: choosing an executor does not import TensorFlow
         from mi_defense.progress import progress as progress_bar
 
         todo = list(todo)[:stop_after_runs] if stop_after_runs is not None else list(todo)
@@ -128,7 +128,7 @@ def _compute_on_worker(setup, spec, runs):
     if marker and not os.path.exists(marker):
         open(marker, "w").close()
         os._exit(1)  # the worker dies mid-task, as a preempted node would
-    from mi_defense.audit.compute import compute_runs
+    from mi_defense.auditing.compute import compute_runs
 
     quiet = dataclasses.replace(setup, ctx=dataclasses.replace(setup.ctx, progress=False))
     return compute_runs(quiet, spec, runs)

@@ -21,8 +21,8 @@ from typing import Dict, List, Tuple
 import numpy as np
 
 import attacks
-from mi_defense.audit.plan import RunId
-from mi_defense.audit.setup import AuditSetup
+from mi_defense.auditing.plan import RunId
+from mi_defense.auditing.setup import AuditSetup
 from mi_defense.config import DefenseSpec
 from mi_defense.defenses import make_defense
 

@@ -20,8 +20,8 @@ from typing import Dict, Tuple
 import numpy as np
 
 import attacks
-from mi_defense.audit import plan
-from mi_defense.audit.inputs import audit_transform
+from mi_defense.auditing import plan
+from mi_defense.auditing.inputs import audit_transform
 from mi_defense.config import DefenseSpec, augment_name
 from mi_defense.config.audit import AuditConfig, changed_settings
 from mi_defense.data import Dataset, Split, Transform, load_dataset, make_split, universe_masks

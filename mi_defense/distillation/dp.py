@@ -45,9 +45,9 @@ from dataclasses import asdict, dataclass
 
 from mi_defense.accounting import calibrate_noise, check_delta, dp_delta, epsilon_for
 from mi_defense.config import CLIP_SPACES, DistillConfig
-from mi_defense.distill.dp_krr import clipped_gradient_sum
-from mi_defense.distill.dp_readout import clipped_readout_sum, krr_readout
-from mi_defense.distill.krr import label_margin_loss
+from mi_defense.distillation.dp_krr import clipped_gradient_sum
+from mi_defense.distillation.dp_readout import clipped_readout_sum, krr_readout
+from mi_defense.distillation.krr import label_margin_loss
 from mi_defense.tfenv import tf
 
 

@@ -40,7 +40,7 @@ so it is post-processing.
 """
 from __future__ import annotations
 
-from mi_defense.distill.krr import regularised_cholesky
+from mi_defense.distillation.krr import regularised_cholesky
 from mi_defense.tfenv import tf
 
 

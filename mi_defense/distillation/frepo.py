@@ -33,10 +33,10 @@ import numpy as np
 
 from mi_defense.config import DistillConfig
 from mi_defense.data.transforms import Transform
-from mi_defense.distill.krr import krr_loss, label_margin_loss
-from mi_defense.distill.lamb import lamb_update
-from mi_defense.distill.pool import ModelPool
-from mi_defense.distill.real_pool import RealPool
+from mi_defense.distillation.krr import krr_loss, label_margin_loss
+from mi_defense.distillation.lamb import lamb_update
+from mi_defense.distillation.pool import ModelPool
+from mi_defense.distillation.real_pool import RealPool
 from mi_defense.errors import UserError
 from mi_defense.io import NPZ_READ_ERRORS, write_npz
 from mi_defense.models import build_model
@@ -127,7 +127,7 @@ class FRePo:
         self.pool = ModelPool(self.model, cfg.pool_size, cfg.max_online_updates, cfg.online_lr, cfg.seed)
         self.dp = None
         if cfg.private:  # DP-FRePo: see distill.dp
-            from mi_defense.distill.dp import DPPlan, secret_key
+            from mi_defense.distillation.dp import DPPlan, secret_key
 
             self.dp = DPPlan.for_config(cfg, self.n_real)
             self.dp_key = tf.Variable(secret_key(), trainable=False, name="dp_key")
@@ -176,7 +176,7 @@ class FRePo:
         idx = tf.random.stateless_uniform([], self._seed(step, 0), minval=0, maxval=cfg.pool_size, dtype=tf.int64)
         self.pool.load(idx)
         if self.dp is not None:  # the private batch's loss is not reported
-            from mi_defense.distill.dp import private_gradients
+            from mi_defense.distillation.dp import private_gradients
 
             grads, finite = private_gradients(self, self.dp, self.dp_key, step)
             loss = krr = tf.constant(float("nan"))

@@ -23,8 +23,8 @@ the square root of the dimension, while the unclipped gradient is the same ``J_h
 """
 from __future__ import annotations
 
-from mi_defense.distill.dp_krr import clip_factors
-from mi_defense.distill.krr import regularised_cholesky
+from mi_defense.distillation.dp_krr import clip_factors
+from mi_defense.distillation.krr import regularised_cholesky
 from mi_defense.tfenv import tf
 
 

@@ -125,7 +125,7 @@ def bound_from_scores(s_out: np.ndarray, s_in: np.ndarray, confidence: float, de
 @contextlib.contextmanager
 def _broken_clip():
     """Per-example clip factors of 1 inside DP-FRePo's real step (the noise keeps its scale)."""
-    from mi_defense.distill import dp_readout
+    from mi_defense.distillation import dp_readout
     from mi_defense.tfenv import tf
 
     real = dp_readout.clip_factors
@@ -145,7 +145,7 @@ def _frepo_pair(plan, seed: int):
     """Two DP-FRePo states, identical but for one canary in the private set: ``D`` holds 63
     random images of 3 classes; ``D'`` adds an image 50 times brighter with a wrong label,
     whose readout gradient is far above any clipping norm used here."""
-    from mi_defense.distill.frepo import FRePo
+    from mi_defense.distillation.frepo import FRePo
 
     rng = np.random.default_rng(seed)
     k = 3
@@ -166,7 +166,7 @@ def audit_dp_frepo_step(epsilon: float, trials: int = 500, broken: Optional[str]
     ``steps`` steps at expected batch ``batch_real`` over ``n_private`` records is
     calibrated to for ``epsilon`` (the ``quick`` DP defaults on MNIST by default)."""
     from mi_defense.accounting import dp_delta
-    from mi_defense.distill.dp import DPPlan, private_gradients
+    from mi_defense.distillation.dp import DPPlan, private_gradients
     from mi_defense.entropy import secret_key
     from mi_defense.tfenv import tf
 

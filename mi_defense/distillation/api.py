@@ -1,7 +1,7 @@
 """Distil a dataset's members end to end and export the synthetic set.
 
 Outputs in ``out_dir``: the release, ``distilled.npz`` (only public fields; keys and
-transform in ``mi_defense.distill.artifact``) and ``distilled.png`` (a grid in pixel
+transform in ``mi_defense.distillation.artifact``) and ``distilled.png`` (a grid in pixel
 space), and the private run record ``PRIVATE-do-not-release/`` (``distill.record``:
 ``run.json`` with the resolved config, seeds, split hash, indices of the members used
 for initialisation, timing, loss history and package versions; ``split.json``; the
@@ -23,13 +23,13 @@ from mi_defense.config import NOISE_INITS, DistillConfig
 from mi_defense.data.dataset import Dataset
 from mi_defense.data.split import Split
 from mi_defense.data.transforms import Transform, default_transform_kind
-from mi_defense.distill.artifact import DistilledSet
-from mi_defense.distill.memory import check_memory
+from mi_defense.distillation.artifact import DistilledSet
+from mi_defense.distillation.memory import check_memory
 from mi_defense.errors import UserError, warn_exposure
 from mi_defense.io import clean_stale_temp, package_versions, write_json
 
 if TYPE_CHECKING:
-    from mi_defense.distill.frepo import DistillState
+    from mi_defense.distillation.frepo import DistillState
 
 
 def transform_for(cfg: DistillConfig, x: np.ndarray) -> Transform:
@@ -45,7 +45,7 @@ def release_provenance(cfg: DistillConfig, fr_dp, n_exposed: int = 0, dataset: O
     """What a release says about itself (``artifact.public_provenance``): the DP-FRePo plan
     and its statement, or that there is no guarantee and how many members the start copied
     (``init=real``), which it exposes. ``dataset``: a public dataset's name, else None."""
-    from mi_defense.distill.artifact import public_provenance
+    from mi_defense.distillation.artifact import public_provenance
 
     if fr_dp is not None:
         return public_provenance(cfg, fr_dp.to_json(), fr_dp.statement(), 0, dataset)
@@ -96,7 +96,7 @@ def noise_start(n: int, shape: Tuple[int, ...], sigma: float, seed: int) -> np.n
 def initial_set(cfg: DistillConfig, x_members: np.ndarray, y_members: np.ndarray, num_classes: int, transform: Optional[Transform]):
     """Initial synthetic set in model space and the member positions it copies (empty unless
     init=real). ``x_members`` are pixels when ``transform`` is given, else model-space inputs."""
-    from mi_defense.distill.frepo import choose_init_indices
+    from mi_defense.distillation.frepo import choose_init_indices
 
     if cfg.init == "real":
         pos = choose_init_indices(y_members, cfg.ipc, num_classes, cfg.seed)
@@ -153,7 +153,7 @@ def distil_members(cfg: DistillConfig, x_members: np.ndarray, y_members: np.ndar
     """Initialise, run FRePo's outer loop and label the result: the one sequence behind
     ``mi-defense distill`` and the ``frepo`` defense. ``x_members`` are pixels when
     ``transform`` is given (uint8 pixels stay uint8 in memory), else model-space inputs."""
-    from mi_defense.distill.frepo import FRePo
+    from mi_defense.distillation.frepo import FRePo
 
     if cfg.init == "real":
         warn_exposure(f"init=real copies {cfg.ipc} members per class into the synthetic set: the release exposes them "
@@ -208,7 +208,7 @@ def distill(dataset: Dataset, split: Split, cfg: DistillConfig, out_dir, resume:
     """Distil ``split.members`` of ``dataset``; write the release and the private run record
     to ``out_dir`` (module docstring); return the run record. The checkpoint is removed once
     the set is complete unless ``keep_checkpoint``."""
-    from mi_defense.distill.record import find_record_file, open_record, record_dir, record_file
+    from mi_defense.distillation.record import find_record_file, open_record, record_dir, record_file
     from mi_defense.io import read_json
 
     cfg = cfg.validate()
@@ -227,7 +227,7 @@ def distill(dataset: Dataset, split: Split, cfg: DistillConfig, out_dir, resume:
     rhash = run_hash(cfg, split)
     done_path = find_record_file(out, "run.json") or find_record_file(out, "distill.json")
     if resume and old_ckpt is not None:
-        from mi_defense.distill.frepo import read_checkpoint
+        from mi_defense.distillation.frepo import read_checkpoint
 
         if str(read_checkpoint(old_ckpt).get("run_hash", "")) != rhash:
             raise UserError(f"{old_ckpt}: checkpoint was made with other settings or another split; resume with the settings "

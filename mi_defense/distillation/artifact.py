@@ -147,7 +147,7 @@ class DistilledSet:
         """Write the private run record (``private`` and ``exposed_members``) as
         ``folder/run.json`` with a one-line README saying it must not be released; return
         the file. Keep ``folder`` apart from what you publish."""
-        from mi_defense.distill.record import README
+        from mi_defense.distillation.record import README
         from mi_defense.io import write_json, write_text
 
         folder = Path(folder)
@@ -211,7 +211,7 @@ class DistilledSet:
 
 def load_distilled(path) -> DistilledSet:
     """Read a ``distilled.npz`` written by ``mi-defense distill`` or ``DistilledSet.save``."""
-    from mi_defense.distill.validate import check_arrays, check_sizes
+    from mi_defense.distillation.validate import check_arrays, check_sizes
     from mi_defense.io import NPZ_READ_ERRORS
 
     if not isinstance(path, (str, Path)):

@@ -21,12 +21,12 @@ import numpy as np
 import attacks
 from attacks.metrics import class_slices, summarise_over_targets
 from mi_defense.accounting import dp_delta
-from mi_defense.audit import artifacts, canary_record, plan, signals
-from mi_defense.audit.cache import RunCache
-from mi_defense.audit.evidence import declared_evidence, leave_one_out_audit, strongest_release
-from mi_defense.audit.inputs import query_logits, release_inputs
-from mi_defense.audit.results import SCHEMA
-from mi_defense.audit.setup import AuditSetup, config_dict
+from mi_defense.auditing import artifacts, canary_record, plan, signals
+from mi_defense.auditing.cache import RunCache
+from mi_defense.auditing.evidence import declared_evidence, leave_one_out_audit, strongest_release
+from mi_defense.auditing.inputs import query_logits, release_inputs
+from mi_defense.auditing.results import SCHEMA
+from mi_defense.auditing.setup import AuditSetup, config_dict
 from mi_defense.io import package_versions
 from mi_defense.tfenv import machine
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from mi_defense.audit.results_check import ResultsError, check_results
+from mi_defense.auditing.results_check import ResultsError, check_results
 from mi_defense.errors import UserError
 
 SCHEMA = "mi_defense.results/2"  # the version of results.json this package writes and reads

@@ -8,7 +8,7 @@ from typing import Dict, List, NamedTuple, Optional
 
 import numpy as np
 
-from mi_defense.report.figures import _names, _plt, _save
+from mi_defense.reporting.figures import _names, _plt, _save
 
 
 def pixels(img: np.ndarray) -> np.ndarray:

@@ -10,10 +10,10 @@ import shutil
 import tempfile
 from typing import Dict, Optional
 
-from mi_defense.audit.results import load_results  # noqa: F401  (the report's reader, re-exported)
+from mi_defense.auditing.results import load_results  # noqa: F401  (the report's reader, re-exported)
 from mi_defense.errors import UserError
 from mi_defense.io import _alive, write_text
-from mi_defense.report import canaries, figures, findings, images, tables
+from mi_defense.reporting import canaries, figures, findings, images, tables
 
 # (file, caption for a figure that carries none, how it is drawn: None for figure 4, drawn
 # from the run artifacts). Each figure writes the caption that fits what it drew into its PNG

@@ -65,7 +65,7 @@ def check_memory(defenses, n_members: int, n_universe: int, input_shape, num_cla
     the members for a target run and half the universe for a reference run, so the larger
     of the two is checked."""
     from mi_defense.config import DistillConfig
-    from mi_defense.distill.memory import check_memory as check
+    from mi_defense.distillation.memory import check_memory as check
 
     for d in defenses:
         cfg = d.config(0) if callable(getattr(d, "config", None)) else None

@@ -109,7 +109,7 @@ def audit_one_run(defense: str, cfg, canaries: int = 1000, kind: str = "mislabel
     from attacks.one_run import audit_one_run as bound
     from attacks.signals import cross_entropy
     from mi_defense.accounting import dp_delta
-    from mi_defense.audit.inputs import audit_transform
+    from mi_defense.auditing.inputs import audit_transform
     from mi_defense.data import load_dataset
     from mi_defense.config import DefenseSpec
     from mi_defense.defenses import DefenseContext, make_defense

@@ -43,8 +43,8 @@ def verdict(entry: dict, baseline_acc: Optional[float], n_nonmembers: Optional[i
     interval, the smallest FPR ``n_nonmembers`` resolve), then the worst finding, utility
     kept (and, given the whole ``results``, a real subset that dominates a FRePo defense),
     the declared attacks with CIs, the audited and claimed epsilon, the guarantee."""
-    from mi_defense.report.canaries import canary_sentence
-    from mi_defense.report.findings import SEVERITIES, dominated, severity, worst_finding
+    from mi_defense.reporting.canaries import canary_sentence
+    from mi_defense.reporting.findings import SEVERITIES, dominated, severity, worst_finding
 
     lead = f"**{entry['name']}: {SEVERITIES[severity(entry)]}.**"
     p = entry.get("primary_attack")

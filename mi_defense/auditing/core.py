@@ -29,17 +29,17 @@ from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from mi_defense.audit import canary_record, plan, scoring, signals
-from mi_defense.audit.cache import RunCache
-from mi_defense.audit.compute import compute_runs
-from mi_defense.audit.plan import RunId
-from mi_defense.audit.setup import AuditSetup, prepare
+from mi_defense.auditing import canary_record, plan, scoring, signals
+from mi_defense.auditing.cache import RunCache
+from mi_defense.auditing.compute import compute_runs
+from mi_defense.auditing.plan import RunId
+from mi_defense.auditing.setup import AuditSetup, prepare
 from mi_defense.config import DefenseSpec
 from mi_defense.config.audit import AuditConfig
 from mi_defense.io import clean_stale_temp, write_json, write_npz
 
 if TYPE_CHECKING:
-    from mi_defense.audit.executors import Executor
+    from mi_defense.auditing.executors import Executor
 
 
 def _from_setup(name: str) -> property:
@@ -113,7 +113,7 @@ class Audit:
             executor: Optional["Executor"] = None) -> Dict[str, int]:
         """Train the runs that are missing from the cache (only this shard's share when given)
         with ``executor`` (in this process by default)."""
-        from mi_defense.audit.executors import LocalExecutor
+        from mi_defense.auditing.executors import LocalExecutor
 
         todo, total = self.todo(shard)
         trained = (executor or LocalExecutor()).run(self.setup, todo, self._write_run, stop_after_runs,
