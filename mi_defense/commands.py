@@ -71,7 +71,7 @@ def distill_command(dataset_name: str, out: str, preset: str = "auto", data_dir:
     return distill(ds, split, cfg, out, resume=resume, progress=progress, tensorboard=tensorboard, keep_checkpoint=keep_checkpoint)
 
 
-def evaluate_command(distilled_path: str, dataset_name: str, models: int = 5, data_dir: Optional[str] = None,
+def evaluate_command(distilled_path: str, dataset_name: str, models: int = 3, data_dir: Optional[str] = None,
                      preset: Optional[str] = None, json_path: Optional[str] = None, baseline_subset: bool = False,
                      progress: bool = True, compare_width: int = 0, batched: bool = False, only_subset: bool = False,
                      **overrides) -> dict:

@@ -31,7 +31,7 @@ def accuracy(model, x: np.ndarray, y: np.ndarray) -> float:
 
 
 def evaluate_set(x: np.ndarray, y_targets: np.ndarray, x_test: np.ndarray, y_test: np.ndarray, num_classes: int,
-                 cfg: TrainConfig, models: int = 5, progress: bool = True, batched: bool = False, on_model=None) -> dict:
+                 cfg: TrainConfig, models: int = 3, progress: bool = True, batched: bool = False, on_model=None) -> dict:
     """Train ``models`` fresh models on ``(x, y_targets)``; test accuracy of each.
     ``batched`` trains them together in one graph (``stacked.train_models``; the same models).
     ``on_model()``, when given, is called after each model is measured (progress and estimates)."""
