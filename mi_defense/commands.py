@@ -153,9 +153,8 @@ def _announce(sets: int, models: int, steps: int, width: int, n: int):
     total = sets * models
     print(f"evaluate: {total} ConvNet(s) of width {width} ({models} per set, {sets} set(s) of {n} images), {steps} steps each; "
           "the time they take follows the first model", flush=True)
-    fewer = max(1, models // 2)
-    estimate = Estimate(total, what="evaluate", unit="model", warmup=0, window=1,
-                        knob=f"--models {fewer} or --train-steps {max(1, steps // 2)} cuts it")
+    knob = f"--train-steps {max(1, steps // 2)} halves it" + (f", --models {models - 1} trains fewer" if models > 1 else "")
+    estimate = Estimate(total, what="evaluate", unit="model", warmup=0, window=1, knob=knob)
     estimate.update(0)
     done = [0]
 
