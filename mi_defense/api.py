@@ -1,8 +1,10 @@
-"""The Python API: ``distill``, ``load_distilled``, ``audit`` and ``report`` (``audit_model``: ``api_model``).
+"""The Python API: ``distill``, ``load_distilled``, ``audit`` and ``report`` (``audit_model``: ``api_model``);
+``distill_dataset`` and ``evaluate`` (a named dataset distilled into a folder, and FRePo's
+evaluation of a released set); ``list_datasets`` and ``fetch_dataset``.
 
-The ``mi-defense`` command line is a thin layer over the same library functions. Every
-argument after the data is keyword-only; bad input raises ``mi_defense.UserError`` with a
-one-line message naming the problem and the fix.
+The ``mi-defense`` command line is a thin layer over these functions. Every argument after
+the data is keyword-only; bad input raises ``mi_defense.UserError`` with a one-line
+message naming the problem and the fix.
 
 >>> import mi_defense
 >>> released = mi_defense.distill(x_private, y_private, ipc=10)       # doctest: +SKIP
@@ -16,15 +18,19 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
-from typing import Callable, Dict, Optional, Sequence, Union
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from mi_defense.auditing.results import AuditResults
 from mi_defense.distillation.artifact import DistilledSet, load_distilled
+from mi_defense.distillation.record import PRIVATE_DIR  # the private run record's folder inside an output folder
 from mi_defense.errors import UserError
 
-__all__ = ["AuditResults", "DistilledSet", "audit", "distill", "load_distilled", "report"]
+# The user's API. ``PRIVATE_DIR`` (the private run record's folder name) stays importable
+# from here for the command line's messages, but is no part of it.
+__all__ = ["AuditResults", "DistilledSet", "audit", "distill", "distill_dataset", "evaluate", "fetch_dataset",
+           "list_datasets", "load_distilled", "report"]
 
 
 def _quiet(*_args, **_kwargs) -> None:
@@ -101,9 +107,99 @@ def distill(x: np.ndarray, y: np.ndarray, *, ipc: int = 10, steps: Optional[int]
     return DistilledSet(res.x, res.y, res.labels, transform, names, np.asarray(res.init_positions, np.int64), public, record)
 
 
+def distill_dataset(dataset: str = "digits", *, out: Union[str, Path], preset: str = "auto", config: Union[str, Path, None] = None,
+                    data_dir: Optional[str] = None, members: Optional[int] = None, split: Union[str, Path, None] = None,
+                    resume: bool = False, progress: bool = False, tensorboard: bool = False, keep_checkpoint: bool = False,
+                    log: Optional[Callable[[str], None]] = None, **settings) -> dict:
+    """Distil the members of a named dataset into the folder ``out``: what ``mi-defense distill`` runs.
+
+    Args:
+        dataset: a registered dataset's name (``mi_defense.list_datasets``), an ``.npz`` file
+            or an image folder.
+        out: output folder: the release (``distilled.npz``, ``distilled.png``) and the
+            private run record ``out/PRIVATE-do-not-release/`` (split, seeds, timings,
+            checkpoint: never publish it).
+        preset: as for ``distill``; with ``progress``, ``"auto"`` logs the preset it chose.
+        config: a TOML file whose ``[distill]`` table applies below ``settings``.
+        data_dir: folder holding dataset copies (default ``$MI_DEFENSE_DATA``).
+        members: number of members (default: 90% of the training pool), drawn with the seed
+            or, with ``epsilon``, with the operating system's entropy.
+        split: a saved ``split.json`` to use instead of drawing one.
+        resume: continue from the checkpoint in the private run record (a DP run also takes
+            its secret seed and split from there).
+        progress: show a progress bar on stderr.
+        tensorboard: write TensorBoard scalars into the private run record.
+        keep_checkpoint: keep the checkpoint after a finished distillation.
+        log: where to send one-line messages (default: nowhere).
+        **settings: ``DistillConfig`` fields (``ipc``, ``steps``, ``width``, ``epsilon``, ...;
+            None: not given). Without ``epsilon`` the seed defaults to 0 and draws the split.
+
+    Returns:
+        The private run record (``run.json``): ``complete``, ``steps_done``, ``seconds``,
+        ``final_loss``, ``n_members``, ``n_synthetic``, the resolved ``config``, ...
+    """
+    from mi_defense.distillation.api import distill_folder
+    from mi_defense.io import check_writable_dir
+
+    check_writable_dir(out, "out (--out)")
+    return distill_folder(dataset, out, preset=preset, data_dir=data_dir, members=members,
+                          split_path=None if split is None else str(split), config_path=None if config is None else str(config),
+                          resume=resume, progress=progress, tensorboard=tensorboard, keep_checkpoint=keep_checkpoint,
+                          log=log or _quiet, **settings)
+
+
+def evaluate(distilled: Union[str, Path], dataset: str, *, models: int = 3, preset: Optional[str] = None,
+             data_dir: Optional[str] = None, baseline_subset: bool = False, only_subset: bool = False, compare_width: int = 0,
+             batched: bool = False, json_path: Union[str, Path, None] = None, progress: bool = False,
+             log: Optional[Callable[[str], None]] = None, **settings) -> dict:
+    """FRePo's evaluation of a released set: fresh ConvNets trained on it; their test accuracy.
+
+    Args:
+        distilled: a ``distilled.npz``; the private run record beside it, when present,
+            gives the test share of the split and the width and depth it was made with.
+        dataset: the dataset it was distilled from.
+        models: fresh models per evaluated set (at least 1).
+        preset: a ``TRAIN_PRESETS`` name, ``"quick"`` or ``"paper"`` (default: the distillation's
+            width and depth).
+        data_dir: folder holding dataset copies.
+        baseline_subset: also train on a random real subset of the same size, drawn per
+            class from the distillation's members (needs the private run record).
+        only_subset: train on that subset alone.
+        compare_width: also evaluate with ConvNets of this width (e.g. 128, FRePo's
+            published evaluation); 0: none.
+        batched: train each group of models together in one graph.
+        json_path: also write the result there as JSON (checked for writability first).
+        progress: show progress, and log the plan and the time left.
+        log: where to send one-line messages (default: nowhere).
+        **settings: ``TrainConfig`` fields (``width``, ``depth``, ``steps``, ``seed``,
+            ``augment``, ``lr_final_ratio``; None: not given).
+
+    Returns:
+        ``test_accuracy_mean``, ``test_accuracy_std``, ``n_train``, ``models``,
+        ``train_config`` (absent with ``only_subset``); ``at_width`` and ``random_subset``
+        when asked for. The subset's training-set indices (members of the private data) are
+        never in the result: they are written into the private run record beside the set,
+        ``PRIVATE-do-not-release/random-subset-seed<seed>.json``, whose path
+        ``random_subset["members_file"]`` gives.
+    """
+    from mi_defense.config import TRAIN_PRESETS, OrNone, Options, Whole
+    from mi_defense.distillation.evaluation import evaluate_distilled
+    from mi_defense.io import check_writable_file
+
+    Whole(1, description="a whole number >= 1 (train at least one model)").check(models, "models", "evaluate")
+    Whole(0, description="a whole number >= 0 (a ConvNet width, or 0 for none)").check(compare_width, "compare_width", "evaluate")
+    OrNone(Options(TRAIN_PRESETS)).check(preset, "preset", "evaluate")
+    if json_path is not None:
+        check_writable_file(json_path, "json_path (--json)")
+    return evaluate_distilled(distilled, dataset, models=models, data_dir=data_dir, preset=preset, json_path=json_path,
+                              baseline_subset=baseline_subset, progress=progress, compare_width=compare_width, batched=batched,
+                              only_subset=only_subset, log=log or _quiet, **settings)
+
+
 def audit(x=None, y=None, *, x_test=None, y_test=None, config=None, out: Union[str, Path], preset: Optional[str] = "quick",
           model=None, progress: bool = False, log: Optional[Callable[[str], None]] = None, executor: str = "local",
-          executor_options: Optional[dict] = None, **settings) -> AuditResults:
+          executor_options: Optional[dict] = None, shard: Optional[Tuple[int, int]] = None,
+          **settings) -> Optional[AuditResults]:
     """Train every defense, attack it with the membership-inference suite, write ``out/results.json``.
 
     Args:
@@ -136,11 +232,14 @@ def audit(x=None, y=None, *, x_test=None, y_test=None, config=None, out: Union[s
             ``mi_defense.auditing.executors``); ``executor_options`` go to its constructor
             (``together``: reference runs trained in one graph, for both; ``address``,
             ``gpus_per_task``, ``max_retries`` for Ray).
+        shard: ``(i, n)``, whole numbers with ``0 <= i < n``: train only the i-th of n shares of the runs (into ``out``'s cache)
+            and return None; a call without ``shard`` then trains what is missing, merges
+            and scores.
         **settings: ``AuditConfig`` fields that override the rest (``dataset``, ``defenses``,
             ``members``, ``references``, ...), and ``width``/``depth`` for every ConvNet.
 
     Returns:
-        The results; ``AuditResults.summary()`` is the table the command line prints.
+        The results (None for a ``shard``); ``AuditResults.summary()`` is the table the command line prints.
     """
     from mi_defense.auditing import run_audit
     from mi_defense.config import AuditConfig, resolve_audit_config
@@ -148,7 +247,8 @@ def audit(x=None, y=None, *, x_test=None, y_test=None, config=None, out: Union[s
 
     if isinstance(x, (AuditConfig, str, Path)) and y is None and config is None:  # audit(config, out=...), as before
         x, config = None, x
-    check_writable_dir(out, "out")
+    shard = _check_shard(shard)
+    check_writable_dir(out, "out (--out)")
     if model is not None:
         from mi_defense.defenses.own_model import register
 
@@ -167,14 +267,31 @@ def audit(x=None, y=None, *, x_test=None, y_test=None, config=None, out: Union[s
         raise UserError(f"config must be an AuditConfig, a TOML path or None, got {type(config).__name__}")
     from mi_defense.auditing.executors import make_executor
 
-    results = run_audit(cfg, out, progress=progress, log=log or _quiet, executor=make_executor(executor, **(executor_options or {})))
+    results = run_audit(cfg, out, shard=shard, progress=progress, log=log or _quiet,
+                        executor=make_executor(executor, **(executor_options or {})))
+    if results is None:  # a shard: nothing scored yet
+        return None
     return AuditResults.from_dict(results, out)
+
+
+def _check_shard(shard) -> Optional[Tuple[int, int]]:
+    """``shard`` as ``(i, n)`` of ints, refused unless whole numbers with ``0 <= i < n``."""
+    if shard is None:
+        return None
+    try:
+        i, n = shard
+    except (TypeError, ValueError):
+        i = n = None
+    whole = all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in (i, n))
+    if not (whole and n >= 1 and 0 <= i < n):
+        raise UserError(f"shard {shard!r}: give (i, n), whole numbers with 0 <= i < n, e.g. (0, 4) (--shard 0/4): "
+                        "the i-th of n shares of the runs")
+    return int(i), int(n)
 
 
 def _private_arrays(out: Path, x, y, x_test, y_test) -> Path:
     """``out/PRIVATE-do-not-release/data.npz`` holding the arrays (written atomically, kept when
     it holds them already); a folder whose audit used other arrays is refused."""
-    from mi_defense.distillation.record import PRIVATE_DIR
     from mi_defense.io import write_npz
 
     if y is None or (x_test is None) != (y_test is None):
@@ -201,7 +318,8 @@ def report(results: Union[AuditResults, str, Path], out: Union[str, Path, None] 
     """Render the report (``report.html``, ``report.md``, ``results.csv``, figures).
 
     Args:
-        results: ``AuditResults`` or the audit's output folder.
+        results: ``AuditResults`` or the audit's output folder (its ``results.json`` is
+            rendered as found there when ``out`` is None).
         out: where to write (default: the audit's folder). Another folder gets a copy of
             ``results.json``; figures drawn from run artifacts need the audit's folder.
 
@@ -211,6 +329,8 @@ def report(results: Union[AuditResults, str, Path], out: Union[str, Path, None] 
     from mi_defense.io import check_writable_dir, write_text
     from mi_defense.reporting import render_report
 
+    if isinstance(results, (str, Path)) and out is None:
+        return render_report(results)
     if isinstance(results, (str, Path)):
         results = AuditResults.load(results)
     if not isinstance(results, AuditResults):
@@ -223,3 +343,22 @@ def report(results: Union[AuditResults, str, Path], out: Union[str, Path, None] 
         target.mkdir(parents=True, exist_ok=True)
         write_text(target / "results.json", results.to_json())
     return render_report(target)
+
+
+def list_datasets(*, data_dir: Optional[str] = None) -> List[dict]:
+    """Every registered dataset: ``name``, ``input_shape``, ``num_classes``, ``n_train``,
+    ``n_test`` and ``available`` (where a copy was found under ``data_dir``, or how it is fetched)."""
+    from mi_defense.data.registry import REGISTRY, availability
+
+    return [{"name": name, "input_shape": tuple(s.input_shape), "num_classes": s.num_classes, "n_train": s.n_train,
+             "n_test": s.n_test, "available": availability(name, data_dir)} for name, s in REGISTRY.items()]
+
+
+def fetch_dataset(name: str, *, data_dir: Optional[str] = None):
+    """The registered dataset ``name``, found under ``data_dir`` or downloaded, its checksums
+    verified (``Dataset.files``: file -> SHA-256)."""
+    from mi_defense.data.registry import REGISTRY, load_dataset
+
+    if name not in REGISTRY:
+        raise UserError(f"unknown dataset '{name}'; use one of {', '.join(REGISTRY)}")
+    return load_dataset(name, data_dir)

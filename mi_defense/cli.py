@@ -1,14 +1,17 @@
-"""The ``mi-defense`` command line. Argument parsing only: each command calls one library function."""
+"""The ``mi-defense`` command line: one parser and one command function per command, each
+command a call of the public API (``mi_defense.api``) and the lines it prints."""
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from pathlib import Path
 from typing import List, Optional
 
-from mi_defense.version import __version__
+from mi_defense import api
 from mi_defense.config import AUGMENT_MODES
 from mi_defense.errors import UserError, exposure_warnings_on_one_line
+from mi_defense.version import __version__
 
 DESCRIPTION = """\
 Distil a private training set with FRePo ("Dataset Distillation using Neural Feature
@@ -16,25 +19,21 @@ Regression"), train models on the synthetic data and on baseline defenses (no de
 a random real subset, DP-SGD), and audit every defense with membership-inference attacks
 (threshold, trained attackers, LiRA, RMIA, attacks on the released synthetic data)."""
 
+_say = functools.partial(print, flush=True)  # one line at once, for logs read while a command runs
+
 
 # --------------------------------------------------------------------------- data
 def cmd_data_list(args) -> int:
-    from mi_defense.data.registry import REGISTRY, availability
-
     print(f"{'name':<15}{'shape':<14}{'classes':>8}{'train':>8}{'test':>7}  available")
-    for name, s in REGISTRY.items():
-        shape = "x".join(str(d) for d in s.input_shape)
-        print(f"{name:<15}{shape:<14}{s.num_classes:>8}{s.n_train:>8}{s.n_test:>7}  {availability(name, args.data_dir)}")
+    for d in api.list_datasets(data_dir=args.data_dir):
+        shape = "x".join(str(n) for n in d["input_shape"])
+        print(f"{d['name']:<15}{shape:<14}{d['num_classes']:>8}{d['n_train']:>8}{d['n_test']:>7}  {d['available']}")
     print("\nUser data: --dataset path/to/data.npz (x_train, y_train[, x_test, y_test]) or --dataset path/to/folder (one subfolder per class).")
     return 0
 
 
 def cmd_data_fetch(args) -> int:
-    from mi_defense.data.registry import REGISTRY, load_dataset
-
-    if args.name not in REGISTRY:
-        raise UserError(f"unknown dataset '{args.name}'; use one of {', '.join(REGISTRY)}")
-    ds = load_dataset(args.name, args.data_dir)
+    ds = api.fetch_dataset(args.name, data_dir=args.data_dir)
     test = f", test {len(ds.x_test)}" if ds.x_test is not None else ""
     print(f"{ds.name}: train {len(ds.x_train)}{test}, shape {ds.input_shape}, {ds.num_classes} classes; checksums verified")
     for f, h in ds.files.items():
@@ -52,64 +51,64 @@ def cmd_attacks(_args) -> int:
 
 
 # --------------------------------------------------------------------------- distill / evaluate
+def _distill_settings(args) -> dict:
+    """The ``DistillConfig`` fields the flags set (None: not given)."""
+    return dict(ipc=args.ipc, steps=args.steps, width=args.width, depth=args.depth, batch_real=args.batch_real,
+                pool_size=args.pool_size, max_online_updates=args.max_online_updates, init=args.init,
+                learn_labels=False if args.no_learn_labels else None, flip=args.flip, seed=args.seed,
+                checkpoint_every=args.checkpoint_every, jit=True if args.jit else None, strategy=args.strategy,
+                pool_norm=args.pool_norm, lr=args.lr, label_lr=args.label_lr, epsilon=args.epsilon, delta=args.delta, clip=args.clip,
+                clip_space=args.clip_space)
+
+
 def cmd_distill(args) -> int:
-    from mi_defense.commands import distill_command
-    from mi_defense.io import check_writable_dir
-
-    check_writable_dir(args.out)
-
-    overrides = dict(ipc=args.ipc, steps=args.steps, width=args.width, depth=args.depth, batch_real=args.batch_real,
-                     pool_size=args.pool_size, max_online_updates=args.max_online_updates, init=args.init,
-                     learn_labels=False if args.no_learn_labels else None, flip=args.flip, seed=args.seed,
-                     checkpoint_every=args.checkpoint_every, jit=True if args.jit else None, strategy=args.strategy,
-                     pool_norm=args.pool_norm, lr=args.lr, label_lr=args.label_lr, epsilon=args.epsilon, delta=args.delta, clip=args.clip,
-                     clip_space=args.clip_space)
-    meta = distill_command(args.dataset, args.out, preset=args.preset, data_dir=args.data_dir, members=args.members,
-                           split_path=args.split, config_path=args.config, resume=args.resume,
-                           progress=not args.quiet, tensorboard=args.tensorboard, keep_checkpoint=args.keep_checkpoint,
-                           **overrides)
-    from mi_defense.distillation.record import PRIVATE_DIR
-
+    meta = api.distill_dataset(args.dataset, out=args.out, preset=args.preset, config=args.config, data_dir=args.data_dir,
+                               members=args.members, split=args.split, resume=args.resume, progress=not args.quiet,
+                               tensorboard=args.tensorboard, keep_checkpoint=args.keep_checkpoint, log=print,
+                               **_distill_settings(args))
     state = "done" if meta["complete"] else "stopped early"
     print(f"distilled {meta['n_members']} members of {meta['dataset']} into {meta['n_synthetic']} synthetic images "
           f"({state}, {meta['steps_done']} steps, {meta['seconds']:.0f} s, final loss "
           f"{meta['final_loss'] if meta['final_loss'] is None else format(meta['final_loss'], '.4f')}) -> {args.out}")
     if meta["complete"]:
         print(f"release: {args.out}/distilled.npz, {args.out}/distilled.png; private run record (never publish): "
-              f"{args.out}/{PRIVATE_DIR}/")
+              f"{args.out}/{api.PRIVATE_DIR}/")
     return 0
 
 
 def cmd_evaluate(args) -> int:
-    from mi_defense.commands import evaluate_command, evaluation_lines
-    from mi_defense.io import check_writable_file
-
-    if args.json:
-        check_writable_file(args.json)
-    if args.models < 1:
-        raise UserError(f"--models {args.models}: train at least one model")
-    if args.compare_width < 0:
-        raise UserError(f"--compare-width {args.compare_width}: give a positive ConvNet width, or 0 for none")
-
-    r = evaluate_command(args.distilled, args.dataset, models=args.models, data_dir=args.data_dir, preset=args.preset,
-                         json_path=args.json, baseline_subset=args.baseline_subset, progress=not args.quiet,
-                         compare_width=args.compare_width, batched=args.batched, only_subset=args.only_subset,
-                         width=args.width, depth=args.depth, steps=args.train_steps, seed=args.seed,
-                         augment=args.augment, lr_final_ratio=args.lr_final_ratio)
+    r = api.evaluate(args.distilled, args.dataset, models=args.models, data_dir=args.data_dir, preset=args.preset,
+                     json_path=args.json, baseline_subset=args.baseline_subset, progress=not args.quiet, log=_say,
+                     compare_width=args.compare_width, batched=args.batched, only_subset=args.only_subset,
+                     width=args.width, depth=args.depth, steps=args.train_steps, seed=args.seed,
+                     augment=args.augment, lr_final_ratio=args.lr_final_ratio)
     print("\n".join(evaluation_lines(r)))
     return 0
 
 
-# --------------------------------------------------------------------------- audit / run
+def evaluation_lines(r: dict) -> List[str]:
+    """The lines ``mi-defense evaluate`` prints for a result of ``mi_defense.api.evaluate``."""
+    def acc(b):
+        return f"test accuracy {100 * b['test_accuracy_mean']:.2f} +- {100 * b['test_accuracy_std']:.2f} %"
+    lines = []
+    if "test_accuracy_mean" in r:
+        lines.append(f"distilled set ({r['n_train']} images): {acc(r)} over {r['models']} models of width {r['train_config']['width']}")
+    lines += [f"  under width-{width} evaluation: {acc(b)}" for width, b in r.get("at_width", {}).items()]
+    if "random_subset" in r:
+        b = r["random_subset"]
+        lines.append(f"random real subset ({b['n_train']} images): {acc(b)} over {b['models']} models of width {b['train_config']['width']}")
+    return lines
+
+
+# --------------------------------------------------------------------------- audit / run / report
 def _parse_shard(text):
+    """``--shard i/n`` as ``(i, n)``; ``api.audit`` checks the range."""
     if text is None:
         return None
     try:
         i, n = (int(v) for v in text.split("/"))
     except ValueError:
         raise UserError(f"--shard '{text}' must look like i/n, e.g. 0/4") from None
-    if not (n >= 1 and 0 <= i < n):
-        raise UserError(f"--shard {text}: need 0 <= i < n")
     return i, n
 
 
@@ -122,18 +121,7 @@ def _audit_config(args):
                                 defenses=args.defense or None, attacks=args.attack or None)
 
 
-def _finish(results, out) -> None:
-    """Print the summary table and render the report of a scored audit."""
-    from mi_defense.auditing.results import AuditResults
-    from mi_defense.reporting import render_report
-
-    print(AuditResults.from_dict(results, out).summary())
-    render_report(out)
-    print(f"-> {out}/results.json, {out}/report.html, {out}/report.md")
-
-
 def cmd_audit(args) -> int:
-    from mi_defense.auditing import run_audit
     from mi_defense.io import check_writable_dir
 
     cfg = _audit_config(args)
@@ -142,53 +130,68 @@ def cmd_audit(args) -> int:
     print(f"mi-defense {args.command}: preset {args.preset} on {cfg.dataset}; defenses {', '.join(cfg.defenses)}; "
           f"{cfg.references} reference runs; "
           + (f"model {cfg.model}" if cfg.model else f"ConvNets of width {cfg.train.width}, depth {cfg.train.depth}") + f"; output {out}")
-    from mi_defense.auditing.executors import make_executor
-
-    executor = make_executor(args.executor, together=args.together, **({"address": args.ray_address} if args.executor == "ray" else {}))
-    results = run_audit(cfg, out, shard=_parse_shard(args.shard), progress=not args.quiet, executor=executor)
+    options = {"together": args.together, **({"address": args.ray_address} if args.executor == "ray" else {})}
+    results = api.audit(config=cfg, out=out, shard=_parse_shard(args.shard), progress=not args.quiet, log=print,
+                        executor=args.executor, executor_options=options)
     if results is not None:
-        _finish(results, out)
+        print(results.summary())
+        api.report(results)
+        print(f"-> {out}/results.json, {out}/report.html, {out}/report.md")
     return 0
 
 
 def cmd_report(args) -> int:
-    from mi_defense.reporting import render_report
-
-    paths = render_report(args.dir)
+    paths = api.report(args.dir)
     print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
 
 
 # --------------------------------------------------------------------------- parser
+def _data_dir_arg(sp) -> None:
+    sp.add_argument("--data-dir", metavar="DIR", help="folder holding dataset copies (DIR/<name>/...); also $MI_DEFENSE_DATA")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    from mi_defense.config import CLIP_SPACES, DISTILL_PRESETS, NORMS, RUN_PRESETS, STRATEGIES, TRAIN_PRESETS, DistillConfig
+    """The ``mi-defense`` parser: one subparser per command, in the order ``--help`` lists them."""
+    from mi_defense.cli_bench import add_bench_parser
+    from mi_defense.cli_canary import add_canary_parser
 
     p = argparse.ArgumentParser(prog="mi-defense", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"mi-defense {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    for add in (add_data_parser, add_attacks_parser, add_distill_parser, add_evaluate_parser,
+                functools.partial(add_bench_parser, data_dir_arg=_data_dir_arg), add_audit_parser, add_run_parser,
+                add_canary_parser, add_report_parser):
+        add(sub)
+    return p
 
-    def data_dir_arg(sp):
-        sp.add_argument("--data-dir", metavar="DIR", help="folder holding dataset copies (DIR/<name>/...); also $MI_DEFENSE_DATA")
 
+def add_data_parser(sub) -> None:
     d = sub.add_parser("data", help="list and fetch datasets")
     dsub = d.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
     dl = dsub.add_parser("list", help="each dataset, its shape, classes and where it is available")
-    data_dir_arg(dl)
+    _data_dir_arg(dl)
     dl.set_defaults(func=cmd_data_list)
     df = dsub.add_parser("fetch", help="find or download a dataset and verify its checksums")
     df.add_argument("name", help="mnist, fashion_mnist, cifar10 or adult")
-    data_dir_arg(df)
+    _data_dir_arg(df)
     df.set_defaults(func=cmd_data_fetch)
     d.set_defaults(func=lambda a: (d.print_help(), 2)[1])
 
+
+def add_attacks_parser(sub) -> None:
     at = sub.add_parser("attacks", help="list the attacks with one line each",
                         description="Every attack of the suite: its name (for --attack and --primary-attack), what it needs, what it scores.")
     at.set_defaults(func=cmd_attacks)
 
+
+def add_distill_parser(sub) -> None:
+    from mi_defense.config import DISTILL_PRESETS, NORMS, DistillConfig
+
     ds = sub.add_parser("distill", help="distil a private training set with FRePo",
                         description="Distil the members of a dataset with FRePo (Dataset Distillation using Neural Feature Regression).")
     ds.add_argument("--dataset", default="digits", help="dataset name, .npz file or image folder (default: digits)")
-    data_dir_arg(ds)
+    _data_dir_arg(ds)
     ds.add_argument("--out", required=True, metavar="DIR", help="output folder: the release (distilled.npz, distilled.png) and the private run record "
                     "DIR/PRIVATE-do-not-release/ (split, seeds, timings, checkpoint: never publish it)")
     ds.add_argument("--preset", default="auto", choices=["auto", *DISTILL_PRESETS],
@@ -211,6 +214,14 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--lr", type=float, help="LAMB learning rate of the synthetic set (default 1e-2 from noise, 3e-4 from "
                                              "real or public images)")
     ds.add_argument("--label-lr", type=float, help="LAMB learning rate of the learned labels (default: the images' rate)")
+    _add_distill_dp_args(ds)
+    _add_distill_run_args(ds)
+    ds.set_defaults(func=cmd_distill)
+
+
+def _add_distill_dp_args(ds) -> None:
+    from mi_defense.config import CLIP_SPACES
+
     ds.add_argument("--epsilon", type=float, help="DP-FRePo: release an (epsilon, delta)-differentially private set (noise start, "
                     "per-example clipping, Gaussian noise, RDP accounting); with quick it then defaults to --batch-real 1024 "
                     "and --steps 500, a better signal-to-noise ratio per step, and to --init smooth-noise")
@@ -218,6 +229,11 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--clip", type=float, help="DP-FRePo: per-example clipping norm (default 1)")
     ds.add_argument("--clip-space", choices=CLIP_SPACES, help="DP-FRePo: clip each example's gradient with respect to the KRR "
                     "readout (default; classes x features entries, so less noise per step) or the synthetic features and labels")
+
+
+def _add_distill_run_args(ds) -> None:
+    from mi_defense.config import STRATEGIES
+
     ds.add_argument("--no-learn-labels", action="store_true", help="freeze the labels at the centred one-hot")
     ds.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None, help="add horizontal flips inside the kernel (default: on for RGB)")
     ds.add_argument("--seed", type=int, help="seed of the initial set, the pool and the real batches (default 0; with --epsilon a secret one "
@@ -232,7 +248,10 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--strategy", choices=STRATEGIES, help="mirrored: split the real batch over all GPUs")
     ds.add_argument("--tensorboard", action="store_true", help="write TensorBoard scalars to DIR/PRIVATE-do-not-release/tensorboard")
     ds.add_argument("--quiet", action="store_true", help="no progress bar")
-    ds.set_defaults(func=cmd_distill)
+
+
+def add_evaluate_parser(sub) -> None:
+    from mi_defense.config import TRAIN_PRESETS
 
     ev = sub.add_parser("evaluate", help="train fresh models on a distilled set and report test accuracy",
                         description="FRePo's evaluation protocol: fresh ConvNets without normalisation trained on the "
@@ -242,7 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
                                     "the final number.")
     ev.add_argument("--distilled", required=True, metavar="NPZ", help="a distilled.npz written by mi-defense distill")
     ev.add_argument("--dataset", default="digits", help="the dataset it was distilled from, for its test split (default: digits)")
-    data_dir_arg(ev)
+    _data_dir_arg(ev)
     ev.add_argument("--models", type=int, default=3, help="fresh models per set, for the mean and its spread (default 3; FRePo's paper "
                     "reports 5). Each trains the protocol's steps: a width-32 ConvNet takes about 0.1-0.2 s per step on 2 CPU cores, "
                     "so 3 models x 2000 steps x 2 sets (with --baseline-subset) is about 20 minutes there; the time is printed after "
@@ -269,49 +288,51 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
     ev.set_defaults(func=cmd_evaluate)
 
-    from mi_defense.cli_bench import add_parser as add_bench
 
-    add_bench(sub, data_dir_arg)
+def _add_audit_args(sp) -> None:
+    """The flags ``audit`` and ``run`` share."""
+    from mi_defense.config import RUN_PRESETS
 
-    def audit_args(sp, dataset_default):
-        sp.add_argument("--preset", default="quick", choices=list(RUN_PRESETS),
-                        help="quick (default): small ConvNets (width 32), 4 reference runs, minutes on a CPU; standard: the "
-                             "setting to publish (width 64, 16 reference runs, 5000 + 5000 examples on Fashion-MNIST)")
-        sp.add_argument("--dataset", default=dataset_default, help="dataset name, .npz file or image folder (default: the preset's, digits or fashion_mnist)")
-        data_dir_arg(sp)
-        sp.add_argument("--config", metavar="TOML", help="a TOML file with [audit], [train] and [distill] tables")
-        sp.add_argument("--defense", action="append", metavar="SPEC",
-                        help="repeatable: none[:epochs=E], subset[:n=K], dpsgd:eps=E[,clip=C,batch=B,steps=S,lr=L], "
-                             "frepo:ipc=K[,init=real,lr=L,steps=S], frepo:ipc=K,eps=E[,clip=C,clip_space=S,init=I] (DP-FRePo, from smoothed "
-                             "noise unless init= says otherwise) (default: the preset's; quick: none, subset, "
-                             "dpsgd:eps=8,steps=500, frepo:ipc=10)")
-        sp.add_argument("--attack", action="append", metavar="NAME", help="repeatable; default: every applicable attack ('mi-defense attacks' lists them)")
-        sp.add_argument("--primary-attack", metavar="NAME", help="the attack the verdict, frontier and epsilon bound use, declared "
-                        "before scoring (default: lira_online_fixed below 64 reference runs, lira_online from 64, threshold_loss without)")
-        sp.add_argument("--references", type=int, help="reference runs per defense for LiRA/RMIA (even; 0 disables; preset quick 4, standard 16)")
-        sp.add_argument("--model", metavar="FILE.py:FN", help="your architecture instead of the ConvNet/MLP for every model but FRePo's "
-                        "pool and dpsgd-linear: FN(input_shape, num_classes, seed) returns an uncompiled tf.keras.Model with "
-                        "num_classes logits (also package.module:FN); each defense keeps its recipe, DP-SGD wraps it")
-        sp.add_argument("--width", type=int, help="ConvNet width of every trained and pool model (preset quick 32, standard 64)")
-        sp.add_argument("--depth", type=int, help="ConvNet depth (preset quick 2, standard 3)")
-        sp.add_argument("--targets", type=int, help="target models per defense, different seeds (default 1)")
-        sp.add_argument("--members", type=int, help="members: the private training set the defense sees (default: the preset's on its "
-                        "own dataset, else half the pool up to that number; the rest of the pool minus the test share is held out)")
-        sp.add_argument("--nonmembers", type=int, help="held-out non-members for the audit (default: as many as members)")
-        sp.add_argument("--real-steps", type=int, help="DP-SGD training steps (default 1000)")
-        sp.add_argument("--bootstrap", type=int, help="bootstrap resamples for confidence intervals (default 100 for quick, 200 for standard)")
-        sp.add_argument("--seed", type=int, help="seed of the split, the reference halves and every run (default 0)")
-        sp.add_argument("--shard", metavar="i/n", help="train only the i-th of n shares of the runs; merge later without --shard "
-                        "(batch schedulers: --shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT)")
-        sp.add_argument("--executor", default="local", choices=["local", "ray"],
-                        help="local: train runs one by one in this process (default); ray: one Ray task per run "
-                             "(pip install 'mi-defense[ray]'; the driver writes the results)")
-        sp.add_argument("--ray-address", metavar="ADDR", help="Ray cluster to join (default $RAY_ADDRESS, else a local Ray runtime)")
-        sp.add_argument("--together", type=int, default=1, metavar="R",
-                        help="train up to R reference runs of a defense in one graph (default 1; pays on a GPU, slower on a CPU: "
-                             "see bench train)")
-        sp.add_argument("--quiet", action="store_true", help="no progress bars")
+    sp.add_argument("--preset", default="quick", choices=list(RUN_PRESETS),
+                    help="quick (default): small ConvNets (width 32), 4 reference runs, minutes on a CPU; standard: the "
+                         "setting to publish (width 64, 16 reference runs, 5000 + 5000 examples on Fashion-MNIST)")
+    sp.add_argument("--dataset", default=None, help="dataset name, .npz file or image folder (default: the preset's, digits or fashion_mnist)")
+    _data_dir_arg(sp)
+    sp.add_argument("--config", metavar="TOML", help="a TOML file with [audit], [train] and [distill] tables")
+    sp.add_argument("--defense", action="append", metavar="SPEC",
+                    help="repeatable: none[:epochs=E], subset[:n=K], dpsgd:eps=E[,clip=C,batch=B,steps=S,lr=L], "
+                         "frepo:ipc=K[,init=real,lr=L,steps=S], frepo:ipc=K,eps=E[,clip=C,clip_space=S,init=I] (DP-FRePo, from smoothed "
+                         "noise unless init= says otherwise) (default: the preset's; quick: none, subset, "
+                         "dpsgd:eps=8,steps=500, frepo:ipc=10)")
+    sp.add_argument("--attack", action="append", metavar="NAME", help="repeatable; default: every applicable attack ('mi-defense attacks' lists them)")
+    sp.add_argument("--primary-attack", metavar="NAME", help="the attack the verdict, frontier and epsilon bound use, declared "
+                    "before scoring (default: lira_online_fixed below 64 reference runs, lira_online from 64, threshold_loss without)")
+    sp.add_argument("--references", type=int, help="reference runs per defense for LiRA/RMIA (even; 0 disables; preset quick 4, standard 16)")
+    sp.add_argument("--model", metavar="FILE.py:FN", help="your architecture instead of the ConvNet/MLP for every model but FRePo's "
+                    "pool and dpsgd-linear: FN(input_shape, num_classes, seed) returns an uncompiled tf.keras.Model with "
+                    "num_classes logits (also package.module:FN); each defense keeps its recipe, DP-SGD wraps it")
+    sp.add_argument("--width", type=int, help="ConvNet width of every trained and pool model (preset quick 32, standard 64)")
+    sp.add_argument("--depth", type=int, help="ConvNet depth (preset quick 2, standard 3)")
+    sp.add_argument("--targets", type=int, help="target models per defense, different seeds (default 1)")
+    sp.add_argument("--members", type=int, help="members: the private training set the defense sees (default: the preset's on its "
+                    "own dataset, else half the pool up to that number; the rest of the pool minus the test share is held out)")
+    sp.add_argument("--nonmembers", type=int, help="held-out non-members for the audit (default: as many as members)")
+    sp.add_argument("--real-steps", type=int, help="DP-SGD training steps (default 1000)")
+    sp.add_argument("--bootstrap", type=int, help="bootstrap resamples for confidence intervals (default 100 for quick, 200 for standard)")
+    sp.add_argument("--seed", type=int, help="seed of the split, the reference halves and every run (default 0)")
+    sp.add_argument("--shard", metavar="i/n", help="train only the i-th of n shares of the runs; merge later without --shard "
+                    "(batch schedulers: --shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT)")
+    sp.add_argument("--executor", default="local", choices=["local", "ray"],
+                    help="local: train runs one by one in this process (default); ray: one Ray task per run "
+                         "(pip install 'mi-defense[ray]'; the driver writes the results)")
+    sp.add_argument("--ray-address", metavar="ADDR", help="Ray cluster to join (default $RAY_ADDRESS, else a local Ray runtime)")
+    sp.add_argument("--together", type=int, default=1, metavar="R",
+                    help="train up to R reference runs of a defense in one graph (default 1; pays on a GPU, slower on a CPU: "
+                         "see bench train)")
+    sp.add_argument("--quiet", action="store_true", help="no progress bars")
 
+
+def add_audit_parser(sub) -> None:
     au = sub.add_parser("audit", help="train defenses and attack them with the membership-inference suite",
                         description="Train every defense the same way on the members, query it on members and "
                                     "non-members, and attack it with the whole suite: threshold and trained attacks, "
@@ -320,27 +341,26 @@ def build_parser() -> argparse.ArgumentParser:
                                     "defense on random halves of the universe, and attacks on a released synthetic set. "
                                     "Every run is cached in DIR, so a killed audit resumes and re-scoring retrains nothing. "
                                     "Writes DIR/results.json and the report (report.html, report.md, figures).")
-    audit_args(au, None)
+    _add_audit_args(au)
     au.add_argument("--out", required=True, metavar="DIR", help="output folder (results.json, report, cache of every run)")
     au.set_defaults(func=cmd_audit)
 
+
+def add_run_parser(sub) -> None:
     rn = sub.add_parser("run", help="the whole pipeline with a preset: defenses, audit, report",
                         description="The main job: every preset defense, every attack, results.json (and the report) in reports/<dataset>-<preset>/.")
-    audit_args(rn, None)
+    _add_audit_args(rn)
     rn.add_argument("--out", metavar="DIR", help="default: reports/<dataset>-<preset>")
     rn.set_defaults(func=cmd_audit)
 
-    from mi_defense.cli_canary import add_parser as add_canary
 
-    add_canary(sub)
-
+def add_report_parser(sub) -> None:
     rp = sub.add_parser("report", help="render results.json into HTML, Markdown and figures",
                         description="Render DIR/results.json into a self-contained report.html, report.md, results.csv "
                                     "and five PNG figures: ROC curves, the privacy/utility frontier, attack AUC over "
                                     "training steps, released images beside their members, per-class leakage.")
     rp.add_argument("dir", metavar="DIR", help="the audit's output folder (holding results.json)")
     rp.set_defaults(func=cmd_report)
-    return p
 
 
 def main(argv: Optional[List[str]] = None) -> int:

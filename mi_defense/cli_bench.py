@@ -70,7 +70,7 @@ def _counts(text: str) -> list:
     return counts
 
 
-def add_parser(sub, data_dir_arg) -> None:
+def add_bench_parser(sub, data_dir_arg) -> None:
     from mi_defense.config import NORMS
 
     bn = sub.add_parser("bench", help="speed and memory benchmarks, written as JSON",

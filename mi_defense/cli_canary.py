@@ -84,7 +84,7 @@ def cmd_one_run(args) -> int:
     return 0
 
 
-def add_parser(sub) -> None:
+def add_canary_parser(sub) -> None:
     ca = sub.add_parser("canary", help="canary audits of the DP mechanisms: epsilon lower bounds that a broken mechanism fails",
                         description="One step (default): run DP-FRePo's (or DP-SGD's) own update step many times on two "
                                     "neighbouring inputs (with and without a canary whose gradient is far above the clipping "

@@ -33,3 +33,18 @@ def write_gz(path: Path, data: bytes) -> Path:
 def _isolated_home(tmp_path, monkeypatch):
     """Keep ~/.cache/mi_defense of the machine out of the tests."""
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
+
+
+@pytest.fixture
+def distilled_digits(tmp_path):
+    """A folder holding a distilled.npz for digits (random images: only its format matters here)."""
+    from mi_defense.data import Transform, load_dataset
+
+    ds = load_dataset("digits")
+    t = Transform.fit(ds.x_train)
+    rng = np.random.default_rng(0)
+    d = tmp_path / "dist"
+    d.mkdir()
+    np.savez(d / "distilled.npz", x=rng.standard_normal((10, 8, 8, 1)).astype(np.float32), y=np.eye(10, dtype=np.float32),
+             labels=np.arange(10), class_names=np.array(ds.class_names), **t.to_arrays())
+    return d

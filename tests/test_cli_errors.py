@@ -32,7 +32,10 @@ def files(tmp_path):
     (["evaluate", "--distilled", "{t}/none.npz", "--json", "{t}/afile/e.json"], "which is a file"),
     (["evaluate", "--distilled", "{t}/corrupt.npz", "--dataset", "digits"], "not a readable distilled set"),
     (["evaluate", "--distilled", "{t}/none.npz", "--models", "0"], "at least one model"),
-    (["evaluate", "--distilled", "{t}/none.npz", "--compare-width", "-1"], "positive ConvNet width"),
+    (["evaluate", "--distilled", "{t}/none.npz", "--compare-width", "-1"], "compare_width must be a whole number >= 0"),
+    (["evaluate", "--distilled", "{t}/none.npz", "--json", "{t}"], "json_path (--json)"),
+    (["audit", "--dataset", "digits", "--shard", "2/2", "--out", "{t}/o"], "0 <= i < n"),
+    (["audit", "--dataset", "digits", "--shard", "1-2", "--out", "{t}/o"], "must look like i/n"),
     (["distill", "--dataset", "digits", "--split", "{t}/notjson.json", "--out", "{t}/d"], "not readable JSON"),
     (["distill", "--dataset", "digits", "--label-lr", "0", "--out", "{t}/d"], "label_lr must be a positive number"),
     (["audit", "--dataset", "digits", "--members", "0", "--out", "{t}/o"], "members must be a whole number >= 1"),
@@ -84,21 +87,6 @@ def test_stale_temp_files_of_dead_writers_are_removed(tmp_path):
     live.write_text("x")
     assert clean_stale_temp(tmp_path) == 1
     assert not dead.exists() and live.exists()
-
-
-@pytest.fixture
-def distilled_digits(tmp_path):
-    """A distilled.npz for digits (the images are random: only its format matters here)."""
-    from mi_defense.data import Transform, load_dataset
-
-    ds = load_dataset("digits")
-    t = Transform.fit(ds.x_train)
-    rng = np.random.default_rng(0)
-    d = tmp_path / "dist"
-    d.mkdir()
-    np.savez(d / "distilled.npz", x=rng.standard_normal((10, 8, 8, 1)).astype(np.float32), y=np.eye(10, dtype=np.float32),
-             labels=np.arange(10), class_names=np.array(ds.class_names), **t.to_arrays())
-    return d
 
 
 @pytest.mark.parametrize("steps", ["0", "-5"])

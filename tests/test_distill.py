@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -204,7 +205,9 @@ def test_distill_cli_on_digits(tmp_path, capsys):
     assert "test_accuracy_mean" not in sub and "at_width" not in sub
     assert ev["train_config"]["augment"] == "dsa" and sub["random_subset"]["train_config"]["augment"] == "frepo-code"
     assert ev["train_config"]["lr_final_ratio"] == 0.0 and sub["random_subset"]["train_config"]["lr_final_ratio"] == 0.01
-    chosen = np.array(sub["random_subset"]["members"])
+    assert "members" not in sub["random_subset"]  # the members' indices stay in the private run record
+    chosen = np.array(json.loads(Path(sub["random_subset"]["members_file"]).read_text())["members"])
+    assert Path(sub["random_subset"]["members_file"]).parent == record
     from mi_defense.data.registry import load_dataset
     assert set(chosen) <= set(split["members"]) and len(set(chosen)) == 20 and sub["random_subset"]["n_train"] == 20
     assert np.bincount(load_dataset("digits").y_train[chosen], minlength=10).tolist() == [2] * 10

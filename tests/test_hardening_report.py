@@ -102,12 +102,24 @@ CASES = {
     "dict as a class name": (lambda r: r["class_names"].__setitem__(0, {}), "class_names[0] is dict"),
     "auc as a string": (lambda r: r["defenses"][0]["attacks"]["threshold_loss"].__setitem__("auc", "0.9"), "auc is str, not a number"),
     "list as params": (lambda r: r["defenses"][0].__setitem__("params", [1]), "params is list"),
-    "missing attacks": (lambda r: r["defenses"][0].pop("attacks"), "results file lacks attacks"),
+    "missing attacks": (lambda r: r["defenses"][0].pop("attacks"), "defenses[0] (none) lacks attacks"),
     "missing roc": (lambda r: r["defenses"][0]["attacks"]["threshold_loss"].pop("roc"), "threshold_loss'].roc is missing"),
     "bool as accuracy": (lambda r: r["defenses"][0].__setitem__("test_accuracy", True), "test_accuracy is bool"),
     "bad fpr key": (lambda r: r["defenses"][0]["primary_attack"]["tpr_at_fpr"].__setitem__("often", 0.1), "'often'"),
     "inverted ci": (lambda r: r["defenses"][0]["primary_attack"].__setitem__("auc_ci", [0.9, 0.1]), "low end is above"),
     "short roc": (lambda r: r["defenses"][0]["attacks"]["threshold_loss"]["roc"]["fpr"].pop(), "2 FPRs and 3 TPRs"),
+    # the rows a later audit put in the record (auditing.merge): the set-up lines join their names
+    "null regenerated rows": (lambda r: r.__setitem__("regenerated_rows", [{"rows": None}]),
+                              "regenerated_rows[0].rows is NoneType, not a list"),
+    "string as a row set": (lambda r: r.__setitem__("regenerated_rows", ["x"]), "regenerated_rows[0] is str, not an object"),
+    "numbers as rows": (lambda r: r.__setitem__("regenerated_rows", [{"rows": [1, 2]}]),
+                        "regenerated_rows[0].rows[0] is int, not a string"),
+    "rows missing": (lambda r: r.__setitem__("regenerated_rows", [{"replaced": []}]), "regenerated_rows[0].rows is missing"),
+    "string as replaced rows": (lambda r: r.__setitem__("regenerated_rows", [{"rows": ["a"], "replaced": "a"}]),
+                                "regenerated_rows[0].replaced is str, not a list"),
+    "list as a row set's config": (lambda r: r.__setitem__("regenerated_rows", [{"rows": ["a"], "config": [1]}]),
+                                   "regenerated_rows[0].config is list, not an object"),
+    "object as the row sets": (lambda r: r.__setitem__("regenerated_rows", {"rows": ["a"]}), "regenerated_rows is dict, not a list"),
 }
 
 
@@ -133,6 +145,15 @@ def test_audit_results_from_dict_checks_the_schema():
     rec["defenses"][0]["primary_attack"]["auc"] = float("nan")
     with pytest.raises(UserError, match="primary_attack.auc is nan"):
         AuditResults.from_dict(rec)
+    for bad, needle in (([{"rows": None}], r"regenerated_rows\[0\].rows is NoneType"), (["x"], r"regenerated_rows\[0\] is str"),
+                        ([{"rows": [1, 2]}], r"regenerated_rows\[0\].rows\[0\] is int")):
+        with pytest.raises(UserError, match=needle):
+            AuditResults.from_dict(dict(record(), regenerated_rows=bad))
+    # the same fix as 'mi-defense report' (load_record) suggests for the same error
+    with pytest.raises(UserError, match=r"results in out/a: .*; re-run 'mi-defense audit --out out/a' to rewrite it"):
+        AuditResults.from_dict(rec, "out/a")
+    with pytest.raises(UserError, match=r"re-score it: re-run 'mi-defense audit --out out/a'"):
+        AuditResults.from_dict(dict(rec, schema="mi_defense.results/1"), "out/a")
     with pytest.raises(UserError, match="nested too deeply"):
         AuditResults.from_json("[" * 200_000 + "]" * 200_000)
 

@@ -118,7 +118,7 @@ def test_results_schema_reads_the_new_fields_and_older_results():
 
     path = Path(__file__).resolve().parents[1] / "reports" / "fashion_mnist-cpu" / "results.json"
     results = json.loads(path.read_text())
-    check_results(results)  # written before the fields existed
+    check_results(results)  # a committed record that holds neither field: both are optional
     e = results["defenses"][0]
     e["leave_one_out_primary"] = {"attack": "lira_online_fixed", "targets": 16, "fpr": "0.001", "auc_mean": 0.525,
                                   "auc_se": 0.008, "tpr_mean": 0.002, "tpr_se": 0.001}

@@ -83,9 +83,8 @@ def test_dp_api_release_holds_nothing_computed_from_the_members(tmp_path):
 
 @pytest.mark.slow
 def test_secret_seeds_resume_and_a_delta_at_or_above_one_over_n_is_refused(tmp_path, capsys, monkeypatch):
+    from mi_defense.api import distill_dataset
     from mi_defense.distillation import api
-
-    from mi_defense.commands import distill_command
 
     out = tmp_path / "d"
     real = api.distil_members
@@ -95,8 +94,7 @@ def test_secret_seeds_resume_and_a_delta_at_or_above_one_over_n_is_refused(tmp_p
 
     monkeypatch.setattr(api, "distil_members", killed)
     with pytest.raises(KeyboardInterrupt):
-        distill_command("digits", str(out), epsilon=4.0, ipc=1, steps=4, width=4, depth=1, batch_real=64, pool_size=2,
-                        progress=False)
+        distill_dataset("digits", out=str(out), epsilon=4.0, ipc=1, steps=4, width=4, depth=1, batch_real=64, pool_size=2)
     monkeypatch.setattr(api, "distil_members", real)
     first = json.loads((out / PRIVATE_DIR / "run.json").read_text())
     assert not first["complete"] and not (out / "distilled.npz").exists()  # an unfinished run publishes nothing

@@ -75,7 +75,7 @@ def test_a_distillation_that_cannot_be_one_is_refused_before_allocating(tmp_path
     x = np.zeros((30, 8, 8, 1), np.uint8)
     with pytest.raises(UserError, match="at least 2 classes"):
         mi_defense.distill(x, np.zeros(30, np.int64), ipc=1, steps=1)
-    with pytest.raises(UserError, match="ipc=9 synthetic images per class, but class 1 has 8 members; use --ipc 8 or less"):
+    with pytest.raises(UserError, match=r"ipc=9 synthetic images per class, but class 1 has 8 members; use ipc=8 \(--ipc 8\) or less"):
         mi_defense.distill(x, np.r_[np.zeros(12), np.ones(8), np.full(10, 2)].astype(np.int64), ipc=9, steps=1)
     assert main(["distill", "--dataset", "digits", "--ipc", "100000", "--steps", "2", "--out", str(tmp_path / "d"), "--quiet"]) == 2
     err = capsys.readouterr().err.strip()

@@ -37,10 +37,11 @@ def test_dp_frepo_defense_claims_its_epsilon_and_copies_no_member(audited):
     assert dp["released_artifact"] is not None
     plain = next(e for e in results["defenses"] if e["name"] == "frepo:ipc=1,init=real")
     assert plain["claimed_epsilon"] is None
+    from mi_defense.auditing.record import DefenseEntry
     from mi_defense.reporting.tables import verdict
 
-    assert "formal guarantee: DP-FRePo" in verdict(dp, None)
-    assert "no formal privacy guarantee" in verdict(plain, None)
+    assert "formal guarantee: DP-FRePo" in verdict(DefenseEntry.from_json(dp), None)
+    assert "no formal privacy guarantee" in verdict(DefenseEntry.from_json(plain), None)
 
 
 @pytest.mark.slow
@@ -183,16 +184,17 @@ REFERENCE = Path(__file__).resolve().parents[1] / "reports" / "fashion_mnist-cpu
 
 
 def test_verdicts_lead_with_the_worst_finding_and_its_severity():
+    from mi_defense.auditing.results import load_record
     from mi_defense.reporting import findings, tables
 
-    results = json.loads(REFERENCE.read_text())
-    by = {e["name"]: e for e in results["defenses"]}
+    results = load_record(REFERENCE.parent)
+    by = {e.name: e for e in results.defenses}
     fr = by["frepo:ipc=10"]
-    init = fr["attacks"]["release_pixel"]["slices"]["init_members"]
+    init = fr.attacks["release_pixel"].slices["init_members"]
     kind, what, s = findings.worst_finding(fr)
     # the 100 members copied at initialisation are the worst finding, not the whole-set TPR
-    assert kind == "init_members" and what.startswith("the 100 members copied") and s["tpr"] == init["tpr_at_fpr"]["0.001"] > fr["release_attack"]["tpr"]
-    v = tables.verdict(fr, by["none"]["test_accuracy"])
+    assert kind == "init_members" and what.startswith("the 100 members copied") and s.tpr == init["tpr_at_fpr"]["0.001"] > fr.evidence.release_attack.tpr
+    v = tables.verdict(fr, by["none"].test_accuracy)
     assert v.startswith("**frepo:ipc=10: clearly leaking.** Primary attack AUC ") and "Worst finding: the 100 members copied" in v
     lead = tables.verdict(by["none"], None, 1000).split(" Worst finding")[0]
     assert lead.endswith("1000 non-members resolve FPRs down to 0.1%.") and "AUC 0.7" in lead
@@ -203,7 +205,10 @@ def test_verdicts_lead_with_the_worst_finding_and_its_severity():
 
 
 def test_severity_known_answers():
-    from mi_defense.reporting.findings import severity
+    from mi_defense.auditing.record import DefenseEntry
+    from mi_defense.reporting import findings
+
+    severity = lambda e: findings.severity(DefenseEntry.from_json(e))
 
     def entry(defense, auc_ci, tpr_ci, eps=0.0, claimed=None):
         s = {"name": "lira_online_fixed", "auc": sum(auc_ci) / 2, "auc_ci": auc_ci, "fpr": "0.001", "tpr": sum(tpr_ci) / 2, "tpr_ci": tpr_ci}
@@ -225,18 +230,20 @@ def test_severity_known_answers():
 
 
 def test_an_attack_whose_auc_interval_covers_chance_is_no_finding():
-    from mi_defense.reporting.findings import worst_finding
+    from mi_defense.auditing.record import DefenseEntry
+    from mi_defense.reporting import findings
 
+    worst_finding = lambda e: findings.worst_finding(DefenseEntry.from_json(e))
     s = {"name": "release_pixel", "auc": 0.486, "auc_ci": [0.45, 0.52], "fpr": "0.001", "tpr": 0.01}
     assert worst_finding({"attacks": {}, "primary_attack": s}) is None
     assert worst_finding({"attacks": {}, "primary_attack": dict(s, auc=0.56, auc_ci=[0.53, 0.59])}).kind == "primary_attack"
 
 
 def test_limitations_state_the_resolution_and_the_reference_runs():
+    from mi_defense.auditing.results import load_record
     from mi_defense.reporting.findings import limitations
 
-    results = json.loads(REFERENCE.read_text())
-    text = " ".join(limitations(results))
+    text = " ".join(limitations(load_record(REFERENCE.parent)))
     assert "1/1000 = 0.1%" in text and "0.01% FPR are unresolved" in text and "16 reference runs" in text
 
 

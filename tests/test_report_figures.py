@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 
+from mi_defense.auditing.record import AuditRecord
 from mi_defense.reporting import figures, images, render_report, tables
 from tests.test_hardening_report import _attack, _entry, _summary, record
 
@@ -181,17 +182,17 @@ def test_a_kept_figure_4_keeps_its_caption_when_the_artifacts_are_gone(tmp_path)
 
 def test_the_summary_puts_privacy_first_and_scrolls_sideways_in_html(tmp_path):
     rec = record()
-    rows = tables.summary_rows(rec)
+    rows = tables.summary_rows(AuditRecord.from_json(rec))
     assert rows[0][:6] == ["defense", "claimed ε", "audited ε ≥", "primary attack AUC [95% CI]",
                            "primary attack TPR@0.1%FPR [95% CI]", "test acc."]
     assert rows[0].index("acc. on members") == 6 and "recipe" in rows[0] and all(len(r) == len(rows[0]) for r in rows)
     rec["defenses"][1]["attacks"]["threshold_loss"]["unresolved_fprs"] = ["0.001"]
-    rows = tables.summary_rows(rec)  # the declared FPR unresolved for one defense: that row's TPR is at 1% FPR
+    rows = tables.summary_rows(AuditRecord.from_json(rec))  # the declared FPR unresolved for one defense: that row's TPR is at 1% FPR
     assert rows[0][4] == "primary attack TPR at a resolved FPR [95% CI]"
     assert rows[1][4] == "1.00% [0.0, 2.0] at 0.1% FPR" and rows[2][4] == "5.00% [0.0, 10.0] at 1% FPR"
     for e in rec["defenses"]:
         e["attacks"]["threshold_loss"]["unresolved_fprs"] = ["0.001"]
-    rows = tables.summary_rows(rec)
+    rows = tables.summary_rows(AuditRecord.from_json(rec))
     assert rows[0][4] == "primary attack TPR@1%FPR [95% CI]" and rows[0].count("TPR@1%FPR") == 0  # no repeated column
 
     d = tmp_path / "r"
@@ -214,17 +215,17 @@ def _frepo_vs_subset(frepo_acc=0.8, subset_acc=0.85, frepo_auc=0.52, subset_auc=
 
 
 def test_a_frepo_defense_beaten_by_a_real_subset_of_its_size_at_equal_leakage_is_dominated():
-    rec = _frepo_vs_subset()
-    v = tables.verdict(rec["defenses"][1], 0.9, 100, rec)
+    rec = AuditRecord.from_json(_frepo_vs_subset())
+    v = tables.verdict(rec.defenses[1], 0.9, 100, rec)
     assert v.count("dominated by subset:n=20") == 1
     assert "85.0% test accuracy against 80.0%" in v and "[0.470, 0.570] and [0.480, 0.580] overlap" in v
     assert "more outer steps than 300, or more images per class than 10" in v
-    assert "dominated" not in tables.verdict(rec["defenses"][1], 0.9, 100)  # without the whole results, no comparison
+    assert "dominated" not in tables.verdict(rec.defenses[1], 0.9, 100)  # without the whole results, no comparison
     for case in (dict(frepo_acc=0.86),             # FRePo more accurate
                  dict(frepo_auc=0.52, subset_auc=0.70),  # the subset leaks measurably more (intervals apart)
                  dict(n=10),                        # a subset of another size
                  dict(claimed=8.0)):                # DP-FRePo: a guarantee the subset lacks
-        rec = _frepo_vs_subset(**case)
-        assert "dominated" not in tables.verdict(rec["defenses"][1], 0.9, 100, copy.deepcopy(rec)), case
-    rec = _frepo_vs_subset()
-    assert all("dominated" not in tables.verdict(e, 0.9, 100, rec) for e in rec["defenses"] if e["defense"] != "frepo")
+        rec = AuditRecord.from_json(_frepo_vs_subset(**case))
+        assert "dominated" not in tables.verdict(rec.defenses[1], 0.9, 100, AuditRecord.from_json(copy.deepcopy(rec.to_json()))), case
+    rec = AuditRecord.from_json(_frepo_vs_subset())
+    assert all("dominated" not in tables.verdict(e, 0.9, 100, rec) for e in rec.defenses if e.defense != "frepo")

@@ -77,7 +77,7 @@ def test_training_sits_below_distillation_and_its_package_and_recipes_do_not_imp
             reached.add(t)
             todo.append(t)
     above = ("mi_defense.distillation", "mi_defense.defenses", "mi_defense.auditing", "mi_defense.reporting", "mi_defense.cli",
-             "mi_defense.api", "mi_defense.commands")
+             "mi_defense.api")
     wrong = sorted(m for m in reached if m.startswith(above))
     assert not wrong, "mi_defense.training imports (directly or not) " + ", ".join(wrong)
     code = "import sys, mi_defense.training, mi_defense.training.recipes\nprint('tensorflow' in sys.modules)"
@@ -90,7 +90,7 @@ def test_training_sits_below_distillation_and_its_package_and_recipes_do_not_imp
 # utilities every layer may use.
 LAYERS = [
     ("mi_defense", "mi_defense.api", "mi_defense.api_model", "mi_defense.cli", "mi_defense.cli_bench", "mi_defense.cli_canary",
-     "mi_defense.commands", "mi_defense.bench"),
+     "mi_defense.bench"),
     ("mi_defense.reporting",),
     ("mi_defense.auditing",),
     ("mi_defense.defenses",),

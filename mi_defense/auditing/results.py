@@ -1,19 +1,24 @@
-"""Typed access to an audit's ``results.json``: ``AuditResults`` and ``DefenseResult``.
+"""Reading an audit's ``results.json``: ``load_record`` (the typed ``record.AuditRecord`` the
+report renders), and ``AuditResults`` and ``DefenseResult``, the API's view of it.
 
-The file stays the record (every attack, every CI, the run metadata); these classes give
-the fields a reader needs most a type and a name, and keep the full record in ``raw``.
+The file stays the record (every attack, every CI, the run metadata); ``AuditResults`` gives
+the fields a user reads most (the primary attack's AUC and TPRs, the audited epsilon) a flat
+name, keeps the typed record in ``record`` and the JSON of it in ``raw``.
 """
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from mi_defense.auditing.results_check import ResultsError, check_results
+from mi_defense.auditing.migrate import SCHEMA, SchemaError, migrate
+from mi_defense.auditing.record import AuditRecord, DefenseEntry
+from mi_defense.auditing.results_check import ResultsError
 from mi_defense.errors import UserError
 
-SCHEMA = "mi_defense.results/2"  # the version of results.json this package writes and reads
+__all__ = ["SCHEMA", "AuditResults", "DefenseResult", "load_record", "load_results"]
 
 
 @dataclass(frozen=True)
@@ -38,17 +43,17 @@ class DefenseResult:
     raw: dict = field(repr=False, compare=False, default_factory=dict)
 
     @classmethod
-    def from_entry(cls, e: dict) -> "DefenseResult":
-        p = e.get("primary_attack") or {}
-        b = e.get("epsilon_lower_bound") or {}
-        recipe = e.get("recipe")
-        return cls(name=e["name"], defense=e["defense"], test_accuracy=e["test_accuracy"], train_accuracy=e.get("train_accuracy"),
-                   undertrained=bool(e.get("undertrained")), recipe=recipe.get("name") if isinstance(recipe, dict) else recipe,
-                   primary_attack=p.get("name"), auc=p.get("auc"), auc_ci=p.get("auc_ci"), tpr_at_fpr=dict(p.get("tpr_at_fpr") or {}),
-                   tpr_ci_at_fpr=dict(p.get("tpr_at_fpr_ci") or {}),
-                   unresolved_fprs=list((e.get("attacks", {}).get(p.get("name"), {}) or {}).get("unresolved_fprs", [])),
-                   epsilon_lower_bound=b.get("value"), claimed_epsilon=e.get("claimed_epsilon"),
-                   privacy_statement=e.get("privacy_statement", ""), raw=e)
+    def from_entry(cls, e: DefenseEntry) -> "DefenseResult":
+        """The flat view of a checked defense entry of the record."""
+        ev = e.evidence
+        p, b = ev.primary_attack, ev.epsilon_lower_bound
+        return cls(name=e.name, defense=e.defense, test_accuracy=e.test_accuracy, train_accuracy=e.train_accuracy,
+                   undertrained=bool(e.undertrained), recipe=e.recipe.name if e.recipe else None,
+                   primary_attack=p.name if p else None, auc=p.auc if p else None, auc_ci=list(p.auc_ci) if p and p.auc_ci else None,
+                   tpr_at_fpr=dict(p.tpr_at_fpr or {}) if p else {}, tpr_ci_at_fpr=dict(p.tpr_at_fpr_ci or {}) if p else {},
+                   unresolved_fprs=list(e.attack(p.name).unresolved_fprs or ()) if p else [],
+                   epsilon_lower_bound=b.value if b else None, claimed_epsilon=e.claimed_epsilon,
+                   privacy_statement=e.privacy_statement, raw=e.to_json())
 
     def _key(self, fpr: float) -> str:
         for k in self.tpr_at_fpr:
@@ -74,25 +79,35 @@ class DefenseResult:
 
 @dataclass(frozen=True)
 class AuditResults:
-    """An audit's results: dataset, configuration, one ``DefenseResult`` per defense, and the
-    whole ``results.json`` record in ``raw``. ``path`` is the folder it was read from."""
+    """An audit's results: the typed ``record``, and from it the dataset, the configuration,
+    one ``DefenseResult`` per defense and the whole ``results.json`` record (``raw``).
+    ``path`` is the folder it was read from."""
 
-    dataset: str
-    config: dict
-    defenses: List[DefenseResult]
-    raw: dict = field(repr=False, compare=False, default_factory=dict)
+    record: AuditRecord
     path: Optional[Path] = field(default=None, compare=False)
+
+    @property
+    def dataset(self) -> str:
+        return self.record.dataset
+
+    @property
+    def config(self) -> dict:
+        return self.record.config
+
+    @cached_property
+    def defenses(self) -> List[DefenseResult]:
+        return [DefenseResult.from_entry(e) for e in self.record.defenses]
+
+    @cached_property
+    def raw(self) -> dict:
+        return self.record.to_json()
 
     @classmethod
     def from_dict(cls, results: dict, path=None) -> "AuditResults":
-        if not isinstance(results, dict) or not isinstance(results.get("defenses"), list):
-            raise UserError("not an mi_defense results record (no 'defenses' list)")
-        try:
-            check_results(results)
-        except ResultsError as exc:
-            raise UserError(f"results{'' if path is None else ' in ' + str(path)}: {exc}; re-run the audit to rewrite them") from None
-        return cls(results["dataset"], results.get("config", {}), [DefenseResult.from_entry(e) for e in results["defenses"]],
-                   results, Path(path) if path is not None else None)
+        """The results of a ``results.json`` record (migrated from an older schema, then checked);
+        ``path`` is the audit's folder, named in an error."""
+        where = "results" if path is None else f"results in {path}"
+        return cls(_record(results, where, path), Path(path) if path is not None else None)
 
     def to_json(self) -> str:
         from mi_defense.io import to_json
@@ -111,7 +126,7 @@ class AuditResults:
     @classmethod
     def load(cls, folder) -> "AuditResults":
         """Read ``folder/results.json`` (checked as ``mi-defense report`` checks it)."""
-        return cls.from_dict(load_results(folder), folder)
+        return cls(load_record(folder), Path(folder))
 
     def __getitem__(self, name: str) -> DefenseResult:
         for d in self.defenses:
@@ -137,31 +152,38 @@ class AuditResults:
 
 
 def load_results(out_dir) -> dict:
-    """``out_dir/results.json``, checked against the schema the report reads (``audit.results_check``)."""
+    """``out_dir/results.json`` as JSON, migrated to the current schema and checked (``load_record``)."""
+    return load_record(out_dir).to_json()
+
+
+def load_record(out_dir) -> AuditRecord:
+    """``out_dir/results.json``, migrated to the current schema (``auditing.migrate``) and
+    checked against the schema the report reads (``auditing.results_check``)."""
     p = Path(out_dir) / "results.json"
     if not p.is_file():
         raise UserError(f"{p}: no results.json; run 'mi-defense audit --out {out_dir}' (or 'mi-defense run') first")
-    rewrite = f"re-run 'mi-defense audit --out {out_dir}' to rewrite it (cached runs are reused)"
     try:
         results = json.loads(p.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(f"{p}: not valid JSON ({exc}); re-run the audit to rewrite it") from None
+        raise UserError(f"{p}: not valid JSON ({exc}); {_rewrite(out_dir)}") from None
     except RecursionError:
-        raise UserError(f"{p}: nested too deeply to be a results file; {rewrite}") from None
+        raise UserError(f"{p}: nested too deeply to be a results file; {_rewrite(out_dir)}") from None
+    return _record(results, str(p), out_dir)
+
+
+def _rewrite(out_dir) -> str:
+    """How to write an audit's results.json again (its trained runs are cached in ``out_dir``)."""
+    return f"re-run 'mi-defense audit --out {out_dir if out_dir is not None else 'FOLDER'}' to rewrite it (cached runs are reused)"
+
+
+def _record(results, where: str, out_dir) -> AuditRecord:
+    """The checked record of the JSON ``results`` of the audit in ``out_dir`` (None: unknown),
+    or a one-line ``UserError`` that starts with ``where`` and says how to write it again."""
     if not isinstance(results, dict) or "defenses" not in results:
-        raise UserError(f"{p}: not an mi_defense results file (no 'defenses')")
-    if results.get("schema") != SCHEMA:
-        raise UserError(f"{p}: results schema {str(results.get('schema'))[:40]!r}, this version reads {SCHEMA!r}; re-score it with "
-                        f"'mi-defense audit --out {out_dir}' (cached runs are reused)")
-    if not results["defenses"]:
-        raise UserError(f"{p}: holds no defenses; run the audit with at least one --defense")
-    entries = results["defenses"] if isinstance(results["defenses"], list) else []
-    missing = sorted({k for e in entries if isinstance(e, dict)
-                      for k in ("name", "defense", "test_accuracy", "attacks", "privacy_statement") if k not in e}
-                     | {k for k in ("dataset", "config", "split", "versions", "class_names", "input_shape") if k not in results})
-    if missing:
-        raise UserError(f"{p}: results file lacks {', '.join(missing)}; {rewrite}")
+        raise UserError(f"{where}: not an mi_defense results record (no 'defenses')")
     try:
-        return check_results(results)
+        return AuditRecord.from_json(migrate(results))
+    except SchemaError as exc:  # an older schema: the same audit re-scores the cached runs into the current one
+        raise UserError(f"{where}: {exc}; re-score it: {_rewrite(out_dir)}") from None
     except ResultsError as exc:
-        raise UserError(f"{p}: {exc}; {rewrite}") from None
+        raise UserError(f"{where}: {exc}; {_rewrite(out_dir)}") from None

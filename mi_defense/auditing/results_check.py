@@ -2,7 +2,8 @@
 
 ``check_results(results)`` walks only the fields the report, its figures and
 ``AuditResults.summary`` read, and raises ``ResultsError`` (a ``UserError``) naming the
-first field that is missing, of the wrong type, out of range or not a finite number. Every
+first field that is missing (with the other keys its object lacks), of the wrong type, out of
+range or not a finite number. Every
 number a verdict or a figure is drawn from must be finite: a NaN or infinite AUC is
 refused, never rendered (JSON written by the audit holds no non-finite number; such a value
 means the file was edited or damaged). Imports numpy only.
@@ -65,20 +66,24 @@ def prob(v, where: str, null: bool = False) -> Optional[float]:
     return number(v, where, 0.0, 1.0, null)
 
 
-def text(v, where: str, null: bool = False) -> Optional[str]:
+KINDS = {str: "a string", dict: "an object"}  # the JSON types ``of_kind`` checks, as an error names them
+
+
+def of_kind(v, where: str, kind: type, null: bool = False) -> Any:
+    """``v`` when it is a ``kind`` (one of ``KINDS``), or None when ``null``."""
     if v is None and null:
         return None
-    if not isinstance(v, str):
-        _fail(where, f"is {type(v).__name__}, not a string")
+    if not isinstance(v, kind):
+        _fail(where, f"is {type(v).__name__}, not {KINDS[kind]}")
     return v
+
+
+def text(v, where: str, null: bool = False) -> Optional[str]:
+    return of_kind(v, where, str, null)
 
 
 def mapping(v, where: str, null: bool = False) -> Optional[dict]:
-    if v is None and null:
-        return None
-    if not isinstance(v, dict):
-        _fail(where, f"is {type(v).__name__}, not an object")
-    return v
+    return of_kind(v, where, dict, null)
 
 
 def seq(v, where: str, max_len: int = MAX_CURVE_POINTS, null: bool = False) -> Optional[list]:
@@ -188,9 +193,21 @@ def scalar(v, where: str) -> None:
         number(v, where)
 
 
+def lacks(d: dict, keys, where: str) -> None:
+    """Every key of ``keys`` in ``d``; else one error naming all that are missing."""
+    missing = [k for k in keys if k not in d]
+    if missing:
+        _fail(where, f"lacks {', '.join(missing)}")
+
+
+RECORD_KEYS = ("dataset", "class_names", "input_shape", "config", "split", "versions")
+ENTRY_KEYS = ("name", "defense", "test_accuracy", "attacks", "privacy_statement")
+
+
 def defense_entry(e, where: str) -> None:
     mapping(e, where)
     where = f"{where} ({e['name']})" if isinstance(e.get("name"), str) else where
+    lacks(e, ENTRY_KEYS, where)
     for k in ("name", "defense", "privacy_statement"):
         text(field(e, k, where), f"{where}.{k}")
     text(e.get("key"), f"{where}.key", null=True)
@@ -219,7 +236,7 @@ def defense_entry(e, where: str) -> None:
         w = f"{where}.leave_one_out_primary"
         text(field(many, "attack", w), f"{w}.attack")
         count(field(many, "targets", w), f"{w}.targets", 1)
-        fpr_key(many.get("fpr", "0.001"), f"{w}.fpr")
+        fpr_key(field(many, "fpr", w), f"{w}.fpr")
         prob(field(many, "auc_mean", w), f"{w}.auc_mean")
         prob(many.get("tpr_mean"), f"{w}.tpr_mean", null=True)
         for k in ("auc_se", "tpr_se"):
@@ -239,44 +256,65 @@ def defense_entry(e, where: str) -> None:
         prob(auc, f"{where}.auc_over_steps[{i}][1]")
 
 
+def regenerated_rows(v, where: str = "regenerated_rows") -> None:
+    """The row sets later audits put in the record (``auditing.merge``): each names its rows
+    and, when given, the rows they replaced and dropped, and its audit's versions, machine and
+    configuration (objects or null)."""
+    for i, r in enumerate(seq(v, where, 10 ** 5, null=True) or []):
+        w = f"{where}[{i}]"
+        mapping(r, w)
+        for k in ("rows", "replaced", "dropped"):
+            if k == "rows" or k in r:
+                for j, name in enumerate(seq(field(r, k, w), f"{w}.{k}", 10 ** 5)):
+                    text(name, f"{w}.{k}[{j}]")
+        for k in ("versions", "machine", "config"):
+            mapping(r.get(k), f"{w}.{k}", null=True)
+
+
 def check_results(results: dict) -> dict:
-    """``results`` when every field the report reads fits the schema; else ``ResultsError``."""
+    """``results`` when every field the report reads fits the schema; else ``ResultsError``.
+    ``results`` is of the current schema: an older record is migrated first (``auditing.migrate``)."""
     mapping(results, "the record")
-    text(field(results, "dataset", "the record"), "dataset")
-    names = seq(field(results, "class_names", "the record"), "class_names", MAX_COUNT)
+    lacks(results, ("defenses",), "the record")
+    entries = seq(results["defenses"], "defenses", 10 ** 5)
+    if not entries:
+        _fail("the record", "holds no defenses (an audit writes one per --defense)")
+    lacks(results, RECORD_KEYS, "the record")
+    text(results["dataset"], "dataset")
+    names = seq(results["class_names"], "class_names", MAX_COUNT)
     if not names:
         _fail("class_names", "is empty")
     for i, n in enumerate(names):
         text(n, f"class_names[{i}]")
-    shape = seq(field(results, "input_shape", "the record"), "input_shape", 3)
+    shape = seq(results["input_shape"], "input_shape", 3)
     if len(shape) not in (1, 3):
         _fail("input_shape", f"is {shape}; an input is (features,) or (height, width, channels)")
     for i, d in enumerate(shape):
         count(d, f"input_shape[{i}]", 1)
-    c = mapping(field(results, "config", "the record"), "config")
+    c = mapping(results["config"], "config")
     for k, lo in (("references", 0), ("targets", 1), ("bootstrap", 0)):
         count(field(c, k, "config"), f"config.{k}", lo)
     count(field(c, "seed", "config"), "config.seed", lo=-MAX_COUNT)
     for i, f in enumerate(seq(c.get("fprs"), "config.fprs", null=True) or []):
         number(f, f"config.fprs[{i}]", 0.0, 1.0)
     text(c.get("primary_attack"), "config.primary_attack", null=True)
-    text(c.get("release_attack", "release_pixel"), "config.release_attack")
-    text(c.get("augmented_queries", "none"), "config.augmented_queries")
-    number(c.get("confidence", 0.95), "config.confidence", 0.0, 1.0)
+    text(field(c, "release_attack", "config"), "config.release_attack")
+    text(c.get("augmented_queries"), "config.augmented_queries", null=True)  # absent: plain queries
+    number(field(c, "confidence", "config"), "config.confidence", 0.0, 1.0)
     for table, keys in (("train", ("width", "depth")), ("distill", ("width", "depth", "batch_real", "pool_size", "steps"))):
         t = mapping(field(c, table, "config"), f"config.{table}")
         for k in keys:
             count(field(t, k, f"config.{table}"), f"config.{table}.{k}")
         if table == "distill":
             text(field(t, "pool_norm", "config.distill"), "config.distill.pool_norm")
-    sp = mapping(field(results, "split", "the record"), "split")
+    sp = mapping(results["split"], "split")
     count(field(sp, "seed", "split"), "split.seed", lo=-MAX_COUNT)
     text(field(sp, "hash", "split"), "split.hash")
     count(field(sp, "n_members", "split"), "split.n_members", 1)
     count(field(sp, "n_nonmembers", "split"), "split.n_nonmembers", 1)
     count(field(sp, "n_test", "split"), "split.n_test")
     text(field(sp, "test_source", "split"), "split.test_source")
-    for k, v in mapping(field(results, "versions", "the record"), "versions").items():
+    for k, v in mapping(results["versions"], "versions").items():
         text(v, f"versions.{k}", null=True)
     m = mapping(results.get("machine"), "machine", null=True) or {}
     scalar(m.get("cpus"), "machine.cpus")
@@ -284,9 +322,7 @@ def check_results(results: dict) -> dict:
     number(t.get("scoring_seconds", 0), "timings.scoring_seconds", 0, MAX_SECONDS)
     for k, v in (mapping(t.get("training_seconds_all_runs"), "timings.training_seconds_all_runs", null=True) or {}).items():
         number(v, f"timings.training_seconds_all_runs[{k!r}]", 0, MAX_SECONDS, null=True)
-    entries = seq(field(results, "defenses", "the record"), "defenses", 10 ** 5)
-    if not entries:
-        _fail("defenses", "is empty; run the audit with at least one --defense")
     for i, e in enumerate(entries):
         defense_entry(e, f"defenses[{i}]")
+    regenerated_rows(results.get("regenerated_rows"))
     return results

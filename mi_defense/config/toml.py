@@ -1,6 +1,7 @@
 """Settings from presets, TOML files and flags: ``load_toml``, ``replace_checked`` (unknown
 keys rejected with the list of valid ones) and the resolvers, one per stage:
-``resolve_distill_config`` (``distill`` and the Python API) and ``resolve_audit_config``
+``resolve_distill_config`` (``distill`` and the Python API; ``resolve_distill_preset`` also
+names the preset chosen) and ``resolve_audit_config``
 (``audit``, ``run``, ``canary --one-run`` and ``mi_defense.audit``)."""
 from __future__ import annotations
 
@@ -71,18 +72,23 @@ def choose_distill_preset(preset: str, n_members: Optional[int], private: bool) 
     return "small" if not private and n_members is not None and n_members < SMALL_DATA else "quick"
 
 
-def resolve_distill_config(preset: str, where: str, n_members: Optional[int] = None, **changes) -> DistillConfig:
-    """The distillation settings: the preset (``"auto"``: by ``n_members``,
-    ``choose_distill_preset``), then DP-FRePo's defaults for it when ``epsilon`` is set
-    (``DISTILL_DP_DEFAULTS``), then ``changes`` (None values ignored; ``where`` names their
-    source in errors). Validated."""
+def resolve_distill_preset(preset: str, where: str, n_members: Optional[int] = None, **changes) -> Tuple[str, DistillConfig]:
+    """The preset chosen (``"auto"`` resolved by ``n_members``, ``choose_distill_preset``)
+    and the distillation settings: that preset, then DP-FRePo's defaults for it when
+    ``epsilon`` is set (``DISTILL_DP_DEFAULTS``), then ``changes`` (None values ignored;
+    ``where`` names their source in errors). Validated."""
     preset = choose_distill_preset(preset, n_members, changes.get("epsilon") is not None)
     if preset not in DISTILL_PRESETS:
         raise UserError(f"unknown preset '{preset}'; use one of auto, {', '.join(DISTILL_PRESETS)}")
     base = DISTILL_PRESETS[preset]
     if changes.get("epsilon") is not None:
         base = dataclasses.replace(base, **DISTILL_DP_DEFAULTS.get(preset, {}))
-    return replace_checked(base, where, **changes)
+    return preset, replace_checked(base, where, **changes)
+
+
+def resolve_distill_config(preset: str, where: str, n_members: Optional[int] = None, **changes) -> DistillConfig:
+    """The distillation settings of ``resolve_distill_preset``, without the preset's name."""
+    return resolve_distill_preset(preset, where, n_members, **changes)[1]
 
 
 # ---------------------------------------------------------------- audits

@@ -7,7 +7,9 @@ space), and the private run record ``PRIVATE-do-not-release/`` (``distill.record
 for initialisation, timing, loss history and package versions; ``split.json``; the
 checkpoint ``checkpoint.npz`` that lets ``resume=True`` continue a killed run, removed
 once the set is complete unless ``keep_checkpoint=True``). The release is written last,
-so a folder holding one holds a finished run.
+so a folder holding one holds a finished run. ``distill_folder`` starts from a dataset's
+name: it loads the data, draws (or, for a resumed DP run, reloads) the split and resolves
+the settings (behind ``mi_defense.api.distill_dataset`` and ``mi-defense distill``).
 """
 from __future__ import annotations
 
@@ -68,7 +70,7 @@ def check_distillable(y: np.ndarray, num_classes: int, ipc: int, class_names=Non
     if ipc > counts[smallest]:
         name = class_names[smallest] if class_names is not None else smallest
         raise UserError(f"ipc={ipc} synthetic images per class, but class {name} has {counts[smallest]} members; "
-                        f"use --ipc {max(1, int(counts[smallest]))} or less")
+                        f"use ipc={max(1, int(counts[smallest]))} (--ipc {max(1, int(counts[smallest]))}) or less")
 
 
 def make_strategy(name: str):
@@ -231,7 +233,7 @@ def distill(dataset: Dataset, split: Split, cfg: DistillConfig, out_dir, resume:
 
         if str(read_checkpoint(old_ckpt).get("run_hash", "")) != rhash:
             raise UserError(f"{old_ckpt}: checkpoint was made with other settings or another split; resume with the settings "
-                            "it was made with, or start without --resume (or in a new --out folder)")
+                            "it was made with, or start without resume (--resume) or in a new out folder (--out)")
         ckpt_in = old_ckpt
     else:
         ckpt_in = ckpt
@@ -239,7 +241,7 @@ def distill(dataset: Dataset, split: Split, cfg: DistillConfig, out_dir, resume:
             done = read_json(done_path)
             if done.get("run_hash") != rhash:
                 raise UserError(f"{out / 'distilled.npz'} was made with other settings or another split; resume with the settings "
-                                "it was made with, or start without --resume (or in a new --out folder)")
+                                "it was made with, or start without resume (--resume) or in a new out folder (--out)")
             if done.get("complete"):
                 log(f"{out / 'distilled.npz'} is already complete; nothing to resume")
                 return done
@@ -249,8 +251,8 @@ def distill(dataset: Dataset, split: Split, cfg: DistillConfig, out_dir, resume:
     if saved_split is not None and resume:
         old = Split.load(saved_split)
         if old.hash != split.hash:
-            raise UserError(f"{saved_split} holds another split than this run; resume with the same --members/--seed/--split "
-                            "or use a new --out folder")
+            raise UserError(f"{saved_split} holds another split than this run; resume with the same members, seed and split "
+                            "(--members, --seed, --split) or use a new out folder (--out)")
     out.mkdir(parents=True, exist_ok=True)
     if clean_stale_temp(out):
         log(f"removed temporary files left in {out} by a killed run")
@@ -312,3 +314,61 @@ def distill(dataset: Dataset, split: Split, cfg: DistillConfig, out_dir, resume:
         if not keep_checkpoint and ckpt.is_file():
             ckpt.unlink()  # the finished set is in distilled.npz; the checkpoint only serves --resume
     return meta
+
+
+def default_split(dataset: Dataset, n_members: Optional[int], n_nonmembers: Optional[int], seed: int) -> Split:
+    """Members default to 90% of the training pool (80% minus the test share when there is no test set)."""
+    from mi_defense.data import make_split
+
+    pool = len(dataset.x_train)
+    if dataset.x_test is None:
+        n_test = max(1, pool // 5)
+        pool -= n_test
+    else:
+        n_test = None
+    if n_nonmembers is None:
+        n_nonmembers = max(1, pool // 10) if n_members is None else min(n_members, pool - n_members)
+    if n_members is None:
+        n_members = pool - n_nonmembers
+    return make_split(dataset, n_members, n_nonmembers, n_test, seed=seed)
+
+
+def distill_folder(dataset_name: str, out, preset: str = "auto", data_dir: Optional[str] = None, members: Optional[int] = None,
+                   split_path: Optional[str] = None, config_path: Optional[str] = None, resume: bool = False,
+                   progress: bool = True, tensorboard: bool = False, keep_checkpoint: bool = False, log=print, **overrides) -> dict:
+    """Distil the members of the dataset ``dataset_name`` into the folder ``out`` (``distill``)
+    with the settings of ``preset``, the ``[distill]`` table of ``config_path`` and
+    ``overrides`` (None: not given); return the run record. With ``progress``, an ``"auto"``
+    preset logs the preset it chose. A DP run (``epsilon`` set) draws its split seed, and
+    its run seed unless one is given, from the operating system's entropy; ``resume`` takes
+    both from the private run record."""
+    from mi_defense.config import SMALL_DATA, load_toml
+    from mi_defense.config.toml import resolve_distill_preset
+    from mi_defense.data import load_dataset
+    from mi_defense.distillation.record import find_record_file
+    from mi_defense.entropy import os_seed
+    from mi_defense.io import read_json
+
+    changes = dict(load_toml(config_path).get("distill", {})) if config_path else {}
+    changes.update({k: v for k, v in overrides.items() if v is not None})  # flags over the TOML file
+    where = f"distill ({config_path} [distill] and the arguments)" if config_path else "distill"  # the command and distill_dataset()
+    private = changes.get("epsilon") is not None
+    record = find_record_file(out, "run.json") if resume else None
+    saved_split = find_record_file(out, "split.json") if resume else None
+    if private and changes.get("seed") is None:
+        # resume: the seed the run was started with; else a fresh secret one
+        changes["seed"] = int(read_json(record)["seed"]) if record is not None else os_seed(31)
+    ds = load_dataset(dataset_name, data_dir)
+    if split_path:
+        split = Split.load(split_path)
+    elif private and saved_split is not None:
+        split = Split.load(saved_split)  # the secret split the run was started with
+    else:
+        split = default_split(ds, members, None, os_seed(31) if private else int(changes.get("seed") or 0))
+    split.check(ds)
+    chosen, cfg = resolve_distill_preset(preset, where, n_members=len(split.members), **changes)
+    if preset == "auto" and progress:
+        log(f"preset auto: {chosen} for {len(split.members)} members (small below {SMALL_DATA} members, quick otherwise and "
+            "always with --epsilon); --preset quick|small|paper chooses")
+    return distill(ds, split, cfg, out, resume=resume, progress=progress, tensorboard=tensorboard, log=log,
+                   keep_checkpoint=keep_checkpoint)

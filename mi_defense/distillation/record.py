@@ -4,20 +4,23 @@ be published with it.
 ``mi-defense distill --out DIR`` writes the release (``DIR/distilled.npz``,
 ``DIR/distilled.png``) and, beside it, ``DIR/PRIVATE-do-not-release/``:
 
-=====================  ===============================================================
-file                   content
-=====================  ===============================================================
-``README.txt``         one line: what the folder is and that it must not be released
-``run.json``           resolved settings with their seeds, the split's hash and the
-                       dataset's fingerprint, the number of members, the indices of
-                       members copied at initialisation, timings, the loss history and
-                       package versions
-``split.json``         the member, non-member and test indices (``data.split``)
-``checkpoint.npz``     the state ``--resume`` continues from (with DP-FRePo's secret
-                       sampling and noise key); removed once the set is complete unless
-                       ``--keep-checkpoint``
-``tensorboard/``       loss curves, with ``--tensorboard``
-=====================  ===============================================================
+==============================  ===============================================================
+file                            content
+==============================  ===============================================================
+``README.txt``                  one line: what the folder is and that it must not be released
+``run.json``                    resolved settings with their seeds, the split's hash and the
+                                dataset's fingerprint, the number of members, the indices of
+                                members copied at initialisation, timings, the loss history and
+                                package versions
+``split.json``                  the member, non-member and test indices (``data.split``)
+``checkpoint.npz``              the state ``--resume`` continues from (with DP-FRePo's secret
+                                sampling and noise key); removed once the set is complete unless
+                                ``--keep-checkpoint``
+``tensorboard/``                loss curves, with ``--tensorboard``
+``random-subset-seed<S>.json``  the training-set indices of the random real subset that
+                                ``evaluate`` (``--baseline-subset``, ``--only-subset``) drew
+                                with seed S; its public result only names this file
+==============================  ===============================================================
 
 Why these stay private: the split seed of a public dataset rebuilds the member list; a
 hash of the member indices or of the private data tells two neighbouring data sets apart

@@ -1,5 +1,6 @@
 """Render ``DIR/results.json`` into ``report.html`` (self-contained), ``report.md``,
-``results.csv`` and five PNG figures. Reads results.json and the artifacts beside it only."""
+``results.csv`` and five PNG figures. Reads results.json and the artifacts beside it only:
+the text and tables from its typed record (``auditing.record``), the figures from its arrays."""
 from __future__ import annotations
 
 import base64
@@ -8,9 +9,10 @@ from pathlib import Path
 import os
 import shutil
 import tempfile
-from typing import Dict, Optional
+from typing import Dict, List, NamedTuple, Optional
 
-from mi_defense.auditing.results import load_results  # noqa: F401  (the report's reader, re-exported)
+from mi_defense.auditing.record import AuditRecord
+from mi_defense.auditing.results import load_record, load_results  # noqa: F401  (the report's readers, re-exported)
 from mi_defense.errors import UserError
 from mi_defense.io import _alive, write_text
 from mi_defense.reporting import canaries, figures, findings, images, tables
@@ -111,14 +113,14 @@ def render_report(out_dir) -> Dict[str, Path]:
     when all of it is drawn (the figures first, report.html last): a render that fails
     leaves the folder as it was."""
     out_dir = Path(out_dir)
-    results = load_results(out_dir)
+    record = load_record(out_dir)
     _remove_stale_staging(out_dir)
     try:
         stage = Path(tempfile.mkdtemp(prefix=f"{STAGING}.{os.getpid()}.", dir=out_dir))
     except OSError as exc:
         raise UserError(f"cannot write in {out_dir} ({exc.strerror or exc}); choose a writable folder with free space") from None
     try:
-        staged = _render(results, out_dir, stage)
+        staged = _render(record, out_dir, stage)
         placed = {}
         for key in [k for k in staged if k not in ("csv", "md", "html")] + ["csv", "md", "html"]:
             path = staged[key]
@@ -136,53 +138,78 @@ def render_report(out_dir) -> Dict[str, Path]:
         shutil.rmtree(stage, ignore_errors=True)
 
 
-def _render(results: dict, out_dir: Path, stage: Path) -> Dict[str, Path]:
-    """Draw every file of the report into ``stage``; the run artifacts are read from ``out_dir``."""
-    figs = render_figures(results, out_dir, stage)
-    base = next((e["test_accuracy"] for e in results["defenses"] if e["defense"] == "none"), None)
-    verdicts = [tables.verdict(e, base, results["split"].get("n_nonmembers"), results) for e in results["defenses"]]
-    severities = [findings.severity(e) for e in results["defenses"]]
-    limits = findings.limitations(results)
-    glossary = [["name", "what it is"]] + [list(g) for g in findings.GLOSSARY]
-    summary = tables.summary_rows(results)
-    title = f"Membership-inference audit: {results['dataset']}"
+class Sections(NamedTuple):
+    """What the Markdown and the HTML report both say, rendered once from the record."""
 
-    md = [f"# {_md(title)}", "", "## Verdicts", ""] + [f"- {_md(v)}" for v in verdicts]
-    md += ["", "## Limitations", ""] + [f"> - {_md(line)}" for line in limits]
-    md += ["", "## Threat model", "", tables.THREAT_MODEL, "", "## Set-up", ""] + [f"- {_md(line)}" for line in tables.setup_lines(results)]
-    md += ["", "## Summary", "", _md_table(summary), "", SUMMARY_NOTE, "", FOOTNOTE, ""]
+    title: str
+    verdicts: List[str]
+    severities: List[str]
+    limits: List[str]
+    setup: List[str]
+    summary: List[List[str]]
+    canary: List[list]   # the canary audits' table (its header alone: none recorded)
+    power: List[str]     # how many broken controls each kind of canary audit caught
+    recipes: List[List[str]]
+    strongest: List[List[str]]
+    glossary: List[List[str]]
+
+
+def sections(record: AuditRecord, out_dir: Path) -> Sections:
+    """The report's text and tables from the record, and the canary audits recorded beside it in ``out_dir``."""
+    base = next((e.test_accuracy for e in record.defenses if e.defense == "none"), None)
     recorded = canaries.load_canaries(out_dir)  # read once: the table, the power lines and the HTML
-    canary, power = canaries.canary_rows(recorded), canaries.power(recorded)
-    if len(canary) > 1:
-        md += ["## Canary audits of the DP mechanisms", "", canaries.NOTE, ""] + [f"- {_md(p)}" for p in power]
-        md += ["", _md_table(canary), ""]
-    md += ["## Training recipes", "", _md_table(tables.recipe_rows(results)), ""]
-    md += ["## Strongest attack, selected on held-out examples", "", STRONGEST_NOTE, "", _md_table(tables.strongest_rows(results)), ""]
-    for e in results["defenses"]:
-        md += [f"### {_md(e['name'])}", "", _md(e["privacy_statement"]), "", _md_table(tables.attack_rows(e)), ""]
-    md += ["## Glossary of attacks", "", _md_table(glossary), ""]
+    return Sections(title=f"Membership-inference audit: {record.dataset}",
+                    verdicts=[tables.verdict(e, base, record.split.n_nonmembers, record) for e in record.defenses],
+                    severities=[findings.severity(e) for e in record.defenses], limits=findings.limitations(record),
+                    setup=tables.setup_lines(record), summary=tables.summary_rows(record),
+                    canary=canaries.canary_rows(recorded), power=canaries.power(recorded), recipes=tables.recipe_rows(record),
+                    strongest=tables.strongest_rows(record), glossary=[["name", "what it is"]] + [list(g) for g in findings.GLOSSARY])
+
+
+def markdown(record: AuditRecord, s: Sections, said: Dict[str, str]) -> str:
+    """``report.md``: the sections, one table of attacks per defense, and the figures ``said``
+    (file name -> caption) drew."""
+    md = [f"# {_md(s.title)}", "", "## Verdicts", ""] + [f"- {_md(v)}" for v in s.verdicts]
+    md += ["", "## Limitations", ""] + [f"> - {_md(line)}" for line in s.limits]
+    md += ["", "## Threat model", "", tables.THREAT_MODEL, "", "## Set-up", ""] + [f"- {_md(line)}" for line in s.setup]
+    md += ["", "## Summary", "", _md_table(s.summary), "", SUMMARY_NOTE, "", FOOTNOTE, ""]
+    if len(s.canary) > 1:
+        md += ["## Canary audits of the DP mechanisms", "", canaries.NOTE, ""] + [f"- {_md(p)}" for p in s.power]
+        md += ["", _md_table(s.canary), ""]
+    md += ["## Training recipes", "", _md_table(s.recipes), ""]
+    md += ["## Strongest attack, selected on held-out examples", "", STRONGEST_NOTE, "", _md_table(s.strongest), ""]
+    for e in record.defenses:
+        md += [f"### {_md(e.name)}", "", _md(e.privacy_statement), "", _md_table(tables.attack_rows(e)), ""]
+    md += ["## Glossary of attacks", "", _md_table(s.glossary), ""]
     md += ["## Figures", ""]
-    said = captions(figs)
     for name, caption in said.items():
         md += [f"![{caption}]({name})", "", caption, ""]
-    write_text(stage / "report.md", "\n".join(md))
-    write_text(stage / "results.csv", tables.csv_text(results))
+    return "\n".join(md)
 
-    body = [f"<h1>{html.escape(title)}</h1>", "<h2>Verdicts</h2>"]
-    body += [f'<p class="verdict sev-{sev}">{_md_inline(v)}</p>' for v, sev in zip(verdicts, severities)]
-    body += ['<div class="limitations"><h2>Limitations</h2><ul>'] + [f"<li>{html.escape(line)}</li>" for line in limits] + ["</ul></div>"]
+
+def _render(record: AuditRecord, out_dir: Path, stage: Path) -> Dict[str, Path]:
+    """Draw every file of the report into ``stage``; the run artifacts are read from ``out_dir``."""
+    figs = render_figures(record.to_json(), out_dir, stage)
+    s = sections(record, out_dir)
+    said = captions(figs)
+    write_text(stage / "report.md", markdown(record, s, said))
+    write_text(stage / "results.csv", tables.csv_text(record))
+
+    body = [f"<h1>{html.escape(s.title)}</h1>", "<h2>Verdicts</h2>"]
+    body += [f'<p class="verdict sev-{sev}">{_md_inline(v)}</p>' for v, sev in zip(s.verdicts, s.severities)]
+    body += ['<div class="limitations"><h2>Limitations</h2><ul>'] + [f"<li>{html.escape(line)}</li>" for line in s.limits] + ["</ul></div>"]
     body += ["<h2>Threat model</h2>", f"<p>{_md_inline(tables.THREAT_MODEL)}</p>", "<h2>Set-up</h2><ul>"]
-    body += [f"<li>{html.escape(line)}</li>" for line in tables.setup_lines(results)] + ["</ul>"]
-    body += ["<h2>Summary</h2>", _html_table(summary, "summary"), f'<p class="note">{html.escape(SUMMARY_NOTE)} {html.escape(FOOTNOTE)}</p>']
-    if len(canary) > 1:
+    body += [f"<li>{html.escape(line)}</li>" for line in s.setup] + ["</ul>"]
+    body += ["<h2>Summary</h2>", _html_table(s.summary, "summary"), f'<p class="note">{html.escape(SUMMARY_NOTE)} {html.escape(FOOTNOTE)}</p>']
+    if len(s.canary) > 1:
         body += ["<h2>Canary audits of the DP mechanisms</h2>", f"<p>{html.escape(canaries.NOTE)}</p>", "<ul>"]
-        body += [f"<li>{html.escape(p)}</li>" for p in power] + ["</ul>", _html_table(canary)]
-    body += ["<h2>Training recipes</h2>", _html_table(tables.recipe_rows(results))]
+        body += [f"<li>{html.escape(p)}</li>" for p in s.power] + ["</ul>", _html_table(s.canary)]
+    body += ["<h2>Training recipes</h2>", _html_table(s.recipes)]
     body += ["<h2>Strongest attack, selected on held-out examples</h2>", f"<p>{html.escape(STRONGEST_NOTE)}</p>",
-             _html_table(tables.strongest_rows(results))]
-    for e in results["defenses"]:
-        body += [f"<h3>{html.escape(e['name'])}</h3>", f"<p>{html.escape(e['privacy_statement'])}</p>", _html_table(tables.attack_rows(e))]
-    body += ["<h2>Glossary of attacks</h2>", _html_table(glossary)]
+             _html_table(s.strongest)]
+    for e in record.defenses:
+        body += [f"<h3>{html.escape(e.name)}</h3>", f"<p>{html.escape(e.privacy_statement)}</p>", _html_table(tables.attack_rows(e))]
+    body += ["<h2>Glossary of attacks</h2>", _html_table(s.glossary)]
     body += ["<h2>Figures</h2>"]
     for name, caption in said.items():
         data = base64.b64encode(figs[name].read_bytes()).decode()
@@ -195,7 +222,7 @@ def _render(results: dict, out_dir: Path, stage: Path) -> Dict[str, Path]:
              ".sev-guarantee{border-left-color:#009E73;background:#f0f9f5}"
              ".limitations{background:#fffbea;border:1px solid #e6d690;padding:.2em 1em;margin:1em 0}"
              ".note{font-size:.85em;color:#555}img{max-width:100%}figcaption{font-size:.9em;color:#444}")
-    page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+    page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(s.title)}</title>'
             f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n")
     write_text(stage / "report.html", page)
     return {"html": stage / "report.html", "md": stage / "report.md", "csv": stage / "results.csv", **figs}

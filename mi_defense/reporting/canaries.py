@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import List
 
+from mi_defense.auditing.record import DefenseEntry
 from mi_defense.auditing.canary_record import key, load_canaries  # noqa: F401  (the report reads the file through here)
 
 NOTE = ("A canary audit plays the worst case the guarantee must survive. A bound below the claim is what a correct mechanism "
@@ -45,10 +46,10 @@ def canary_rows(rows: List[dict]) -> List[list]:
     return out
 
 
-def canary_sentence(entry: dict) -> str:
+def canary_sentence(entry: DefenseEntry) -> str:
     """The verdict's words on a DP defense's canary audits: each correct audit's bound against
     its claim, and what the same audit gave with the mechanism broken ("" when none recorded)."""
-    rows = entry.get("canary_audits") or []
+    rows = entry.canary_audits or []
     if not rows:
         return ""
     said = []

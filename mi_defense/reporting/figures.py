@@ -6,6 +6,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
+from mi_defense.auditing.record import AttackSummary, DefenseEntry
 from mi_defense.io import atomic_path
 
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
@@ -60,8 +61,9 @@ def _names(names) -> str:
 
 
 def _unresolved(entry: dict, s: dict) -> bool:
-    """Whether a declared attack's headline TPR is at an FPR below 1/#non-members."""
-    return s["fpr"] in entry["attacks"].get(s["name"], {}).get("unresolved_fprs", []) or s["fpr"] in (s.get("unresolved_fprs") or [])
+    """Whether a declared attack's headline TPR is at an FPR below 1/#non-members: the rule of
+    the report's text (``DefenseEntry.unresolved``), applied to the JSON of the entry."""
+    return DefenseEntry.from_json(entry).unresolved(AttackSummary.from_json(s))
 
 
 def _log_axes(ax, low: float) -> None:

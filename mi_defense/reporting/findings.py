@@ -1,8 +1,10 @@
 """What a reader needs first: each defense's worst finding and severity, the limits of the
-audit, and a glossary of attack names. Read from results.json only."""
+audit, and a glossary of attack names. Read from the typed record of results.json only."""
 from __future__ import annotations
 
 from typing import List, NamedTuple, Optional
+
+from mi_defense.auditing.record import AttackSummary, AuditRecord, DefenseEntry
 
 SEVERITIES = {
     "leaking": "clearly leaking",
@@ -42,58 +44,58 @@ GLOSSARY = [
 class Finding(NamedTuple):
     kind: str    # "init_members" | "release_attack" | "primary_attack" (the results.json key of the last two)
     what: str    # how the report names it
-    result: dict  # name, auc, tpr, fpr, tpr_ci
+    result: AttackSummary  # name, auc, tpr, fpr, tpr_ci
 
 
-def worst_finding(entry: dict) -> Optional[Finding]:
+def worst_finding(entry: DefenseEntry) -> Optional[Finding]:
     """The finding with the highest TPR at the main FPR: the release attack on the members
     copied at initialisation, the release attack, or the primary attack. An attack whose
     AUC interval covers 0.5 (or lies below it) is no finding, whatever its TPR."""
     cands = []
-    rel = entry.get("release_attack")
+    ev = entry.evidence
+    rel = ev.release_attack
     if rel:
-        init = (entry["attacks"].get(rel["name"], {}).get("slices") or {}).get("init_members")
+        init = (entry.attack(rel.name).slices or {}).get("init_members")
         if init and init.get("n_members"):
-            t = init["tpr_at_fpr"].get(rel["fpr"])
+            t, t_ci = init["tpr_at_fpr"].get(rel.fpr), (init.get("tpr_at_fpr_ci") or {}).get(rel.fpr)
             cands.append(Finding("init_members",
-                                 f"the {init['n_members']} members copied into the release at initialisation, found by {rel['name']}",
-                                 {"name": rel["name"], "auc": init["auc"], "tpr": t, "fpr": rel["fpr"],
-                                  "tpr_ci": (init.get("tpr_at_fpr_ci") or {}).get(rel["fpr"])}))
+                                 f"the {init['n_members']} members copied into the release at initialisation, found by {rel.name}",
+                                 AttackSummary(name=rel.name, auc=init["auc"], tpr=t, fpr=rel.fpr, tpr_ci=None if t_ci is None else tuple(t_ci))))
         cands.append(Finding("release_attack", "the attack on the released set", rel))
-    if entry.get("primary_attack"):
-        cands.append(Finding("primary_attack", "the primary attack", entry["primary_attack"]))
-    cands = [c for c in cands if c.result.get("tpr") is not None and (c.result.get("auc_ci") or [1.0])[0] > 0.5]
-    return max(cands, key=lambda c: c.result["tpr"]) if cands else None
+    if ev.primary_attack:
+        cands.append(Finding("primary_attack", "the primary attack", ev.primary_attack))
+    cands = [c for c in cands if c.result.tpr is not None and (c.result.auc_ci or [1.0])[0] > 0.5]
+    return max(cands, key=lambda c: c.result.tpr) if cands else None
 
 
-def severity(entry: dict) -> str:
+def severity(entry: DefenseEntry) -> str:
     """``leaking`` when a declared attack's AUC beats chance beyond its 95% CI, the audited
     epsilon bound is positive, or most members copied into a release are found;
     ``guarantee`` for a DP defense not contradicted by its audit; ``no-evidence`` otherwise
     (which is not evidence of privacy)."""
-    b = entry.get("epsilon_lower_bound") or {}
-    claimed = entry.get("claimed_epsilon")
-    contradicted = any(r["audited_epsilon_lower_bound"] > r["claimed_epsilon"] for r in entry.get("canary_audits") or []
+    ev = entry.evidence
+    bound = ev.epsilon_lower_bound.value if ev.epsilon_lower_bound else None
+    claimed = entry.claimed_epsilon
+    contradicted = any(r["audited_epsilon_lower_bound"] > r["claimed_epsilon"] for r in entry.canary_audits or []
                        if not r.get("broken") and r.get("claimed_epsilon") is not None)  # a correct-mechanism canary audit
-    if claimed is not None and not contradicted and (not b or b.get("value", 0) <= claimed):  # a DP defense
+    if claimed is not None and not contradicted and (bound is None or bound <= claimed):  # a DP defense
         return "guarantee"
     if contradicted:
         return "leaking"
-    found = [s for s in (entry.get("primary_attack"), entry.get("release_attack")) if s]
+    found = [s for s in (ev.primary_attack, ev.release_attack) if s]
     # The TPR's bootstrap CI at a low FPR is no test: the threshold is set on the same few
     # non-members. The AUC's CI and the held-out epsilon bound are.
-    beats_chance = any((s.get("auc_ci") or [0.5])[0] > 0.5 for s in found)
+    beats_chance = any((s.auc_ci or [0.5])[0] > 0.5 for s in found)
     w = worst_finding(entry)
-    init_found = w is not None and w.kind == "init_members" and (w.result.get("tpr") or 0) > 0.5
-    if beats_chance or init_found or (b.get("value") or 0) > 0:
+    init_found = w is not None and w.kind == "init_members" and (w.result.tpr or 0) > 0.5
+    if beats_chance or init_found or (bound or 0) > 0:
         return "leaking"
     return "no-evidence"
 
 
-def limitations(results: dict) -> List[str]:
-    split, cfg = results["split"], results["config"]
-    n_non = split["n_nonmembers"]
-    refs = cfg.get("references", 0)
+def limitations(results: AuditRecord) -> List[str]:
+    n_non, cfg = results.split.n_nonmembers, results.config
+    refs = cfg["references"]
     low = [f for f in (cfg.get("fprs") or []) if f < 1.0 / n_non]
     out = [f"The smallest FPR {n_non} non-members resolve is 1/{n_non} = {100 / n_non:.3g}%"
            + (f"; TPRs at {', '.join(f'{100 * f:g}%' for f in low)} FPR are unresolved (marked †: the TPR at zero false positives)."
@@ -116,31 +118,32 @@ def limitations(results: dict) -> List[str]:
     return out
 
 
-def _overlap(a: Optional[list], b: Optional[list]) -> bool:
+def _overlap(a: Optional[tuple], b: Optional[tuple]) -> bool:
     return bool(a) and bool(b) and a[0] <= b[1] and b[0] <= a[1]
 
 
-def dominated(entry: dict, results: Optional[dict]) -> Optional[str]:
+def dominated(entry: DefenseEntry, results: Optional[AuditRecord]) -> Optional[str]:
     """The verdict's line for a FRePo defense that a random real subset of the same size
     (``subset:n=K``, K = images per class x classes) beats on test accuracy at equal measured
     leakage (overlapping primary-attack AUC intervals); None otherwise. DP-FRePo (a claimed
     epsilon) is not compared: the subset has no guarantee to set against its accuracy."""
-    if not results or entry["defense"] != "frepo" or entry.get("claimed_epsilon") is not None or not entry.get("primary_attack"):
+    p = entry.evidence.primary_attack
+    if not results or entry.defense != "frepo" or entry.claimed_epsilon is not None or not p:
         return None
-    ipc = entry["params"].get("ipc", (entry.get("metadata") or {}).get("ipc"))
+    ipc = (entry.params or {}).get("ipc", (entry.metadata or {}).get("ipc"))  # a spec without ipc: FRePo's default, recorded
     if not isinstance(ipc, int) or isinstance(ipc, bool):
         return None
-    size = ipc * len(results["class_names"])
-    for sub in results["defenses"]:
-        s, p = sub.get("primary_attack"), entry["primary_attack"]
-        if (sub["defense"] != "subset" or sub["params"].get("n") != size or not s or sub["test_accuracy"] <= entry["test_accuracy"]
-                or not _overlap(p.get("auc_ci"), s.get("auc_ci"))):
+    size = ipc * len(results.class_names)
+    for sub in results.defenses:
+        s = sub.evidence.primary_attack
+        if (sub.defense != "subset" or (sub.params or {}).get("n") != size or not s or sub.test_accuracy <= entry.test_accuracy
+                or not _overlap(p.auc_ci, s.auc_ci)):
             continue
-        steps = (entry.get("metadata") or {}).get("distill_steps")
-        return (f"**dominated by {sub['name']}**, a random real subset of the same size ({size} images): it reaches "
-                f"{100 * sub['test_accuracy']:.1f}% test accuracy against {100 * entry['test_accuracy']:.1f}% at equal measured "
-                f"leakage (primary-attack AUC intervals [{p['auc_ci'][0]:.3f}, {p['auc_ci'][1]:.3f}] and "
-                f"[{s['auc_ci'][0]:.3f}, {s['auc_ci'][1]:.3f}] overlap); a larger distillation budget could change this: "
+        steps = (entry.metadata or {}).get("distill_steps")
+        return (f"**dominated by {sub.name}**, a random real subset of the same size ({size} images): it reaches "
+                f"{100 * sub.test_accuracy:.1f}% test accuracy against {100 * entry.test_accuracy:.1f}% at equal measured "
+                f"leakage (primary-attack AUC intervals [{p.auc_ci[0]:.3f}, {p.auc_ci[1]:.3f}] and "
+                f"[{s.auc_ci[0]:.3f}, {s.auc_ci[1]:.3f}] overlap); a larger distillation budget could change this: "
                 f"more outer steps{f' than {steps}' if steps else ''}, or more images per class than {ipc} (then compared "
                 f"with the subset of that size)")
     return None

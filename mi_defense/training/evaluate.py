@@ -30,14 +30,23 @@ def accuracy(model, x: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(np.argmax(predict(model, x), axis=1) == y))
 
 
+def check_batched(cfg: TrainConfig, x: np.ndarray) -> None:
+    """Refuse ``batched`` training of models ``stacked.train_models`` cannot train together."""
+    if not stackable(cfg, x):
+        raise UserError(f"batched (--batched) trains ConvNets without normalisation on images only (norm is '{cfg.norm}'); "
+                        "train the models one at a time")
+
+
 def evaluate_set(x: np.ndarray, y_targets: np.ndarray, x_test: np.ndarray, y_test: np.ndarray, num_classes: int,
                  cfg: TrainConfig, models: int = 3, progress: bool = True, batched: bool = False, on_model=None) -> dict:
     """Train ``models`` fresh models on ``(x, y_targets)``; test accuracy of each.
     ``batched`` trains them together in one graph (``stacked.train_models``; the same models).
     ``on_model()``, when given, is called after each model is measured (progress and estimates)."""
     accs, t0 = [], time.time()
-    if batched and not stackable(cfg, x):
-        raise UserError(f"--batched trains ConvNets without normalisation only (norm is '{cfg.norm}')")
+    if models < 1:
+        raise UserError(f"models must be a whole number >= 1 (train at least one model), got {models!r}")
+    if batched:
+        check_batched(cfg, x)
     trained = (train_models([x] * models, [y_targets] * models, num_classes, cfg, [cfg.seed + k for k in range(models)])
                if batched else (train_model(x, y_targets, num_classes, dataclasses.replace(cfg, seed=cfg.seed + k),
                                             progress=progress, desc=f"model {k + 1}/{models}") for k in range(models)))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mi_defense.commands import evaluate_command
+from mi_defense.api import evaluate
 from mi_defense.config import resolve_distill_config
 from mi_defense.data import Split, load_dataset
 from mi_defense.distillation.api import distill
@@ -63,7 +63,7 @@ def run(ds, split, eps: float, changes: dict, out: Path, models: int) -> dict:
     t0 = time.time()
     if not (out / "distilled.npz").is_file():
         distill(ds, split, cfg, out, resume=True, progress=False, log=lambda s: print(s, flush=True))
-    r = evaluate_command(str(out / "distilled.npz"), ds.name, models=models, progress=False)
+    r = evaluate(str(out / "distilled.npz"), ds.name, models=models, progress=False)
     r["wall_seconds"] = time.time() - t0
     write_json(done, r)
     return r

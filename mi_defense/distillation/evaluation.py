@@ -1,0 +1,150 @@
+"""FRePo's evaluation protocol applied to a released set: fresh models trained on the
+synthetic set (and, for comparison, on a random real subset of the members), tested on the
+dataset's test split. Behind ``mi_defense.api.evaluate`` and ``mi-defense evaluate``."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+
+from mi_defense.config import TRAIN_PRESETS, OrNone, Options, TrainConfig, replace_checked
+from mi_defense.data import Split, load_dataset
+from mi_defense.errors import UserError
+from mi_defense.io import write_json
+
+
+def evaluate_distilled(distilled_path, dataset_name: str, models: int = 3, data_dir: Optional[str] = None,
+                       preset: Optional[str] = None, json_path=None, baseline_subset: bool = False, progress: bool = True,
+                       compare_width: int = 0, batched: bool = False, only_subset: bool = False,
+                       log: Callable[[str], None] = print, **overrides) -> dict:
+    """Train ``models`` fresh models on the set at ``distilled_path``; their test accuracy
+    (``mi_defense.api.evaluate`` documents the arguments and the result's keys; it checks
+    them first). The random subset's member indices go only into the private run record."""
+    from mi_defense.distillation.artifact import check_compatible, load_distilled
+    from mi_defense.distillation.record import record_dir
+    from mi_defense.io import check_writable_dir
+    from mi_defense.training.evaluate import check_batched, evaluate_set
+    from mi_defense.training.loop import resolve_steps
+
+    OrNone(Options(TRAIN_PRESETS)).check(preset, "preset", "evaluate")  # an unknown one would lose the run record's width
+    if only_subset and compare_width:
+        raise UserError("only_subset (--only-subset) evaluates no distilled set, so compare_width (--compare-width) has nothing "
+                        "to compare; give width=W (--width W) to evaluate the subset at width W")
+    released = load_distilled(distilled_path)
+    x, y = released.x, released.y
+    cfg = _train_config(released, Path(distilled_path).parent, preset, overrides)
+    if batched:
+        check_batched(cfg, x)
+    subset = baseline_subset or only_subset
+    if subset:  # the subset's member indices go into the private record: writable before any training
+        check_writable_dir(record_dir(Path(distilled_path).parent), "the private run record")
+    ds = load_dataset(dataset_name, data_dir)
+    check_compatible(released, ds.input_shape, ds.num_classes, str(distilled_path), ds.name)
+    split, (x_test, y_test) = _test_data(ds, Path(distilled_path), dataset_name)
+    x_test = released.transform(x_test)
+    if subset:  # drawn before any training: without the private run record it is refused at once
+        xs, ys, members = _random_subset(ds, split, len(x), released.transform, cfg.seed, distilled_path)
+    result = {"distilled": str(distilled_path), "dataset": ds.name, "privacy_statement": released.provenance.get("privacy_statement")}
+    other_width = bool(compare_width and compare_width != cfg.width)
+    sets = (0 if only_subset else 1) + other_width + subset
+    on_model = _announce(sets, models, resolve_steps(cfg, len(x)), cfg.width, len(x), log) if progress else None
+
+    def run(xs, ys, c):
+        return evaluate_set(xs, ys, x_test, y_test, ds.num_classes, c, models, progress, batched, on_model)
+
+    if not only_subset:
+        result.update(run(x, y, cfg))
+    if other_width:
+        result["at_width"] = {str(compare_width): run(x, y, dataclasses.replace(cfg, width=compare_width))}
+    if subset:
+        result["random_subset"] = run(xs, ys, cfg)
+        result["random_subset"]["members_file"] = str(_save_members(Path(distilled_path).parent, split, cfg.seed, members))
+    if json_path:
+        write_json(json_path, result)
+    return result
+
+
+def _save_members(folder: Path, split: Split, seed: int, members: list) -> Path:
+    """Write the random subset's training-set indices into the private run record of
+    ``folder`` (``PRIVATE-do-not-release/random-subset-seed<seed>.json``), never into the
+    result: they name members of the private data. Return the file."""
+    from mi_defense.distillation.record import open_record
+
+    path = open_record(folder) / f"random-subset-seed{seed}.json"
+    write_json(path, {"kind": "evaluate-random-subset", "seed": int(seed), "split_hash": split.hash, "n_train": len(members),
+                      "members": members})
+    return path
+
+
+def _train_config(released, folder: Path, preset: Optional[str], overrides: dict) -> TrainConfig:
+    """The evaluated models' settings: the preset's, else the width and depth the set was
+    distilled with (from its run record or provenance), then ``overrides``."""
+    from mi_defense.distillation.record import find_record_file
+
+    record = find_record_file(folder, "run.json") or find_record_file(folder, "distill.json")
+    meta = json.loads(record.read_text()) if record is not None else {}
+    cfg = TRAIN_PRESETS[preset] if preset else TrainConfig()
+    made_with = meta.get("config") or released.provenance.get("settings") or {}
+    if not preset and "width" in made_with and "depth" in made_with:
+        cfg = dataclasses.replace(cfg, width=made_with["width"], depth=made_with["depth"])
+    return replace_checked(cfg, "evaluate", **overrides)
+
+
+def _test_data(ds, distilled_path: Path, dataset_name: str):
+    """The split in the private run record beside the set (None without one) and the test
+    data: the split's test share, else the dataset's test set."""
+    from mi_defense.distillation.record import find_record_file
+
+    split_file = find_record_file(distilled_path.parent, "split.json")
+    split = Split.load(split_file) if split_file is not None else None
+    if split is not None:
+        try:
+            split.check(ds)
+        except UserError:
+            raise UserError(f"{split_file} was made for other data than dataset {dataset_name} (--dataset); "
+                            "give the dataset the set was distilled from") from None
+        return split, split.test_data(ds)
+    if ds.x_test is not None:
+        return None, (ds.x_test, ds.y_test)
+    raise UserError(f"{ds.name} has no test set and no private run record (split.json) lies beside {distilled_path}")
+
+
+def _random_subset(ds, split: Optional[Split], n: int, transform, seed: int, distilled_path):
+    """``n`` real images drawn per class from the distillation's members with ``seed``: the
+    model-space inputs, their targets and their training-set indices."""
+    from mi_defense.training.targets import targets_for
+
+    if split is None:
+        raise UserError("baseline_subset (--baseline-subset) and only_subset (--only-subset) draw the subset from the "
+                        f"distillation's members: they need the private run record (split.json) written beside {distilled_path}")
+    rng = np.random.default_rng(seed)
+    ym = ds.y_train[split.members]
+    per = n // ds.num_classes
+    pos = np.concatenate([rng.choice(np.flatnonzero(ym == c), per, replace=False) for c in range(ds.num_classes)])
+    xs = transform(ds.x_train[split.members[pos]])
+    return xs, targets_for(ym[pos], ds.num_classes), [int(i) for i in split.members[pos]]
+
+
+def _announce(sets: int, models: int, steps: int, width: int, n: int, log: Callable[[str], None]):
+    """Log the planned evaluation; return the callback that, after the first model, logs the time left."""
+    from mi_defense.progress import Estimate
+
+    total = sets * models
+    log(f"evaluate: {total} ConvNet(s) of width {width} ({models} per set, {sets} set(s) of {n} images), {steps} steps each; "
+        "the time they take follows the first model")
+    half = max(1, steps // 2)
+    knob = f"steps={half} (--train-steps {half}) halves it" + (f", models={models - 1} (--models {models - 1}) trains fewer"
+                                                              if models > 1 else "")
+    estimate = Estimate(total, what="evaluate", unit="model", warmup=0, window=1, knob=knob)
+    estimate.update(0)
+    done = [0]
+
+    def on_model():
+        done[0] += 1
+        said = estimate.update(done[0])
+        if said:
+            log(said)
+    return on_model
