@@ -89,7 +89,10 @@ def audit_model(model, *, members, nonmembers, train: Optional[Callable] = None,
             original (compile, fit) and returns it (or None). None: no reference runs.
         references: reference runs with ``train`` (even, at least 2; 16 or more to publish).
         out: a folder to write ``results_model.json`` into (the results, the model's
-            architecture and the settings); None: nothing is written.
+            architecture with its layers, and the settings) and the short report
+            ``report_model.md`` / ``report_model.html`` (the architecture, every attack's AUC
+            and TPR at the low FPRs, the reference runs, what the audit cannot show); None:
+            nothing is written.
         attacks: attack names (default: every attack the inputs allow).
         fprs: the false-positive rates at which TPRs are read (default ``attacks.DEFAULT_FPRS``).
         bootstrap: bootstrap resamples of the confidence intervals.
@@ -102,9 +105,10 @@ def audit_model(model, *, members, nonmembers, train: Optional[Callable] = None,
         each FPR, advantage, per-class slices).
     """
     import attacks as suite
+    from attacks.lira import default_attack
     from attacks.metrics import DEFAULT_FPRS, class_slices
     from mi_defense.data.split import universe_masks
-    from mi_defense.defenses.own_model import summary
+    from mi_defense.defenses.own_model import layer_details, summary
     from mi_defense.io import check_writable_dir, package_versions, write_json
     from mi_defense.tfenv import tf
 
@@ -142,12 +146,17 @@ def audit_model(model, *, members, nonmembers, train: Optional[Callable] = None,
     results = suite.run(inputs, attacks=list(attacks) if attacks else applicable, fprs=fprs, reference=reference,
                         bootstrap=bootstrap, seed=seed, n_jobs=n_jobs)
     if out is not None:
-        primary = "lira_online" if len(refs) >= 64 else ("lira_online_fixed" if refs else "threshold_loss")
-        write_json(Path(out) / "results_model.json", {
-            "schema": SCHEMA, "model": summary(model, type(model).__name__), "outputs": outputs,
-            "n_members": int(membership.sum()), "n_nonmembers": int((~membership).sum()), "references": len(refs),
+        from mi_defense.reporting.model_report import write_model_report
+
+        primary = default_attack(len(refs))
+        record = {
+            "schema": SCHEMA, "model": {**summary(model, type(model).__name__), "layer_details": layer_details(model)},
+            "outputs": outputs, "n_members": int(membership.sum()), "n_nonmembers": int((~membership).sum()), "references": len(refs),
             "reference_training": getattr(train, "__qualname__", None) if train is not None else None,
             "primary_attack": primary if primary in results else next(iter(results), None),
             "config": {"seed": seed, "fprs": list(fprs), "bootstrap": bootstrap, "attacks": list(results)},
-            "versions": package_versions(), "attacks": results})
+            "versions": package_versions(), "attacks": results}
+        write_json(Path(out) / "results_model.json", record)
+        write_model_report(record, out)
+        log(f"wrote {Path(out) / 'results_model.json'}, report_model.md and report_model.html")
     return results

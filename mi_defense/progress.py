@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import dataclass
 from typing import Iterable, Optional
 
 
@@ -115,3 +116,14 @@ class Estimate:
         knob = f"; {self.knob}" if self.knob else ""
         return (f"{self.what}: about {duration_text(per * left)} left for {left} {self.unit}s "
                 f"({per:.2f} s per {self.unit} on this machine){knob}")
+
+
+@dataclass(frozen=True)
+class Phase:
+    """``steps`` steps of one kind of work: ``name`` the phase ("train", "distill", "dpsgd"; a
+    run records ``<name>_seconds`` when it has more than one phase), ``kind`` what shares a
+    per-step cost (e.g. "training steps at batch 128")."""
+
+    name: str
+    kind: str
+    steps: int

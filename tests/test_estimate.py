@@ -39,3 +39,71 @@ def test_resumed_jobs_count_from_where_they_start():
 
 def test_durations_read_naturally():
     assert duration_text(40) == "40 s" and duration_text(720) == "12 min" and duration_text(9000) == "2.5 h"
+
+
+# ----------------------------------------------------------------- an audit's planned work
+def _ctx():
+    from mi_defense.config import DistillConfig, TrainConfig
+    from mi_defense.defenses import DefenseContext
+
+    return DefenseContext(10, (28, 28, 1), TrainConfig(width=32, depth=3, batch=128, steps=1000),
+                          distill=DistillConfig(steps=300, width=32, depth=3, batch_real=128))
+
+
+def test_each_defense_plans_its_work_by_kind():
+    from mi_defense.config import DefenseSpec
+    from mi_defense.defenses import make_defense
+
+    ctx = _ctx()
+    plan = {s: make_defense(DefenseSpec.parse(s), ctx).planned(1000)
+            for s in ("none", "subset:n=100", "frepo:ipc=10", "frepo:ipc=10,eps=8", "dpsgd-linear:eps=8")}
+    (none,) = plan["none"]
+    assert (none.name, none.kind, none.steps) == ("train", "training steps at batch 128", 782)  # 100 epochs of 1000 at 128
+    assert [(p.kind, p.steps) for p in plan["subset:n=100"]] == [("training steps at batch 100", 1000)]
+    distil, train = plan["frepo:ipc=10"]  # a FRePo run is a distillation plus a training on its 100 images
+    assert (distil.name, distil.steps, train.kind, train.steps) == ("distill", 300, "training steps at batch 100", 1000)
+    assert plan["frepo:ipc=10,eps=8"][0].kind.startswith("DP distillation") and plan["frepo:ipc=10,eps=8"][0].kind != distil.kind
+    (dp,) = plan["dpsgd-linear:eps=8"]
+    assert (dp.name, dp.steps) == ("dpsgd", 60) and "expected batch 1000" in dp.kind  # 60 epochs at batch 1000
+
+
+def test_time_left_is_priced_from_planned_work_not_from_the_runs_so_far():
+    from mi_defense.auditing.plan import RunId
+    from mi_defense.auditing.workplan import WorkClock
+    from mi_defense.config import DefenseSpec
+    from mi_defense.progress import Phase
+
+    train = Phase("train", "training steps at batch 128", 1000)
+    distil = Phase("distill", "distillation steps", 300)
+    none, frepo = DefenseSpec.parse("none"), DefenseSpec.parse("frepo:ipc=10")
+    todo = [(none, RunId("ref", i)) for i in range(2)] + [(frepo, RunId("ref", i)) for i in range(2)]
+    phases = [(train,)] * 2 + [(distil, train)] * 2
+    clock = WorkClock()
+    # a finished undefended run: 100 s of training (0.1 s per step) and 20 s of queries
+    clock.observe("none", (train,), {"seconds": 100.0, "wall_seconds": 120.0})
+    seconds, untimed = clock.seconds_left(todo, phases)
+    # FRePo's training is priced already; its distillation is named as not timed yet
+    assert seconds == 4 * 20.0 + 4 * 100.0 and untimed == ["distillation steps"]
+    assert clock.text(todo, phases).startswith("at least 8 min left for 4 run(s)") and "not timed yet: distillation steps" in clock.text(todo, phases)
+    # a FRePo run: 90 s distilling (0.3 s per step), 100 s training; the rest is priced by kind, not by the mean run
+    clock.observe("frepo_ipc=10", (distil, train), {"seconds": 190.0, "distill_seconds": 90.0, "wall_seconds": 210.0})
+    seconds, untimed = clock.seconds_left(todo[3:], phases[3:])
+    assert untimed == [] and seconds == 20.0 + 300 * 0.3 + 1000 * 0.1
+    assert clock.text(todo[3:], phases[3:]) == "about 4 min left for 1 run(s), from their planned work"  # 210 s
+    # twice the planned steps, twice the time: runs of a longer kind are not priced at the mean of the short ones
+    longer = (Phase("train", "training steps at batch 128", 2000),)
+    assert clock.seconds_left([todo[0]], [longer])[0] == 20.0 + 200.0
+
+
+def test_a_defense_that_states_no_work_is_timed_whole():
+    from mi_defense.auditing.plan import RunId
+    from mi_defense.auditing.workplan import WorkClock, describe
+    from mi_defense.config import DefenseSpec
+
+    spec = DefenseSpec.parse("none")
+    clock = WorkClock()
+    todo = [(spec, RunId("ref", 0))]
+    assert clock.seconds_left(todo, [()]) == (0.0, ["none"])
+    clock.observe("none", (), {"seconds": 50.0, "wall_seconds": 60.0})
+    assert clock.seconds_left(todo, [()]) == (60.0, [])
+    assert describe(todo * 2, [()] * 2) == "planned work: none: 2 run(s) of work not stated"

@@ -111,15 +111,3 @@ def test_ray_executor_equals_local_and_survives_a_killed_worker(tiny, tmp_path):
         assert b["attacks"][name]["auc"] == pytest.approx(r["auc"], abs=1e-6), name
     with np.load(tmp_path / "local" / "cache" / "none" / "ref1.npz") as x, np.load(tmp_path / "ray" / "cache" / "none" / "ref1.npz") as y:
         np.testing.assert_allclose(x["logits"], y["logits"], rtol=1e-4, atol=1e-5)
-
-
-def test_time_left_counts_untimed_defenses_at_the_slowest_and_says_at_least():
-    from mi_defense.auditing.executors import remaining_text
-    from mi_defense.auditing.plan import RunId
-    from mi_defense.config import DefenseSpec
-
-    none, frepo = DefenseSpec.parse("none"), DefenseSpec.parse("frepo:ipc=10")
-    todo = [(none, RunId("ref", i)) for i in range(4)] + [(frepo, RunId("ref", i)) for i in range(4)]
-    text = remaining_text(todo, {"none": [30.0], "subset": [90.0]})
-    assert text == "at least 8 min left for 8 run(s) (1 defense(s) not timed yet, counted at the slowest so far)"
-    assert remaining_text(todo, {"none": [30.0], "frepo_ipc=10": [150.0]}) == "about 12 min left for 8 run(s)"

@@ -2,6 +2,7 @@
 arrays, ``audit_model`` on a trained model; the examples of docs/reference/python-api.md run
 here (on smaller sizes), and bad models are one-line errors."""
 import json
+import os
 import re
 import shlex
 import sys
@@ -17,6 +18,7 @@ from mi_defense.defenses import DefenseContext, make_defense
 from mi_defense.defenses.own_model import load_builder
 from mi_defense.errors import UserError
 from mi_defense.tfenv import tf
+from tests.conftest import shared_data_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "reference" / "python-api.md"
@@ -155,7 +157,7 @@ def test_cli_example_audits_none_dpsgd_and_frepo_on_the_users_model_and_records_
         assert "model my_model.py:build (Conv2D, GroupNormalization" in e["recipe"]["description"]
     by = {e["defense"]: e for e in results["defenses"]}
     assert by["dpsgd"]["recipe"]["description"].startswith("DP-SGD: your model, cross-entropy")
-    assert "pool keeps FRePo's ConvNet" in by["frepo"]["recipe"]["description"]
+    assert "pool keeps the package's ConvNet" in by["frepo"]["recipe"]["description"]
     report = (out / "report.md").read_text()
     assert "Your model my_model.py:build replaces that network" in report and "GroupNormalization" in report
     (here / "other.py").write_text((here / "my_model.py").read_text())  # the same folder, another model: refused
@@ -163,51 +165,128 @@ def test_cli_example_audits_none_dpsgd_and_frepo_on_the_users_model_and_records_
     assert "model differ" in capsys.readouterr().err
 
 
+def shared(name: str, monkeypatch) -> None:
+    """$MI_DEFENSE_DATA (else ../shared/data beside the repository) holding ``name``, for the
+    examples' ``load_dataset``; else skip, saying what is missing."""
+    beside = ROOT.parent / "shared" / "data"
+    if not os.environ.get("MI_DEFENSE_DATA") and beside.is_dir():
+        monkeypatch.setenv("MI_DEFENSE_DATA", str(beside))
+    shared_data_dir(name)
+
+
+# The audits of the examples at test size: threshold attacks only, 100 members, short runs.
+SMALL_AUDIT = "references=0, members=100, nonmembers=100, real_steps=20, bootstrap=10, config='small.toml'"
+
+
 @pytest.mark.slow
-def test_arrays_example_audits_the_arrays_kept_in_the_private_folder(here, capsys):
-    code = smaller(block("own-model-arrays"), {"references=4": "references=0, members=100, nonmembers=100, real_steps=20, bootstrap=10"})
+def test_arrays_example_audits_the_cnn_on_fashion_mnist_arrays_kept_in_the_private_folder(here, capsys, monkeypatch):
+    shared("fashion_mnist", monkeypatch)
+    (here / "small.toml").write_text(SMALL_TOML)
+    code = smaller(block("own-model-arrays"), {"references=4": SMALL_AUDIT, "[:20000]": "[:1000]"})
     results = run_example(code, "own_model_arrays")["results"]
     printed = capsys.readouterr().out
-    data = here / "audit-arrays" / "PRIVATE-do-not-release" / "data.npz"
-    assert results.config["dataset"] == str(Path("audit-arrays") / "PRIVATE-do-not-release" / "data.npz") and data.is_file()
+    data = here / "audit-fashion" / "PRIVATE-do-not-release" / "data.npz"
+    assert results.config["dataset"] == str(Path("audit-fashion") / "PRIVATE-do-not-release" / "data.npz") and data.is_file()
     with np.load(data) as z:
-        assert z["x_train"].shape == (1797, 8, 8, 1) and z["x_train"].dtype == np.uint8 and "x_test" not in z.files
+        assert z["x_train"].shape == (1000, 28, 28, 1) and z["x_train"].dtype == np.uint8 and "x_test" not in z.files
     meta = results["none"].raw["metadata"]["model"]
     assert meta["source"] == "my_model:build" and meta["layers"] == LAYERS and str(meta) in printed
-    assert results["dpsgd:eps=8"].raw["metadata"]["model"] == meta
+    assert results["dpsgd:eps=8"].raw["metadata"]["model"] == meta and results["frepo:ipc=10"].raw["metadata"]["model"] == meta
+    assert results["dpsgd:eps=8"].raw["recipe"]["description"].startswith("DP-SGD: your model")
     import my_model
 
-    x = np.load(data)["x_train"]
-    kw = dict(model=my_model.build, defenses=["none", "dpsgd:eps=8"], references=0, members=100, nonmembers=100, real_steps=20,
-              bootstrap=10, out="audit-arrays")
-    again = mi_defense.audit(x, np.load(data)["y_train"], **kw)  # the same arrays: every run cached
+    with np.load(data) as z:
+        x, y = z["x_train"], z["y_train"]
+    kw = dict(model=my_model.build, defenses=["none", "dpsgd:eps=8", "frepo:ipc=10"], references=0, members=100, nonmembers=100,
+              real_steps=20, bootstrap=10, config="small.toml", out="audit-fashion")
+    again = mi_defense.audit(x, y, **kw)  # the same arrays: every run cached
     assert again.raw["timings"]["runs"]["trained"] == 0
     with pytest.raises(UserError, match="holds an audit of other arrays"):
-        mi_defense.audit(x[::-1], np.load(data)["y_train"][::-1], **kw)
+        mi_defense.audit(x[::-1], y[::-1], **kw)
 
 
 @pytest.mark.slow
-def test_trained_model_example_with_and_without_reference_runs(here, capsys):
-    code = smaller(block("own-model-trained"), {"references=4": "references=2"})
+def test_adult_example_audits_the_mlp_on_feature_vectors(here, capsys, monkeypatch):
+    shared("adult", monkeypatch)
+    (here / "small.toml").write_text(SMALL_TOML)
+    code = smaller(block("own-model-adult"), {"references=4": SMALL_AUDIT, "adult.x_train, adult.y_train": "adult.x_train[:1000], adult.y_train[:1000]"})
+    results = run_example(code, "own_model_adult")["results"]
+    assert results.summary() in capsys.readouterr().out
+    with np.load(here / "audit-adult" / "PRIVATE-do-not-release" / "data.npz") as z:
+        assert z["x_train"].shape == (1000, 108) and z["x_train"].dtype == np.float32
+    for name in ("none", "dpsgd:eps=8", "frepo:ipc=10"):
+        assert results[name].raw["metadata"]["model"] == {"source": "my_model:build_mlp", "layers": ["Dense", "LayerNormalization", "Dense", "Dense"],
+                                                          "parameters": 108 * 64 + 64 + 128 + 64 * 64 + 64 + 64 * 2 + 2}, name
+        assert 0.5 <= results[name].raw["test_accuracy"] <= 1
+    assert results["dpsgd:eps=8"].raw["recipe"]["description"].startswith("DP-SGD: your model")
+    frepo = results["frepo:ipc=10"].raw["recipe"]  # feature vectors: no image augmentation, the package's MLP as the pool
+    assert frepo["augment"] == "none" and "pool keeps the package's MLP" in frepo["description"]
+
+
+@pytest.mark.slow
+def test_trained_model_example_with_and_without_reference_runs_and_its_report(here, capsys, monkeypatch):
+    shared("fashion_mnist", monkeypatch)
+    code = smaller(block("own-model-trained"), {"references=4": "references=2", "[:4000]": "[:1000]", "[:2000]": "[:500]",
+                                                "[2000:4000]": "[500:1000]"})
     scope = run_example(code, "own_model_trained")
     found, weaker = scope["found"], scope["weaker"]
     assert {"lira_online_fixed", "rmia", "threshold_loss"} <= set(found)
     assert not {n for n in weaker if n.startswith(("lira", "rmia"))} and "threshold_loss" in weaker
     assert found["threshold_loss"]["auc"] == weaker["threshold_loss"]["auc"]  # the same model, the same scores
-    assert found["lira_online_fixed"]["n_members"] == 800 and found["lira_online_fixed"]["auc"] > 0.5
-    record = json.loads((here / "audit-trained" / "results_model.json").read_text())
+    assert found["lira_online_fixed"]["n_members"] == 500 and found["lira_online_fixed"]["auc"] > 0.5
+    out = here / "audit-trained"
+    record = json.loads((out / "results_model.json").read_text())
     assert record["references"] == 2 and record["outputs"] == "logits" and record["model"]["layers"] == LAYERS
+    assert [d["class"] for d in record["model"]["layer_details"]] == LAYERS
+    assert sum(d["parameters"] for d in record["model"]["layer_details"]) == record["model"]["parameters"]
     assert record["primary_attack"] == "lira_online_fixed" and record["attacks"]["lira_online_fixed"]["auc"] == found["lira_online_fixed"]["auc"]
+    report = (out / "report_model.md").read_text()
+    assert f"{record['model']['parameters']:,} parameters" in report and "lira_online_fixed (primary)" in report
+    assert "2 reference runs: LiRA uses one variance shared by every example" in report
+    assert "<td>GroupNormalization</td>" in (out / "report_model.html").read_text()
     probs = tf.keras.Sequential([scope["model"], tf.keras.layers.Softmax()])  # probabilities are taken as their logarithm
-    x, y = scope["x"], scope["y"]
-    same = mi_defense.audit_model(probs, members=(x[:800], y[:800]), nonmembers=(x[800:1600], y[800:1600]), attacks=["threshold_loss"])
+    members, nonmembers = scope["members"], scope["nonmembers"]
+    same = mi_defense.audit_model(probs, members=members, nonmembers=nonmembers, attacks=["threshold_loss"])
     assert same["threshold_loss"]["auc"] == pytest.approx(weaker["threshold_loss"]["auc"], abs=1e-3)
+
+
+def test_audit_model_writes_its_architecture_and_a_short_report(tmp_path):
+    """The record and report_model.md/.html: layers by name, parameters, each attack's AUC and
+    TPR at the low FPRs, the reference runs, and what the audit cannot show."""
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((80, 6)).astype(np.float32), np.arange(80) % 3
+
+    def fit(model, a, b, seed):
+        model.compile(optimizer="adam", loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        model.fit(a, b, epochs=3, batch_size=20, verbose=0)
+        return model
+
+    model = fit(mlp((6,), 3, 0), x[:40], y[:40], 0)
+    kw = dict(members=(x[:40], y[:40]), nonmembers=(x[40:], y[40:]), bootstrap=5)
+    for refs, out in ((0, tmp_path / "none"), (2, tmp_path / "two")):
+        picked = ["threshold_loss", "lira_online_fixed", "rmia"] if refs else ["threshold_loss", "threshold_confidence"]
+        found = mi_defense.audit_model(model, train=fit if refs else None, references=refs or 16, out=out, attacks=picked, **kw)
+        record = json.loads((out / "results_model.json").read_text())
+        assert record["references"] == refs and record["model"]["parameters"] == 6 * 16 + 16 + 32 + 16 * 3 + 3
+        assert [(d["name"], d["class"], d["output_shape"], d["parameters"]) for d in record["model"]["layer_details"]] == [
+            (la.name, type(la).__name__, [None, width], la.count_params()) for la, width in zip(model.layers, (16, 16, 3))]
+        md, page = (out / "report_model.md").read_text(), (out / "report_model.html").read_text()
+        assert "Model Sequential: 3 layers, 195 parameters" in md and "40 members, 40 non-members" in md
+        for la in model.layers:
+            assert f"| {la.name} | {type(la).__name__} |" in md and f"<td>{la.name}</td>" in page
+        assert "| attack | AUC [95% CI] | TPR at FPR 0.1 | TPR at FPR 0.01 | TPR at FPR 0.001 | TPR at FPR 0.0001 |" in md
+        for name, r in found.items():
+            assert f"{r['auc']:.3f}" in md.split(f"| {name}", 1)[1].splitlines()[0], name
+        assert "40 non-members resolve false-positive rates down to 0.025" in md and "(unresolved)" in md
+        assert ("No reference runs" in md) == (refs == 0) and ("LiRA uses one variance" in md) == (refs == 2)
+    assert "threshold_loss (primary)" in (tmp_path / "none" / "report_model.md").read_text()
+    assert "lira_online_fixed (primary)" in md and "2 reference runs, each trained by" in md
 
 
 def test_the_readme_shows_lines_of_the_tested_examples():
     readme = (ROOT / "README.md").read_text()
     m = re.search(r"Your own Keras model.*?```bash\n(.*?)```\n\n```python\n(.*?)```", readme, re.S)
     assert m, "the README's own-model lines are missing"
-    examples = block("own-model-cli", "bash") + block("own-model-arrays") + block("own-model-trained")
+    examples = block("own-model-cli", "bash") + "".join(block(t) for t in ("own-model-arrays", "own-model-adult", "own-model-trained"))
     for line in (m.group(1) + m.group(2)).splitlines():
         assert line in examples, f"README line not in a tested example: {line}"

@@ -27,36 +27,15 @@ import dataclasses
 import os
 import pickle
 import time
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
-import numpy as np
-
+from mi_defense.auditing import workplan
 from mi_defense.config import Whole
 from mi_defense.errors import UserError
 
 OnDone = Callable[..., None]  # on_done(spec, run, meta, arrays): the orchestrator writes the run
 
 FAULT_ENV = "MI_DEFENSE_FAULT_ONCE"  # testing the retry path: a worker exits once (marker file)
-
-
-def remaining_minutes(todo, seconds: Dict[str, List[float]]) -> Tuple[float, int]:
-    """Minutes the runs in ``todo`` should take, and how many of their defenses are not yet
-    timed: each defense's mean run time so far; a defense not yet timed counts at the
-    slowest defense's mean (a defense that distils costs more than one that only trains,
-    so the mean of the others would come in low)."""
-    means = {k: float(np.mean(ts)) for k, ts in seconds.items()}
-    slowest = max(means.values())
-    untimed = {s.key for s, _ in todo if s.key not in means}
-    return sum(means.get(s.key, slowest) for s, _ in todo) / 60, len(untimed)
-
-
-def remaining_text(todo, seconds: Dict[str, List[float]]) -> str:
-    """``about N min left for R run(s)``, or ``at least`` while some defenses are not yet timed."""
-    minutes, untimed = remaining_minutes(todo, seconds)
-    if not untimed:
-        return f"about {minutes:.0f} min left for {len(todo)} run(s)"
-    return (f"at least {minutes:.0f} min left for {len(todo)} run(s) ({untimed} defense(s) not timed yet, counted at the "
-            "slowest so far)")
 
 
 def groups(todo: Sequence[Tuple[object, object]], together: int) -> List[Tuple[object, list]]:
@@ -102,20 +81,23 @@ class LocalExecutor(Executor):
         from mi_defense.progress import progress as progress_bar
 
         todo = list(todo)[:stop_after_runs] if stop_after_runs is not None else list(todo)
+        phases = workplan.planned(setup, todo)
+        if todo:
+            log(workplan.describe(todo, phases))
         trained = 0
-        seconds: Dict[str, List[float]] = {}
+        clock, timed = workplan.WorkClock(), set()
         bar = progress_bar(total=len(todo), desc="audit runs", unit="run", disable=not progress or not todo, dynamic_ncols=True)
         for spec, runs in groups(todo, self.together):
             t0 = time.time()
             for run, (meta, arrays) in zip(runs, compute_runs(setup, spec, runs)):
                 on_done(spec, run, meta, arrays)
-            trained += len(runs)
+                clock.observe(spec.key, phases[trained], meta)
+                trained += 1
             bar.update(len(runs))
-            first = spec.key not in seconds
-            seconds.setdefault(spec.key, []).extend([(time.time() - t0) / len(runs)] * len(runs))
-            if first and trained < len(todo):
-                log(f"{spec} {runs[0]} took {seconds[spec.key][0]:.0f} s{' per run' if len(runs) > 1 else ''}; "
-                    f"{remaining_text(todo[trained:], seconds)}")
+            if spec.key not in timed and trained < len(todo):  # after the first run(s) of each defense
+                timed.add(spec.key)
+                log(f"{spec} {runs[0]} took {(time.time() - t0) / len(runs):.0f} s{' per run' if len(runs) > 1 else ''}; "
+                    f"{clock.text(todo[trained:], phases[trained:])}")
         bar.close()
         return trained
 
@@ -176,6 +158,8 @@ class RayExecutor(Executor):
             gpus = 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
         task = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=self.max_retries, retry_exceptions=False)(_compute_on_worker)
         todo = list(todo)[:stop_after_runs] if stop_after_runs is not None else list(todo)
+        if todo:
+            log(workplan.describe(todo, workplan.planned(setup, todo)))
         try:
             shared = ray.put(setup)  # once: every task reads it from the object store
         except (TypeError, pickle.PicklingError) as exc:  # e.g. a user's model builder that does not pickle

@@ -136,6 +136,12 @@ class Defense:
         its metadata; a cached run is reused only when they still match."""
         return {}
 
+    def planned(self, n_train: int) -> list:
+        """The work of one run on ``n_train`` examples, as ``progress.Phase`` records (steps of
+        each kind, ``auditing.workplan``); empty when the defense does not say (its runs are
+        then timed whole)."""
+        return []
+
     def train_cfg(self, seed: int, steps: Optional[int]) -> TrainConfig:
         return dataclasses.replace(self.ctx.train, seed=seed, steps=steps if steps is not None else self.ctx.train.steps)
 
@@ -153,3 +159,11 @@ def stratified_subset(y: np.ndarray, n: int, num_classes: int, seed: int) -> np.
         left = np.setdiff1d(np.arange(len(y)), np.concatenate(chosen))
         chosen.append(rng.choice(left, rest, replace=False))
     return np.sort(np.concatenate(chosen)).astype(np.int64)
+
+
+def training_phase(cfg: TrainConfig, n_train: int):
+    """The training of ``n_train`` examples with ``cfg``: its steps at its batch."""
+    from mi_defense.progress import Phase
+    from mi_defense.training.loop import resolve_steps
+
+    return Phase("train", f"training steps at batch {min(cfg.batch, n_train)}", resolve_steps(cfg, n_train))

@@ -151,6 +151,12 @@ class DPSGD(Defense):
     def resolved(self):
         return {"recipe_name": self.recipe(10 ** 9)[0].name}
 
+    def planned(self, n_train: int) -> list:
+        from mi_defense.progress import Phase
+
+        r, steps = self.recipe(n_train)
+        return [Phase("dpsgd", f"{self.name} steps at expected batch {r.batch}", int(steps))]
+
     def build(self, x: np.ndarray, seed: int, r: DPSGDRecipe, sigma: float, rng, batch: float):
         """``(dp_model, train_inputs, released_model)``: the DP model and the inputs it trains
         on (the members themselves), and the model an attacker queries (the same)."""

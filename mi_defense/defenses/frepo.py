@@ -16,7 +16,7 @@ import dataclasses
 import time
 
 from mi_defense.config import DISTILL_DP_DEFAULTS, EPSILON, FINITE_POSITIVE, NOISE_INITS, POSITIVE_WHOLE, DistillConfig
-from mi_defense.defenses.base import Defense, DefenseResult, TrainingJob
+from mi_defense.defenses.base import Defense, DefenseResult, TrainingJob, training_phase
 from mi_defense.training.evaluate import accuracy
 from mi_defense.training.recipes import describe
 
@@ -63,6 +63,14 @@ class FRePoDefense(Defense):
         cfg = self.config(0)
         return {"clip_space": cfg.clip_space, "init": cfg.init} if cfg.private else {}
 
+    def planned(self, n_train: int) -> list:
+        """A distillation (DP steps cost more: per-example clipping), then a training on the synthetic set."""
+        from mi_defense.progress import Phase
+
+        cfg = self.config(0)
+        kind = f"{'DP ' if cfg.private else ''}distillation steps (pool width {cfg.width}, real batch {cfg.batch_real})"
+        return [Phase("distill", kind, int(cfg.steps)), training_phase(self.ctx.train, cfg.ipc * self.ctx.num_classes)]
+
     def prepare(self, x, y, seed) -> TrainingJob:
         """Distil the members; the job trains the released model on the synthetic set."""
         from mi_defense.distillation.api import distil_members
@@ -80,8 +88,10 @@ class FRePoDefense(Defense):
                 "distill_seconds": t_distill, "distill_final_loss": state.history[-1]["loss"] if state.history else None,
                 "float64_retries": state.f64_retries, "train_steps": int(model.train_steps),
                 "train_accuracy": accuracy(model, x, y), "seconds": time.time() - t0,
-                **self.recorded(describe(tcfg, len(x_syn), model.train_steps, x.ndim == 4 and x.shape[-1] == 3, "frepo-protocol"), model,
-                                f"; the distillation's pool keeps FRePo's ConvNet (width {cfg.width}, depth {cfg.depth}, {cfg.pool_norm} norm)"),
+                **self.recorded(describe(tcfg, len(x_syn), model.train_steps, x.ndim == 4 and x.shape[-1] == 3, "frepo-protocol",
+                                         x.ndim == 4), model,
+                                f"; the distillation's pool keeps the package's {'ConvNet' if x.ndim == 4 else 'MLP'} (width {cfg.width}, "
+                                f"depth {cfg.depth}, {cfg.pool_norm} norm)"),
                 **self._privacy(res.dp, len(x_syn), cfg, self.ctx.normalisation)})
         return TrainingJob(x_syn, y_syn, tcfg, f"train on {len(x_syn)} synthetic", finish)
 

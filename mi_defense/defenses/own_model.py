@@ -212,6 +212,19 @@ def summary(model, source: str) -> dict:
     return {"source": source, "layers": [type(la).__name__ for la in net.layers], "parameters": int(net.count_params())}
 
 
+def layer_details(model) -> list:
+    """One row per layer of the user's network: its name, class, output shape (when Keras
+    knows it) and parameter count (``audit_model``'s record and report)."""
+    rows = []
+    for la in unwrap(model).layers:
+        try:
+            shape = [None if d is None else int(d) for d in la.output.shape]
+        except (AttributeError, ValueError, TypeError):
+            shape = None
+        rows.append({"name": la.name, "class": type(la).__name__, "output_shape": shape, "parameters": int(la.count_params())})
+    return rows
+
+
 def describe(s: dict) -> str:
     """``summary`` as the recipe's sentence says it."""
     layers = ", ".join(s["layers"])

@@ -17,9 +17,10 @@ from __future__ import annotations
 from mi_defense.config import TrainConfig
 
 
-def describe(cfg: TrainConfig, n_train: int, steps: int, rgb: bool, name: str) -> dict:
-    """The recipe as recorded in every result: its name, a sentence and the resolved settings."""
-    aug = cfg.augment_mode(rgb)
+def describe(cfg: TrainConfig, n_train: int, steps: int, rgb: bool, name: str, images: bool = True) -> dict:
+    """The recipe as recorded in every result: its name, a sentence and the resolved settings
+    (feature vectors, ``images=False``, are never augmented: ``training.loop``)."""
+    aug = cfg.augment_mode(rgb) if images else "none"
     loss = "cross-entropy" if cfg.loss == "xent" else "MSE on centred one-hot (or learned) labels"
     batch = min(cfg.batch, n_train)
     epochs = steps * batch / max(n_train, 1)
