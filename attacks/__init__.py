@@ -56,9 +56,10 @@ class ReleaseInputs:
 
     def __post_init__(self):
         if set(self.candidates) != set(self.synthetic) or not (self.candidates or self.given_statistics):
-            raise AttackInputError("release inputs need the same, non-empty set of spaces for candidates and synthetic data "
-                                   "(or given statistics alone)")
-        n = len(next(iter(self.candidates.values()))) if self.candidates else len(next(iter(self.given_statistics.values()))[0])
+            raise AttackInputError("release inputs need the same, non-empty set of spaces for candidates and synthetic "
+                                   "data (or given statistics alone)")
+        n = (len(next(iter(self.candidates.values()))) if self.candidates
+             else len(next(iter(self.given_statistics.values()))[0]))
         for k, c in self.candidates.items():
             if len(c) != n:
                 raise AttackInputError(f"release space '{k}': {len(c)} candidates, expected {n}")
@@ -72,7 +73,8 @@ class ReleaseInputs:
         if self.labels is not None:
             self.labels = np.asarray(self.labels)
             if self.labels.shape != (n,) or not np.issubdtype(self.labels.dtype, np.integer):
-                raise AttackInputError(f"release labels must be integers of shape ({n},), got {self.labels.dtype} {self.labels.shape}")
+                raise AttackInputError(f"release labels must be integers of shape ({n},), got {self.labels.dtype} "
+                                       f"{self.labels.shape}")
             self.num_classes = int(self.num_classes or self.labels.max() + 1)
             if self.labels.min() < 0 or self.labels.max() >= self.num_classes:
                 raise AttackInputError(f"release labels must lie in 0..{self.num_classes - 1}")
@@ -84,10 +86,12 @@ class ReleaseInputs:
         given_refs = any(r is not None for _, r in self.given_statistics.values())
         if m != len(self.reference_targets) or (m > 0 and self.reference_in is None) or \
                 (self.reference_in is not None and not (m or given_refs)):
-            raise AttackInputError("give reference_synthetic, reference_targets and reference_in together, one release per run")
+            raise AttackInputError("give reference_synthetic, reference_targets and reference_in together, one release "
+                                   "per run")
         for name, (t, r) in self.given_statistics.items():
             if np.shape(t) != (n,) or (r is not None and np.shape(r)[0] != n):
-                raise AttackInputError(f"given statistic '{name}' must be (N,) for the target and (N, M) for the references")
+                raise AttackInputError(f"given statistic '{name}' must be (N,) for the target and (N, M) for the "
+                                       "references")
         if self.reference_in is not None:
             self.reference_in = np.asarray(self.reference_in, bool)
             widths = {m} if m else set()
@@ -96,7 +100,8 @@ class ReleaseInputs:
                 raise AttackInputError(f"reference_in has shape {self.reference_in.shape}, expected ({n}, M) with M "
                                        f"the number of reference releases ({sorted(widths)})")
             for name, x in [*zip([f"reference release {i}" for i in range(m)], self.reference_synthetic),
-                            *[(f"given statistic '{k}'", v) for k, vs in self.given_statistics.items() for v in vs if v is not None]]:
+                            *[(f"given statistic '{k}'", v) for k, vs in self.given_statistics.items() for v in vs
+                              if v is not None]]:
                 if not np.all(np.isfinite(x)):
                     raise AttackInputError(f"{name} contains NaN or infinite values")
 
@@ -130,15 +135,16 @@ def scores_for(name: str, inputs: Optional[AttackInputs] = None, reference: Opti
         kind, what = _NEEDS[attack.needs]
         raise AttackInputError(f"attack '{name}' needs {kind} ({what})")
     if attack.needs == "release" and registry.release_missing(name, given):
-        raise AttackInputError(f"attack '{name}' needs ReleaseInputs (a released set) with {registry.release_missing(name, given)}")
+        raise AttackInputError(f"attack '{name}' needs ReleaseInputs (a released set) with "
+                               f"{registry.release_missing(name, given)}")
     s = attack.score(given, seed=seed, n_jobs=n_jobs, rmia_a=rmia_a)
     return s, given.membership, given.slices
 
 
-def run(inputs: Optional[AttackInputs] = None, attacks: Optional[Sequence[str]] = None, fprs: Sequence[float] = DEFAULT_FPRS,
-        reference: Optional[ReferenceInputs] = None, release_inputs: Optional[ReleaseInputs] = None,
-        bootstrap: int = 200, seed: int = 0, n_jobs: Optional[int] = None, return_scores: bool = False,
-        rmia_a: Optional[float] = None) -> dict:
+def run(inputs: Optional[AttackInputs] = None, attacks: Optional[Sequence[str]] = None,
+        fprs: Sequence[float] = DEFAULT_FPRS, reference: Optional[ReferenceInputs] = None,
+        release_inputs: Optional[ReleaseInputs] = None, bootstrap: int = 200, seed: int = 0,
+        n_jobs: Optional[int] = None, return_scores: bool = False, rmia_a: Optional[float] = None) -> dict:
     """Run ``attacks`` (``None``: every attack the given inputs allow; an empty list runs
     nothing); ``{name: result}``.
 
@@ -162,5 +168,5 @@ def run(inputs: Optional[AttackInputs] = None, attacks: Optional[Sequence[str]] 
 
 
 __all__ = ["AttackInputs", "ReferenceInputs", "ReleaseInputs", "AttackInputError", "run", "scores_for", "available",
-           "THRESHOLD", "TRAINED", "REFERENCE", "REGISTRY", "DEFAULT_FPRS", "metrics", "signals", "lira", "rmia", "trained",
-           "release", "release_lira", "queries", "registry", "epsilon"]
+           "THRESHOLD", "TRAINED", "REFERENCE", "REGISTRY", "DEFAULT_FPRS", "metrics", "signals", "lira", "rmia",
+           "trained", "release", "release_lira", "queries", "registry", "epsilon"]

@@ -84,10 +84,12 @@ def bound_at_threshold(scores, membership, threshold: float, direction: str, con
     n1, n0 = int(membership.sum()), int((~membership).sum())
     flagged = scores >= threshold
     tp, fp = int((flagged & membership).sum()), int((flagged & ~membership).sum())
-    above, below, (tpr_lo, fpr_up, tnr_lo, fnr_up) = _bounds(np.array([tp]), np.array([fp]), n1, n0, 1.0 - confidence, delta)
+    above, below, (tpr_lo, fpr_up, tnr_lo, fnr_up) = _bounds(np.array([tp]), np.array([fp]), n1, n0, 1.0 - confidence,
+                                                             delta)
     value = above[0] if direction == "member_if_at_least" else below[0]
     return {"value": float(max(value, 0.0)), "tp": tp, "fp": fp, "n_members": n1, "n_nonmembers": n0,
-            "tpr_lower": float(tpr_lo[0]), "fpr_upper": float(fpr_up[0]), "tnr_lower": float(tnr_lo[0]), "fnr_upper": float(fnr_up[0])}
+            "tpr_lower": float(tpr_lo[0]), "fpr_upper": float(fpr_up[0]), "tnr_lower": float(tnr_lo[0]),
+            "fnr_upper": float(fnr_up[0])}
 
 
 def halves(membership: np.ndarray, seed: int = 0):
@@ -114,7 +116,9 @@ def epsilon_lower_bound(scores, membership, confidence: float = 0.95, delta: flo
     scores, membership = np.asarray(scores, np.float64), np.asarray(membership, bool)
     choose, report = halves(membership, seed)
     pick = bound_at_best_threshold(scores[choose], membership[choose], confidence, delta)
-    out = bound_at_threshold(scores[report], membership[report], pick["threshold"], pick["direction"], confidence, delta)
-    return {"value": out["value"], "confidence": confidence, "delta": delta, "attack": attack, "threshold": pick["threshold"],
-            "direction": pick["direction"], "selection": "threshold and direction chosen on a random half of the examples, "
+    out = bound_at_threshold(scores[report], membership[report], pick["threshold"], pick["direction"], confidence,
+                             delta)
+    return {"value": out["value"], "confidence": confidence, "delta": delta, "attack": attack,
+            "threshold": pick["threshold"], "direction": pick["direction"],
+            "selection": "threshold and direction chosen on a random half of the examples, "
             "bound computed on the other half", **{k: v for k, v in out.items() if k != "value"}}

@@ -26,7 +26,8 @@ def _finite(name: str, a: np.ndarray) -> None:
     if not np.issubdtype(a.dtype, np.number):
         raise AttackInputError(f"{name} must be numeric, got dtype {a.dtype}")
     if not np.all(np.isfinite(a)):
-        raise AttackInputError(f"{name} contains {int(np.sum(~np.isfinite(a)))} NaN or infinite values; drop or fix those examples")
+        raise AttackInputError(f"{name} contains {int(np.sum(~np.isfinite(a)))} NaN or infinite values; drop or fix "
+                               "those examples")
 
 
 def _membership(m, n: int, name: str = "membership") -> np.ndarray:
@@ -164,7 +165,8 @@ class ReferenceInputs:
         if r.ndim == 2:
             r = r[:, :, None]
         if t.ndim != 2 or r.ndim != 3:
-            raise AttackInputError(f"target must be (N,) or (N, A) and references (N, M) or (N, M, A); got {t.shape} and {r.shape}")
+            raise AttackInputError(f"target must be (N,) or (N, A) and references (N, M) or (N, M, A); got {t.shape} "
+                                   f"and {r.shape}")
         n, a = t.shape
         if r.shape[0] != n or r.shape[2] != a:
             raise AttackInputError(f"references have shape {r.shape}, expected ({n}, M, {a}) to match target {t.shape}")
@@ -178,7 +180,8 @@ class ReferenceInputs:
                 raise AttackInputError(f"{name} must be probabilities of the true class in [0, 1]")
         mask = np.asarray(self.reference_in)
         if mask.shape != r.shape[:2] or mask.dtype != bool:
-            raise AttackInputError(f"reference_in must be a boolean array of shape {r.shape[:2]}, got {mask.dtype} {mask.shape}")
+            raise AttackInputError(f"reference_in must be a boolean array of shape {r.shape[:2]}, got {mask.dtype} "
+                                   f"{mask.shape}")
         self.target, self.references, self.reference_in = t, r, mask
         self.membership = _membership(self.membership, n)
         if self.labels is not None:

@@ -95,7 +95,8 @@ def evaluate(scores: np.ndarray, membership: np.ndarray, fprs: Sequence[float] =
     if slices:
         from attacks.inputs import as_mask
 
-        out["slices"] = {k: slice_metrics(scores, membership, as_mask(m, len(scores), f"slice '{k}'"), fprs) for k, m in slices.items()}
+        out["slices"] = {k: slice_metrics(scores, membership, as_mask(m, len(scores), f"slice '{k}'"), fprs)
+                         for k, m in slices.items()}
     return out
 
 
@@ -126,7 +127,8 @@ def summarise_over_targets(results: Iterable[dict]) -> dict:
     """Mean and standard deviation of AUC and TPR@FPR over several targets."""
     results = list(results)
     aucs = [r["auc"] for r in results]
-    out = {"n_targets": len(results), "auc_mean": float(np.mean(aucs)), "auc_std": float(np.std(aucs)), "tpr_at_fpr_mean": {}, "tpr_at_fpr_std": {}}
+    out = {"n_targets": len(results), "auc_mean": float(np.mean(aucs)), "auc_std": float(np.std(aucs)),
+           "tpr_at_fpr_mean": {}, "tpr_at_fpr_std": {}}
     for k in results[0]["tpr_at_fpr"]:
         v = [r["tpr_at_fpr"][k] for r in results]
         out["tpr_at_fpr_mean"][k] = float(np.mean(v))

@@ -64,7 +64,8 @@ def _statistic(stat: str, calibrate: bool):
     return lambda rel, **_: release_lira.uncalibrated_scores(rel, stat)
 
 
-THRESHOLD = ["threshold_loss", "threshold_confidence", "threshold_entropy", "threshold_modified_entropy", "threshold_logit_confidence"]
+THRESHOLD = ["threshold_loss", "threshold_confidence", "threshold_entropy", "threshold_modified_entropy",
+             "threshold_logit_confidence"]
 TRAINED = ["trained_lr", "trained_mlp", "trained_gb", "trained_knn"]
 REFERENCE = ["lira_online", "lira_online_fixed", "lira_offline", "lira_offline_fixed", "rmia", "rmia_online"]
 
@@ -103,7 +104,8 @@ DESCRIPTIONS = {
     "lira_offline_fixed": "LiRA offline with one variance for all examples",
     "rmia": "RMIA: the example's likelihood ratio against population examples (offline, a tuned on the references)",
     "rmia_online": "RMIA with the reference runs that trained on the example too",
-    "release_pixel": "distance from the candidate to its nearest released image, in pixels (the default release attack)",
+    "release_pixel": "distance from the candidate to its nearest released image, in pixels (the default release "
+                     "attack)",
     "release_feature": "the same distance in the target model's penultimate features",
     "release_krr": "the loss of the candidate's label under the release's kernel ridge regression predictor "
                    "(FRePo's objective, fixed random-feature kernel; lower: member)",
@@ -112,7 +114,8 @@ DESCRIPTIONS = {
     "release_lira_random_feature": "the nearest-release distance in a fixed random-feature space, calibrated over "
                                    "reference releases",
     "release_lira_krr": "release_krr calibrated over reference releases",
-    "release_lira_model_feature": "release_feature (each run's own model's features) calibrated over reference releases",
+    "release_lira_model_feature": "release_feature (each run's own model's features) calibrated over reference "
+                                  "releases",
 }
 
 

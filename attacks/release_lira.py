@@ -142,9 +142,10 @@ def with_references(candidates, labels, num_classes: int, membership, target, re
     given = {}
     if references and all(r[2] is not None for r in [target, *references]):
         given["model_feature"] = (np.asarray(target[2], np.float64), np.stack([r[2] for r in references], axis=1))
-    return ReleaseInputs(candidates={"pixel": flat(candidates)}, synthetic={"pixel": flat(target[0])}, membership=membership,
-                         slices=slices or {}, labels=labels, num_classes=num_classes, synthetic_targets=target[1],
-                         reference_synthetic=[flat(r[0]) for r in references], reference_targets=[r[1] for r in references],
+    return ReleaseInputs(candidates={"pixel": flat(candidates)}, synthetic={"pixel": flat(target[0])},
+                         membership=membership, slices=slices or {}, labels=labels, num_classes=num_classes,
+                         synthetic_targets=target[1], reference_synthetic=[flat(r[0]) for r in references],
+                         reference_targets=[r[1] for r in references],
                          reference_in=np.asarray(reference_in, bool) if references else None, given_statistics=given)
 
 

@@ -11,7 +11,8 @@ reference runs only), the missing IN runs are approximated linearly:
 ``p(x) = 0.5 * ((1 + a) * p_OUT(x) + (1 - a))``. ``a`` depends on the data and the
 training; as in the paper it is chosen with the reference runs alone (``tune_a``): each
 reference run in turn plays the target, the others except its complementary partner its
-references, and the ``a`` with the highest mean AUC wins. The target's membership is never used. With A augmentation queries,
+references, and the ``a`` with the highest mean AUC wins. The target's membership is never used. \
+With A augmentation queries,
 ``p(x | theta)`` and ``p(x)`` are averaged over the queries.
 """
 from __future__ import annotations

@@ -29,8 +29,8 @@ def check_delta(delta: float, n: int, where: str = "delta") -> float:
     """``delta`` if ``0 < delta < 1/n``, else a one-line ``UserError``: at ``delta >= 1/n``
     releasing one private record in the clear satisfies the guarantee."""
     if not (isinstance(delta, (int, float)) and not isinstance(delta, bool) and 0 < delta < 1.0 / n):
-        raise UserError(f"{where}={delta!r} must be below 1/n = {1.0 / n:.3g} for n={n} private records (at delta >= 1/n, "
-                        f"publishing one record in the clear meets the guarantee); leave it unset for the default "
+        raise UserError(f"{where}={delta!r} must be below 1/n = {1.0 / n:.3g} for n={n} private records (at delta >= "
+                        "1/n, publishing one record in the clear meets the guarantee); leave it unset for the default "
                         f"{dp_delta(n):.3g}")
     return float(delta)
 
@@ -61,8 +61,8 @@ def calibrate_noise(epsilon: float, q: float, steps: int, delta: float, rtol: fl
         while not ok(hi * 2.0):
             hi *= 2.0
             if hi > 1e4:
-                raise UserError(f"epsilon {epsilon} is out of reach with {steps} steps at sampling rate {q:.3g}; raise epsilon "
-                                "or train fewer steps")
+                raise UserError(f"epsilon {epsilon} is out of reach with {steps} steps at sampling rate {q:.3g}; raise "
+                                "epsilon or train fewer steps")
         lo, hi = hi, hi * 2.0
     while hi - lo > rtol * hi:
         mid = 0.5 * (lo + hi)

@@ -38,8 +38,8 @@ def _quiet(*_args, **_kwargs) -> None:
 
 
 def distill(x: np.ndarray, y: np.ndarray, *, ipc: int = 10, steps: Optional[int] = None, preset: str = "auto",
-            class_names: Optional[Sequence[str]] = None, init: Optional[str] = None, seed: Optional[int] = None, progress: bool = False,
-            log: Optional[Callable[[str], None]] = None, **settings) -> DistilledSet:
+            class_names: Optional[Sequence[str]] = None, init: Optional[str] = None, seed: Optional[int] = None,
+            progress: bool = False, log: Optional[Callable[[str], None]] = None, **settings) -> DistilledSet:
     """Distil a private image set with FRePo ("Dataset Distillation using Neural Feature Regression").
 
     Args:
@@ -77,39 +77,46 @@ def distill(x: np.ndarray, y: np.ndarray, *, ipc: int = 10, steps: Optional[int]
     """
     from mi_defense.config import resolve_distill_config
     from mi_defense.data.dataset import Dataset
-    from mi_defense.distillation.api import check_distillable, distil_members, make_strategy, release_provenance, transform_for
+    from mi_defense.distillation.api import (check_distillable, distil_members, make_strategy, release_provenance,
+                                             transform_for)
     from mi_defense.entropy import os_seed
     from mi_defense.io import package_versions
 
     x, y = np.asarray(x), np.asarray(y)
     if x.ndim != 4:
-        raise UserError(f"x has shape {x.shape}; FRePo distils images (N, H, W, C) (add a channel axis to grey-scale images)")
-    n_classes = len(class_names) if class_names is not None else (int(y.max()) + 1 if y.size and np.issubdtype(y.dtype, np.integer) else 0)
+        raise UserError(f"x has shape {x.shape}; FRePo distils images (N, H, W, C) (add a channel axis to grey-scale "
+                        "images)")
+    n_classes = (len(class_names) if class_names is not None
+                 else (int(y.max()) + 1 if y.size and np.issubdtype(y.dtype, np.integer) else 0))
     names = [str(c) for c in class_names] if class_names is not None else [str(c) for c in range(n_classes)]
     data = Dataset("private set", x, y, None, None, names)  # validates shapes, dtypes and labels
     if seed is None:
         seed = os_seed(31) if settings.get("epsilon") is not None else 0
-    cfg = resolve_distill_config(preset, "distill()", n_members=len(x), ipc=ipc, steps=steps, init=init, seed=seed, checkpoint_every=0,
-                                 **settings)
+    cfg = resolve_distill_config(preset, "distill()", n_members=len(x), ipc=ipc, steps=steps, init=init, seed=seed,
+                                 checkpoint_every=0, **settings)
     missing = [names[c] for c in range(n_classes) if np.sum(y == c) < (cfg.ipc if cfg.init == "real" else 1)]
     if missing:
-        raise UserError(f"class(es) {', '.join(missing)} have too few images for ipc={cfg.ipc}; lower ipc or add images")
+        raise UserError(f"class(es) {', '.join(missing)} have too few images for ipc={cfg.ipc}; lower ipc or add "
+                        "images")
     check_distillable(y, n_classes, cfg.ipc, names)
     transform = transform_for(cfg, data.x_train)
     t0 = time.time()
     res = distil_members(cfg, data.x_train, data.y_train, n_classes, transform, strategy=make_strategy(cfg.strategy),
                          log=log or _quiet, progress=progress)
     public = release_provenance(cfg, res.dp, len(res.init_positions))
-    record = {"kind": "frepo-distill-run", "config": dataclasses.asdict(cfg), "seed": cfg.seed, "n_members": int(len(x)),
-              "dataset_fingerprint": data.fingerprint(), "steps_done": res.state.step, "seconds": time.time() - t0,
-              "final_loss": res.state.history[-1]["loss"] if res.state.history else None, "loss_history": res.state.history,
-              "versions": package_versions(), "release": public}
-    return DistilledSet(res.x, res.y, res.labels, transform, names, np.asarray(res.init_positions, np.int64), public, record)
+    record = {"kind": "frepo-distill-run", "config": dataclasses.asdict(cfg), "seed": cfg.seed,
+              "n_members": int(len(x)), "dataset_fingerprint": data.fingerprint(), "steps_done": res.state.step,
+              "seconds": time.time() - t0,
+              "final_loss": res.state.history[-1]["loss"] if res.state.history else None,
+              "loss_history": res.state.history, "versions": package_versions(), "release": public}
+    return DistilledSet(res.x, res.y, res.labels, transform, names, np.asarray(res.init_positions, np.int64), public,
+                        record)
 
 
-def distill_dataset(dataset: str = "digits", *, out: Union[str, Path], preset: str = "auto", config: Union[str, Path, None] = None,
-                    data_dir: Optional[str] = None, members: Optional[int] = None, split: Union[str, Path, None] = None,
-                    resume: bool = False, progress: bool = False, tensorboard: bool = False, keep_checkpoint: bool = False,
+def distill_dataset(dataset: str = "digits", *, out: Union[str, Path], preset: str = "auto",
+                    config: Union[str, Path, None] = None, data_dir: Optional[str] = None,
+                    members: Optional[int] = None, split: Union[str, Path, None] = None, resume: bool = False,
+                    progress: bool = False, tensorboard: bool = False, keep_checkpoint: bool = False,
                     log: Optional[Callable[[str], None]] = None, **settings) -> dict:
     """Distil the members of a named dataset into the folder ``out``: what ``mi-defense distill`` runs.
 
@@ -143,15 +150,15 @@ def distill_dataset(dataset: str = "digits", *, out: Union[str, Path], preset: s
 
     check_writable_dir(out, "out (--out)")
     return distill_folder(dataset, out, preset=preset, data_dir=data_dir, members=members,
-                          split_path=None if split is None else str(split), config_path=None if config is None else str(config),
-                          resume=resume, progress=progress, tensorboard=tensorboard, keep_checkpoint=keep_checkpoint,
-                          log=log or _quiet, **settings)
+                          split_path=None if split is None else str(split),
+                          config_path=None if config is None else str(config), resume=resume, progress=progress,
+                          tensorboard=tensorboard, keep_checkpoint=keep_checkpoint, log=log or _quiet, **settings)
 
 
 def evaluate(distilled: Union[str, Path], dataset: str, *, models: int = 3, preset: Optional[str] = None,
-             data_dir: Optional[str] = None, baseline_subset: bool = False, only_subset: bool = False, compare_width: int = 0,
-             batched: bool = False, json_path: Union[str, Path, None] = None, progress: bool = False,
-             log: Optional[Callable[[str], None]] = None, **settings) -> dict:
+             data_dir: Optional[str] = None, baseline_subset: bool = False, only_subset: bool = False,
+             compare_width: int = 0, batched: bool = False, json_path: Union[str, Path, None] = None,
+             progress: bool = False, log: Optional[Callable[[str], None]] = None, **settings) -> dict:
     """FRePo's evaluation of a released set: fresh ConvNets trained on it; their test accuracy.
 
     Args:
@@ -187,17 +194,19 @@ def evaluate(distilled: Union[str, Path], dataset: str, *, models: int = 3, pres
     from mi_defense.io import check_writable_file
 
     Whole(1, description="a whole number >= 1 (train at least one model)").check(models, "models", "evaluate")
-    Whole(0, description="a whole number >= 0 (a ConvNet width, or 0 for none)").check(compare_width, "compare_width", "evaluate")
+    Whole(0, description="a whole number >= 0 (a ConvNet width, or 0 for none)").check(compare_width, "compare_width",
+                                                                                       "evaluate")
     OrNone(Options(TRAIN_PRESETS)).check(preset, "preset", "evaluate")
     if json_path is not None:
         check_writable_file(json_path, "json_path (--json)")
     return evaluate_distilled(distilled, dataset, models=models, data_dir=data_dir, preset=preset, json_path=json_path,
-                              baseline_subset=baseline_subset, progress=progress, compare_width=compare_width, batched=batched,
-                              only_subset=only_subset, log=log or _quiet, **settings)
+                              baseline_subset=baseline_subset, progress=progress, compare_width=compare_width,
+                              batched=batched, only_subset=only_subset, log=log or _quiet, **settings)
 
 
-def audit(x=None, y=None, *, x_test=None, y_test=None, config=None, out: Union[str, Path], preset: Optional[str] = "quick",
-          model=None, progress: bool = False, log: Optional[Callable[[str], None]] = None, executor: str = "local",
+def audit(x=None, y=None, *, x_test=None, y_test=None, config=None, out: Union[str, Path],
+          preset: Optional[str] = "quick", model=None, progress: bool = False,
+          log: Optional[Callable[[str], None]] = None, executor: str = "local",
           executor_options: Optional[dict] = None, shard: Optional[Tuple[int, int]] = None,
           **settings) -> Optional[AuditResults]:
     """Train every defense, attack it with the membership-inference suite, write ``out/results.json``.
@@ -232,9 +241,9 @@ def audit(x=None, y=None, *, x_test=None, y_test=None, config=None, out: Union[s
             ``mi_defense.auditing.executors``); ``executor_options`` go to its constructor
             (``together``: reference runs trained in one graph, for both; ``address``,
             ``gpus_per_task``, ``max_retries`` for Ray).
-        shard: ``(i, n)``, whole numbers with ``0 <= i < n``: train only the i-th of n shares of the runs (into ``out``'s cache)
-            and return None; a call without ``shard`` then trains what is missing, merges
-            and scores.
+        shard: ``(i, n)``, whole numbers with ``0 <= i < n``: train only the i-th of n shares
+            of the runs (into ``out``'s cache) and return None; a call without ``shard`` then
+            trains what is missing, merges and scores.
         **settings: ``AuditConfig`` fields that override the rest (``dataset``, ``defenses``,
             ``members``, ``references``, ...), and ``width``/``depth`` for every ConvNet.
 
@@ -305,7 +314,8 @@ def _private_arrays(out: Path, x, y, x_test, y_test) -> Path:
     path = out / PRIVATE_DIR / "data.npz"
     if path.is_file():
         with np.load(path, allow_pickle=False) as z:
-            same = set(z.files) == set(arrays) and all(np.array_equal(z[k], v) and z[k].dtype == v.dtype for k, v in arrays.items())
+            same = set(z.files) == set(arrays) and all(np.array_equal(z[k], v) and z[k].dtype == v.dtype
+                                                       for k, v in arrays.items())
         if same:
             return path
         if (out / "split.json").is_file():

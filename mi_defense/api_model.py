@@ -10,8 +10,9 @@ weights), which gives LiRA and RMIA ("Membership Inference Attacks From First Pr
 that need no reference runs (threshold and trained attacks), which are much weaker at low
 false-positive rates.
 
->>> found = mi_defense.audit_model(model, members=(x_in, y_in), nonmembers=(x_out, y_out), train=fit, references=16)  # doctest: +SKIP
->>> found["lira_online_fixed"]["auc"]                                                                                 # doctest: +SKIP
+>>> found = mi_defense.audit_model(model, members=(x_in, y_in), nonmembers=(x_out, y_out),  # doctest: +SKIP
+...                                train=fit, references=16)
+>>> found["lira_online_fixed"]["auc"]                                                       # doctest: +SKIP
 """
 from __future__ import annotations
 
@@ -33,7 +34,8 @@ def _pair(value, name: str) -> Tuple[np.ndarray, np.ndarray]:
         raise UserError(f"{name} must be a pair (x, y) of arrays") from None
     x, y = np.asarray(x), np.asarray(y)
     if y.ndim != 1 or len(x) != len(y) or not np.issubdtype(y.dtype, np.integer) or len(y) < 2:
-        raise UserError(f"{name}: give x (N, ...) and integer classes y (N,) for N >= 2 examples; got x {x.shape}, y {y.dtype} {y.shape}")
+        raise UserError(f"{name}: give x (N, ...) and integer classes y (N,) for N >= 2 examples; got x {x.shape}, "
+                        f"y {y.dtype} {y.shape}")
     return x, y
 
 
@@ -62,21 +64,25 @@ def _reference_logits(model, train: Callable, x_u, y_u, masks, seed: int, log) -
         try:
             copy = tf.keras.models.clone_model(model)
         except (ValueError, TypeError, NotImplementedError) as exc:
-            raise UserError(f"tf.keras.models.clone_model cannot copy this model ({str(exc).splitlines()[0][:120]}); build it with "
-                            "tf.keras.Sequential or the functional API, or give get_config to your subclass") from None
+            raise UserError(f"tf.keras.models.clone_model cannot copy this model ({str(exc).splitlines()[0][:120]}); "
+                            "build it with tf.keras.Sequential or the functional API, or give get_config to your "
+                            "subclass") from None
         t0 = time.time()
         trained = train(copy, x_u[masks[:, r]], y_u[masks[:, r]], run_seed)
         trained = copy if trained is None else trained
         if not isinstance(trained, tf.keras.Model):
-            raise UserError(f"train returned a {type(trained).__name__}; return the trained Keras model (or None, having trained the copy)")
+            raise UserError(f"train returned a {type(trained).__name__}; return the trained Keras model (or None, "
+                            "having trained the copy)")
         refs.append(_outputs(trained, x_u)[0])
-        log(f"reference run {r + 1}/{masks.shape[1]}: trained on {int(masks[:, r].sum())} examples in {time.time() - t0:.0f} s")
+        log(f"reference run {r + 1}/{masks.shape[1]}: trained on {int(masks[:, r].sum())} examples in "
+            f"{time.time() - t0:.0f} s")
     return refs
 
 
 def audit_model(model, *, members, nonmembers, train: Optional[Callable] = None, references: int = 16,
-                out: Union[str, Path, None] = None, attacks: Optional[Sequence[str]] = None, fprs: Optional[Sequence[float]] = None,
-                bootstrap: int = 200, seed: int = 0, n_jobs: int = 1, log: Optional[Callable[[str], None]] = None) -> dict:
+                out: Union[str, Path, None] = None, attacks: Optional[Sequence[str]] = None,
+                fprs: Optional[Sequence[float]] = None, bootstrap: int = 200, seed: int = 0, n_jobs: int = 1,
+                log: Optional[Callable[[str], None]] = None) -> dict:
     """Attack a trained Keras model with the membership-inference suite.
 
     Args:
@@ -121,7 +127,8 @@ def audit_model(model, *, members, nonmembers, train: Optional[Callable] = None,
     if train is not None and not callable(train):
         raise UserError(f"train must be a function fit(model, x, y, seed), got {type(train).__name__}")
     if train is not None and (references < 2 or references % 2):
-        raise UserError(f"references={references}: give an even number of reference runs, at least 2 (16 or more to publish)")
+        raise UserError(f"references={references}: give an even number of reference runs, at least 2 (16 or more to "
+                        "publish)")
     if out is not None:
         check_writable_dir(out, "out")
     x_u, y_u = np.concatenate([xm, xn]), np.concatenate([ym, yn]).astype(np.int64)
@@ -129,7 +136,8 @@ def audit_model(model, *, members, nonmembers, train: Optional[Callable] = None,
     logits, outputs = _outputs(model, x_u)
     num_classes = logits.shape[1]
     if logits.ndim != 2 or y_u.min() < 0 or y_u.max() >= num_classes:
-        raise UserError(f"the model's output has shape {logits.shape}; expected (N, C) with every class of y below C = {num_classes}")
+        raise UserError(f"the model's output has shape {logits.shape}; expected (N, C) with every class of y below "
+                        f"C = {num_classes}")
     slices = class_slices(y_u, num_classes)
     masks, refs = np.zeros((len(y_u), 0), bool), []
     if train is not None:
@@ -140,7 +148,8 @@ def audit_model(model, *, members, nonmembers, train: Optional[Callable] = None,
     applicable = suite.available(inputs, reference)
     unknown = [a for a in (attacks or []) if a not in applicable]
     if unknown:
-        raise UserError(f"attack(s) {', '.join(unknown)} cannot run here{' (no reference runs without train)' if not refs else ''}; "
+        raise UserError(f"attack(s) {', '.join(unknown)} cannot run "
+                        f"here{' (no reference runs without train)' if not refs else ''}; "
                         f"choose from {', '.join(applicable)}")
     fprs = tuple(fprs or DEFAULT_FPRS)
     results = suite.run(inputs, attacks=list(attacks) if attacks else applicable, fprs=fprs, reference=reference,
@@ -151,7 +160,8 @@ def audit_model(model, *, members, nonmembers, train: Optional[Callable] = None,
         primary = default_attack(len(refs))
         record = {
             "schema": SCHEMA, "model": {**summary(model, type(model).__name__), "layer_details": layer_details(model)},
-            "outputs": outputs, "n_members": int(membership.sum()), "n_nonmembers": int((~membership).sum()), "references": len(refs),
+            "outputs": outputs, "n_members": int(membership.sum()), "n_nonmembers": int((~membership).sum()),
+            "references": len(refs),
             "reference_training": getattr(train, "__qualname__", None) if train is not None else None,
             "primary_attack": primary if primary in results else next(iter(results), None),
             "config": {"seed": seed, "fprs": list(fprs), "bootstrap": bootstrap, "attacks": list(results)},

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-from mi_defense import api
+from mi_defense import api, cli_args
 from mi_defense.config import AUGMENT_MODES
 from mi_defense.errors import UserError, exposure_warnings_on_one_line
 from mi_defense.version import __version__
@@ -28,14 +28,16 @@ def cmd_data_list(args) -> int:
     for d in api.list_datasets(data_dir=args.data_dir):
         shape = "x".join(str(n) for n in d["input_shape"])
         print(f"{d['name']:<15}{shape:<14}{d['num_classes']:>8}{d['n_train']:>8}{d['n_test']:>7}  {d['available']}")
-    print("\nUser data: --dataset path/to/data.npz (x_train, y_train[, x_test, y_test]) or --dataset path/to/folder (one subfolder per class).")
+    print("\nUser data: --dataset path/to/data.npz (x_train, y_train[, x_test, y_test]) or --dataset path/to/folder "
+          "(one subfolder per class).")
     return 0
 
 
 def cmd_data_fetch(args) -> int:
     ds = api.fetch_dataset(args.name, data_dir=args.data_dir)
     test = f", test {len(ds.x_test)}" if ds.x_test is not None else ""
-    print(f"{ds.name}: train {len(ds.x_train)}{test}, shape {ds.input_shape}, {ds.num_classes} classes; checksums verified")
+    print(f"{ds.name}: train {len(ds.x_train)}{test}, shape {ds.input_shape}, {ds.num_classes} classes; "
+          "checksums verified")
     for f, h in ds.files.items():
         print(f"  {f}  sha256 {h}")
     return 0
@@ -57,15 +59,15 @@ def _distill_settings(args) -> dict:
                 pool_size=args.pool_size, max_online_updates=args.max_online_updates, init=args.init,
                 learn_labels=False if args.no_learn_labels else None, flip=args.flip, seed=args.seed,
                 checkpoint_every=args.checkpoint_every, jit=True if args.jit else None, strategy=args.strategy,
-                pool_norm=args.pool_norm, lr=args.lr, label_lr=args.label_lr, epsilon=args.epsilon, delta=args.delta, clip=args.clip,
-                clip_space=args.clip_space)
+                pool_norm=args.pool_norm, lr=args.lr, label_lr=args.label_lr, epsilon=args.epsilon, delta=args.delta,
+                clip=args.clip, clip_space=args.clip_space)
 
 
 def cmd_distill(args) -> int:
-    meta = api.distill_dataset(args.dataset, out=args.out, preset=args.preset, config=args.config, data_dir=args.data_dir,
-                               members=args.members, split=args.split, resume=args.resume, progress=not args.quiet,
-                               tensorboard=args.tensorboard, keep_checkpoint=args.keep_checkpoint, log=print,
-                               **_distill_settings(args))
+    meta = api.distill_dataset(args.dataset, out=args.out, preset=args.preset, config=args.config,
+                               data_dir=args.data_dir, members=args.members, split=args.split, resume=args.resume,
+                               progress=not args.quiet, tensorboard=args.tensorboard,
+                               keep_checkpoint=args.keep_checkpoint, log=print, **_distill_settings(args))
     state = "done" if meta["complete"] else "stopped early"
     print(f"distilled {meta['n_members']} members of {meta['dataset']} into {meta['n_synthetic']} synthetic images "
           f"({state}, {meta['steps_done']} steps, {meta['seconds']:.0f} s, final loss "
@@ -92,11 +94,13 @@ def evaluation_lines(r: dict) -> List[str]:
         return f"test accuracy {100 * b['test_accuracy_mean']:.2f} +- {100 * b['test_accuracy_std']:.2f} %"
     lines = []
     if "test_accuracy_mean" in r:
-        lines.append(f"distilled set ({r['n_train']} images): {acc(r)} over {r['models']} models of width {r['train_config']['width']}")
+        lines.append(f"distilled set ({r['n_train']} images): {acc(r)} over {r['models']} models of width "
+                     f"{r['train_config']['width']}")
     lines += [f"  under width-{width} evaluation: {acc(b)}" for width, b in r.get("at_width", {}).items()]
     if "random_subset" in r:
         b = r["random_subset"]
-        lines.append(f"random real subset ({b['n_train']} images): {acc(b)} over {b['models']} models of width {b['train_config']['width']}")
+        lines.append(f"random real subset ({b['n_train']} images): {acc(b)} over {b['models']} models of width "
+                     f"{b['train_config']['width']}")
     return lines
 
 
@@ -129,7 +133,8 @@ def cmd_audit(args) -> int:
     check_writable_dir(out)
     print(f"mi-defense {args.command}: preset {args.preset} on {cfg.dataset}; defenses {', '.join(cfg.defenses)}; "
           f"{cfg.references} reference runs; "
-          + (f"model {cfg.model}" if cfg.model else f"ConvNets of width {cfg.train.width}, depth {cfg.train.depth}") + f"; output {out}")
+          + (f"model {cfg.model}" if cfg.model else f"ConvNets of width {cfg.train.width}, depth {cfg.train.depth}")
+          + f"; output {out}")
     options = {"together": args.together, **({"address": args.ray_address} if args.executor == "ray" else {})}
     results = api.audit(config=cfg, out=out, shard=_parse_shard(args.shard), progress=not args.quiet, log=print,
                         executor=args.executor, executor_options=options)
@@ -147,21 +152,18 @@ def cmd_report(args) -> int:
 
 
 # --------------------------------------------------------------------------- parser
-def _data_dir_arg(sp) -> None:
-    sp.add_argument("--data-dir", metavar="DIR", help="folder holding dataset copies (DIR/<name>/...); also $MI_DEFENSE_DATA")
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The ``mi-defense`` parser: one subparser per command, in the order ``--help`` lists them."""
     from mi_defense.cli_bench import add_bench_parser
     from mi_defense.cli_canary import add_canary_parser
 
-    p = argparse.ArgumentParser(prog="mi-defense", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="mi-defense", description=DESCRIPTION,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"mi-defense {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     for add in (add_data_parser, add_attacks_parser, add_distill_parser, add_evaluate_parser,
-                functools.partial(add_bench_parser, data_dir_arg=_data_dir_arg), add_audit_parser, add_run_parser,
-                add_canary_parser, add_report_parser):
+                functools.partial(add_bench_parser, data_dir_arg=cli_args.data_dir_arg), add_audit_parser,
+                add_run_parser, add_canary_parser, add_report_parser):
         add(sub)
     return p
 
@@ -170,18 +172,19 @@ def add_data_parser(sub) -> None:
     d = sub.add_parser("data", help="list and fetch datasets")
     dsub = d.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
     dl = dsub.add_parser("list", help="each dataset, its shape, classes and where it is available")
-    _data_dir_arg(dl)
+    cli_args.data_dir_arg(dl)
     dl.set_defaults(func=cmd_data_list)
     df = dsub.add_parser("fetch", help="find or download a dataset and verify its checksums")
     df.add_argument("name", help="mnist, fashion_mnist, cifar10 or adult")
-    _data_dir_arg(df)
+    cli_args.data_dir_arg(df)
     df.set_defaults(func=cmd_data_fetch)
     d.set_defaults(func=lambda a: (d.print_help(), 2)[1])
 
 
 def add_attacks_parser(sub) -> None:
     at = sub.add_parser("attacks", help="list the attacks with one line each",
-                        description="Every attack of the suite: its name (for --attack and --primary-attack), what it needs, what it scores.")
+                        description="Every attack of the suite: its name (for --attack and --primary-attack), what it "
+                                    "needs, what it scores.")
     at.set_defaults(func=cmd_attacks)
 
 
@@ -189,65 +192,41 @@ def add_distill_parser(sub) -> None:
     from mi_defense.config import DISTILL_PRESETS, NORMS, DistillConfig
 
     ds = sub.add_parser("distill", help="distil a private training set with FRePo",
-                        description="Distil the members of a dataset with FRePo (Dataset Distillation using Neural Feature Regression).")
+                        description="Distil the members of a dataset with FRePo (Dataset Distillation using Neural "
+                                    "Feature Regression).")
     ds.add_argument("--dataset", default="digits", help="dataset name, .npz file or image folder (default: digits)")
-    _data_dir_arg(ds)
-    ds.add_argument("--out", required=True, metavar="DIR", help="output folder: the release (distilled.npz, distilled.png) and the private run record "
-                    "DIR/PRIVATE-do-not-release/ (split, seeds, timings, checkpoint: never publish it)")
+    cli_args.data_dir_arg(ds)
+    ds.add_argument("--out", required=True, metavar="DIR", help="output folder: the release (distilled.npz, "
+                    "distilled.png) and the private run record DIR/PRIVATE-do-not-release/ (split, seeds, timings, "
+                    "checkpoint: never publish it)")
     ds.add_argument("--preset", default="auto", choices=["auto", *DISTILL_PRESETS],
-                    help="auto (default): small below 20 000 members, else quick, and quick with --epsilon (DP settings never depend "
-                         "on the data); small: width 32, 1000 steps; quick: CPU-sized, width 64, 2000 steps; paper: the paper's setting")
+                    help="auto (default): small below 20 000 members, else quick, and quick with --epsilon (DP "
+                         "settings never depend on the data); small: width 32, 1000 steps; quick: CPU-sized, width 64, "
+                         "2000 steps; paper: the paper's setting")
     ds.add_argument("--config", metavar="TOML", help="a TOML file with a [distill] table")
     ds.add_argument("--ipc", type=int, help="synthetic images per class (default 10)")
-    ds.add_argument("--steps", type=int, help="outer steps (default 1000 for small, 2000 for quick, 500 for quick with --epsilon, 20000 for paper)")
+    ds.add_argument("--steps", type=int, help="outer steps (default 1000 for small, 2000 for quick, 500 for quick with "
+                    "--epsilon, 20000 for paper)")
     ds.add_argument("--width", type=int, help="pool ConvNet width (default 32 for small, 64 for quick, 128 for paper)")
     ds.add_argument("--depth", type=int, help="pool ConvNet depth, conv blocks (default 3)")
     ds.add_argument("--pool-norm", choices=NORMS, help="normalisation in the pool models (default batch)")
-    ds.add_argument("--batch-real", type=int, help="real examples per outer step (default 256 for quick, 1024 for quick with --epsilon and for paper)")
+    ds.add_argument("--batch-real", type=int, help="real examples per outer step (default 256 for quick, 1024 for "
+                    "quick with --epsilon and for paper)")
     ds.add_argument("--pool-size", type=int, help="online models in the pool (default 10)")
-    ds.add_argument("--max-online-updates", type=int, help="training steps after which a pool model is re-initialised (default 100)")
-    ds.add_argument("--init", help="noise (default: white Gaussian noise, copies no member), smooth-noise (the default with "
-                                   "--epsilon and quick: Gaussian noise "
-                                   f"blurred over {DistillConfig.smooth_sigma:g} pixels; smooth_sigma in --config), real (copies --ipc members per class, "
-                                   "which the release then exposes; prints a "
-                                   "warning), or a public .npz set")
-    ds.add_argument("--lr", type=float, help="LAMB learning rate of the synthetic set (default 1e-2 from noise, 3e-4 from "
-                                             "real or public images)")
-    ds.add_argument("--label-lr", type=float, help="LAMB learning rate of the learned labels (default: the images' rate)")
-    _add_distill_dp_args(ds)
-    _add_distill_run_args(ds)
+    ds.add_argument("--max-online-updates", type=int,
+                    help="training steps after which a pool model is re-initialised (default 100)")
+    ds.add_argument("--init", help="noise (default: white Gaussian noise, copies no member), smooth-noise (the default "
+                                   "with --epsilon and quick: Gaussian noise blurred over "
+                                   f"{DistillConfig.smooth_sigma:g} pixels; smooth_sigma in --config), real (copies "
+                                   "--ipc members per class, which the release then exposes; prints a warning), or a "
+                                   "public .npz set")
+    ds.add_argument("--lr", type=float, help="LAMB learning rate of the synthetic set (default 1e-2 from noise, 3e-4 "
+                                             "from real or public images)")
+    ds.add_argument("--label-lr", type=float,
+                    help="LAMB learning rate of the learned labels (default: the images' rate)")
+    cli_args.add_distill_dp_args(ds)
+    cli_args.add_distill_run_args(ds)
     ds.set_defaults(func=cmd_distill)
-
-
-def _add_distill_dp_args(ds) -> None:
-    from mi_defense.config import CLIP_SPACES
-
-    ds.add_argument("--epsilon", type=float, help="DP-FRePo: release an (epsilon, delta)-differentially private set (noise start, "
-                    "per-example clipping, Gaussian noise, RDP accounting); with quick it then defaults to --batch-real 1024 "
-                    "and --steps 500, a better signal-to-noise ratio per step, and to --init smooth-noise")
-    ds.add_argument("--delta", type=float, help="DP-FRePo: delta, below 1/n (default min(1e-5, 1/n^1.1) for n members)")
-    ds.add_argument("--clip", type=float, help="DP-FRePo: per-example clipping norm (default 1)")
-    ds.add_argument("--clip-space", choices=CLIP_SPACES, help="DP-FRePo: clip each example's gradient with respect to the KRR "
-                    "readout (default; classes x features entries, so less noise per step) or the synthetic features and labels")
-
-
-def _add_distill_run_args(ds) -> None:
-    from mi_defense.config import STRATEGIES
-
-    ds.add_argument("--no-learn-labels", action="store_true", help="freeze the labels at the centred one-hot")
-    ds.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None, help="add horizontal flips inside the kernel (default: on for RGB)")
-    ds.add_argument("--seed", type=int, help="seed of the initial set, the pool and the real batches (default 0; with --epsilon a secret one "
-                    "from the operating system's entropy, kept in the private run record)")
-    ds.add_argument("--members", type=int, help="number of members (default: 90%% of the training pool; drawn with the seed, or with --epsilon from "
-                    "the operating system's entropy)")
-    ds.add_argument("--split", metavar="JSON", help="use a saved split.json instead of drawing one")
-    ds.add_argument("--checkpoint-every", type=int, help="outer steps between checkpoints (default 200; 0: none)")
-    ds.add_argument("--resume", action="store_true", help="continue from the checkpoint in DIR/PRIVATE-do-not-release/")
-    ds.add_argument("--keep-checkpoint", action="store_true", help="keep the checkpoint after a finished distillation (removed by default)")
-    ds.add_argument("--jit", action="store_true", help="compile the step with XLA (faster on GPU, slower on CPU)")
-    ds.add_argument("--strategy", choices=STRATEGIES, help="mirrored: split the real batch over all GPUs")
-    ds.add_argument("--tensorboard", action="store_true", help="write TensorBoard scalars to DIR/PRIVATE-do-not-release/tensorboard")
-    ds.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def add_evaluate_parser(sub) -> None:
@@ -255,18 +234,20 @@ def add_evaluate_parser(sub) -> None:
 
     ev = sub.add_parser("evaluate", help="train fresh models on a distilled set and report test accuracy",
                         description="FRePo's evaluation protocol: fresh ConvNets without normalisation trained on the "
-                                    "synthetic set only (Adam 3e-4, 500-step warm-up then cosine decay, MSE on the learned "
-                                    "labels, one random augmentation per batch; 1000/2000/5000 steps for 10/100/500 "
-                                    "images); test accuracy mean and std over the models. The test set is used only for "
-                                    "the final number.")
+                                    "synthetic set only (Adam 3e-4, 500-step warm-up then cosine decay, MSE on the "
+                                    "learned labels, one random augmentation per batch; 1000/2000/5000 steps for "
+                                    "10/100/500 images); test accuracy mean and std over the models. The test set is "
+                                    "used only for the final number.")
     ev.add_argument("--distilled", required=True, metavar="NPZ", help="a distilled.npz written by mi-defense distill")
-    ev.add_argument("--dataset", default="digits", help="the dataset it was distilled from, for its test split (default: digits)")
-    _data_dir_arg(ev)
-    ev.add_argument("--models", type=int, default=3, help="fresh models per set, for the mean and its spread (default 3; FRePo's paper "
-                    "reports 5). Each trains the protocol's steps: a width-32 ConvNet takes about 0.1-0.2 s per step on 2 CPU cores, "
-                    "so 3 models x 2000 steps x 2 sets (with --baseline-subset) is about 20 minutes there; the time is printed after "
-                    "the first model")
-    ev.add_argument("--preset", choices=list(TRAIN_PRESETS), help="model width preset (default: the distillation's width)")
+    ev.add_argument("--dataset", default="digits",
+                    help="the dataset it was distilled from, for its test split (default: digits)")
+    cli_args.data_dir_arg(ev)
+    ev.add_argument("--models", type=int, default=3, help="fresh models per set, for the mean and its spread (default "
+                    "3; FRePo's paper reports 5). Each trains the protocol's steps: a width-32 ConvNet takes about "
+                    "0.1-0.2 s per step on 2 CPU cores, so 3 models x 2000 steps x 2 sets (with --baseline-subset) is "
+                    "about 20 minutes there; the time is printed after the first model")
+    ev.add_argument("--preset", choices=list(TRAIN_PRESETS),
+                    help="model width preset (default: the distillation's width)")
     ev.add_argument("--width", type=int, help="ConvNet width of the evaluated models")
     ev.add_argument("--depth", type=int, help="ConvNet depth of the evaluated models")
     ev.add_argument("--train-steps", type=int, help="override the protocol's 1000/2000/5000 steps")
@@ -281,55 +262,15 @@ def add_evaluate_parser(sub) -> None:
     ev.add_argument("--batched", action="store_true",
                     help="train the models together in one graph (the same models; faster on a GPU, not on a CPU)")
     ev.add_argument("--compare-width", type=int, default=0, metavar="W",
-                    help="also evaluate with ConvNets of width W (128: FRePo's published evaluation; slow on a CPU; default off)")
-    ev.add_argument("--baseline-subset", action="store_true", help="also evaluate a random real subset of the same size")
-    ev.add_argument("--only-subset", action="store_true", help="evaluate only that random real subset, not the distilled set")
+                    help="also evaluate with ConvNets of width W (128: FRePo's published evaluation; slow on a CPU; "
+                         "default off)")
+    ev.add_argument("--baseline-subset", action="store_true",
+                    help="also evaluate a random real subset of the same size")
+    ev.add_argument("--only-subset", action="store_true",
+                    help="evaluate only that random real subset, not the distilled set")
     ev.add_argument("--json", metavar="PATH", help="write the result as JSON")
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
     ev.set_defaults(func=cmd_evaluate)
-
-
-def _add_audit_args(sp) -> None:
-    """The flags ``audit`` and ``run`` share."""
-    from mi_defense.config import RUN_PRESETS
-
-    sp.add_argument("--preset", default="quick", choices=list(RUN_PRESETS),
-                    help="quick (default): small ConvNets (width 32), 4 reference runs, minutes on a CPU; standard: the "
-                         "setting to publish (width 64, 16 reference runs, 5000 + 5000 examples on Fashion-MNIST)")
-    sp.add_argument("--dataset", default=None, help="dataset name, .npz file or image folder (default: the preset's, digits or fashion_mnist)")
-    _data_dir_arg(sp)
-    sp.add_argument("--config", metavar="TOML", help="a TOML file with [audit], [train] and [distill] tables")
-    sp.add_argument("--defense", action="append", metavar="SPEC",
-                    help="repeatable: none[:epochs=E], subset[:n=K], dpsgd:eps=E[,clip=C,batch=B,steps=S,lr=L], "
-                         "frepo:ipc=K[,init=real,lr=L,steps=S], frepo:ipc=K,eps=E[,clip=C,clip_space=S,init=I] (DP-FRePo, from smoothed "
-                         "noise unless init= says otherwise) (default: the preset's; quick: none, subset, "
-                         "dpsgd:eps=8,steps=500, frepo:ipc=10)")
-    sp.add_argument("--attack", action="append", metavar="NAME", help="repeatable; default: every applicable attack ('mi-defense attacks' lists them)")
-    sp.add_argument("--primary-attack", metavar="NAME", help="the attack the verdict, frontier and epsilon bound use, declared "
-                    "before scoring (default: lira_online_fixed below 64 reference runs, lira_online from 64, threshold_loss without)")
-    sp.add_argument("--references", type=int, help="reference runs per defense for LiRA/RMIA (even; 0 disables; preset quick 4, standard 16)")
-    sp.add_argument("--model", metavar="FILE.py:FN", help="your architecture instead of the ConvNet/MLP for every model but FRePo's "
-                    "pool and dpsgd-linear: FN(input_shape, num_classes, seed) returns an uncompiled tf.keras.Model with "
-                    "num_classes logits (also package.module:FN); each defense keeps its recipe, DP-SGD wraps it")
-    sp.add_argument("--width", type=int, help="ConvNet width of every trained and pool model (preset quick 32, standard 64)")
-    sp.add_argument("--depth", type=int, help="ConvNet depth (preset quick 2, standard 3)")
-    sp.add_argument("--targets", type=int, help="target models per defense, different seeds (default 1)")
-    sp.add_argument("--members", type=int, help="members: the private training set the defense sees (default: the preset's on its "
-                    "own dataset, else half the pool up to that number; the rest of the pool minus the test share is held out)")
-    sp.add_argument("--nonmembers", type=int, help="held-out non-members for the audit (default: as many as members)")
-    sp.add_argument("--real-steps", type=int, help="DP-SGD training steps (default 1000)")
-    sp.add_argument("--bootstrap", type=int, help="bootstrap resamples for confidence intervals (default 100 for quick, 200 for standard)")
-    sp.add_argument("--seed", type=int, help="seed of the split, the reference halves and every run (default 0)")
-    sp.add_argument("--shard", metavar="i/n", help="train only the i-th of n shares of the runs; merge later without --shard "
-                    "(batch schedulers: --shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT)")
-    sp.add_argument("--executor", default="local", choices=["local", "ray"],
-                    help="local: train runs one by one in this process (default); ray: one Ray task per run "
-                         "(pip install 'mi-defense[ray]'; the driver writes the results)")
-    sp.add_argument("--ray-address", metavar="ADDR", help="Ray cluster to join (default $RAY_ADDRESS, else a local Ray runtime)")
-    sp.add_argument("--together", type=int, default=1, metavar="R",
-                    help="train up to R reference runs of a defense in one graph (default 1; pays on a GPU, slower on a CPU: "
-                         "see bench train)")
-    sp.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def add_audit_parser(sub) -> None:
@@ -338,18 +279,21 @@ def add_audit_parser(sub) -> None:
                                     "non-members, and attack it with the whole suite: threshold and trained attacks, "
                                     "LiRA (Membership Inference Attacks From First Principles) and RMIA (Low-Cost "
                                     "High-Power Membership Inference Attacks) over reference runs that repeat the "
-                                    "defense on random halves of the universe, and attacks on a released synthetic set. "
-                                    "Every run is cached in DIR, so a killed audit resumes and re-scoring retrains nothing. "
-                                    "Writes DIR/results.json and the report (report.html, report.md, figures).")
-    _add_audit_args(au)
-    au.add_argument("--out", required=True, metavar="DIR", help="output folder (results.json, report, cache of every run)")
+                                    "defense on random halves of the universe, and attacks on a released synthetic "
+                                    "set. Every run is cached in DIR, so a killed audit resumes and re-scoring "
+                                    "retrains nothing. Writes DIR/results.json and the report (report.html, report.md, "
+                                    "figures).")
+    cli_args.add_audit_args(au)
+    au.add_argument("--out", required=True, metavar="DIR",
+                    help="output folder (results.json, report, cache of every run)")
     au.set_defaults(func=cmd_audit)
 
 
 def add_run_parser(sub) -> None:
     rn = sub.add_parser("run", help="the whole pipeline with a preset: defenses, audit, report",
-                        description="The main job: every preset defense, every attack, results.json (and the report) in reports/<dataset>-<preset>/.")
-    _add_audit_args(rn)
+                        description="The main job: every preset defense, every attack, results.json (and the report) "
+                                    "in reports/<dataset>-<preset>/.")
+    cli_args.add_audit_args(rn)
     rn.add_argument("--out", metavar="DIR", help="default: reports/<dataset>-<preset>")
     rn.set_defaults(func=cmd_audit)
 

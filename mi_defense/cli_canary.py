@@ -17,7 +17,8 @@ def _check_common(args) -> None:
     if args.json:
         check_writable_file(args.json)
     if args.into and not (Path(args.into) / "results.json").is_file():
-        raise UserError(f"--into {args.into}: no results.json there; give the folder of an audit (its report shows the canaries)")
+        raise UserError(f"--into {args.into}: no results.json there; give the folder of an audit (its report shows "
+                        "the canaries)")
     if not 0 < args.confidence < 1:
         raise UserError(f"--confidence {args.confidence}: give a number between 0 and 1, e.g. 0.95")
 
@@ -31,8 +32,8 @@ def _write(args, result: dict) -> None:
     if args.into and result.get("dataset"):
         audited = json.loads((Path(args.into) / "results.json").read_text()).get("dataset")
         if audited != result["dataset"]:
-            raise UserError(f"--into {args.into}: that audit is of {audited}, this canary audit of {result['dataset']}; "
-                            "give the folder of an audit of the same data")
+            raise UserError(f"--into {args.into}: that audit is of {audited}, this canary audit of "
+                            f"{result['dataset']}; give the folder of an audit of the same data")
     if args.json:
         write_json(args.json, result)
         print(f"-> {args.json}")
@@ -53,12 +54,13 @@ def cmd_canary(args) -> int:
     r = audit(args.epsilon, trials=args.trials, broken=args.broken, confidence=args.confidence)
     need = trials_to_exceed(r.claimed_epsilon, args.confidence)
     verdict = ("CAUGHT: the step is less private than it claims" if r.caught else
-               "not caught" + ("" if args.trials >= need else f" (this many trials cannot bound epsilon above the claim even "
-                                                               f"for a step with no noise: use --trials {need} or more)"))
+               "not caught" + ("" if args.trials >= need else " (this many trials cannot bound epsilon above the "
+                                                               "claim even for a step with no noise: use --trials "
+                                                               f"{need} or more)"))
     print(f"{r.mechanism} one step{' with the ' + args.broken + ' broken' if args.broken else ''}: audited epsilon >= "
-          f"{r.audited_epsilon_lower_bound:.2f} at {100 * r.confidence:g}% confidence from {r.trials} releases per input; the "
-          f"accountant claims {r.claimed_epsilon:.2f} for this step (noise multiplier {r.noise_multiplier:.3g}, from a run "
-          f"calibrated to epsilon {r.run_epsilon:g}): {verdict}")
+          f"{r.audited_epsilon_lower_bound:.2f} at {100 * r.confidence:g}% confidence from {r.trials} releases per "
+          f"input; the accountant claims {r.claimed_epsilon:.2f} for this step (noise multiplier "
+          f"{r.noise_multiplier:.3g}, from a run calibrated to epsilon {r.run_epsilon:g}): {verdict}")
     _write(args, r.to_json())
     return 0
 
@@ -68,14 +70,17 @@ def cmd_one_run(args) -> int:
     from mi_defense.config import DefenseSpec, resolve_audit_config
 
     if args.broken == "clip":
-        raise UserError("the one-run audit breaks only the noise (--break noise); --break clip is for the one-step audit")
+        raise UserError("the one-run audit breaks only the noise (--break noise); --break clip is for the one-step "
+                        "audit")
     DefenseSpec.parse(args.one_run)  # a malformed spec fails before any data is read
-    cfg = resolve_audit_config(args.preset, args.config, dataset=args.dataset, data_dir=args.data_dir, members=args.members,
-                               seed=args.seed, defenses=(args.one_run,))
-    r = audit_one_run(args.one_run, cfg, canaries=args.canaries, kind=args.kind, guesses=args.guesses, broken=args.broken,
-                      confidence=args.confidence)
-    claim = "no DP claim" if r.claimed_epsilon is None else f"claims epsilon {r.claimed_epsilon:.2f} at delta {r.delta:.2g}"
-    verdict = "CAUGHT: less private than it claims" if r.caught else ("not caught" if r.claimed_epsilon is not None else "")
+    cfg = resolve_audit_config(args.preset, args.config, dataset=args.dataset, data_dir=args.data_dir,
+                               members=args.members, seed=args.seed, defenses=(args.one_run,))
+    r = audit_one_run(args.one_run, cfg, canaries=args.canaries, kind=args.kind, guesses=args.guesses,
+                      broken=args.broken, confidence=args.confidence)
+    claim = ("no DP claim" if r.claimed_epsilon is None
+             else f"claims epsilon {r.claimed_epsilon:.2f} at delta {r.delta:.2g}")
+    verdict = ("CAUGHT: less private than it claims" if r.caught
+               else ("not caught" if r.claimed_epsilon is not None else ""))
     print(f"{r.defense}{' with the noise broken' if r.broken else ''}, one run with {r.canaries} {r.kind} canaries "
           f"(each in with probability 1/2): {r.right} of {2 * r.guesses} guesses right, audited epsilon >= "
           f"{r.audited_epsilon_lower_bound:.2f} at {100 * r.confidence:g}% confidence; {claim}"
@@ -85,24 +90,27 @@ def cmd_one_run(args) -> int:
 
 
 def add_canary_parser(sub) -> None:
-    ca = sub.add_parser("canary", help="canary audits of the DP mechanisms: epsilon lower bounds that a broken mechanism fails",
-                        description="One step (default): run DP-FRePo's (or DP-SGD's) own update step many times on two "
-                                    "neighbouring inputs (with and without a canary whose gradient is far above the clipping "
-                                    "norm), each time with fresh noise, and turn the released updates into a Clopper-Pearson "
-                                    "lower bound on epsilon, compared with the accountant's epsilon for that step (Nasr et al., "
-                                    "'Adversary Instantiation' and 'Tight Auditing of Differentially Private Machine Learning'). "
-                                    "--one-run SPEC: train the whole defense once on the members plus canaries each included "
-                                    "with probability 1/2, guess which were included from the released model, and bound "
-                                    "epsilon from the right guesses ('Privacy Auditing with One (1) Training Run', Steinke, "
-                                    "Nasr & Jagielski).")
-    ca.add_argument("--mechanism", default="dp-frepo", choices=["dp-frepo", "dpsgd"], help="one step: the mechanism whose step "
-                    "is audited (default dp-frepo)")
-    ca.add_argument("--epsilon", type=float, help="one step: the run's target epsilon; the step's noise multiplier is the one "
-                    "the run is calibrated to: a quick DP-FRePo run on 54 000 records (batch 1024, 500 steps), or the dpsgd "
-                    "defense's tuned ConvNet recipe on 1000 members")
+    ca = sub.add_parser("canary", help="canary audits of the DP mechanisms: epsilon lower bounds that a broken "
+                        "mechanism fails",
+                        description="One step (default): run DP-FRePo's (or DP-SGD's) own update step many times on "
+                                    "two neighbouring inputs (with and without a canary whose gradient is far above "
+                                    "the clipping norm), each time with fresh noise, and turn the released updates "
+                                    "into a Clopper-Pearson lower bound on epsilon, compared with the accountant's "
+                                    "epsilon for that step (Nasr et al., 'Adversary Instantiation' and 'Tight Auditing "
+                                    "of Differentially Private Machine Learning'). --one-run SPEC: train the whole "
+                                    "defense once on the members plus canaries each included with probability 1/2, "
+                                    "guess which were included from the released model, and bound epsilon from the "
+                                    "right guesses ('Privacy Auditing with One (1) Training Run', Steinke, Nasr & "
+                                    "Jagielski).")
+    ca.add_argument("--mechanism", default="dp-frepo", choices=["dp-frepo", "dpsgd"], help="one step: the mechanism "
+                    "whose step is audited (default dp-frepo)")
+    ca.add_argument("--epsilon", type=float, help="one step: the run's target epsilon; the step's noise multiplier is "
+                    "the one the run is calibrated to: a quick DP-FRePo run on 54 000 records (batch 1024, 500 steps), "
+                    "or the dpsgd defense's tuned ConvNet recipe on 1000 members")
     ca.add_argument("--trials", type=int, default=500, help="one step: releases per neighbouring input (default 500)")
-    ca.add_argument("--break", dest="broken", choices=["noise", "clip"], help="disable the noise (or, one step only, the "
-                    "clipping) inside the real mechanism, still claiming the calibrated epsilon: the audit must catch it")
+    ca.add_argument("--break", dest="broken", choices=["noise", "clip"], help="disable the noise (or, one step only, "
+                    "the clipping) inside the real mechanism, still claiming the calibrated epsilon: the audit must "
+                    "catch it")
     ca.add_argument("--confidence", type=float, default=0.95, help="confidence of the lower bound (default 0.95)")
     ca.add_argument("--one-run", metavar="SPEC", help="audit this defense end to end from one training run, e.g. "
                     "dpsgd-linear:eps=1 (any --defense spec of the audit)")
@@ -114,12 +122,13 @@ def add_canary_parser(sub) -> None:
                     "(lowest), fixed before scoring (default canaries / 10)")
     ca.add_argument("--preset", default="quick", choices=list(RUN_PRESETS), help="one run: the audit preset whose "
                     "training settings the run uses (default quick)")
-    ca.add_argument("--config", metavar="TOML", help="one run: an audit TOML file (e.g. reports/cpu-reference.toml) for the "
-                    "training settings and the number of members")
+    ca.add_argument("--config", metavar="TOML", help="one run: an audit TOML file (e.g. reports/cpu-reference.toml) "
+                    "for the training settings and the number of members")
     ca.add_argument("--dataset", help="one run: dataset name, .npz file or image folder (default: the preset's)")
     ca.add_argument("--data-dir", help="one run: folder holding the named datasets")
     ca.add_argument("--members", type=int, help="one run: members besides the canaries (default: the configuration's)")
-    ca.add_argument("--seed", type=int, help="one run: seed of the members, canaries, their inclusion and the run (default 0)")
+    ca.add_argument("--seed", type=int, help="one run: seed of the members, canaries, their inclusion and the run "
+                    "(default 0)")
     ca.add_argument("--json", metavar="FILE", help="write the result as JSON")
     ca.add_argument("--into", metavar="DIR", help="also record the result in DIR/canaries.json, beside an audit's "
                     "results.json: its report shows each DP claim with its canary audits")

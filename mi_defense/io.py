@@ -102,7 +102,8 @@ def check_writable_dir(path, option: str = "--out") -> Path:
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
-        raise UserError(f"{option} {p}: cannot write in {existing} ({exc.strerror or exc}); choose a writable folder") from None
+        raise UserError(f"{option} {p}: cannot write in {existing} ({exc.strerror or exc}); choose a writable "
+                        "folder") from None
     return p
 
 
@@ -210,7 +211,8 @@ def package_versions() -> dict:
     from importlib import metadata
 
     out = {"python": sys.version.split()[0], "platform": platform.platform()}
-    for name in ("mi-defense", "tensorflow", "tensorflow-privacy", "dp-accounting", "numpy", "scipy", "scikit-learn", "matplotlib"):
+    for name in ("mi-defense", "tensorflow", "tensorflow-privacy", "dp-accounting", "numpy", "scipy", "scikit-learn",
+                 "matplotlib"):
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

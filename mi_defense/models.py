@@ -84,8 +84,8 @@ def conv3x3_relu(x, kernel, bias):
     def grad(dy):
         dz = tf.raw_ops.ReluGrad(gradients=dy, features=y)
         dx = tf.nn.conv2d(dz, tf.transpose(tf.reverse(kernel, [0, 1]), [0, 1, 3, 2]), 1, "SAME")
-        dk = tf.raw_ops.Conv2DBackpropFilter(input=x, filter_sizes=tf.shape(kernel), out_backprop=dz, strides=[1, 1, 1, 1],
-                                             padding="SAME")
+        dk = tf.raw_ops.Conv2DBackpropFilter(input=x, filter_sizes=tf.shape(kernel), out_backprop=dz,
+                                             strides=[1, 1, 1, 1], padding="SAME")
         return dx, dk, tf.reduce_sum(dz, axis=[0, 1, 2])
 
     return y, grad
@@ -115,7 +115,8 @@ class ConvNet(FeatureModel):
             for layer in (norm_l, conv):
                 if layer is not None:
                     setattr(self, layer.name, layer)  # track for Keras
-        self.head = tf.keras.layers.Dense(num_classes, kernel_initializer=_kinit(seed, depth), bias_initializer="zeros", name="head")
+        self.head = tf.keras.layers.Dense(num_classes, kernel_initializer=_kinit(seed, depth), bias_initializer="zeros",
+                                          name="head")
         self(tf.zeros((1, h, w, c)))  # build
 
     def features(self, x, training=False):
@@ -154,7 +155,8 @@ class MLP(FeatureModel):
         super().__init__(name=name)
         self.config = dict(input_shape=tuple(int(s) for s in input_shape), num_classes=int(num_classes),
                            width=int(width), depth=int(depth), norm=norm)
-        self.hidden = [tf.keras.layers.Dense(width, activation="relu", kernel_initializer=_kinit(seed, i), name=f"dense{i}")
+        self.hidden = [tf.keras.layers.Dense(width, activation="relu", kernel_initializer=_kinit(seed, i),
+                                             name=f"dense{i}")
                        for i in range(depth)]
         for layer in self.hidden:
             setattr(self, layer.name, layer)
@@ -174,7 +176,8 @@ def build_model(input_shape, num_classes: int, width: int = 128, depth: int = 3,
                 seed: Optional[int] = None, bn_momentum: float = 0.9):
     """A ConvNet for image input ``(H, W, C)``, an MLP for feature vectors ``(D,)``."""
     if len(input_shape) == 3:
-        return ConvNet(input_shape, num_classes, width=width, depth=depth, norm=norm, seed=seed, bn_momentum=bn_momentum)
+        return ConvNet(input_shape, num_classes, width=width, depth=depth, norm=norm, seed=seed,
+                       bn_momentum=bn_momentum)
     return MLP(input_shape, num_classes, width=width, depth=min(depth, 3), norm=norm, seed=seed)
 
 

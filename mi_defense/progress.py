@@ -16,8 +16,8 @@ from typing import Iterable, Optional
 class PlainProgress:
     """The part of tqdm's interface the package uses, as periodic plain lines on stderr."""
 
-    def __init__(self, iterable: Optional[Iterable] = None, total: Optional[float] = None, desc: str = "", unit: str = "it",
-                 initial: float = 0, every: float = 30.0, stream=None, **_ignored):
+    def __init__(self, iterable: Optional[Iterable] = None, total: Optional[float] = None, desc: str = "",
+                 unit: str = "it", initial: float = 0, every: float = 30.0, stream=None, **_ignored):
         self.iterable = iterable
         self.total = total if total is not None else (len(iterable) if hasattr(iterable, "__len__") else None)
         self.desc, self.unit, self.n, self.start_n = desc, unit, initial, initial

@@ -12,7 +12,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 warnings.filterwarnings("ignore", message=r".*TensorFlow Addons.*")
 warnings.filterwarnings("ignore", message=r".*tensorflow_probability.*")
-warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"(tensorflow|keras|tensorflow_probability|tensorflow_privacy|dp_accounting).*")
+warnings.filterwarnings("ignore", category=DeprecationWarning,
+                        module=r"(tensorflow|keras|tensorflow_probability|tensorflow_privacy|dp_accounting).*")
 warnings.filterwarnings("ignore", category=UserWarning, module=r"keras.*")
 
 import tensorflow as tf  # noqa: E402

@@ -45,6 +45,7 @@ def distilled_digits(tmp_path):
     rng = np.random.default_rng(0)
     d = tmp_path / "dist"
     d.mkdir()
-    np.savez(d / "distilled.npz", x=rng.standard_normal((10, 8, 8, 1)).astype(np.float32), y=np.eye(10, dtype=np.float32),
-             labels=np.arange(10), class_names=np.array(ds.class_names), **t.to_arrays())
+    np.savez(d / "distilled.npz", x=rng.standard_normal((10, 8, 8, 1)).astype(np.float32),
+             y=np.eye(10, dtype=np.float32), labels=np.arange(10), class_names=np.array(ds.class_names),
+             **t.to_arrays())
     return d

@@ -95,7 +95,8 @@ def test_distilled_set_round_trip_and_its_views(tmp_path):
     x, y = _digits()
     with pytest.warns(mi_defense.ExposureWarning, match="init=real copies 2 members per class") as caught:
         ds = mi_defense.distill(x, y, ipc=2, steps=3, width=8, depth=1, batch_real=64, pool_size=2, init="real")
-    assert [w.filename for w in caught if issubclass(w.category, mi_defense.ExposureWarning)] == [__file__]  # the caller's line
+    # the caller's line
+    assert [w.filename for w in caught if issubclass(w.category, mi_defense.ExposureWarning)] == [__file__]
     assert isinstance(ds, DistilledSet) and len(ds) == 20
     # the exposed members are real members of the classes they were copied for
     assert len(ds.exposed_members) == 20 and np.array_equal(y[ds.exposed_members], ds.labels)
@@ -205,9 +206,11 @@ def test_a_users_keras_model_fitted_on_the_release_trains_as_well_as_evaluate(re
     x_test = released.transform((d.images[1200:, ..., None] * 255 / 16).round().astype(np.uint8))
     y_test = d.target[1200:]
     tf.keras.utils.set_random_seed(0)
-    model = tf.keras.Sequential([tf.keras.layers.Conv2D(32, 3, padding="same", activation="relu", input_shape=released.x.shape[1:]),
+    model = tf.keras.Sequential([tf.keras.layers.Conv2D(32, 3, padding="same", activation="relu",
+                                                        input_shape=released.x.shape[1:]),
                                  tf.keras.layers.Flatten(), tf.keras.layers.Dense(released.y.shape[1])])
     released.fit(model, seed=0)
     ours = float(np.mean(model.predict(x_test, verbose=0).argmax(1) == y_test))
-    package = evaluate_set(released.x, released.y, x_test, y_test, 10, TrainConfig(width=32, depth=2), models=1, progress=False)
+    package = evaluate_set(released.x, released.y, x_test, y_test, 10, TrainConfig(width=32, depth=2), models=1,
+                           progress=False)
     assert ours >= package["test_accuracy_mean"] - 0.02, (ours, package["test_accuracy"])

@@ -75,8 +75,9 @@ def test_evaluate_refuses_an_unknown_preset_below_the_api_too(distilled, no_trai
 
 def test_evaluate_subset_without_the_private_record_is_refused_before_training(distilled, tmp_path, no_training):
     rng = np.random.default_rng(2)  # data with a test set, so the set alone could be evaluated
-    np.savez(tmp_path / "data.npz", x_train=rng.integers(0, 256, (100, 8, 8, 1), dtype=np.uint8), y_train=np.arange(100) % 10,
-             x_test=rng.integers(0, 256, (50, 8, 8, 1), dtype=np.uint8), y_test=np.arange(50) % 10)
+    np.savez(tmp_path / "data.npz", x_train=rng.integers(0, 256, (100, 8, 8, 1), dtype=np.uint8),
+             y_train=np.arange(100) % 10, x_test=rng.integers(0, 256, (50, 8, 8, 1), dtype=np.uint8),
+             y_test=np.arange(50) % 10)
     for flag in ("baseline_subset", "only_subset"):
         with pytest.raises(UserError) as e:
             api.evaluate(distilled, str(tmp_path / "data.npz"), **{flag: True})
@@ -111,7 +112,8 @@ def test_audit_accepts_numpy_shard_numbers(tmp_path, monkeypatch):
 
     seen = []
     monkeypatch.setattr(auditing, "run_audit", lambda cfg, out, shard=None, **k: seen.append(shard))
-    assert api.audit(dataset="digits", defenses=["none"], references=0, out=tmp_path / "o", shard=(np.int64(1), np.int64(3))) is None
+    assert api.audit(dataset="digits", defenses=["none"], references=0, out=tmp_path / "o",
+                     shard=(np.int64(1), np.int64(3))) is None
     assert seen == [(1, 3)] and all(type(v) is int for v in seen[0])
 
 
@@ -155,12 +157,15 @@ def test_evaluate_keeps_the_subset_members_out_of_its_result(distilled, tmp_path
     written = (tmp_path / "e.json").read_text()
     assert "members" not in json.loads(written)["random_subset"] and "members" not in r["random_subset"]
     private = distilled.parent / "PRIVATE-do-not-release" / "random-subset-seed4.json"
-    assert r["random_subset"]["members_file"] == str(private) and json.loads(written)["random_subset"]["members_file"] == str(private)
+    assert (r["random_subset"]["members_file"] == str(private)
+            and json.loads(written)["random_subset"]["members_file"] == str(private))
     record = json.loads(private.read_text())
     chosen = np.array(record["members"])
     assert record["seed"] == 4 and record["split_hash"] == split.hash and record["n_train"] == 10
-    assert set(chosen) <= set(split.members.tolist()) and np.bincount(ds.y_train[chosen], minlength=10).tolist() == [1] * 10
-    assert not [k for k in _keys(json.loads(written)) if "member" in k and k != "members_file"]  # no member list anywhere in the public JSON
+    assert (set(chosen) <= set(split.members.tolist())
+            and np.bincount(ds.y_train[chosen], minlength=10).tolist() == [1] * 10)
+    # no member list anywhere in the public JSON
+    assert not [k for k in _keys(json.loads(written)) if "member" in k and k != "members_file"]
 
 
 def _keys(d):

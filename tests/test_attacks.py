@@ -65,7 +65,8 @@ def test_input_validation():
     with pytest.raises(AttackInputError, match="sum to 1"):
         AttackInputs(labels=np.array([0, 1]), membership=[True, False], probs=np.ones((2, 2)))
     with pytest.raises(AttackInputError, match="reference_in"):
-        ReferenceInputs(target=np.full(3, 0.5), references=np.full((3, 4), 0.5), reference_in=np.zeros((3, 3), bool), membership=[1, 0, 1])
+        ReferenceInputs(target=np.full(3, 0.5), references=np.full((3, 4), 0.5), reference_in=np.zeros((3, 3), bool),
+                        membership=[1, 0, 1])
 
 
 def test_signals_known_values():
@@ -94,7 +95,8 @@ def simulate(n=2000, runs=65, seed=0, effect=1.5):
 
 
 def reference_inputs(p, ins, n_refs):
-    return ReferenceInputs(target=p[:, 0], references=p[:, 1:1 + n_refs], reference_in=ins[:, 1:1 + n_refs], membership=ins[:, 0])
+    return ReferenceInputs(target=p[:, 0], references=p[:, 1:1 + n_refs], reference_in=ins[:, 1:1 + n_refs],
+                           membership=ins[:, 0])
 
 
 def test_lira_online_beats_global_threshold_and_matches_scipy():
@@ -144,7 +146,8 @@ def test_rmia_a_is_tuned_on_the_reference_runs_alone():
         for m in range(4):
             o = [k for k in range(4) if k != m]
             pin = rin[:, o]
-            p_out = np.array([refs[i, o][~pin[i]].mean() if (~pin[i]).any() else refs[i, o].mean() for i in range(len(p))])
+            p_out = np.array([refs[i, o][~pin[i]].mean() if (~pin[i]).any() else refs[i, o].mean()
+                              for i in range(len(p))])
             lr_all = refs[:, m] / (0.5 * ((1 + a) * p_out + (1 - a)))
             aucs.append(metrics.auc(lr_all, rin[:, m]))  # RMIA with gamma 1 ranks exactly as LR(x)
         mean_auc[round(a, 2)] = np.mean(aucs)
@@ -191,7 +194,8 @@ def test_release_attack_catches_copied_members():
     cand = rng.normal(size=(200, 16))
     member = np.arange(200) < 100
     synth = cand[:5] + 0.01 * rng.normal(size=(5, 16))  # five members barely moved
-    rel = ReleaseInputs(candidates={"pixel": cand}, synthetic={"pixel": synth}, membership=member, slices={"init": np.arange(5)})
+    rel = ReleaseInputs(candidates={"pixel": cand}, synthetic={"pixel": synth}, membership=member,
+                        slices={"init": np.arange(5)})
     r = attacks.run(release_inputs=rel, bootstrap=0)["release_pixel"]
     assert r["slices"]["init"]["auc"] == 1.0
     assert r["tpr_at_fpr"]["0.01"] >= 0.05
@@ -212,9 +216,11 @@ def test_run_result_is_json_serialisable_and_schema_stable():
 def test_attack_registry_names_what_each_attack_needs():
     from attacks import registry
 
-    assert {n: registry.REGISTRY[n].needs for n in attacks.THRESHOLD + attacks.TRAINED} == dict.fromkeys(attacks.THRESHOLD + attacks.TRAINED, "outputs")
+    assert ({n: registry.REGISTRY[n].needs for n in attacks.THRESHOLD + attacks.TRAINED}
+            == dict.fromkeys(attacks.THRESHOLD + attacks.TRAINED, "outputs"))
     assert all(registry.REGISTRY[n].needs == "reference" for n in attacks.REFERENCE)
-    assert registry.get("release_feature").needs == "release" and registry.get("release_") is None and registry.get("lira") is None
+    assert (registry.get("release_feature").needs == "release" and registry.get("release_") is None
+            and registry.get("lira") is None)
     with pytest.raises(attacks.AttackInputError, match="needs ReferenceInputs"):
         attacks.scores_for("lira_online")
     with pytest.raises(attacks.AttackInputError, match="unknown attack 'lira'"):

@@ -77,7 +77,8 @@ def test_audit_catches_memorising_target_and_rates_blind_target_near_half(tiny, 
     text = (tmp_path / "a" / "results.json").read_text()
     on_disk = json.loads(text)
     assert on_disk["split"]["n_members"] == 80 and on_disk["split"]["hash"]
-    assert {"name", "params", "test_accuracy", "train_accuracy", "attacks", "released_artifact", "privacy_statement"} <= set(on_disk["defenses"][0])
+    assert ({"name", "params", "test_accuracy", "train_accuracy", "attacks", "released_artifact", "privacy_statement"}
+            <= set(on_disk["defenses"][0]))
     from importlib import metadata
     assert on_disk["versions"]["tensorflow"] == metadata.version("tensorflow")  # the version that produced the numbers
 
@@ -104,11 +105,13 @@ def test_second_scoring_pass_retrains_nothing_and_killed_audit_resumes(tiny, tmp
     for k in ("epsilon", "delta", "clip", "pool_bn_momentum"):
         old["distill"].pop(k)
     tc.write_text(json.dumps(old))
-    assert Audit(cfg, tmp_path / "b", progress=False, log=lambda s: None).run() == {"trained": 0, "cached": 5, "total": 5}
+    assert (Audit(cfg, tmp_path / "b", progress=False, log=lambda s: None).run()
+            == {"trained": 0, "cached": 5, "total": 5})
     # augment recorded as a boolean (before the styles had names): false is none, true is dsa
     assert cfg.train.augment == "none" and old["train"]["augment"] == "none"
     tc.write_text(json.dumps({**old, "train": {**old["train"], "augment": False}}))
-    assert Audit(cfg, tmp_path / "b", progress=False, log=lambda s: None).run() == {"trained": 0, "cached": 5, "total": 5}
+    assert (Audit(cfg, tmp_path / "b", progress=False, log=lambda s: None).run()
+            == {"trained": 0, "cached": 5, "total": 5})
     tc.write_text(json.dumps({**old, "train": {**old["train"], "augment": True}}))
     with pytest.raises(UserError, match=r"other settings \(train differ\)"):  # runs made with dsa, asked for none
         Audit(cfg, tmp_path / "b", progress=False, log=lambda s: None)
@@ -123,7 +126,8 @@ def test_second_scoring_pass_retrains_nothing_and_killed_audit_resumes(tiny, tmp
     # reused at the default (0), refused under FRePo's code's 0.01
     assert old["train"].pop("lr_final_ratio") == 0.0
     tc.write_text(json.dumps(old))
-    assert Audit(cfg, tmp_path / "b", progress=False, log=lambda s: None).run() == {"trained": 0, "cached": 5, "total": 5}
+    assert (Audit(cfg, tmp_path / "b", progress=False, log=lambda s: None).run()
+            == {"trained": 0, "cached": 5, "total": 5})
     floor = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, lr_final_ratio=0.01))
     with pytest.raises(UserError, match=r"other settings \(train differ\)"):
         Audit(floor, tmp_path / "b", progress=False, log=lambda s: None)
@@ -133,7 +137,8 @@ def test_second_scoring_pass_retrains_nothing_and_killed_audit_resumes(tiny, tmp
         Audit(cfg, tmp_path / "b", progress=False, log=lambda s: None)
     # the cached runs are never mixed with runs of other training settings
     with pytest.raises(UserError, match="other settings .*references"):
-        run_audit(tiny_config(tiny, defenses=("none",), references=2), tmp_path / "b", progress=False, log=lambda s: None)
+        run_audit(tiny_config(tiny, defenses=("none",), references=2), tmp_path / "b", progress=False,
+                  log=lambda s: None)
 
 
 @pytest.mark.slow
@@ -155,9 +160,11 @@ def test_audit_cli_rejects_bad_input(tiny, tmp_path, capsys):
     assert "no parameter(s) epsilon" in capsys.readouterr().err
     assert main(["audit", "--dataset", tiny, "--references", "3", "--out", str(tmp_path / "c")]) == 2
     assert "even" in capsys.readouterr().err
-    for spec, msg in (("frepo:ipc=ten", "ipc=ten is not a positive whole number"), ("dpsgd:eps=-1", "eps=-1 is not a finite positive number"),
+    for spec, msg in (("frepo:ipc=ten", "ipc=ten is not a positive whole number"),
+                      ("dpsgd:eps=-1", "eps=-1 is not a finite positive number"),
                       ("frepo:ipc=1,eps=8,clip_space=pixels", "clip_space 'pixels' unknown; use readout or features")):
-        assert main(["audit", "--dataset", tiny, "--defense", "none", "--defense", spec, "--out", str(tmp_path / "c")]) == 2
+        assert main(["audit", "--dataset", tiny, "--defense", "none", "--defense", spec, "--out",
+                     str(tmp_path / "c")]) == 2
         assert msg in capsys.readouterr().err
         assert not (tmp_path / "c" / "cache").exists()  # rejected before anything was trained
     (tmp_path / "bad.toml").write_text("[audit]\nreferencez = 4\n")
@@ -182,27 +189,30 @@ def test_bare_subset_is_resolved_once_to_the_distilled_set_size(tiny, tmp_path, 
     assert a._load(a.specs[0], REF0)["meta"]["n_train"] == 20
     b = Audit(tiny_config(tiny, defenses=("subset", "frepo:ipc=3")), tmp_path / "d", progress=False, log=lambda s: None)
     assert b.specs[0].key == "subset_n=30" and not b.cache.has(b.specs[0], REF0)
-    c = Audit(tiny_config(tiny, defenses=("subset:n=20", "frepo:ipc=3")), tmp_path / "d", progress=False, log=lambda s: None)
+    c = Audit(tiny_config(tiny, defenses=("subset:n=20", "frepo:ipc=3")), tmp_path / "d", progress=False,
+              log=lambda s: None)
     assert c.cache.has(c.specs[0], REF0) and c._stale(c.specs[0], REF0) is None  # an explicit size finds its runs
 
 
 def test_a_cached_dp_frepo_run_is_reused_only_under_the_clip_space_and_start_it_recorded(tiny, tmp_path):
     # runs cached before the clipping space was recorded were clipped in feature space, the
     # default then; the default is now the readout, so such a run must be trained again
-    a = Audit(tiny_config(tiny, defenses=("frepo:ipc=1,eps=8,init=noise",)), tmp_path / "e", progress=False, log=lambda s: None)
+    a = Audit(tiny_config(tiny, defenses=("frepo:ipc=1,eps=8,init=noise",)), tmp_path / "e", progress=False,
+              log=lambda s: None)
     spec = a.specs[0]
     assert a.defenses[spec.key].resolved() == {"clip_space": "readout", "init": "noise"}
     assert "clip_space=None (now readout)" in a._stale(spec, REF0, {"epsilon": 8.0, "init": "noise"})
     assert a._stale(spec, REF0, {"epsilon": 8.0, "clip_space": "readout", "init": "noise"}) is None
-    b = Audit(tiny_config(tiny, defenses=("frepo:ipc=1,eps=8,init=noise,clip_space=features",)), tmp_path / "f", progress=False,
-              log=lambda s: None)
+    b = Audit(tiny_config(tiny, defenses=("frepo:ipc=1,eps=8,init=noise,clip_space=features",)), tmp_path / "f",
+              progress=False, log=lambda s: None)
     assert "clip_space=readout (now features)" in b._stale(b.specs[0], REF0, {"clip_space": "readout"})
     # the start likewise (white noise, then smoothed noise when the spec names none)
     c = Audit(tiny_config(tiny, defenses=("frepo:ipc=1,eps=8",)), tmp_path / "h", progress=False, log=lambda s: None)
     assert c.defenses[c.specs[0].key].config(0).init == "smooth-noise"
     assert "init=noise (now smooth-noise)" in c._stale(c.specs[0], REF0, {"clip_space": "readout", "init": "noise"})
-    d = Audit(tiny_config(tiny, defenses=("frepo:ipc=1,eps=8",), distill=DistillConfig(init="real")), tmp_path / "i", progress=False,
-              log=lambda s: None)  # a context starting from members (refused under DP) gives the DP spec smoothed noise too
+    # a context starting from members (refused under DP) gives the DP spec smoothed noise too
+    d = Audit(tiny_config(tiny, defenses=("frepo:ipc=1,eps=8",), distill=DistillConfig(init="real")), tmp_path / "i",
+              progress=False, log=lambda s: None)
     assert d.defenses[d.specs[0].key].config(0).init == "smooth-noise"
     assert Audit(tiny_config(tiny, defenses=("frepo:ipc=1",)), tmp_path / "g", progress=False,
                  log=lambda s: None).defenses["frepo_ipc=1"].resolved() == {}  # FRePo without DP: nothing to check
@@ -227,3 +237,13 @@ def test_corrupt_cached_run_is_trained_again(tiny, tmp_path):
     again = run_audit(cfg, tmp_path / "c", progress=False, log=logs.append)
     assert again["timings"]["runs"]["trained"] == 1 and any("corrupt" in line for line in logs)
     assert again["defenses"][0]["test_accuracy"] == first["defenses"][0]["test_accuracy"]  # same seed, same numbers
+
+
+def test_run_ids_print_as_their_cache_names_and_get_distinct_seeds():
+    from mi_defense.auditing.plan import RunId, jobs
+
+    assert str(RunId("target", 0)) == "target0" and str(RunId("ref", 15)) == "ref15"
+    seeds = [r.seed(7) for _, r in jobs(["d"], 2, 16)]
+    assert len(set(seeds)) == len(seeds) == 18 and RunId("ref", 0).seed(7) == 8
+    with pytest.raises(ValueError):
+        RunId("reference", 0)

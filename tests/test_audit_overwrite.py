@@ -14,5 +14,7 @@ def test_auditing_a_folder_again_with_fewer_defenses_refuses_before_training(tin
     run_audit(cfg, tmp_path / "a", progress=False, log=lambda s: None)
     with pytest.raises(UserError, match=r"reports blind, which this audit does not list.*new --out folder"):
         Audit(dataclasses.replace(cfg, defenses=("none",)), tmp_path / "a", progress=False, log=lambda s: None)
-    res = run_audit(dataclasses.replace(cfg, defenses=("blind", "none")), tmp_path / "a", progress=False, log=lambda s: None)
-    assert res["timings"]["runs"]["trained"] == 0 and len(res["defenses"]) == 2  # the same list in any order is scored again
+    res = run_audit(dataclasses.replace(cfg, defenses=("blind", "none")), tmp_path / "a", progress=False,
+                    log=lambda s: None)
+    # the same list in any order is scored again
+    assert res["timings"]["runs"]["trained"] == 0 and len(res["defenses"]) == 2

@@ -46,7 +46,8 @@ def test_signals_rescore_the_audits_attacks_on_model_and_release(tiny, tmp_path)
         names = ["threshold_loss", "lira_online", "lira_offline_fixed", "rmia"]
         if entry["key"] == "copy-release":
             assert set(d.release) == {"pixel", "random_feature", "krr", "model_feature"}
-            names += ["release_pixel", "release_feature", "release_krr", "release_lira_pixel", "release_lira_model_feature"]
+            names += ["release_pixel", "release_feature", "release_krr", "release_lira_pixel",
+                      "release_lira_model_feature"]
         again = sig.rescore(s, entry["key"], names, bootstrap=0)
         for n in names:
             assert again[n]["auc"] == pytest.approx(entry["attacks"][n]["auc"], abs=1e-6), n

@@ -14,7 +14,8 @@ def test_bench_distill_reports_phases_memory_and_the_matmul_rate(tmp_path):
     assert set(r["phases"]) == {"real_features", "meta_gradient", "online_step"}
     assert abs(sum(p["gflop"] for p in r["phases"].values()) - r["step_gflop"]) < 1e-9
     by_size = r["matmul_gflops_per_second_by_size"]
-    assert len(by_size) >= 3 and r["matmul_gflops_per_second"] == max(by_size.values())  # the best size is the reference
+    # the best size is the reference
+    assert len(by_size) >= 3 and r["matmul_gflops_per_second"] == max(by_size.values())
     for n, rate in by_size.items():  # ... of the two windows, before and after the timed steps
         assert rate == max(r["matmul_before_steps"][n], r["matmul_after_steps"][n])
     for p in r["phases"].values():

@@ -41,7 +41,8 @@ def test_canary_command_writes_json_and_says_when_too_few_trials_could_catch_any
 
     from mi_defense.cli import main
 
-    assert main(["canary", "--epsilon", "1", "--trials", "8", "--break", "noise", "--json", str(tmp_path / "c.json")]) == 0
+    assert main(["canary", "--epsilon", "1", "--trials", "8", "--break", "noise", "--json",
+                 str(tmp_path / "c.json")]) == 0
     out = capsys.readouterr().out
     assert "use --trials 74 or more" in out and "not caught" in out
     r = json.loads((tmp_path / "c.json").read_text())

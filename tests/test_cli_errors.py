@@ -74,8 +74,8 @@ def test_corrupt_checkpoint_is_named_with_the_fix(tmp_path, capsys):
     out = tmp_path / "d"
     out.mkdir()
     (out / "checkpoint.npz").write_bytes(b"PK\x03\x04 garbage")
-    _one_line_error(capsys, ["distill", "--dataset", "digits", "--ipc", "1", "--steps", "2", "--width", "4", "--depth", "1",
-                             "--out", str(out), "--resume", "--quiet"], "checkpoint is corrupt or truncated")
+    _one_line_error(capsys, ["distill", "--dataset", "digits", "--ipc", "1", "--steps", "2", "--width", "4", "--depth",
+                             "1", "--out", str(out), "--resume", "--quiet"], "checkpoint is corrupt or truncated")
     assert sorted(p.name for p in out.iterdir()) == ["checkpoint.npz"]
 
 
@@ -95,7 +95,8 @@ def test_evaluate_refuses_non_positive_training_steps(distilled_digits, capsys, 
                              "--train-steps", steps, "--quiet"], "steps must be a whole number >= 1")
 
 
-@pytest.mark.parametrize("ratio,expect", [("1", "lr_final_ratio must be below 1"), ("-0.5", "lr_final_ratio must be a finite number >= 0")])
+@pytest.mark.parametrize("ratio,expect", [("1", "lr_final_ratio must be below 1"),
+                                          ("-0.5", "lr_final_ratio must be a finite number >= 0")])
 def test_evaluate_refuses_a_learning_rate_floor_outside_0_1(distilled_digits, capsys, ratio, expect):
     _one_line_error(capsys, ["evaluate", "--distilled", str(distilled_digits / "distilled.npz"), "--dataset", "digits",
                              "--lr-final-ratio", ratio, "--quiet"], expect)
@@ -106,7 +107,9 @@ def test_evaluate_refuses_a_split_made_for_other_data(distilled_digits, tmp_path
     from mi_defense.data.user import load_npz
 
     rng = np.random.default_rng(1)
-    np.savez(tmp_path / "other.npz", x_train=rng.integers(0, 256, (100, 8, 8, 1), dtype=np.uint8), y_train=np.arange(100) % 10)
-    make_split(load_npz(str(tmp_path / "other.npz")), 40, 20, seed=0).save(distilled_digits / "PRIVATE-do-not-release" / "split.json")
-    _one_line_error(capsys, ["evaluate", "--distilled", str(distilled_digits / "distilled.npz"), "--dataset", "digits", "--quiet"],
-                    "was made for other data")
+    np.savez(tmp_path / "other.npz", x_train=rng.integers(0, 256, (100, 8, 8, 1), dtype=np.uint8),
+             y_train=np.arange(100) % 10)
+    make_split(load_npz(str(tmp_path / "other.npz")), 40, 20, seed=0).save(distilled_digits / "PRIVATE-do-not-release"
+                                                                           / "split.json")
+    _one_line_error(capsys, ["evaluate", "--distilled", str(distilled_digits / "distilled.npz"), "--dataset", "digits",
+                             "--quiet"], "was made for other data")

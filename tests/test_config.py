@@ -2,8 +2,9 @@
 privacy budget, and ``eps`` only as a defense spec's spelling of ``epsilon``."""
 import pytest
 
-from mi_defense.config import (CLIP_SPACES, EPSILON, POSITIVE, AllOf, AuditConfig, DefenseSpec, DistillConfig, Interval, OrNone,
-                               Options, RealRecipe, Satisfies, TrainConfig, Whole, check_fields, check_spec_params)
+from mi_defense.config import (CLIP_SPACES, EPSILON, POSITIVE, AllOf, AuditConfig, DefenseSpec, DistillConfig, Interval,
+                               OrNone, Options, RealRecipe, Satisfies, TrainConfig, Whole, check_fields,
+                               check_spec_params, replace_checked)
 from mi_defense.errors import UserError
 
 
@@ -42,18 +43,21 @@ def test_epsilon_is_checked_by_one_constraint_everywhere():
         with pytest.raises(UserError, match="epsilon must be a finite positive number"):
             DistillConfig(epsilon=bad)
     with pytest.raises(UserError, match="eps=-1 is not a finite positive number"):
-        check_spec_params("dpsgd", DefenseSpec.parse("dpsgd:eps=-1").kwargs, DPSGD._constraints, DPSGD.required, DPSGD.example)
+        check_spec_params("dpsgd", DefenseSpec.parse("dpsgd:eps=-1").kwargs, DPSGD._constraints, DPSGD.required,
+                          DPSGD.example)
 
 
 def test_eps_is_only_a_spec_spelling_of_epsilon():
     spec = DefenseSpec.parse("frepo:ipc=1,eps=8")
     assert spec.kwargs == {"ipc": 1, "epsilon": 8} and spec.claims_dp
-    assert str(spec) == "frepo:ipc=1,eps=8" and spec.key == "frepo_ipc=1_eps=8" and spec.spelled_params == {"ipc": 1, "eps": 8}
+    assert (str(spec) == "frepo:ipc=1,eps=8" and spec.key == "frepo_ipc=1_eps=8"
+            and spec.spelled_params == {"ipc": 1, "eps": 8})
     with pytest.raises(UserError, match="no parameter\\(s\\) epsilon; a spec writes eps"):
         DefenseSpec.parse("dpsgd:epsilon=8")
     with pytest.raises(UserError, match="defense 'dpsgd' needs eps"):
         check_spec_params("dpsgd", {}, {"epsilon": EPSILON}, ("epsilon",), "dpsgd:eps=8")
-    assert check_spec_params("frepo", {"ipc": 2.0, "epsilon": 8}, {"ipc": Whole(1), "epsilon": EPSILON}) == {"ipc": 2, "epsilon": 8.0}
+    assert (check_spec_params("frepo", {"ipc": 2.0, "epsilon": 8}, {"ipc": Whole(1), "epsilon": EPSILON})
+            == {"ipc": 2, "epsilon": 8.0})
 
 
 def test_run_presets_build_and_importing_config_loads_no_attack_suite_until_asked():
@@ -64,3 +68,36 @@ def test_run_presets_build_and_importing_config_loads_no_attack_suite_until_aske
             "print(loaded, [c.resolve_audit_config(p).references for p in c.RUN_PRESETS])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "False [4, 16]", out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("text", ["none", "subset:n=100", "dpsgd:eps=8,clip=1.5", "frepo:ipc=10,init=noise,lr=0.01"])
+def test_defense_spec_round_trips(text):
+    spec = DefenseSpec.parse(text)
+    assert str(spec) == text and DefenseSpec.parse(str(spec)) == spec
+    assert spec.key == text.replace(":", "_").replace(",", "_")
+
+
+def test_defense_spec_coerces_numbers_and_rejects_malformed_parameters():
+    assert (DefenseSpec.parse("dpsgd:eps=8").kwargs == {"epsilon": 8}
+            and isinstance(DefenseSpec.parse("dpsgd:eps=0.5").kwargs["epsilon"], float))
+    assert DefenseSpec.parse("dpsgd:eps=8").spelled_params == {"eps": 8}  # as results.json records it
+    with pytest.raises(UserError, match="must be key=value"):
+        DefenseSpec.parse("dpsgd:eps")
+
+
+def test_config_coercion():
+    cfg = replace_checked(TrainConfig(), "t", lr=1, augment="flip_crop", epochs=50)
+    assert cfg.lr == 1.0 and isinstance(cfg.lr, float) and cfg.augment == "flip_crop" and cfg.epochs == 50
+    assert cfg.augment_mode(rgb=True) == "flip_crop" and TrainConfig(augment="auto").augment_mode(rgb=False) == "none"
+    with pytest.raises(UserError, match="must be a whole number"):
+        replace_checked(TrainConfig(), "t", width="64")
+    with pytest.raises(UserError, match="unknown key"):
+        replace_checked(TrainConfig(), "t", widht=64)
+    with pytest.raises(UserError, match="augment 'yes' unknown"):
+        replace_checked(TrainConfig(), "t", augment="yes")
+
+
+def test_lamb_b1_is_validated():
+    assert DistillConfig(lamb_b1=0.99).lamb_b1 == 0.99
+    with pytest.raises(UserError, match=r"distill: lamb_b1 must be a number in \[0, 1\), got 1.0"):
+        DistillConfig(lamb_b1=1.0)

@@ -234,7 +234,8 @@ def test_cifar10_tarball_verified_before_unpickling_then_parsed(monkeypatch, tmp
     assert calls == []
     # with this tarball's own checksum registered, the batches are read in CIFAR's layout
     fs = sources.FILESETS["cifar10"]
-    own = sources.RemoteFile("cifar-10-python.tar.gz", hashlib.sha256(tarball.read_bytes()).hexdigest(), fs.files[0].url, compressed=False)
+    own = sources.RemoteFile("cifar-10-python.tar.gz", hashlib.sha256(tarball.read_bytes()).hexdigest(),
+                             fs.files[0].url, compressed=False)
     monkeypatch.setitem(sources.FILESETS, "cifar10", sources.FileSet("cifar10", (own,)))
     ds = load_dataset("cifar10", str(tmp_path))
     assert ds.x_train.shape == (15, 32, 32, 3) and ds.x_test.shape == (3, 32, 32, 3) and ds.x_train.dtype == np.uint8

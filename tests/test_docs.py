@@ -22,7 +22,8 @@ def _generate():
 
 
 def test_generated_pages_and_the_readme_table_match_the_committed_results():
-    out = subprocess.run([sys.executable, "docs/generate.py", "--check"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    out = subprocess.run([sys.executable, "docs/generate.py", "--check"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=300)
     assert out.returncode == 0, out.stderr
 
 
@@ -44,7 +45,8 @@ def test_no_percentage_in_the_guides_or_the_readme_outside_the_generated_blocks(
         for line in text.splitlines():
             if PERCENTAGE.search(line):
                 found.append(f"{page.relative_to(ROOT)}: {line.strip()}")
-    assert not found, "percentages written by hand (link the generated results page, or add a table to docs/generate.py):\n" + "\n".join(found)
+    assert not found, ("percentages written by hand (link the generated results page, or add a table to "
+                       "docs/generate.py):\n" + "\n".join(found))
 
 
 def test_the_percentage_check_sees_what_is_outside_the_blocks_only():
@@ -54,7 +56,8 @@ def test_the_percentage_check_sees_what_is_outside_the_blocks_only():
     text = f"before\n{start}\n| 96.4 % |\n{end}\nafter 12 %\n"
     kept = generate.without_generated_blocks(page, text)
     assert "96.4" not in kept and PERCENTAGE.search(kept).group(0) == "12 %"
-    assert generate.without_generated_blocks(ROOT / "docs" / "index.md", text) == text  # another page's markers count for nothing
+    # another page's markers count for nothing
+    assert generate.without_generated_blocks(ROOT / "docs" / "index.md", text) == text
 
 
 def test_the_site_builds_strict_without_importing_the_package(tmp_path):

@@ -56,7 +56,8 @@ def test_changing_one_example_moves_the_sum_by_at_most_its_share():
         other = clipped_gradient_sum(f_s, y_s, tf.constant(ft2), tf.constant(yt2), 1e-6, clip)
         moved = np.sqrt(((base[0] - other[0]).numpy() ** 2).sum() + ((base[1] - other[1]).numpy() ** 2).sum())
         assert moved <= 2 * clip  # replace one = remove one + add one
-        removed = clipped_gradient_sum(f_s, y_s, tf.constant(np.delete(ft2, i, 0)), tf.constant(np.delete(yt2, i, 0)), 1e-6, clip)
+        removed = clipped_gradient_sum(f_s, y_s, tf.constant(np.delete(ft2, i, 0)), tf.constant(np.delete(yt2, i, 0)),
+                                       1e-6, clip)
         gone = np.sqrt(((other[0] - removed[0]).numpy() ** 2).sum() + ((other[1] - removed[1]).numpy() ** 2).sum())
         assert gone <= clip  # add/remove: at most C
         assert gone > 0.5 * clip  # and the outlier was clipped to C, not dropped
@@ -84,8 +85,10 @@ def test_plan_reaches_the_requested_epsilon():
     assert "epsilon=2" in plan.statement() and plan.to_json()["noise_multiplier"] == plan.noise_multiplier
 
 
-@pytest.mark.parametrize("bad, msg", [(dict(init="real"), "copies no member"), (dict(init="noise", strategy="mirrored"), "one device"),
-                                      (dict(init="noise", epsilon=-1.0), "epsilon"), (dict(init="noise", delta=1.5), "delta")])
+@pytest.mark.parametrize("bad, msg", [(dict(init="real"), "copies no member"),
+                                      (dict(init="noise", strategy="mirrored"), "one device"),
+                                      (dict(init="noise", epsilon=-1.0), "epsilon"),
+                                      (dict(init="noise", delta=1.5), "delta")])
 def test_bad_dp_settings_are_one_line_errors(bad, msg):
     with pytest.raises(UserError, match=msg):
         DistillConfig(**{"epsilon": 1.0, **bad})
@@ -134,7 +137,8 @@ def test_distill_cli_with_epsilon_writes_a_private_release(tmp_path):
     priv = meta["privacy"]
     assert meta["config"]["init"] == "smooth-noise" and meta["image_lr"] == 1e-2  # DP-FRePo's defaults at quick
     assert meta["init_member_indices"] == [] and meta["loss_history"] == [] and meta["final_loss"] is None
-    assert priv["epsilon"] <= 4 and priv["steps"] == 20 and priv["sampling_rate"] == pytest.approx(128 / meta["n_members"])
+    assert (priv["epsilon"] <= 4 and priv["steps"] == 20
+            and priv["sampling_rate"] == pytest.approx(128 / meta["n_members"]))
     assert "differential privacy" in meta["privacy_statement"]
     with np.load(out / "distilled.npz") as z:
         keys = set(z.files)
@@ -143,7 +147,8 @@ def test_distill_cli_with_epsilon_writes_a_private_release(tmp_path):
     from mi_defense.distillation.artifact import load_distilled
 
     assert load_distilled(out / "distilled.npz").provenance["privacy"]["noise_multiplier"] == priv["noise_multiplier"]
-    assert main(["distill", "--dataset", "digits", "--epsilon", "1", "--init", "real", "--out", str(tmp_path / "e")]) == 2
+    assert main(["distill", "--dataset", "digits", "--epsilon", "1", "--init", "real", "--out",
+                 str(tmp_path / "e")]) == 2
 
 
 @pytest.mark.slow
@@ -154,7 +159,8 @@ def test_private_run_resumes_with_its_secret_seeds(tmp_path):
     x = rng.standard_normal((60, 8, 8, 1)).astype(np.float32)
     y = np.arange(60) % 3
     x0 = rng.standard_normal((6, 8, 8, 1)).astype(np.float32)
-    cfg = DistillConfig(ipc=2, steps=6, width=8, depth=2, batch_real=20, pool_size=2, max_online_updates=3, init="noise", epsilon=5.0)
+    cfg = DistillConfig(ipc=2, steps=6, width=8, depth=2, batch_real=20, pool_size=2, max_online_updates=3,
+                        init="noise", epsilon=5.0)
     make = lambda: FRePo(cfg, x, y, 3, x0, np.repeat(np.arange(3), 2), log=lambda s: None)  # noqa: E731
     a, b = make(), make()
     assert not np.array_equal(a.dp_key.numpy(), b.dp_key.numpy())  # fresh secret seeds per run
@@ -176,9 +182,11 @@ def test_dp_runs_default_to_a_larger_batch_fewer_steps_and_smoothed_noise_unless
     dp = resolve_distill_config("quick", "test", epsilon=1.0)
     assert (dp.batch_real, dp.steps, dp.width, dp.init) == (1024, 500, quick.width, "smooth-noise")
     assert plain.init == "noise" and resolve_distill_config("quick", "test", epsilon=1.0, init="noise").init == "noise"
-    told = resolve_distill_config("quick", "test", epsilon=1.0, batch_real=256, steps=None)  # a flag beats the DP default
+    # a flag beats the DP default
+    told = resolve_distill_config("quick", "test", epsilon=1.0, batch_real=256, steps=None)
     assert (told.batch_real, told.steps) == (256, 500)
     paper = resolve_distill_config("paper", "test", epsilon=1.0)
-    assert (paper.batch_real, paper.steps, paper.init) == (1024, 20000, "noise")  # unmeasured under DP: the paper's setting stands
+    # unmeasured under DP: the paper's setting stands
+    assert (paper.batch_real, paper.steps, paper.init) == (1024, 20000, "noise")
     with pytest.raises(UserError, match="unknown preset 'fast'"):
         resolve_distill_config("fast", "test")

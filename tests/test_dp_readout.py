@@ -21,7 +21,8 @@ def test_the_readout_is_the_krr_predictor():
     f_s, y_s, f_t, _ = _problem()
     h = krr_readout(f_s, y_s, 0.1)
     assert h.shape == (3, 5)
-    np.testing.assert_allclose(tf.matmul(f_t, h, transpose_b=True).numpy(), krr_predict(f_s, y_s, f_t, 0.1).numpy(), rtol=1e-10)
+    np.testing.assert_allclose(tf.matmul(f_t, h, transpose_b=True).numpy(), krr_predict(f_s, y_s, f_t, 0.1).numpy(),
+                               rtol=1e-10)
 
 
 def test_clipped_readout_sum_matches_autodiff_example_by_example():
@@ -59,7 +60,8 @@ def test_changing_one_example_moves_the_readout_sum_by_at_most_its_share():
         ft2[i] = 50 * rng.standard_normal(ft2.shape[1])  # an outlier
         yt2[i] = rng.standard_normal(yt2.shape[1])
         other = clipped_readout_sum(h, tf.constant(ft2), tf.constant(yt2), clip)[0].numpy()
-        removed = clipped_readout_sum(h, tf.constant(np.delete(ft2, i, 0)), tf.constant(np.delete(yt2, i, 0)), clip)[0].numpy()
+        removed = clipped_readout_sum(h, tf.constant(np.delete(ft2, i, 0)), tf.constant(np.delete(yt2, i, 0)),
+                                      clip)[0].numpy()
         gone = np.linalg.norm(other - removed)
         assert clip * (1 - 2 * CLIP_MARGIN) < gone <= clip  # the outlier counts, clipped to C
 

@@ -114,7 +114,8 @@ def test_delta_of_1_over_n_or_more_is_refused_in_one_line(monkeypatch):
 
 def _weights(x, y, seed, **params):
     ctx = DefenseContext(2, (6,), TrainConfig(width=16, depth=1), real_steps=5)
-    return np.concatenate([v.numpy().ravel() for v in DPSGD(ctx, epsilon=4, **params).fit(x, y, seed).model.trainable_variables])
+    return np.concatenate([v.numpy().ravel()
+                           for v in DPSGD(ctx, epsilon=4, **params).fit(x, y, seed).model.trainable_variables])
 
 
 @pytest.mark.slow
@@ -129,7 +130,8 @@ def test_noise_and_sampling_do_not_follow_the_public_seed(monkeypatch):
 
 
 def test_recipes_follow_epsilon_and_accept_overrides():
-    assert dpsgd_recipe("convnet", 0.5) is DPSGD_RECIPES[("convnet", 1.0)] and dpsgd_recipe("convnet", 20) is DPSGD_RECIPES[("convnet", 8.0)]
+    assert (dpsgd_recipe("convnet", 0.5) is DPSGD_RECIPES[("convnet", 1.0)]
+            and dpsgd_recipe("convnet", 20) is DPSGD_RECIPES[("convnet", 8.0)])
     assert dpsgd_recipe("scatter-linear", 2.0) is DPSGD_RECIPES[("scatter-linear", 1.0)]
     assert dpsgd_recipe("scatter-linear", 3.0) is DPSGD_RECIPES[("scatter-linear", 8.0)]
     ctx = DefenseContext(10, (28, 28, 1), TrainConfig(width=8, depth=2))

@@ -20,8 +20,8 @@ def tiny(tmp_path_factory):
 
 
 def _cfg(dataset):
-    return AuditConfig(dataset=dataset, members=60, nonmembers=60, references=2, bootstrap=10, n_jobs=1, defenses=("none",),
-                       attacks=("threshold_loss", "lira_online_fixed"),
+    return AuditConfig(dataset=dataset, members=60, nonmembers=60, references=2, bootstrap=10, n_jobs=1,
+                       defenses=("none",), attacks=("threshold_loss", "lira_online_fixed"),
                        train=TrainConfig(width=64, depth=2, lr=3e-3, warmup=5, steps=60, augment=False))
 
 
@@ -67,11 +67,14 @@ def test_reference_runs_trained_together_equal_runs_trained_one_by_one(tmp_path)
     """none and subset stack their models; FRePo distils each run, then trains the downstream
     models together; the tabular MLP of the Ray test cannot stack and falls back (same code)."""
     cfg = AuditConfig(dataset="digits", members=100, nonmembers=100, references=2, bootstrap=10, n_jobs=1,
-                      defenses=("none", "subset:n=20", "frepo:ipc=1,steps=2"), attacks=("threshold_loss", "lira_online_fixed"),
+                      defenses=("none", "subset:n=20", "frepo:ipc=1,steps=2"),
+                      attacks=("threshold_loss", "lira_online_fixed"),
                       train=TrainConfig(width=8, depth=2, lr=3e-3, warmup=5, steps=40),
-                      distill=DistillConfig(ipc=1, steps=2, width=8, depth=2, batch_real=32, pool_size=2, max_online_updates=3))
+                      distill=DistillConfig(ipc=1, steps=2, width=8, depth=2, batch_real=32, pool_size=2,
+                                            max_online_updates=3))
     one = run_audit(cfg, tmp_path / "one", progress=False, log=lambda s: None)
-    together = run_audit(cfg, tmp_path / "together", progress=False, log=lambda s: None, executor=LocalExecutor(together=2))
+    together = run_audit(cfg, tmp_path / "together", progress=False, log=lambda s: None,
+                         executor=LocalExecutor(together=2))
     for a, b in zip(one["defenses"], together["defenses"]):
         assert b["test_accuracy"] == pytest.approx(a["test_accuracy"], abs=1e-9)  # the target trains alone either way
         for name, r in a["attacks"].items():
@@ -98,7 +101,8 @@ def test_ray_executor_equals_local_and_survives_a_killed_worker(tiny, tmp_path):
     marker = tmp_path / "killed-once"
     logs = []
     try:
-        ex = RayExecutor(address="local", max_retries=2, runtime_env={"env_vars": {FAULT_ENV: str(marker), "TF_CPP_MIN_LOG_LEVEL": "3"}})
+        ex = RayExecutor(address="local", max_retries=2,
+                         runtime_env={"env_vars": {FAULT_ENV: str(marker), "TF_CPP_MIN_LOG_LEVEL": "3"}})
         remote = run_audit(cfg, tmp_path / "ray", progress=False, log=logs.append, executor=ex)
     finally:
         ray.shutdown()
@@ -109,5 +113,6 @@ def test_ray_executor_equals_local_and_survives_a_killed_worker(tiny, tmp_path):
     assert b["test_accuracy"] == pytest.approx(a["test_accuracy"], abs=1e-9)
     for name, r in a["attacks"].items():
         assert b["attacks"][name]["auc"] == pytest.approx(r["auc"], abs=1e-6), name
-    with np.load(tmp_path / "local" / "cache" / "none" / "ref1.npz") as x, np.load(tmp_path / "ray" / "cache" / "none" / "ref1.npz") as y:
+    with np.load(tmp_path / "local" / "cache" / "none" / "ref1.npz") as x, \
+            np.load(tmp_path / "ray" / "cache" / "none" / "ref1.npz") as y:
         np.testing.assert_allclose(x["logits"], y["logits"], rtol=1e-4, atol=1e-5)

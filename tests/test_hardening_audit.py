@@ -22,8 +22,9 @@ def tiny(tmp_path):
 
 
 def _cfg(dataset):
-    return AuditConfig(dataset=dataset, members=40, nonmembers=40, references=0, bootstrap=5, n_jobs=1, defenses=("none",),
-                       attacks=("threshold_loss",), train=TrainConfig(width=8, depth=2, warmup=2, steps=10, augment=False))
+    return AuditConfig(dataset=dataset, members=40, nonmembers=40, references=0, bootstrap=5, n_jobs=1,
+                       defenses=("none",), attacks=("threshold_loss",),
+                       train=TrainConfig(width=8, depth=2, warmup=2, steps=10, augment=False))
 
 
 def _one_line(capsys, *needles):
@@ -46,7 +47,8 @@ def test_a_malformed_ray_address_is_refused_before_anything_is_written(tmp_path,
 
 
 def test_ray_address_forms_ray_accepts_pass(monkeypatch):
-    for address in (None, "auto", "local", "10.0.0.5:6379", "head-node.example:6379", "ray://head:10001", "ray://head", "[::1]:6379"):
+    for address in (None, "auto", "local", "10.0.0.5:6379", "head-node.example:6379", "ray://head:10001", "ray://head",
+                    "[::1]:6379"):
         check_ray_address(address)
     monkeypatch.setenv("RAY_ADDRESS", "bad:::")
     with pytest.raises(UserError, match="'bad:::'"):

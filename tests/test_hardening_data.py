@@ -18,10 +18,12 @@ def _digits(n=300):
 def test_float_0_255_images_load_as_the_uint8_pixels_do(tmp_path):
     x, y = _digits()
     np.savez(tmp_path / "u8.npz", x_train=x, y_train=y, x_test=x[:20], y_test=y[:20])
-    np.savez(tmp_path / "f255.npz", x_train=x.astype(np.float64), y_train=y, x_test=x[:20].astype(np.float32), y_test=y[:20])
+    np.savez(tmp_path / "f255.npz", x_train=x.astype(np.float64), y_train=y, x_test=x[:20].astype(np.float32),
+             y_test=y[:20])
     np.savez(tmp_path / "f01.npz", x_train=x.astype(np.float32) / 255, y_train=y)
     u8, f255, f01 = (load_dataset(str(tmp_path / f"{n}.npz")) for n in ("u8", "f255", "f01"))
-    assert f255.x_train.dtype == np.uint8 and f255.x_test.dtype == np.uint8  # the one rule: 0..255 floats become uint8 pixels
+    # the one rule: 0..255 floats become uint8 pixels
+    assert f255.x_train.dtype == np.uint8 and f255.x_test.dtype == np.uint8
     assert f255.fingerprint() == u8.fingerprint()  # the same data: the same split checks hold
     np.savez(tmp_path / "frac.npz", x_train=np.minimum(x.astype(np.float32) + 0.4, 255), y_train=y)
     np.testing.assert_array_equal(load_dataset(str(tmp_path / "frac.npz")).x_train, x)  # rounded to the nearest pixel
@@ -75,7 +77,8 @@ def test_labels_with_gaps_are_refused_on_every_path(tmp_path, capsys):
     x, y = _digits(60)
     gappy = np.array([0, 2, 5])[y % 3]
     np.savez(tmp_path / "gaps.npz", x_train=x, y_train=gappy)
-    with pytest.raises(DataError, match=r"class\(es\) 1, 3, 4 of 0..5 have no example \(labels used: 0, 2, 5\); relabel"):
+    with pytest.raises(DataError, match=r"class\(es\) 1, 3, 4 of 0..5 have no example \(labels used: 0, 2, 5\); "
+                                        r"relabel"):
         load_dataset(str(tmp_path / "gaps.npz"))
     with pytest.raises(UserError, match="relabel the classes as 0..K-1"):
         mi_defense.distill(x, gappy, ipc=1, steps=1)

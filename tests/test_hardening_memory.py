@@ -22,7 +22,8 @@ def test_the_estimate_grows_with_the_set_and_names_the_largest_ipc_that_fits():
     assert "needs at least" in msg and "16.0 GiB of memory" in msg and "\n" not in msg
     ipc = int(re.search(r"use --ipc (\d+) or less", msg).group(1))
     assert 0 < ipc < 5000
-    memory.check_memory(DistillConfig(ipc=ipc, width=64, batch_real=256), 54000, (28, 28, 1), 10, memory=16 * memory.GIB)
+    memory.check_memory(DistillConfig(ipc=ipc, width=64, batch_real=256), 54000, (28, 28, 1), 10,
+                        memory=16 * memory.GIB)
     memory.check_memory(DistillConfig(ipc=10), 54000, (28, 28, 1), 10)  # the quick setting fits this machine
     assert memory.machine_memory() > memory.GIB
 

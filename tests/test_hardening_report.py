@@ -20,14 +20,15 @@ def _attack(name, auc=0.6):
 
 
 def _summary(name, auc=0.6):
-    return {"name": name, "auc": auc, "auc_ci": [auc - 0.05, auc + 0.05], "fpr": "0.001", "tpr": 0.01, "tpr_ci": [0.0, 0.02],
-            "tpr_at_fpr": dict(FPRS), "tpr_at_fpr_ci": dict(CIS)}
+    return {"name": name, "auc": auc, "auc_ci": [auc - 0.05, auc + 0.05], "fpr": "0.001", "tpr": 0.01,
+            "tpr_ci": [0.0, 0.02], "tpr_at_fpr": dict(FPRS), "tpr_at_fpr_ci": dict(CIS)}
 
 
 def _entry(name, defense):
     return {"name": name, "key": name.replace(":", "_"), "defense": defense, "params": {}, "test_accuracy": 0.9,
-            "train_accuracy": 1.0, "generalization_gap": 0.1, "recipe": {"name": "real-data", "description": "cross-entropy"},
-            "undertrained": False, "claimed_epsilon": None, "primary_attack": _summary("threshold_loss"), "release_attack": None,
+            "train_accuracy": 1.0, "generalization_gap": 0.1,
+            "recipe": {"name": "real-data", "description": "cross-entropy"}, "undertrained": False,
+            "claimed_epsilon": None, "primary_attack": _summary("threshold_loss"), "release_attack": None,
             "epsilon_lower_bound": {"value": 0.5, "attack": "threshold_loss", "confidence": 0.95},
             "strongest_attack": _summary("threshold_loss"), "attacks": {"threshold_loss": _attack("threshold_loss")},
             "privacy_statement": "no guarantee", "auc_over_steps": [[10, 0.55], [20, 0.6]]}
@@ -41,8 +42,10 @@ def record():
             "config": {"references": 0, "targets": 1, "bootstrap": 10, "seed": 0, "fprs": [0.1, 0.01, 0.001],
                        "primary_attack": None, "release_attack": "release_pixel", "confidence": 0.95,
                        "train": {"width": 8, "depth": 2},
-                       "distill": {"width": 8, "depth": 2, "pool_norm": "batch", "batch_real": 32, "pool_size": 2, "steps": 5}},
-            "split": {"hash": "0" * 64, "seed": 0, "n_members": 100, "n_nonmembers": 100, "n_test": 50, "test_source": "test"},
+                       "distill": {"width": 8, "depth": 2, "pool_norm": "batch", "batch_real": 32, "pool_size": 2,
+                                   "steps": 5}},
+            "split": {"hash": "0" * 64, "seed": 0, "n_members": 100, "n_nonmembers": 100, "n_test": 50,
+                      "test_source": "test"},
             "versions": {"python": "3", "platform": "linux"}, "machine": {"cpus": 2, "gpus": []},
             "timings": {"scoring_seconds": 1.0, "training_seconds_all_runs": {"none": 3.0}},
             "defenses": [_entry("none", "none"), _entry("subset:n=10", "subset")]}
@@ -83,8 +86,10 @@ def test_a_non_finite_auc_is_refused_not_read_as_no_evidence(tmp_path, capsys, v
 
 def test_non_finite_scores_anywhere_the_report_reads_are_refused(tmp_path, capsys):
     for i, edit in enumerate([lambda r: r["defenses"][0]["attacks"]["threshold_loss"].__setitem__("auc", float("nan")),
-                              lambda r: r["defenses"][0]["attacks"]["threshold_loss"]["roc"]["tpr"].__setitem__(1, float("nan")),
-                              lambda r: r["defenses"][0]["primary_attack"]["tpr_at_fpr"].__setitem__("0.001", float("nan")),
+                              lambda r: r["defenses"][0]["attacks"]["threshold_loss"]["roc"]["tpr"].__setitem__(
+                                  1, float("nan")),
+                              lambda r: r["defenses"][0]["primary_attack"]["tpr_at_fpr"].__setitem__(
+                                  "0.001", float("nan")),
                               lambda r: r["defenses"][0]["epsilon_lower_bound"].__setitem__("value", float("inf"))]):
         rec = record()
         edit(rec)
@@ -98,12 +103,15 @@ CASES = {
                    "n_nonmembers is float, not a whole number"),
     "huge split": (lambda r: r["split"].__setitem__("n_nonmembers", 10 ** 400), "split.n_nonmembers is 1000"),
     "huge auc": (lambda r: r["defenses"][0]["primary_attack"].__setitem__("auc", 1e308), "outside [0, 1]"),
-    "dict as a name": (lambda r: r["defenses"][0].__setitem__("name", {"a": 1}), "defenses[0].name is dict, not a string"),
+    "dict as a name": (lambda r: r["defenses"][0].__setitem__("name", {"a": 1}),
+                       "defenses[0].name is dict, not a string"),
     "dict as a class name": (lambda r: r["class_names"].__setitem__(0, {}), "class_names[0] is dict"),
-    "auc as a string": (lambda r: r["defenses"][0]["attacks"]["threshold_loss"].__setitem__("auc", "0.9"), "auc is str, not a number"),
+    "auc as a string": (lambda r: r["defenses"][0]["attacks"]["threshold_loss"].__setitem__("auc", "0.9"),
+                        "auc is str, not a number"),
     "list as params": (lambda r: r["defenses"][0].__setitem__("params", [1]), "params is list"),
     "missing attacks": (lambda r: r["defenses"][0].pop("attacks"), "defenses[0] (none) lacks attacks"),
-    "missing roc": (lambda r: r["defenses"][0]["attacks"]["threshold_loss"].pop("roc"), "threshold_loss'].roc is missing"),
+    "missing roc": (lambda r: r["defenses"][0]["attacks"]["threshold_loss"].pop("roc"),
+                    "threshold_loss'].roc is missing"),
     "bool as accuracy": (lambda r: r["defenses"][0].__setitem__("test_accuracy", True), "test_accuracy is bool"),
     "bad fpr key": (lambda r: r["defenses"][0]["primary_attack"]["tpr_at_fpr"].__setitem__("often", 0.1), "'often'"),
     "inverted ci": (lambda r: r["defenses"][0]["primary_attack"].__setitem__("auc_ci", [0.9, 0.1]), "low end is above"),
@@ -111,15 +119,18 @@ CASES = {
     # the rows a later audit put in the record (auditing.merge): the set-up lines join their names
     "null regenerated rows": (lambda r: r.__setitem__("regenerated_rows", [{"rows": None}]),
                               "regenerated_rows[0].rows is NoneType, not a list"),
-    "string as a row set": (lambda r: r.__setitem__("regenerated_rows", ["x"]), "regenerated_rows[0] is str, not an object"),
+    "string as a row set": (lambda r: r.__setitem__("regenerated_rows", ["x"]),
+                            "regenerated_rows[0] is str, not an object"),
     "numbers as rows": (lambda r: r.__setitem__("regenerated_rows", [{"rows": [1, 2]}]),
                         "regenerated_rows[0].rows[0] is int, not a string"),
-    "rows missing": (lambda r: r.__setitem__("regenerated_rows", [{"replaced": []}]), "regenerated_rows[0].rows is missing"),
+    "rows missing": (lambda r: r.__setitem__("regenerated_rows", [{"replaced": []}]),
+                     "regenerated_rows[0].rows is missing"),
     "string as replaced rows": (lambda r: r.__setitem__("regenerated_rows", [{"rows": ["a"], "replaced": "a"}]),
                                 "regenerated_rows[0].replaced is str, not a list"),
     "list as a row set's config": (lambda r: r.__setitem__("regenerated_rows", [{"rows": ["a"], "config": [1]}]),
                                    "regenerated_rows[0].config is list, not an object"),
-    "object as the row sets": (lambda r: r.__setitem__("regenerated_rows", {"rows": ["a"]}), "regenerated_rows is dict, not a list"),
+    "object as the row sets": (lambda r: r.__setitem__("regenerated_rows", {"rows": ["a"]}),
+                               "regenerated_rows is dict, not a list"),
 }
 
 
@@ -145,7 +156,8 @@ def test_audit_results_from_dict_checks_the_schema():
     rec["defenses"][0]["primary_attack"]["auc"] = float("nan")
     with pytest.raises(UserError, match="primary_attack.auc is nan"):
         AuditResults.from_dict(rec)
-    for bad, needle in (([{"rows": None}], r"regenerated_rows\[0\].rows is NoneType"), (["x"], r"regenerated_rows\[0\] is str"),
+    for bad, needle in (([{"rows": None}], r"regenerated_rows\[0\].rows is NoneType"),
+                        (["x"], r"regenerated_rows\[0\] is str"),
                         ([{"rows": [1, 2]}], r"regenerated_rows\[0\].rows\[0\] is int")):
         with pytest.raises(UserError, match=needle):
             AuditResults.from_dict(dict(record(), regenerated_rows=bad))

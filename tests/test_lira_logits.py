@@ -40,7 +40,8 @@ def saturated(n=1000, m=8, seed=0):
 def test_lira_from_logits_finds_members_that_probabilities_cannot_tell_apart():
     logits, labels, masks = saturated()
     refs = list(range(2, masks.shape[1]))
-    from_logits = ReferenceInputs.from_logits(logits[:, 0], [logits[:, k] for k in refs], labels, masks[:, refs], masks[:, 0])
+    from_logits = ReferenceInputs.from_logits(logits[:, 0], [logits[:, k] for k in refs], labels, masks[:, refs],
+                                              masks[:, 0])
     p = lambda z: attacks.signals.true_class(attacks.signals.softmax(z), labels)
     from_probs = ReferenceInputs(target=p(logits[:, 0]), references=np.stack([p(logits[:, k]) for k in refs], axis=1),
                                  reference_in=masks[:, refs], membership=masks[:, 0])
@@ -55,14 +56,17 @@ def test_lira_from_logits_finds_members_that_probabilities_cannot_tell_apart():
 
 def test_augmented_queries_are_shifts_and_flips_and_average_in_lira():
     x = np.arange(2 * 3 * 4).reshape(2, 3, 4, 1).astype(float)
-    assert shift(x, 1, 0)[0, :, :, 0].tolist() == [x[0, 0, :, 0].tolist(), x[0, 0, :, 0].tolist(), x[0, 1, :, 0].tolist()]
+    assert shift(x, 1, 0)[0, :, :, 0].tolist() == [x[0, 0, :, 0].tolist(), x[0, 0, :, 0].tolist(),
+                                                   x[0, 1, :, 0].tolist()]
     assert shift(x, 0, -1)[0, 0, :, 0].tolist() == [1.0, 2.0, 3.0, 3.0]
     got = list(views(x, "flips_shifts"))
-    assert len(got) == KINDS["flips_shifts"] == 10 and np.array_equal(got[0], x) and np.array_equal(got[5], x[:, :, ::-1])
+    assert (len(got) == KINDS["flips_shifts"] == 10 and np.array_equal(got[0], x)
+            and np.array_equal(got[5], x[:, :, ::-1]))
     # logits of A queries (A, N, C) give one scaled-logit column per query
     logits, labels, masks = saturated(n=400, m=4)
     q = np.stack([logits, logits + np.array([0.5, 0.0])], axis=0)  # (A=2, N, runs, C)
-    ref = ReferenceInputs.from_logits(q[:, :, 0], [q[:, :, k] for k in (2, 3, 4, 5)], labels, masks[:, 2:6], masks[:, 0])
+    ref = ReferenceInputs.from_logits(q[:, :, 0], [q[:, :, k] for k in (2, 3, 4, 5)], labels, masks[:, 2:6],
+                                      masks[:, 0])
     assert ref.target.shape == (400, 2) and ref.references.shape == (400, 4, 2)
     assert ref.target[:, 1] - ref.target[:, 0] == pytest.approx(np.full(400, 0.5))
     assert attacks.run(reference=ref, attacks=["lira_online_fixed"], bootstrap=0)["lira_online_fixed"]["auc"] > 0.99
@@ -79,7 +83,8 @@ def test_rmia_a_is_tuned_without_each_runs_complementary_partner(monkeypatch):
     def spy(target_p, ref_p, ref_in, **kw):
         j = int(round((target_p[0, 0] - 0.05) * 10))
         seen.append(j)
-        assert not any(np.array_equal(ref_in[:, k], ~masks[:, j]) for k in range(ref_in.shape[1])), f"run {partner(j)} used for {j}"
+        assert not any(np.array_equal(ref_in[:, k], ~masks[:, j])
+                       for k in range(ref_in.shape[1])), f"run {partner(j)} used for {j}"
         assert ref_in.shape[1] == 4
         return real(target_p, ref_p, ref_in, **kw)
 
@@ -96,7 +101,8 @@ def test_many_targets_known_answer_and_leave_one_out_of_the_primary_attack():
     rs = [{"auc": a, "tpr_at_fpr": {"0.001": t}} for a, t in ((0.5, 0.0), (0.6, 0.01), (0.7, 0.02))]
     got = many_targets(rs, "lira_online_fixed")
     assert got["auc_mean"] == pytest.approx(0.6) and got["auc_se"] == pytest.approx(0.1 / np.sqrt(3))
-    assert got["tpr_mean"] == pytest.approx(0.01) and got["tpr_se"] == pytest.approx(0.01 / np.sqrt(3)) and got["targets"] == 3
+    assert (got["tpr_mean"] == pytest.approx(0.01) and got["tpr_se"] == pytest.approx(0.01 / np.sqrt(3))
+            and got["targets"] == 3)
     # on logits: a leak above the probability cap is found by every leave-one-out target, null logits are at chance
     logits, labels, masks = saturated(n=1000, m=6)
     runs = [logits[:, k] for k in range(8)]
@@ -140,10 +146,12 @@ def test_augmented_queries_are_declared_in_the_config_and_keep_older_folders(tmp
     quiet = dict(progress=False, log=lambda s: None)
     cfg = AuditConfig(dataset="digits", members=100, nonmembers=100, defenses=("none",))
     Audit(cfg, tmp_path / "a", **quiet)
-    assert "augmented_queries" not in json.loads((tmp_path / "a" / "training_config.json").read_text())  # as before the setting
+    # as before the setting
+    assert "augmented_queries" not in json.loads((tmp_path / "a" / "training_config.json").read_text())
     with pytest.raises(UserError, match="augmented_queries differ"):  # runs without query views cannot serve them
         Audit(AuditConfig(**{**cfg.__dict__, "augmented_queries": "shifts"}), tmp_path / "a", **quiet)
     rng = np.random.default_rng(0)
     np.savez(tmp_path / "tab.npz", x_train=rng.random((200, 5)).astype(np.float32), y_train=np.arange(200) % 2)
     with pytest.raises(UserError, match="needs images"):
-        Audit(AuditConfig(dataset=str(tmp_path / "tab.npz"), defenses=("none",), augmented_queries="shifts"), tmp_path / "b", **quiet)
+        Audit(AuditConfig(dataset=str(tmp_path / "tab.npz"), defenses=("none",), augmented_queries="shifts"),
+              tmp_path / "b", **quiet)

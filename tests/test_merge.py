@@ -31,12 +31,14 @@ def test_new_rows_replace_in_place_drop_and_append():
     assert out["config"]["defenses"] == ["none", "frepo:ipc=10", "dpsgd-linear:eps=8"]
     assert set(out["timings"]["training_seconds"]) == {"none", "frepo:ipc=10", "dpsgd-linear:eps=8"}
     (reg,) = out["regenerated_rows"]
-    assert reg["replaced"] == ["frepo:ipc=10"] and reg["dropped"] == ["dpsgd:eps=8"] and reg["versions"] == {"mi-defense": "new"}
+    assert (reg["replaced"] == ["frepo:ipc=10"] and reg["dropped"] == ["dpsgd:eps=8"]
+            and reg["versions"] == {"mi-defense": "new"})
     assert base["defenses"][1]["name"] == "dpsgd:eps=8"  # the inputs are not modified
 
 
 def test_the_report_says_which_rows_were_regenerated():
-    out = merge.merge_results(record(["none", "dpsgd:eps=8"]), record(["dpsgd-linear:eps=8"], "2"), drop=["dpsgd:eps=8"])
+    out = merge.merge_results(record(["none", "dpsgd:eps=8"]), record(["dpsgd-linear:eps=8"], "2"),
+                              drop=["dpsgd:eps=8"])
     (line,) = [regenerated_line(RegeneratedRows.from_json(r)) for r in out["regenerated_rows"]]
     assert "dpsgd-linear:eps=8" in line and "removing dpsgd:eps=8" in line and "mi-defense 2" in line
 
@@ -67,7 +69,8 @@ def signals(keys, membership=(1, 1, 0, 0)):
 
 
 def test_signals_keep_the_base_rows_still_in_the_record_and_refuse_another_split():
-    out = merge.merge_signals(signals(["none", "dpsgd_eps_8"]), signals(["dpsgd-linear_eps_8"]), keep=["none", "dpsgd-linear_eps_8"])
+    out = merge.merge_signals(signals(["none", "dpsgd_eps_8"]), signals(["dpsgd-linear_eps_8"]),
+                              keep=["none", "dpsgd-linear_eps_8"])
     assert sorted(out["per_defense"]) == ["dpsgd-linear_eps_8", "none"]
     assert sorted(merge.merge_signals(None, signals(["a"]), keep=[])["per_defense"]) == ["a"]
     with pytest.raises(UserError, match="different examples"):
@@ -105,16 +108,18 @@ def test_the_report_names_the_training_settings_the_regenerated_rows_changed():
                          model="net.py:build", transform="fixed")
     out = merge.merge_results(base, new)
     line = regenerated_line(RegeneratedRows.from_json(out["regenerated_rows"][0]), out["config"])
-    assert ("Its training settings differ from the other rows' (the set-up above): train.width 64 (the other rows: 32). "
-            "Settings the other rows' audit did not record: transform fixed, model net.py:build.") in line
+    assert ("Its training settings differ from the other rows' (the set-up above): train.width 64 (the other rows: "
+            "32). Settings the other rows' audit did not record: transform fixed, model net.py:build.") in line
     assert "clip" not in line  # null on one side, absent on the other: the same setting
     new["config"]["train"].update(depth=4, steps=2000, lr=0.001, augment=False)
-    many = regenerated_line(RegeneratedRows.from_json(merge.merge_results(base, new)["regenerated_rows"][0]), out["config"])
-    assert ("train.width 64 (the other rows: 32), train.depth 4 (the other rows: 3), train.steps 2000 (the other rows: 1000), "
-            "train.lr 0.001 (the other rows: 0.0003) and 1 more.") in many
+    many = regenerated_line(RegeneratedRows.from_json(merge.merge_results(base, new)["regenerated_rows"][0]),
+                            out["config"])
+    assert ("train.width 64 (the other rows: 32), train.depth 4 (the other rows: 3), train.steps 2000 (the other rows: "
+            "1000), train.lr 0.001 (the other rows: 0.0003) and 1 more.") in many
     same = record(["dpsgd:eps=8"], "2")
     same["config"].update(train=dict(TRAIN), real_recipe={"loss": "xent", "epochs": 100.0})
-    line = regenerated_line(RegeneratedRows.from_json(merge.merge_results(base, same)["regenerated_rows"][0]), out["config"])
+    line = regenerated_line(RegeneratedRows.from_json(merge.merge_results(base, same)["regenerated_rows"][0]),
+                            out["config"])
     assert line.endswith("Its recorded training settings are the other rows' (the set-up above).")
     assert "training settings" not in regenerated_line(RegeneratedRows(rows=("a",)), out["config"])  # not recorded
 
@@ -138,4 +143,5 @@ def test_a_merged_committed_record_says_its_regenerated_settings_in_the_set_up()
     rec = AuditRecord.from_json(merge.merge_results(base, new))
     last = setup_lines(rec)[-1]
     assert last.startswith(f"Rows {new['defenses'][0]['name']} were regenerated") and "(mi-defense 9.9)" in last
-    assert f"train.width {new['config']['train']['width']} (the other rows: {base['config']['train']['width']})." in last
+    assert (f"train.width {new['config']['train']['width']} (the other rows: {base['config']['train']['width']})."
+            in last)

@@ -61,7 +61,8 @@ def test_mlp_and_fresh_weights():
     w3 = fresh_weights(m, tf.constant([0, 2], tf.int64))
     assert all(np.array_equal(a, b) for a, b in zip(w, w2))
     assert not np.allclose(w[0], w3[0])
-    std = float(tf.math.reduce_std(fresh_weights(ConvNet((8, 8, 1), 2, width=64, depth=2), tf.constant([1, 1], tf.int64))[2]))
+    std = float(tf.math.reduce_std(fresh_weights(ConvNet((8, 8, 1), 2, width=64, depth=2),
+                                                 tf.constant([1, 1], tf.int64))[2]))
     assert abs(std - np.sqrt(1.0 / (9 * 64))) < 0.15 * np.sqrt(1.0 / (9 * 64))  # LeCun normal
 
 

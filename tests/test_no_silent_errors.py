@@ -26,7 +26,8 @@ class Copycat(Defense):
         model = train_model(x, targets_for(y, self.ctx.num_classes), self.ctx.num_classes, cfg)
         pos = np.arange(10)
         rel = x[pos] + 1e-3 * np.random.default_rng(seed).standard_normal(x[pos].shape).astype(np.float32)
-        return DefenseResult(model, {"x": rel, "y": targets_for(y[pos], self.ctx.num_classes), "labels": y[pos], "init_positions": pos},
+        return DefenseResult(model, {"x": rel, "y": targets_for(y[pos], self.ctx.num_classes), "labels": y[pos],
+                                     "init_positions": pos},
                              {"train_accuracy": None, "privacy_statement": "copies members"})
 
 
@@ -43,7 +44,8 @@ def _image_sets(tmp_path):
     xt = rng.integers(0, 256, (40, 8, 8, 1), dtype=np.uint8)
     y, yt = np.arange(240) % 10, np.arange(40) % 10
     np.savez(tmp_path / "u8.npz", x_train=x, y_train=y, x_test=xt, y_test=yt)
-    np.savez(tmp_path / "f32.npz", x_train=x.astype(np.float32) / 255, y_train=y, x_test=xt.astype(np.float32) / 255, y_test=yt)
+    np.savez(tmp_path / "f32.npz", x_train=x.astype(np.float32) / 255, y_train=y, x_test=xt.astype(np.float32) / 255,
+             y_test=yt)
     return str(tmp_path / "u8.npz"), str(tmp_path / "f32.npz")
 
 
@@ -56,7 +58,8 @@ def _cfg(dataset, **kw):
 
 def test_release_attack_is_the_same_for_uint8_and_float_copies_of_a_dataset(tmp_path, copycat):
     u8, f32 = _image_sets(tmp_path)
-    res = [run_audit(_cfg(d), tmp_path / name, progress=False, log=lambda s: None)["defenses"][0]["attacks"]["release_pixel"]
+    res = [run_audit(_cfg(d), tmp_path / name, progress=False,
+                     log=lambda s: None)["defenses"][0]["attacks"]["release_pixel"]
            for d, name in ((u8, "a"), (f32, "b"))]
     assert res[0]["auc"] == pytest.approx(res[1]["auc"], abs=1e-9)
     for r in res:  # the ten copied members sit on the release: all found before any false positive
@@ -71,14 +74,16 @@ def test_failed_audit_writes_nothing_and_a_saved_split_must_match(tmp_path, copy
         Audit(_cfg(u8, members=50, defenses=("frepo:ipcc=10",)), out, progress=False)
     assert not out.exists()
     a = Audit(_cfg(u8, members=100), out, progress=False)
-    assert len(a.split.members) == 100 and json.loads((out / "split.json").read_text())["members"] == a.split.members.tolist()
+    assert (len(a.split.members) == 100
+            and json.loads((out / "split.json").read_text())["members"] == a.split.members.tolist())
     with pytest.raises(UserError, match="another split"):
         Audit(_cfg(u8, members=50), out, progress=False)
 
 
 def test_attack_list_that_applies_to_nothing_runs_nothing(tmp_path):
     rng = np.random.default_rng(0)
-    inp = attacks.AttackInputs(labels=np.arange(40) % 4, membership=np.arange(40) < 20, logits=rng.standard_normal((40, 4)))
+    inp = attacks.AttackInputs(labels=np.arange(40) % 4, membership=np.arange(40) < 20,
+                               logits=rng.standard_normal((40, 4)))
     assert attacks.run(inp, attacks=[], bootstrap=0) == {}
     u8, _ = _image_sets(tmp_path)
     with pytest.raises(UserError, match="none of the requested attacks"):
@@ -99,7 +104,8 @@ def test_infinite_epsilon_is_refused_and_json_is_strict(tmp_path, capsys):
 
 def _distill(tmp_path, *extra):
     return main(["distill", "--dataset", "digits", "--ipc", "1", "--steps", "20", "--width", "4", "--depth", "1",
-                 "--batch-real", "32", "--pool-size", "2", "--checkpoint-every", "10", "--out", str(tmp_path / "d"), "--quiet", *extra])
+                 "--batch-real", "32", "--pool-size", "2", "--checkpoint-every", "10", "--out", str(tmp_path / "d"),
+                 "--quiet", *extra])
 
 
 @pytest.mark.slow
@@ -119,7 +125,8 @@ def test_distill_resume_refuses_other_settings_and_keeps_the_whole_history(tmp_p
     assert _distill(tmp_path, "--resume") == 0
     meta = json.loads((tmp_path / "d" / "PRIVATE-do-not-release" / "run.json").read_text())
     assert [h["step"] for h in meta["loss_history"]] == [10, 20] and meta["complete"]
-    assert not (tmp_path / "d" / "PRIVATE-do-not-release" / "checkpoint.npz").exists()  # removed once the set is complete
+    # removed once the set is complete
+    assert not (tmp_path / "d" / "PRIVATE-do-not-release" / "checkpoint.npz").exists()
     assert _distill(tmp_path, "--resume") == 0  # already finished: the same history, no crash
     again = json.loads((tmp_path / "d" / "PRIVATE-do-not-release" / "run.json").read_text())
     assert again["loss_history"] == meta["loss_history"] and again["final_loss"] == meta["final_loss"]
@@ -127,4 +134,5 @@ def test_distill_resume_refuses_other_settings_and_keeps_the_whole_history(tmp_p
 
 def test_keep_checkpoint_keeps_it(tmp_path):
     assert _distill(tmp_path, "--keep-checkpoint") == 0
-    assert (tmp_path / "d" / "PRIVATE-do-not-release" / "checkpoint.npz").is_file() and (tmp_path / "d" / "distilled.npz").is_file()
+    assert ((tmp_path / "d" / "PRIVATE-do-not-release" / "checkpoint.npz").is_file()
+            and (tmp_path / "d" / "distilled.npz").is_file())

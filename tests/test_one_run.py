@@ -15,7 +15,8 @@ def test_pure_dp_bound_is_the_binomial_tail_known_answer():
     # half right is what guessing at random gives: no evidence
     assert epsilon_lower_bound_one_run(1000, 100, 50) == 0.0
     # delta only weakens the bound
-    assert epsilon_lower_bound_one_run(1000, 100, 90, 0.95, 1e-5) < epsilon_lower_bound_one_run(1000, 100, 90, 0.95, 0.0)
+    assert (epsilon_lower_bound_one_run(1000, 100, 90, 0.95, 1e-5)
+            < epsilon_lower_bound_one_run(1000, 100, 90, 0.95, 0.0))
 
 
 def test_guesses_count_right_calls_at_both_ends():

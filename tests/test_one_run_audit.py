@@ -48,9 +48,12 @@ def test_canaries_are_wrongly_labelled_or_noise_and_bad_requests_are_one_line_er
     assert (cx == x[used]).all() and (cy != y[used]).all() and len(set(used)) == 20
     nx, ny, _ = make_canaries(x, y, 5, 20, "noise", rng)
     assert nx.dtype == np.uint8 and nx.shape == (20, 4, 4, 1) and ny.max() < 5
-    for argv, msg in ((["--one-run", "dpsgd:eps=1", "--dataset", clusters, "--canaries", "10", "--guesses", "6"], "guesses"),
-                      (["--one-run", "dpsgd:eps=1", "--dataset", clusters, "--canaries", "5000"], "lie outside the members"),
-                      (["--one-run", "none", "--dataset", clusters, "--canaries", "20", "--break", "noise"], "applies to dpsgd")):
+    for argv, msg in ((["--one-run", "dpsgd:eps=1", "--dataset", clusters, "--canaries", "10", "--guesses", "6"],
+                       "guesses"),
+                      (["--one-run", "dpsgd:eps=1", "--dataset", clusters, "--canaries", "5000"],
+                       "lie outside the members"),
+                      (["--one-run", "none", "--dataset", clusters, "--canaries", "20", "--break", "noise"],
+                       "applies to dpsgd")):
         assert main(["canary", *argv]) == 2
         err = capsys.readouterr().err
         assert msg in err and err.count("\n") == 1, err

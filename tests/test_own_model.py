@@ -24,7 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "reference" / "python-api.md"
 LAYERS = ["Conv2D", "GroupNormalization", "MaxPooling2D", "Flatten", "Dense", "Dense"]
 # Shrinks the CLI example to test size: appended flags override the example's.
-SMALL_TOML = "[train]\nsteps = 60\nwarmup = 10\n[distill]\nsteps = 4\npool_size = 2\nbatch_real = 64\n[real_recipe]\nepochs = 20\n"
+SMALL_TOML = ("[train]\nsteps = 60\nwarmup = 10\n[distill]\nsteps = 4\npool_size = 2\nbatch_real = 64\n"
+              "[real_recipe]\nepochs = 20\n")
 SMALL_CLI = "--members 100 --nonmembers 100 --references 2 --real-steps 20 --bootstrap 10 --config small.toml --quiet"
 
 
@@ -60,9 +61,10 @@ def here(tmp_path, monkeypatch):
 
 def _bad_models(path: Path) -> None:
     path.write_text(
-        "import tensorflow as tf\nNOT_CALLABLE = 3\n\n\ndef text(input_shape, num_classes, seed):\n    return 'a model'\n\n\n"
-        "def wide(input_shape, num_classes, seed):\n    return tf.keras.Sequential([tf.keras.Input(input_shape), tf.keras.layers.Flatten(), "
-        "tf.keras.layers.Dense(num_classes + 2)])\n\n\n"
+        "import tensorflow as tf\nNOT_CALLABLE = 3\n\n\n"
+        "def text(input_shape, num_classes, seed):\n    return 'a model'\n\n\n"
+        "def wide(input_shape, num_classes, seed):\n    return tf.keras.Sequential([tf.keras.Input(input_shape), "
+        "tf.keras.layers.Flatten(), tf.keras.layers.Dense(num_classes + 2)])\n\n\n"
         "def batchnorm(input_shape, num_classes, seed):\n    return tf.keras.Sequential([tf.keras.Input(input_shape), "
         "tf.keras.layers.Conv2D(4, 3), tf.keras.layers.BatchNormalization(name='bn1'), tf.keras.layers.Flatten(), "
         "tf.keras.layers.Dense(num_classes)])\n")
@@ -71,9 +73,10 @@ def _bad_models(path: Path) -> None:
 def test_model_names_that_cannot_be_loaded_are_one_line_errors(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     _bad_models(tmp_path / "bad.py")
-    for spec, msg in (("nofile.py:build", "no such file nofile.py"), ("bad.py:missing", "bad.py has no attribute 'missing'"),
-                      ("bad.py:NOT_CALLABLE", "NOT_CALLABLE is not callable"), ("no_such_module_41:build", "no module named"),
-                      ("build", "give path/to/file.py:FUNCTION")):
+    for spec, msg in (("nofile.py:build", "no such file nofile.py"),
+                      ("bad.py:missing", "bad.py has no attribute 'missing'"),
+                      ("bad.py:NOT_CALLABLE", "NOT_CALLABLE is not callable"),
+                      ("no_such_module_41:build", "no module named"), ("build", "give path/to/file.py:FUNCTION")):
         with pytest.raises(UserError, match=msg) as exc:
             load_builder(spec)
         assert "\n" not in str(exc.value)
@@ -90,11 +93,13 @@ def test_bad_builds_are_one_line_errors_before_anything_is_written(tmp_path, mon
         DefenseContext(**ctx, build_model=load_builder("bad.py:wide"))
     good = DefenseContext(**ctx, build_model="bad.py:batchnorm")  # fine for every defense but DP-SGD
     make_defense(DefenseSpec.parse("none"), good)
-    with pytest.raises(UserError, match=r"layer 'bn1' \(BatchNormalization\).*GroupNormalization or LayerNormalization"):
+    with pytest.raises(UserError, match=r"layer 'bn1' \(BatchNormalization\).*GroupNormalization or "
+                                        r"LayerNormalization"):
         make_defense(DefenseSpec.parse("dpsgd:eps=8"), good)
-    for spec, msg in (("bad.py:batchnorm", "dpsgd cannot train model bad.py:batchnorm"), ("bad.py:wide", "output has shape"),
-                      ("missing.py:build", "no such file")):
-        assert main(["audit", "--model", spec, "--defense", "none", "--defense", "dpsgd:eps=8", "--out", "o", "--quiet"]) == 2
+    for spec, msg in (("bad.py:batchnorm", "dpsgd cannot train model bad.py:batchnorm"),
+                      ("bad.py:wide", "output has shape"), ("missing.py:build", "no such file")):
+        assert main(["audit", "--model", spec, "--defense", "none", "--defense", "dpsgd:eps=8", "--out", "o",
+                     "--quiet"]) == 2
         err = capsys.readouterr().err.strip()
         assert msg in err and len(err.splitlines()) == 1, err
     assert not (tmp_path / "o").exists()
@@ -108,7 +113,8 @@ def test_the_package_records_its_own_architecture_and_the_users(here):
                         (mine, "my_model.py:build")):
         meta = make_defense(DefenseSpec.parse("subset:n=20"), ctx).fit(x, y, seed=1).metadata
         assert meta["model"]["source"] == source and meta["model"]["parameters"] > 0
-    assert meta["model"]["layers"] == LAYERS and "model my_model.py:build (Conv2D, GroupNormalization" in meta["recipe"]["description"]
+    assert (meta["model"]["layers"] == LAYERS
+            and "model my_model.py:build (Conv2D, GroupNormalization" in meta["recipe"]["description"])
 
 
 def mlp(input_shape, num_classes, seed):
@@ -153,7 +159,8 @@ def test_cli_example_audits_none_dpsgd_and_frepo_on_the_users_model_and_records_
     assert results["config"]["model"] == "my_model.py:build"
     assert json.loads((out / "training_config.json").read_text())["model"] == "my_model.py:build"
     for e in results["defenses"]:
-        assert e["metadata"]["model"]["source"] == "my_model.py:build" and e["metadata"]["model"]["layers"] == LAYERS, e["name"]
+        assert (e["metadata"]["model"]["source"] == "my_model.py:build"
+                and e["metadata"]["model"]["layers"] == LAYERS), e["name"]
         assert "model my_model.py:build (Conv2D, GroupNormalization" in e["recipe"]["description"]
     by = {e["defense"]: e for e in results["defenses"]}
     assert by["dpsgd"]["recipe"]["description"].startswith("DP-SGD: your model, cross-entropy")
@@ -186,19 +193,21 @@ def test_arrays_example_audits_the_cnn_on_fashion_mnist_arrays_kept_in_the_priva
     results = run_example(code, "own_model_arrays")["results"]
     printed = capsys.readouterr().out
     data = here / "audit-fashion" / "PRIVATE-do-not-release" / "data.npz"
-    assert results.config["dataset"] == str(Path("audit-fashion") / "PRIVATE-do-not-release" / "data.npz") and data.is_file()
+    assert (results.config["dataset"] == str(Path("audit-fashion") / "PRIVATE-do-not-release" / "data.npz")
+            and data.is_file())
     with np.load(data) as z:
         assert z["x_train"].shape == (1000, 28, 28, 1) and z["x_train"].dtype == np.uint8 and "x_test" not in z.files
     meta = results["none"].raw["metadata"]["model"]
     assert meta["source"] == "my_model:build" and meta["layers"] == LAYERS and str(meta) in printed
-    assert results["dpsgd:eps=8"].raw["metadata"]["model"] == meta and results["frepo:ipc=10"].raw["metadata"]["model"] == meta
+    assert (results["dpsgd:eps=8"].raw["metadata"]["model"] == meta
+            and results["frepo:ipc=10"].raw["metadata"]["model"] == meta)
     assert results["dpsgd:eps=8"].raw["recipe"]["description"].startswith("DP-SGD: your model")
     import my_model
 
     with np.load(data) as z:
         x, y = z["x_train"], z["y_train"]
-    kw = dict(model=my_model.build, defenses=["none", "dpsgd:eps=8", "frepo:ipc=10"], references=0, members=100, nonmembers=100,
-              real_steps=20, bootstrap=10, config="small.toml", out="audit-fashion")
+    kw = dict(model=my_model.build, defenses=["none", "dpsgd:eps=8", "frepo:ipc=10"], references=0, members=100,
+              nonmembers=100, real_steps=20, bootstrap=10, config="small.toml", out="audit-fashion")
     again = mi_defense.audit(x, y, **kw)  # the same arrays: every run cached
     assert again.raw["timings"]["runs"]["trained"] == 0
     with pytest.raises(UserError, match="holds an audit of other arrays"):
@@ -209,24 +218,29 @@ def test_arrays_example_audits_the_cnn_on_fashion_mnist_arrays_kept_in_the_priva
 def test_adult_example_audits_the_mlp_on_feature_vectors(here, capsys, monkeypatch):
     shared("adult", monkeypatch)
     (here / "small.toml").write_text(SMALL_TOML)
-    code = smaller(block("own-model-adult"), {"references=4": SMALL_AUDIT, "adult.x_train, adult.y_train": "adult.x_train[:1000], adult.y_train[:1000]"})
+    code = smaller(block("own-model-adult"),
+                   {"references=4": SMALL_AUDIT,
+                    "adult.x_train, adult.y_train": "adult.x_train[:1000], adult.y_train[:1000]"})
     results = run_example(code, "own_model_adult")["results"]
     assert results.summary() in capsys.readouterr().out
     with np.load(here / "audit-adult" / "PRIVATE-do-not-release" / "data.npz") as z:
         assert z["x_train"].shape == (1000, 108) and z["x_train"].dtype == np.float32
     for name in ("none", "dpsgd:eps=8", "frepo:ipc=10"):
-        assert results[name].raw["metadata"]["model"] == {"source": "my_model:build_mlp", "layers": ["Dense", "LayerNormalization", "Dense", "Dense"],
-                                                          "parameters": 108 * 64 + 64 + 128 + 64 * 64 + 64 + 64 * 2 + 2}, name
+        assert results[name].raw["metadata"]["model"] == {
+            "source": "my_model:build_mlp", "layers": ["Dense", "LayerNormalization", "Dense", "Dense"],
+            "parameters": 108 * 64 + 64 + 128 + 64 * 64 + 64 + 64 * 2 + 2}, name
         assert 0.5 <= results[name].raw["test_accuracy"] <= 1
     assert results["dpsgd:eps=8"].raw["recipe"]["description"].startswith("DP-SGD: your model")
-    frepo = results["frepo:ipc=10"].raw["recipe"]  # feature vectors: no image augmentation, the package's MLP as the pool
+    # feature vectors: no image augmentation, the package's MLP as the pool
+    frepo = results["frepo:ipc=10"].raw["recipe"]
     assert frepo["augment"] == "none" and "pool keeps the package's MLP" in frepo["description"]
 
 
 @pytest.mark.slow
 def test_trained_model_example_with_and_without_reference_runs_and_its_report(here, capsys, monkeypatch):
     shared("fashion_mnist", monkeypatch)
-    code = smaller(block("own-model-trained"), {"references=4": "references=2", "[:4000]": "[:1000]", "[:2000]": "[:500]",
+    code = smaller(block("own-model-trained"),
+                   {"references=4": "references=2", "[:4000]": "[:1000]", "[:2000]": "[:500]",
                                                 "[2000:4000]": "[500:1000]"})
     scope = run_example(code, "own_model_trained")
     found, weaker = scope["found"], scope["weaker"]
@@ -239,12 +253,14 @@ def test_trained_model_example_with_and_without_reference_runs_and_its_report(he
     assert record["references"] == 2 and record["outputs"] == "logits" and record["model"]["layers"] == LAYERS
     assert [d["class"] for d in record["model"]["layer_details"]] == LAYERS
     assert sum(d["parameters"] for d in record["model"]["layer_details"]) == record["model"]["parameters"]
-    assert record["primary_attack"] == "lira_online_fixed" and record["attacks"]["lira_online_fixed"]["auc"] == found["lira_online_fixed"]["auc"]
+    assert (record["primary_attack"] == "lira_online_fixed"
+            and record["attacks"]["lira_online_fixed"]["auc"] == found["lira_online_fixed"]["auc"])
     report = (out / "report_model.md").read_text()
     assert f"{record['model']['parameters']:,} parameters" in report and "lira_online_fixed (primary)" in report
     assert "2 reference runs: LiRA uses one variance shared by every example" in report
     assert "<td>GroupNormalization</td>" in (out / "report_model.html").read_text()
-    probs = tf.keras.Sequential([scope["model"], tf.keras.layers.Softmax()])  # probabilities are taken as their logarithm
+    # probabilities are taken as their logarithm
+    probs = tf.keras.Sequential([scope["model"], tf.keras.layers.Softmax()])
     members, nonmembers = scope["members"], scope["nonmembers"]
     same = mi_defense.audit_model(probs, members=members, nonmembers=nonmembers, attacks=["threshold_loss"])
     assert same["threshold_loss"]["auc"] == pytest.approx(weaker["threshold_loss"]["auc"], abs=1e-3)
@@ -265,16 +281,20 @@ def test_audit_model_writes_its_architecture_and_a_short_report(tmp_path):
     kw = dict(members=(x[:40], y[:40]), nonmembers=(x[40:], y[40:]), bootstrap=5)
     for refs, out in ((0, tmp_path / "none"), (2, tmp_path / "two")):
         picked = ["threshold_loss", "lira_online_fixed", "rmia"] if refs else ["threshold_loss", "threshold_confidence"]
-        found = mi_defense.audit_model(model, train=fit if refs else None, references=refs or 16, out=out, attacks=picked, **kw)
+        found = mi_defense.audit_model(model, train=fit if refs else None, references=refs or 16, out=out,
+                                       attacks=picked, **kw)
         record = json.loads((out / "results_model.json").read_text())
         assert record["references"] == refs and record["model"]["parameters"] == 6 * 16 + 16 + 32 + 16 * 3 + 3
-        assert [(d["name"], d["class"], d["output_shape"], d["parameters"]) for d in record["model"]["layer_details"]] == [
-            (la.name, type(la).__name__, [None, width], la.count_params()) for la, width in zip(model.layers, (16, 16, 3))]
+        assert [(d["name"], d["class"], d["output_shape"], d["parameters"])
+                for d in record["model"]["layer_details"]] == [
+            (la.name, type(la).__name__, [None, width], la.count_params())
+            for la, width in zip(model.layers, (16, 16, 3))]
         md, page = (out / "report_model.md").read_text(), (out / "report_model.html").read_text()
         assert "Model Sequential: 3 layers, 195 parameters" in md and "40 members, 40 non-members" in md
         for la in model.layers:
             assert f"| {la.name} | {type(la).__name__} |" in md and f"<td>{la.name}</td>" in page
-        assert "| attack | AUC [95% CI] | TPR at FPR 0.1 | TPR at FPR 0.01 | TPR at FPR 0.001 | TPR at FPR 0.0001 |" in md
+        assert ("| attack | AUC [95% CI] | TPR at FPR 0.1 | TPR at FPR 0.01 | TPR at FPR 0.001 | TPR at FPR 0.0001 |"
+                in md)
         for name, r in found.items():
             assert f"{r['auc']:.3f}" in md.split(f"| {name}", 1)[1].splitlines()[0], name
         assert "40 non-members resolve false-positive rates down to 0.025" in md and "(unresolved)" in md
@@ -287,6 +307,7 @@ def test_the_readme_shows_lines_of_the_tested_examples():
     readme = (ROOT / "README.md").read_text()
     m = re.search(r"Your own Keras model.*?```bash\n(.*?)```\n\n```python\n(.*?)```", readme, re.S)
     assert m, "the README's own-model lines are missing"
-    examples = block("own-model-cli", "bash") + "".join(block(t) for t in ("own-model-arrays", "own-model-adult", "own-model-trained"))
+    examples = block("own-model-cli", "bash") + "".join(block(t) for t in ("own-model-arrays", "own-model-adult",
+                                                                          "own-model-trained"))
     for line in (m.group(1) + m.group(2)).splitlines():
         assert line in examples, f"README line not in a tested example: {line}"

@@ -13,7 +13,8 @@ from mi_defense.cli import main
 from mi_defense.distillation.artifact import PUBLIC_ARRAYS, PUBLIC_PROVENANCE, PUBLIC_SETTINGS
 from mi_defense.distillation.record import PRIVATE_DIR
 
-TINY = ["--ipc", "1", "--steps", "4", "--width", "4", "--depth", "1", "--batch-real", "64", "--pool-size", "2", "--quiet"]
+TINY = ["--ipc", "1", "--steps", "4", "--width", "4", "--depth", "1", "--batch-real", "64", "--pool-size", "2",
+        "--quiet"]
 
 
 def _public(path):
@@ -56,7 +57,8 @@ def test_dp_cli_release_holds_nothing_computed_from_the_members_or_the_seeds(tmp
     def in_file(text):
         return any(text.encode(enc) in a_bytes for enc in ("utf-8", "utf-32-le"))
     assert in_file(a_prov["privacy_statement"][:40])  # the search finds what is there
-    for secret in (a_rec["split_hash"], a_rec["dataset_fingerprint"], a_rec["run_hash"], str(a_rec["seed"]), str(a_rec["split_seed"])):
+    for secret in (a_rec["split_hash"], a_rec["dataset_fingerprint"], a_rec["run_hash"], str(a_rec["seed"]),
+                   str(a_rec["split_seed"])):
         assert not in_file(secret), secret
     # N is declared public in the statement, as the privacy record says
     assert a_prov["privacy"]["n_private_is_public"] and f"N={a_rec['n_members']}" in a_prov["privacy_statement"]
@@ -74,7 +76,8 @@ def test_dp_api_release_holds_nothing_computed_from_the_members(tmp_path):
     settings = dict(ipc=1, steps=3, width=4, depth=1, batch_real=64, pool_size=2, epsilon=4.0)
     a = mi_defense.distill(x[:600], y[:600], **settings)
     b = mi_defense.distill(x[600:1200], y[600:1200], **settings)  # disjoint members of the same size
-    assert a.private["dataset_fingerprint"] != b.private["dataset_fingerprint"] and a.private["seed"] != b.private["seed"]
+    assert (a.private["dataset_fingerprint"] != b.private["dataset_fingerprint"]
+            and a.private["seed"] != b.private["seed"])
     assert a.provenance == b.provenance and set(a.provenance) <= set(PUBLIC_PROVENANCE)
     arrays, prov = _public(a.save(tmp_path / "a.npz"))
     _check_allow_list(arrays, prov)
@@ -94,7 +97,8 @@ def test_secret_seeds_resume_and_a_delta_at_or_above_one_over_n_is_refused(tmp_p
 
     monkeypatch.setattr(api, "distil_members", killed)
     with pytest.raises(KeyboardInterrupt):
-        distill_dataset("digits", out=str(out), epsilon=4.0, ipc=1, steps=4, width=4, depth=1, batch_real=64, pool_size=2)
+        distill_dataset("digits", out=str(out), epsilon=4.0, ipc=1, steps=4, width=4, depth=1, batch_real=64,
+                        pool_size=2)
     monkeypatch.setattr(api, "distil_members", real)
     first = json.loads((out / PRIVATE_DIR / "run.json").read_text())
     assert not first["complete"] and not (out / "distilled.npz").exists()  # an unfinished run publishes nothing
@@ -103,7 +107,8 @@ def test_secret_seeds_resume_and_a_delta_at_or_above_one_over_n_is_refused(tmp_p
     done = json.loads((out / PRIVATE_DIR / "run.json").read_text())
     assert done["complete"] and (done["seed"], done["split_hash"]) == (first["seed"], first["split_hash"])
     capsys.readouterr()
-    assert main(["distill", "--dataset", "digits", "--epsilon", "1", "--delta", "0.01", "--out", str(tmp_path / "e"), *TINY]) == 2
+    assert main(["distill", "--dataset", "digits", "--epsilon", "1", "--delta", "0.01", "--out", str(tmp_path / "e"),
+                 *TINY]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "delta=0.01 must be below 1/n" in err and "Traceback" not in err
     assert not (tmp_path / "e").exists()  # refused before anything was written

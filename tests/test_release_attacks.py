@@ -87,8 +87,8 @@ def test_the_target_release_among_the_references_would_fake_a_leak(digits):
     tx, ty, _ = copies_of(xo, yo, np.arange(len(xo)), 7)
     rel = release_inputs(digits, tx, ty, membership, masks)
     honest = attacks.run(release_inputs=rel, attacks=["release_lira_krr"], bootstrap=0)["release_lira_krr"]["auc"]
-    leaked = ReleaseInputs(candidates=rel.candidates, synthetic=rel.synthetic, membership=membership, labels=yu, num_classes=10,
-                           synthetic_targets=ty, reference_synthetic=[*rel.reference_synthetic, tx],
+    leaked = ReleaseInputs(candidates=rel.candidates, synthetic=rel.synthetic, membership=membership, labels=yu,
+                           num_classes=10, synthetic_targets=ty, reference_synthetic=[*rel.reference_synthetic, tx],
                            reference_targets=[*rel.reference_targets, ty], reference_in=np.c_[masks, membership])
     fake = attacks.run(release_inputs=leaked, attacks=["release_lira_krr"], bootstrap=0)["release_lira_krr"]["auc"]
     assert abs(honest - 0.5) < 0.06 and fake > honest + 0.1, (honest, fake)

@@ -53,7 +53,8 @@ def test_a_header_declaring_a_huge_array_is_refused_before_reading(tmp_path):
     a = _arrays(tmp_path)
     path = _write(tmp_path, a)
     header = io.BytesIO()
-    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": (10 ** 12, 28, 28, 1)})
+    np.lib.format.write_array_header_1_0(header,
+                                         {"descr": "<f4", "fortran_order": False, "shape": (10 ** 12, 28, 28, 1)})
     with zipfile.ZipFile(path, "a") as zf:  # a second x.npy would be ambiguous: add a new member instead
         zf.writestr("huge.npy", b"\x93NUMPY\x01\x00" + header.getvalue()[8:] + b"\x00" * 64)
     with pytest.raises(UserError, match="declares .* GiB of arrays \\(huge of shape"):
@@ -75,8 +76,10 @@ def test_a_distillation_that_cannot_be_one_is_refused_before_allocating(tmp_path
     x = np.zeros((30, 8, 8, 1), np.uint8)
     with pytest.raises(UserError, match="at least 2 classes"):
         mi_defense.distill(x, np.zeros(30, np.int64), ipc=1, steps=1)
-    with pytest.raises(UserError, match=r"ipc=9 synthetic images per class, but class 1 has 8 members; use ipc=8 \(--ipc 8\) or less"):
+    with pytest.raises(UserError, match=r"ipc=9 synthetic images per class, but class 1 has 8 members; use ipc=8 "
+                                        r"\(--ipc 8\) or less"):
         mi_defense.distill(x, np.r_[np.zeros(12), np.ones(8), np.full(10, 2)].astype(np.int64), ipc=9, steps=1)
-    assert main(["distill", "--dataset", "digits", "--ipc", "100000", "--steps", "2", "--out", str(tmp_path / "d"), "--quiet"]) == 2
+    assert main(["distill", "--dataset", "digits", "--ipc", "100000", "--steps", "2", "--out", str(tmp_path / "d"),
+                 "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ipc=100000") and "\n" not in err and not (tmp_path / "d").exists()

@@ -17,11 +17,13 @@ PNG = b"\x89PNG\r\n\x1a\n"
 def audited(tmp_path_factory):
     """A small real audit on digits: no defense, FRePo and DP-FRePo, two reference runs."""
     out = tmp_path_factory.mktemp("report") / "audit"
-    cfg = AuditConfig(dataset="digits", members=150, nonmembers=150, references=2, bootstrap=20, real_steps=150, n_jobs=1,
-                      defenses=("none", "frepo:ipc=1,init=real", "frepo:ipc=1,eps=8"),
-                      attacks=("threshold_loss", "threshold_logit_confidence", "lira_offline_fixed", "rmia", "release_pixel", "release_feature"),
+    cfg = AuditConfig(dataset="digits", members=150, nonmembers=150, references=2, bootstrap=20, real_steps=150,
+                      n_jobs=1, defenses=("none", "frepo:ipc=1,init=real", "frepo:ipc=1,eps=8"),
+                      attacks=("threshold_loss", "threshold_logit_confidence", "lira_offline_fixed", "rmia",
+                               "release_pixel", "release_feature"),
                       train=TrainConfig(width=8, depth=2, steps=150, warmup=20),
-                      distill=DistillConfig(width=8, depth=2, batch_real=64, steps=10, pool_size=2, max_online_updates=5, checkpoint_every=0))
+                      distill=DistillConfig(width=8, depth=2, batch_real=64, steps=10, pool_size=2,
+                                            max_online_updates=5, checkpoint_every=0))
     run_audit(cfg, out, progress=False, log=lambda s: None)
     return out
 
@@ -33,7 +35,8 @@ def test_dp_frepo_defense_claims_its_epsilon_and_copies_no_member(audited):
     meta = dp["metadata"]
     assert 0 < dp["claimed_epsilon"] <= 8 and meta["init"] == "smooth-noise" and meta["distill_lr"] == 1e-2
     assert meta["clip_space"] == "readout"  # recorded, so the cache can tell the spaces apart
-    assert "DP-FRePo" in dp["privacy_statement"] and "normalisation is fixed" in dp["privacy_statement"]  # auto: fixed under DP
+    # auto: fixed under DP
+    assert "DP-FRePo" in dp["privacy_statement"] and "normalisation is fixed" in dp["privacy_statement"]
     assert dp["released_artifact"] is not None
     plain = next(e for e in results["defenses"] if e["name"] == "frepo:ipc=1,init=real")
     assert plain["claimed_epsilon"] is None
@@ -65,7 +68,8 @@ def test_report_renders_every_figure_and_verdict(audited):
     md = (audited / "report.md").read_text()
     assert "| defense |" in md and "frepo:ipc=1" in md
     rows = (audited / "results.csv").read_text().strip().splitlines()
-    assert rows[0].startswith("defense,test_accuracy") and len(rows) == 1 + sum(len(e["attacks"]) for e in results["defenses"])
+    assert (rows[0].startswith("defense,test_accuracy")
+            and len(rows) == 1 + sum(len(e["attacks"]) for e in results["defenses"]))
     assert set(paths) >= {"html", "md", "csv"}
     # FRePo's released set and the members it was initialised from are both in the artifacts
     with np.load(next((audited / "artifacts").glob("frepo_*init=real*/released.npz"))) as z:
@@ -73,11 +77,15 @@ def test_report_renders_every_figure_and_verdict(audited):
     fr = next(e for e in results["defenses"] if e["defense"] == "frepo")
     assert "init_members" in fr["attacks"]["release_pixel"]["slices"]
     # declared evidence: primary attack (threshold_loss: the first listed attack on the model), release attack, bound
-    assert all(e["primary_attack"]["name"] == "threshold_loss" and e["epsilon_lower_bound"]["value"] >= 0 for e in results["defenses"])
-    assert fr["release_attack"]["name"] == "release_pixel" and set(fr["epsilon_lower_bound"]["per_attack"]) == {"threshold_loss", "release_pixel"}
+    assert all(e["primary_attack"]["name"] == "threshold_loss"
+               and e["epsilon_lower_bound"]["value"] >= 0 for e in results["defenses"])
+    assert (fr["release_attack"]["name"] == "release_pixel"
+            and set(fr["epsilon_lower_bound"]["per_attack"]) == {"threshold_loss", "release_pixel"})
     none = next(e for e in results["defenses"] if e["defense"] == "none")
-    assert none["recipe"]["name"] == "real-data" and none["recipe"]["loss"] == "xent" and fr["recipe"]["name"] == "frepo-protocol"
-    assert "## Training recipes" in md and "cross-entropy" in md and "audited ε ≥" in md and "selected on held-out examples" in md
+    assert (none["recipe"]["name"] == "real-data" and none["recipe"]["loss"] == "xent"
+            and fr["recipe"]["name"] == "frepo-protocol")
+    assert ("## Training recipes" in md and "cross-entropy" in md and "audited ε ≥" in md
+            and "selected on held-out examples" in md)
 
 
 @pytest.mark.slow
@@ -135,14 +143,16 @@ CHROMEDRIVER = shutil.which("chromedriver")
 def test_report_images_load_in_headless_chromium(audited):
     if not (CHROMIUM and CHROMEDRIVER):
         pytest.skip("Chromium and ChromeDriver are not installed; 'make browser-test' installs them")
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed; 'make browser-test' installs it")
+    webdriver = pytest.importorskip("selenium.webdriver",
+                                    reason="selenium is not installed; 'make browser-test' installs it")
     from selenium.webdriver.chrome.service import Service
 
     render_report(audited)
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"):
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage"):
         opts.add_argument(flag)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
     try:
@@ -153,7 +163,8 @@ def test_report_images_load_in_headless_chromium(audited):
             "return Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.alt)")
         widths = driver.execute_script("return Array.from(document.images).map(i => i.naturalWidth)")
         text = driver.execute_script("return document.body.innerText")
-        classes = driver.execute_script("return Array.from(document.querySelectorAll('p.verdict')).map(p => p.className)")
+        classes = driver.execute_script("return Array.from(document.querySelectorAll('p.verdict')).map(p => "
+                                        "p.className)")
         box = driver.execute_script("const b = document.querySelector('div.limitations'); return b ? b.innerText : ''")
         first = driver.execute_script("return document.querySelector('p.verdict').innerText")
         fit = driver.execute_script(SUMMARY_FIT)
@@ -161,13 +172,17 @@ def test_report_images_load_in_headless_chromium(audited):
         driver.quit()
     assert n_images == len(FIGURES) - 1 and broken == [] and min(widths) > 100  # no per-class figure at 150 non-members
     assert "Verdicts" in text and "frepo:ipc=1" in text
-    assert len(classes) == 3 and all(c.split()[1] in ("sev-leaking", "sev-no-evidence", "sev-guarantee") for c in classes)
+    assert (len(classes) == 3
+            and all(c.split()[1] in ("sev-leaking", "sev-no-evidence", "sev-guarantee") for c in classes))
     assert "smallest FPR 150 non-members resolve" in box and "2 reference runs" in box
     assert first.startswith("none: ")
-    # at 1400 pixels the summary's claimed-epsilon header is in view, or its box scrolls sideways to it; the page never does
+    # at 1400 pixels the summary's claimed-epsilon header is in
+    # view, or its box scrolls sideways to it; the page never does
     assert fit["inner"] > 1300 and fit["overflowX"] == "auto" and fit["page"] <= fit["inner"], fit
     in_view = fit["boxLeft"] <= fit["thLeft"] and fit["thRight"] <= fit["boxRight"] + 0.5
-    assert in_view or (fit["scrollWidth"] > fit["clientWidth"] and fit["thRight"] <= fit["boxLeft"] + fit["scrollWidth"] + 0.5), fit
+    assert (in_view
+            or (fit["scrollWidth"] > fit["clientWidth"]
+                and fit["thRight"] <= fit["boxLeft"] + fit["scrollWidth"] + 0.5)), fit
     assert in_view, fit  # privacy first: the second column
 
 
@@ -175,8 +190,10 @@ SUMMARY_FIT = """
 const box = document.getElementById('summary');
 const th = Array.from(box.querySelectorAll('th')).find(t => t.textContent.trim() === 'claimed ε');
 const b = box.getBoundingClientRect(), h = th.getBoundingClientRect();
-return {inner: window.innerWidth, page: document.documentElement.scrollWidth, overflowX: getComputedStyle(box).overflowX,
-        boxLeft: b.left, boxRight: b.right, thLeft: h.left, thRight: h.right, scrollWidth: box.scrollWidth, clientWidth: box.clientWidth};
+return {inner: window.innerWidth, page: document.documentElement.scrollWidth, \
+overflowX: getComputedStyle(box).overflowX,
+        boxLeft: b.left, boxRight: b.right, thLeft: h.left, thRight: h.right, scrollWidth: box.scrollWidth, \
+clientWidth: box.clientWidth};
 """
 
 
@@ -193,9 +210,11 @@ def test_verdicts_lead_with_the_worst_finding_and_its_severity():
     init = fr.attacks["release_pixel"].slices["init_members"]
     kind, what, s = findings.worst_finding(fr)
     # the 100 members copied at initialisation are the worst finding, not the whole-set TPR
-    assert kind == "init_members" and what.startswith("the 100 members copied") and s.tpr == init["tpr_at_fpr"]["0.001"] > fr.evidence.release_attack.tpr
+    assert (kind == "init_members" and what.startswith("the 100 members copied")
+            and s.tpr == init["tpr_at_fpr"]["0.001"] > fr.evidence.release_attack.tpr)
     v = tables.verdict(fr, by["none"].test_accuracy)
-    assert v.startswith("**frepo:ipc=10: clearly leaking.** Primary attack AUC ") and "Worst finding: the 100 members copied" in v
+    assert (v.startswith("**frepo:ipc=10: clearly leaking.** Primary attack AUC ")
+            and "Worst finding: the 100 members copied" in v)
     lead = tables.verdict(by["none"], None, 1000).split(" Worst finding")[0]
     assert lead.endswith("1000 non-members resolve FPRs down to 0.1%.") and "AUC 0.7" in lead
     assert findings.severity(by["none"]) == "leaking"      # AUC 0.717, CI far above 0.5
@@ -211,22 +230,27 @@ def test_severity_known_answers():
     severity = lambda e: findings.severity(DefenseEntry.from_json(e))
 
     def entry(defense, auc_ci, tpr_ci, eps=0.0, claimed=None):
-        s = {"name": "lira_online_fixed", "auc": sum(auc_ci) / 2, "auc_ci": auc_ci, "fpr": "0.001", "tpr": sum(tpr_ci) / 2, "tpr_ci": tpr_ci}
+        s = {"name": "lira_online_fixed", "auc": sum(auc_ci) / 2, "auc_ci": auc_ci, "fpr": "0.001",
+             "tpr": sum(tpr_ci) / 2, "tpr_ci": tpr_ci}
         return {"defense": defense, "attacks": {}, "primary_attack": s, "claimed_epsilon": claimed,
                 "epsilon_lower_bound": {"value": eps}}
 
     assert severity(entry("none", [0.49, 0.53], [0.0, 0.001])) == "no-evidence"
     assert severity(entry("none", [0.51, 0.55], [0.0, 0.001])) == "leaking"
-    assert severity(entry("subset", [0.45, 0.55], [0.002, 0.01])) == "no-evidence"  # a TPR CI at 1 false positive is no test
+    # a TPR CI at 1 false positive is no test
+    assert severity(entry("subset", [0.45, 0.55], [0.002, 0.01])) == "no-evidence"
     assert severity(entry("subset", [0.45, 0.55], [0.0, 0.01], eps=0.3)) == "leaking"
     assert severity(entry("dpsgd", [0.49, 0.53], [0.0, 0.001], eps=0.5, claimed=1.0)) == "guarantee"
-    assert severity(entry("dpsgd", [0.6, 0.7], [0.0, 0.2], eps=2.5, claimed=1.0)) == "leaking"  # audit contradicts the claim
-    assert severity(entry("frepo", [0.49, 0.53], [0.0, 0.001], eps=0.5, claimed=8.0)) == "guarantee"  # DP-FRePo claims one too
+    # audit contradicts the claim
+    assert severity(entry("dpsgd", [0.6, 0.7], [0.0, 0.2], eps=2.5, claimed=1.0)) == "leaking"
+    # DP-FRePo claims one too
+    assert severity(entry("frepo", [0.49, 0.53], [0.0, 0.001], eps=0.5, claimed=8.0)) == "guarantee"
     assert severity(entry("frepo", [0.49, 0.53], [0.0, 0.001], eps=0.5)) == "leaking"  # plain FRePo claims none
     canary = {"claimed_epsilon": 1.0, "audited_epsilon_lower_bound": 1.4, "broken": None}
     dp = dict(entry("dpsgd", [0.49, 0.53], [0.0, 0.001], claimed=1.0), canary_audits=[{**canary, "broken": "noise"}])
     assert severity(dp) == "guarantee"  # a broken control above the claim is the audit's power, not a finding
-    assert severity(dict(dp, canary_audits=[canary])) == "leaking"  # the correct mechanism's canary audit exceeds its claim
+    # the correct mechanism's canary audit exceeds its claim
+    assert severity(dict(dp, canary_audits=[canary])) == "leaking"
 
 
 def test_an_attack_whose_auc_interval_covers_chance_is_no_finding():
@@ -236,7 +260,8 @@ def test_an_attack_whose_auc_interval_covers_chance_is_no_finding():
     worst_finding = lambda e: findings.worst_finding(DefenseEntry.from_json(e))
     s = {"name": "release_pixel", "auc": 0.486, "auc_ci": [0.45, 0.52], "fpr": "0.001", "tpr": 0.01}
     assert worst_finding({"attacks": {}, "primary_attack": s}) is None
-    assert worst_finding({"attacks": {}, "primary_attack": dict(s, auc=0.56, auc_ci=[0.53, 0.59])}).kind == "primary_attack"
+    assert (worst_finding({"attacks": {}, "primary_attack": dict(s, auc=0.56, auc_ci=[0.53, 0.59])}).kind
+            == "primary_attack")
 
 
 def test_limitations_state_the_resolution_and_the_reference_runs():
@@ -257,7 +282,8 @@ def test_canary_audits_recorded_beside_the_results_appear_in_the_report(audited,
             "confidence": 0.95, "broken": None, "trials": 120}
     add(out, step)
     add(out, {**step, "broken": "noise", "audited_epsilon_lower_bound": 2.76})
-    add(out, {**step, "broken": "noise", "audited_epsilon_lower_bound": 2.80})  # the same audit again replaces the first
+    # the same audit again replaces the first
+    add(out, {**step, "broken": "noise", "audited_epsilon_lower_bound": 2.80})
     add(out, {"defense": "dpsgd:eps=1", "claimed_epsilon": 1.0, "audited_epsilon_lower_bound": 0.0, "confidence": 0.95,
               "broken": None, "canaries": 200, "kind": "mislabelled", "guesses": 20, "right": 24})
     assert len(json.loads((out / "canaries.json").read_text())) == 3

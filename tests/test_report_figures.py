@@ -69,7 +69,8 @@ def test_unresolved_tprs_are_hollow_with_a_legend_entry_and_said_in_the_caption(
 @pytest.mark.parametrize("kinds, joined", [((("dpsgd", 8),), False), ((("dpsgd", 8), ("dpsgd", 1)), True),
                                            ((("dpsgd", 1), ("dpsgd-linear", 8)), False)])
 def test_dp_sgd_points_are_joined_only_where_two_of_one_kind_exist(tmp_path, drawn, kinds, joined):
-    rec = _results(_defense("none", "none", {}), *[_defense(f"{d}:eps={e}", d, {"eps": e}, acc=0.5 + e / 100) for d, e in kinds])
+    rec = _results(_defense("none", "none", {}),
+                   *[_defense(f"{d}:eps={e}", d, {"eps": e}, acc=0.5 + e / 100) for d, e in kinds])
     figures.frontier(rec, tmp_path / "f.png")
     fig, caption = drawn[-1]
     lines = [ln for ln in fig.axes[0].lines if ln.get_linestyle() == "-" and len(ln.get_xdata()) >= 2]
@@ -96,7 +97,8 @@ def test_figure_3_says_which_attack_it_shows_and_why_lines_stop_early(tmp_path, 
     c["auc_over_steps"] = []
     figures.auc_over_steps(_results(a, b, c), tmp_path / "f.png")
     fig, caption = drawn[-1]
-    assert caption.startswith("AUC of the loss-threshold attack (threshold_loss), not of the primary attack (lira_online_fixed)")
+    assert caption.startswith("AUC of the loss-threshold attack (threshold_loss), not of the primary attack "
+                              "(lira_online_fixed)")
     assert "per-step scores only for the loss-threshold attack" in caption and "stop at different steps" in caption
     assert "no per-step record for dpsgd:eps=1 (trained 20 steps)" in caption
     assert [t.get_text() for t in _legend_texts(fig)] == ["none (250 steps)", "subset:n=10 (1000 steps)"]
@@ -157,7 +159,8 @@ def test_figure_4_captions_what_the_artifacts_show(tmp_path, drawn):
     assert "for frepo:ipc=2,init=noise no member stands out" in caption
     texts = _figure_texts(fig)
     assert ["#1: 5", "#2: 3", "#3: 1.5", "#4: 0.2"] == [t for t in texts if t.startswith("#")]
-    assert any(t.startswith("no member stands out: the 4 highest member scores under release_pixel are all 0") for t in texts)
+    assert any(t.startswith("no member stands out: the 4 highest member scores under release_pixel are all 0")
+               for t in texts)
     assert "frepo:ipc=2,init=noise: synthetic (initialised from noise)" in texts
     assert not any(t.startswith("frepo:ipc=2,init=noise: member it was") for t in texts)
 
@@ -187,7 +190,8 @@ def test_the_summary_puts_privacy_first_and_scrolls_sideways_in_html(tmp_path):
                            "primary attack TPR@0.1%FPR [95% CI]", "test acc."]
     assert rows[0].index("acc. on members") == 6 and "recipe" in rows[0] and all(len(r) == len(rows[0]) for r in rows)
     rec["defenses"][1]["attacks"]["threshold_loss"]["unresolved_fprs"] = ["0.001"]
-    rows = tables.summary_rows(AuditRecord.from_json(rec))  # the declared FPR unresolved for one defense: that row's TPR is at 1% FPR
+    # the declared FPR unresolved for one defense: that row's TPR is at 1% FPR
+    rows = tables.summary_rows(AuditRecord.from_json(rec))
     assert rows[0][4] == "primary attack TPR at a resolved FPR [95% CI]"
     assert rows[1][4] == "1.00% [0.0, 2.0] at 0.1% FPR" and rows[2][4] == "5.00% [0.0, 10.0] at 1% FPR"
     for e in rec["defenses"]:
@@ -208,10 +212,12 @@ def test_the_summary_puts_privacy_first_and_scrolls_sideways_in_html(tmp_path):
 # --- dominated FRePo defenses -----------------------------------------------------------------
 
 def _frepo_vs_subset(frepo_acc=0.8, subset_acc=0.85, frepo_auc=0.52, subset_auc=0.53, n=20, claimed=None):
-    fr = _defense("frepo:ipc=10", "frepo", {"ipc": 10}, acc=frepo_acc, auc=frepo_auc)  # 2 classes: the same size is n=20
+    # 2 classes: the same size is n=20
+    fr = _defense("frepo:ipc=10", "frepo", {"ipc": 10}, acc=frepo_acc, auc=frepo_auc)
     fr["claimed_epsilon"] = claimed
     fr["metadata"]["distill_steps"] = 300
-    return _results(_defense("none", "none", {}), fr, _defense(f"subset:n={n}", "subset", {"n": n}, acc=subset_acc, auc=subset_auc))
+    return _results(_defense("none", "none", {}), fr,
+                    _defense(f"subset:n={n}", "subset", {"n": n}, acc=subset_acc, auc=subset_auc))
 
 
 def test_a_frepo_defense_beaten_by_a_real_subset_of_its_size_at_equal_leakage_is_dominated():
@@ -226,6 +232,7 @@ def test_a_frepo_defense_beaten_by_a_real_subset_of_its_size_at_equal_leakage_is
                  dict(n=10),                        # a subset of another size
                  dict(claimed=8.0)):                # DP-FRePo: a guarantee the subset lacks
         rec = AuditRecord.from_json(_frepo_vs_subset(**case))
-        assert "dominated" not in tables.verdict(rec.defenses[1], 0.9, 100, AuditRecord.from_json(copy.deepcopy(rec.to_json()))), case
+        assert "dominated" not in tables.verdict(rec.defenses[1], 0.9, 100,
+                                                 AuditRecord.from_json(copy.deepcopy(rec.to_json()))), case
     rec = AuditRecord.from_json(_frepo_vs_subset())
     assert all("dominated" not in tables.verdict(e, 0.9, 100, rec) for e in rec.defenses if e.defense != "frepo")

@@ -17,7 +17,8 @@ from mi_defense.auditing.record import AttackSummary, AuditRecord, DefenseEntry,
 from mi_defense.auditing.results_check import ResultsError
 
 ROOT = Path(__file__).resolve().parents[1]
-AUDITS = [d for d in ("mnist-cpu", "fashion_mnist-cpu", "mnist-cpu-dp", "fashion_mnist-cpu-dp", "fashion_mnist-cpu-small", "digits-quick")
+AUDITS = [d for d in ("mnist-cpu", "fashion_mnist-cpu", "mnist-cpu-dp", "fashion_mnist-cpu-dp",
+                      "fashion_mnist-cpu-small", "digits-quick")
           if (ROOT / "reports" / d / "results.json").is_file()]
 
 
@@ -57,7 +58,8 @@ def test_migrate_fills_what_older_records_lack_and_changes_nothing_present():
     d = _committed(AUDITS[0])
     old = copy.deepcopy(d)
     del old["config"]["release_attack"], old["config"]["confidence"]
-    old["defenses"][0]["leave_one_out_primary"] = {"attack": "lira_online_fixed", "targets": 16, "auc_mean": 0.52, "auc_se": 0.01}
+    old["defenses"][0]["leave_one_out_primary"] = {"attack": "lira_online_fixed", "targets": 16, "auc_mean": 0.52,
+                                                   "auc_se": 0.01}
     before = copy.deepcopy(old)
     with pytest.raises(ResultsError, match="config.release_attack is missing"):
         AuditRecord.from_json(old)  # the reader relies on migrate, not on defaults of its own
@@ -86,14 +88,15 @@ def test_the_record_is_typed_and_checked_on_construction():
         AuditRecord.from_json(bad)
     with pytest.raises(ResultsError, match="the record lacks class_names, input_shape, config, versions"):
         AuditRecord(schema=SCHEMA, dataset="x", defenses=rec.defenses, split=rec.split)  # built directly: checked too
-    merged = dict(d, regenerated_rows=[{"rows": [e.name], "replaced": [e.name], "dropped": [], "versions": {"mi-defense": "9"},
-                                        "machine": None, "config": {}}])
+    merged = dict(d, regenerated_rows=[{"rows": [e.name], "replaced": [e.name], "dropped": [],
+                                        "versions": {"mi-defense": "9"}, "machine": None, "config": {}}])
     again = AuditRecord.from_json(merged)
     assert again.to_json() == merged and again.regenerated_rows[0].rows == (e.name,)
 
 
 def test_a_replaced_record_writes_the_fields_set_and_is_checked_again():
-    d = next(d for d in map(_committed, AUDITS) if "regenerated_rows" not in d and "strongest_release_attack" not in d["defenses"][0])
+    d = next(d for d in map(_committed, AUDITS) if "regenerated_rows" not in d
+             and "strongest_release_attack" not in d["defenses"][0])
     rec = AuditRecord.from_json(d)
     assert rec.checked and "checked" not in {f.name for f in dataclasses.fields(AuditRecord) if f.init}
     with pytest.raises(TypeError):
@@ -122,10 +125,12 @@ def test_one_rule_says_whether_a_declared_attacks_tpr_is_resolved():
     e["attacks"][p["name"]]["unresolved_fprs"], p["unresolved_fprs"] = [], [p["fpr"]]  # listed by the summary alone
     entry = AuditRecord.from_json(d).defenses[0]
     s = entry.evidence.primary_attack
-    assert entry.unresolved(s) and p["fpr"] in entry.unresolved_fprs_of(s) and not entry.attack(s.name).unresolved(s.fpr)
+    assert (entry.unresolved(s) and p["fpr"] in entry.unresolved_fprs_of(s)
+            and not entry.attack(s.name).unresolved(s.fpr))
     assert figures._unresolved(e, p)  # the figures apply the same rule to the JSON
     assert tables.resolved_tpr(entry, s)[0] != s.fpr or tables.resolved_tpr(entry, s)[3]
-    assert "(below 1/#non-members: the TPR at zero false positives)" in tables._attack_phrase(entry, s, "the primary attack")
+    assert ("(below 1/#non-members: the TPR at zero false positives)"
+            in tables._attack_phrase(entry, s, "the primary attack"))
     clear = dataclasses.replace(s, unresolved_fprs=())
     assert not entry.unresolved(clear) and not figures._unresolved(e, clear.to_json())
     assert "below 1/#non-members" not in tables._attack_phrase(entry, clear, "the primary attack")

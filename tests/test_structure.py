@@ -61,7 +61,8 @@ def test_no_import_cycle_in_the_package_even_through_function_level_imports():
 
 
 def test_attacks_never_import_the_package_and_no_module_is_over_400_lines():
-    assert not any("mi_defense" in p.read_text() for p in (ROOT / "attacks").rglob("*.py") if "import mi_defense" in p.read_text()
+    assert not any("mi_defense" in p.read_text() for p in (ROOT / "attacks").rglob("*.py")
+                   if "import mi_defense" in p.read_text()
                    or "from mi_defense" in p.read_text())
     long = [f"{p.relative_to(ROOT)} ({n})" for d in ("mi_defense", "attacks") for p in (ROOT / d).rglob("*.py")
             if (n := len(p.read_text().splitlines())) > 400]
@@ -76,8 +77,8 @@ def test_training_sits_below_distillation_and_its_package_and_recipes_do_not_imp
         for t in graph[todo.pop()] - reached:
             reached.add(t)
             todo.append(t)
-    above = ("mi_defense.distillation", "mi_defense.defenses", "mi_defense.auditing", "mi_defense.reporting", "mi_defense.cli",
-             "mi_defense.api")
+    above = ("mi_defense.distillation", "mi_defense.defenses", "mi_defense.auditing", "mi_defense.reporting",
+             "mi_defense.cli", "mi_defense.api")
     wrong = sorted(m for m in reached if m.startswith(above))
     assert not wrong, "mi_defense.training imports (directly or not) " + ", ".join(wrong)
     code = "import sys, mi_defense.training, mi_defense.training.recipes\nprint('tensorflow' in sys.modules)"
@@ -89,8 +90,8 @@ def test_training_sits_below_distillation_and_its_package_and_recipes_do_not_imp
 # modules of its own layer or of layers below it. ``config`` sits at the bottom, above the
 # utilities every layer may use.
 LAYERS = [
-    ("mi_defense", "mi_defense.api", "mi_defense.api_model", "mi_defense.cli", "mi_defense.cli_bench", "mi_defense.cli_canary",
-     "mi_defense.bench"),
+    ("mi_defense", "mi_defense.api", "mi_defense.api_model", "mi_defense.cli", "mi_defense.cli_bench",
+     "mi_defense.cli_canary", "mi_defense.cli_args", "mi_defense.bench"),
     ("mi_defense.reporting",),
     ("mi_defense.auditing",),
     ("mi_defense.defenses",),
@@ -126,8 +127,10 @@ def test_config_sits_below_everything_and_does_not_import_tensorflow():
             todo.append(t)
     wrong = sorted(m for m in reached if _layer(m) < LAYERS.index(("mi_defense.config",)))
     assert not wrong, "mi_defense.config imports (directly or not) " + ", ".join(wrong)
-    assert not [p for p in ("config.py", "presets.py", "audit/config.py") if (ROOT / "mi_defense" / p).exists()]  # one config package
-    code = ("import sys, mi_defense.config\nfrom mi_defense.config import AuditConfig, DistillConfig, resolve_audit_config\n"
+    # one config package
+    assert not [p for p in ("config.py", "presets.py", "audit/config.py") if (ROOT / "mi_defense" / p).exists()]
+    code = ("import sys, mi_defense.config\n"
+            "from mi_defense.config import AuditConfig, DistillConfig, resolve_audit_config\n"
             "resolve_audit_config('standard')\nprint('tensorflow' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "False", out.stdout + out.stderr

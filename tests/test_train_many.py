@@ -50,9 +50,11 @@ def test_batched_evaluation_gives_the_same_accuracies(digits):
     x, y = digits
     cfg = TrainConfig(width=8, depth=2, steps=40, batch=50, warmup=5)
     a = evaluate_set(x[:50], targets_for(y[:50], 10), x[1000:], y[1000:], 10, cfg, models=2, progress=False)
-    b = evaluate_set(x[:50], targets_for(y[:50], 10), x[1000:], y[1000:], 10, cfg, models=2, progress=False, batched=True)
+    b = evaluate_set(x[:50], targets_for(y[:50], 10), x[1000:], y[1000:], 10, cfg, models=2, progress=False,
+                     batched=True)
     assert b["batched"] and not a["batched"]
-    np.testing.assert_allclose(a["test_accuracy"], b["test_accuracy"], atol=2 / 797)  # at most a borderline image or two
+    # at most a borderline image or two
+    np.testing.assert_allclose(a["test_accuracy"], b["test_accuracy"], atol=2 / 797)
 
 
 @pytest.mark.slow
@@ -62,7 +64,8 @@ def test_bench_train_writes_both_rates(tmp_path, capsys):
                  "--train-size", "50", "--batch", "25", "--steps", "110", "--out", str(out)]) == 0
     r = json.loads(out.read_text())
     assert r["models"] == 2 and r["timed_steps"] == 10 and r["batch"] == 25
-    assert r["speedup"] == pytest.approx(r["batched_model_steps_per_second"] / r["one_at_a_time_model_steps_per_second"])
+    assert (r["speedup"]
+            == pytest.approx(r["batched_model_steps_per_second"] / r["one_at_a_time_model_steps_per_second"]))
     assert "model-steps/s" in capsys.readouterr().out
     assert main(["bench", "train", "--dataset", "digits", "--models", "0"]) == 2
     assert main(["bench", "train", "--dataset", "digits", "--steps", "50"]) == 2

@@ -17,8 +17,8 @@ def data(n=60):
 
 
 def small(out=3):
-    return tf.keras.Sequential([tf.keras.layers.Flatten(input_shape=(6, 6, 1)), tf.keras.layers.Dense(16, activation="relu"),
-                                tf.keras.layers.Dense(out)])
+    return tf.keras.Sequential([tf.keras.layers.Flatten(input_shape=(6, 6, 1)),
+                                tf.keras.layers.Dense(16, activation="relu"), tf.keras.layers.Dense(out)])
 
 
 def test_a_users_keras_model_trains_with_the_protocol():
@@ -30,7 +30,8 @@ def test_a_users_keras_model_trains_with_the_protocol():
 
 def test_models_that_cannot_be_trained_are_one_line_errors():
     x, t, _ = data()
-    for bad, msg in ((object(), "expected a tf.keras.Model"), (small(out=5), r"output has shape \(1, 5\), expected \(batch, 3\)")):
+    for bad, msg in ((object(), "expected a tf.keras.Model"),
+                     (small(out=5), r"output has shape \(1, 5\), expected \(batch, 3\)")):
         with pytest.raises(UserError, match=msg):
             train_model(x, t, 3, TrainConfig(steps=5), model=bad)
     wrong_input = tf.keras.Sequential([tf.keras.layers.Dense(3, input_shape=(7,))])

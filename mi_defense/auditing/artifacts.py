@@ -27,8 +27,10 @@ def scores(setup, spec, results: dict, top: int = 8) -> Tuple[Dict[str, np.ndarr
     the artifacts' ``vulnerable.npz``."""
     cfg = setup.cfg
     out = {name: np.asarray(r.pop("scores"), np.float64) for name, r in results.items() if "scores" in r}
-    files = {str(Path("cache", spec.key, "scores.npz")): dict(universe=setup.universe, membership=setup.membership, **out)}
-    name = next((a for a in (cfg.release_attack if setup.defenses[spec.key].releases else None, cfg.primary) if a in out), None)
+    files = {str(Path("cache", spec.key, "scores.npz")):
+             dict(universe=setup.universe, membership=setup.membership, **out)}
+    name = next((a for a in (cfg.release_attack if setup.defenses[spec.key].releases else None, cfg.primary)
+                 if a in out), None)
     if name is None:
         return out, files
     s = out[name][: setup.n_members]
@@ -53,8 +55,9 @@ def release(setup, spec, tgt) -> Tuple[Optional[dict], Files]:
     x = tgt["released_x"]
     pixels = setup.transform.inverse(x, to_uint8=True)
     init = tgt["released_init_universe_positions"]
-    arrays = dict(x=x, y=tgt["released_y"], labels=tgt["released_labels"], images_uint8=pixels, init_universe_positions=init,
-                  init_member_images=raw_images(setup.ds, setup.universe[init]), **setup.transform.to_arrays())
+    arrays = dict(x=x, y=tgt["released_y"], labels=tgt["released_labels"], images_uint8=pixels,
+                  init_universe_positions=init, init_member_images=raw_images(setup.ds, setup.universe[init]),
+                  **setup.transform.to_arrays())
     summary = {"kind": "synthetic set", "path": path, "n_images": int(len(x)),
                "init_member_indices": setup.universe[init].tolist() if len(init) else []}
     return summary, {path: arrays}

@@ -60,7 +60,8 @@ class RunCache:
         """A cached run that must be there and fit ``want``; otherwise a one-line error with the fix."""
         path = self.path(spec, run)
         if not path.is_file():
-            raise UserError(f"run {run} of defense {spec} is missing from {path.parent}; run the audit without --shard to train it")
+            raise UserError(f"run {run} of defense {spec} is missing from {path.parent}; "
+                            "run the audit without --shard to train it")
         d = self.read(spec, run)
         if d is None:
             raise UserError(f"{path} is corrupt or truncated; run the audit again without --shard to retrain that run")
@@ -77,6 +78,6 @@ def check_finite(path: Path, arrays: Dict[str, object]) -> None:
     for key, a in arrays.items():
         if isinstance(a, np.ndarray) and np.issubdtype(a.dtype, np.floating) and not np.all(np.isfinite(a)):
             bad = int(np.size(a) - np.count_nonzero(np.isfinite(a)))
-            raise UserError(f"{path}: its {key} hold {bad} NaN or infinite value(s) (a damaged file, or a run that diverged); "
-                            "delete it and run the audit again to retrain that run (one that diverges again needs other "
-                            "training settings)")
+            raise UserError(f"{path}: its {key} hold {bad} NaN or infinite value(s) (a damaged file, or a run "
+                            "that diverged); delete it and run the audit again to retrain that run (one that "
+                            "diverges again needs other training settings)")

@@ -72,8 +72,8 @@ class CanaryAudit:
     def to_json(self) -> dict:
         return {**dataclasses.asdict(self), "caught": self.caught,
                 "statistic": "inner product of the released update with the canary's noise-free direction",
-                "audit": "white-box, one step, canary with certainty in D' (Nasr et al. 2021, 2023); Clopper-Pearson bound "
-                         "on independent trials (threshold chosen on half of them)"}
+                "audit": "white-box, one step, canary with certainty in D' (Nasr et al. 2021, 2023); "
+                         "Clopper-Pearson bound on independent trials (threshold chosen on half of them)"}
 
 
 @functools.lru_cache(maxsize=32)
@@ -152,16 +152,16 @@ def _frepo_pair(plan, seed: int):
     x = rng.standard_normal((63, 8, 8, 1)).astype(np.float32)
     y = np.arange(63) % k
     canary = 50.0 * np.abs(rng.standard_normal((1, 8, 8, 1))).astype(np.float32)
-    cfg = DistillConfig(ipc=1, steps=10, width=8, depth=1, batch_real=64, pool_size=1, max_online_updates=1, init="noise",
-                        epsilon=1.0, reg=1e-3, clip=plan.clip, seed=seed)
+    cfg = DistillConfig(ipc=1, steps=10, width=8, depth=1, batch_real=64, pool_size=1, max_online_updates=1,
+                        init="noise", epsilon=1.0, reg=1e-3, clip=plan.clip, seed=seed)
     x0 = rng.standard_normal((k, 8, 8, 1)).astype(np.float32)
     make = lambda xs, ys: FRePo(cfg, xs, ys, k, x0, np.arange(k), log=lambda s: None)  # noqa: E731
     return make(x, y), make(np.r_[x, canary], np.r_[y, 1])
 
 
 def audit_dp_frepo_step(epsilon: float, trials: int = 500, broken: Optional[str] = None, confidence: float = 0.95,
-                        steps: int = QUICK_DP["steps"], batch_real: int = QUICK_DP["batch_real"], n_private: int = 54000, clip: float = 1.0,
-                        seed: int = 0) -> CanaryAudit:
+                        steps: int = QUICK_DP["steps"], batch_real: int = QUICK_DP["batch_real"],
+                        n_private: int = 54000, clip: float = 1.0, seed: int = 0) -> CanaryAudit:
     """Audit one step of DP-FRePo (readout clipping) at the noise multiplier a run of
     ``steps`` steps at expected batch ``batch_real`` over ``n_private`` records is
     calibrated to for ``epsilon`` (the ``quick`` DP defaults on MNIST by default)."""
@@ -185,10 +185,13 @@ def audit_dp_frepo_step(epsilon: float, trials: int = 500, broken: Optional[str]
              - flat(private_gradients(fr_out, quiet, key0, tf.constant(0, tf.int64))[0]))
         scores = {}
         for name, fr in (("out", fr_out), ("in", fr_in)):
-            step = tf.function(lambda key, s, fr=fr: tf.reduce_sum(flat(private_gradients(fr, run_plan, key, s)[0]) * u))
-            scores[name] = np.array([float(step(tf.constant(secret_key(2)), tf.constant(t, tf.int64))) for t in range(trials)])
+            step = tf.function(lambda key, s, fr=fr:
+                               tf.reduce_sum(flat(private_gradients(fr, run_plan, key, s)[0]) * u))
+            scores[name] = np.array([float(step(tf.constant(secret_key(2)), tf.constant(t, tf.int64)))
+                                     for t in range(trials)])
     bound = bound_from_scores(scores["out"], scores["in"], confidence, delta)
-    return CanaryAudit("dp-frepo", claim, float(epsilon), bound["value"], confidence, delta, trials, sigma, clip, broken, bound)
+    return CanaryAudit("dp-frepo", claim, float(epsilon), bound["value"], confidence, delta, trials, sigma, clip,
+                       broken, bound)
 
 
 def audit_dpsgd_step(epsilon: float, trials: int = 500, broken: Optional[str] = None, confidence: float = 0.95,
@@ -249,4 +252,5 @@ def audit_dpsgd_step(epsilon: float, trials: int = 500, broken: Optional[str] = 
         step = updater(noisy, name)
         scores[name] = np.array([float(tf.reduce_sum(step() * u)) for _ in range(trials)])
     bound = bound_from_scores(scores["out"], scores["in"], confidence, delta)
-    return CanaryAudit("dpsgd", claim, float(epsilon), bound["value"], confidence, delta, trials, sigma, r.clip, broken, bound)
+    return CanaryAudit("dpsgd", claim, float(epsilon), bound["value"], confidence, delta, trials, sigma, r.clip,
+                       broken, bound)

@@ -25,9 +25,11 @@ def load_canaries(out_dir) -> List[dict]:
     try:
         rows = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        raise UserError(f"{path} is not readable JSON ({exc}); delete it or write it again with mi-defense canary --into") from None
+        raise UserError(f"{path} is not readable JSON ({exc}); "
+                        "delete it or write it again with mi-defense canary --into") from None
     if not isinstance(rows, list) or not all(isinstance(r, dict) and all(k in r for k in NEEDED) for r in rows):
-        raise UserError(f"{path} must be a list of canary results with {', '.join(NEEDED)}; write it with mi-defense canary --into")
+        raise UserError(f"{path} must be a list of canary results with {', '.join(NEEDED)}; "
+                        "write it with mi-defense canary --into")
     return rows
 
 
@@ -54,4 +56,5 @@ def for_defense(rows: List[dict], spec) -> List[dict]:
         return []
     epsilon = float(spec.kwargs["epsilon"])
     return [r for r in rows if r.get("defense") == str(spec) or
-            (spec.name in STEP_OF.get(r.get("mechanism"), ()) and r.get("run_epsilon") is not None and float(r["run_epsilon"]) == epsilon)]
+            (spec.name in STEP_OF.get(r.get("mechanism"), ()) and r.get("run_epsilon") is not None and
+             float(r["run_epsilon"]) == epsilon)]

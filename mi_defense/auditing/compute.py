@@ -46,7 +46,8 @@ def compute_run(setup: AuditSetup, spec: DefenseSpec, run: RunId) -> Output:
     if run.is_target:
         def on_step(step, model):
             logits = predict(model, setup.x_u)
-            history.append((step, attacks.metrics.auc(-attacks.signals.cross_entropy(logits, setup.y_u), setup.membership)))
+            history.append((step, attacks.metrics.auc(-attacks.signals.cross_entropy(logits, setup.y_u),
+                                                      setup.membership)))
         ctx = dataclasses.replace(ctx, on_step=on_step)
     t0 = time.time()
     result = make_defense(spec, ctx).fit(setup.x_u[pos], setup.y_u[pos], run.seed(setup.cfg.seed))
@@ -71,7 +72,8 @@ def compute_runs(setup: AuditSetup, spec: DefenseSpec, runs: List[RunId]) -> Lis
     return [out[r] for r in runs]
 
 
-def outputs(setup: AuditSetup, spec: DefenseSpec, run: RunId, pos: np.ndarray, result, history: list, seconds: float) -> Output:
+def outputs(setup: AuditSetup, spec: DefenseSpec, run: RunId, pos: np.ndarray, result, history: list,
+            seconds: float) -> Output:
     """A fitted run's cache entry: its outputs on the universe, test accuracy and metadata."""
     from mi_defense.training.evaluate import predict
 
@@ -91,7 +93,8 @@ def outputs(setup: AuditSetup, spec: DefenseSpec, run: RunId, pos: np.ndarray, r
         arrays["released_x"] = rel["x"].astype(np.float32)
         arrays["released_y"] = rel["y"].astype(np.float32)
         arrays["released_labels"] = np.asarray(rel["labels"], np.int64)
-        arrays["released_init_universe_positions"] = pos[rel["init_positions"]].astype(np.int64) if len(rel["init_positions"]) else np.zeros(0, np.int64)
+        arrays["released_init_universe_positions"] = (pos[rel["init_positions"]].astype(np.int64)
+                                                      if len(rel["init_positions"]) else np.zeros(0, np.int64))
     meta = dict(result.metadata, test_accuracy=test_acc, run=str(run), defense=str(spec), seed=run.seed(cfg.seed),
                 wall_seconds=seconds + time.time() - t0, auc_over_steps=history)
     return meta, arrays

@@ -52,11 +52,13 @@ class Audit:
     The set-up's parts read as the audit's own attributes (``audit.specs``, ``audit.split``, ...)."""
 
     cfg, ds, specs, defenses = _from_setup("cfg"), _from_setup("ds"), _from_setup("specs"), _from_setup("defenses")
-    transform, ctx, split, universe = _from_setup("transform"), _from_setup("ctx"), _from_setup("split"), _from_setup("universe")
+    transform, ctx, split, universe = (_from_setup("transform"), _from_setup("ctx"), _from_setup("split"),
+                                       _from_setup("universe"))
     n_members, membership, masks = _from_setup("n_members"), _from_setup("membership"), _from_setup("masks")
     x_u, y_u, x_test, y_test = _from_setup("x_u"), _from_setup("y_u"), _from_setup("x_test"), _from_setup("y_test")
 
-    def __init__(self, cfg: AuditConfig, out_dir, progress: bool = True, log=print, executor: Optional["Executor"] = None):
+    def __init__(self, cfg: AuditConfig, out_dir, progress: bool = True, log=print,
+                 executor: Optional["Executor"] = None):
         self.out = Path(out_dir)
         self.cache = RunCache(self.out)
         self.progress = progress

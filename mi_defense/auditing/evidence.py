@@ -53,9 +53,11 @@ def strongest_held_out(scores: Dict[str, np.ndarray], membership: np.ndarray, fp
         return tprs[FPR_MAIN], metrics.auc(scores[name][choose], membership[choose])
 
     best = max(sorted(scores), key=rank)
-    r = metrics.evaluate(scores[best][report], membership[report], fprs, bootstrap=bootstrap, seed=seed, roc_points=False)
+    r = metrics.evaluate(scores[best][report], membership[report], fprs, bootstrap=bootstrap, seed=seed,
+                         roc_points=False)
     return {**summary(r, best), "selected_on": f"a random half of the examples ({int(choose.sum())})",
-            "reported_on": f"the other half ({int(report.sum())}); the numbers are not comparable with the full-set ones",
+            "reported_on": f"the other half ({int(report.sum())}); "
+                           "the numbers are not comparable with the full-set ones",
             "n_members": r["n_members"], "n_nonmembers": r["n_nonmembers"], "unresolved_fprs": r["unresolved_fprs"]}
 
 
@@ -139,7 +141,8 @@ def leave_one_out_audit(signal_logits: Sequence[np.ndarray], logits: Sequence[np
     names = [n for n in (requested or attacks.REFERENCE) if n in attacks.REFERENCE]
     per = leave_one_out(run_signals(signal_logits, labels), masks, list(dict.fromkeys(names + [primary])), fprs, seed,
                         signal="logit", per_target=True, logits=logits, labels=labels, n_jobs=n_jobs)
-    return {n: summarise_over_targets(per[n]) for n in names if n in per}, (many_targets(per[primary], primary) if per.get(primary) else None)
+    return ({n: summarise_over_targets(per[n]) for n in names if n in per},
+            many_targets(per[primary], primary) if per.get(primary) else None)
 
 
 def strongest_release(scores: Dict[str, np.ndarray], membership: np.ndarray, fprs: Sequence[float], bootstrap: int,

@@ -86,7 +86,8 @@ class LocalExecutor(Executor):
             log(workplan.describe(todo, phases))
         trained = 0
         clock, timed = workplan.WorkClock(), set()
-        bar = progress_bar(total=len(todo), desc="audit runs", unit="run", disable=not progress or not todo, dynamic_ncols=True)
+        bar = progress_bar(total=len(todo), desc="audit runs", unit="run", disable=not progress or not todo,
+                           dynamic_ncols=True)
         for spec, runs in groups(todo, self.together):
             t0 = time.time()
             for run, (meta, arrays) in zip(runs, compute_runs(setup, spec, runs)):
@@ -96,8 +97,8 @@ class LocalExecutor(Executor):
             bar.update(len(runs))
             if spec.key not in timed and trained < len(todo):  # after the first run(s) of each defense
                 timed.add(spec.key)
-                log(f"{spec} {runs[0]} took {(time.time() - t0) / len(runs):.0f} s{' per run' if len(runs) > 1 else ''}; "
-                    f"{clock.text(todo[trained:], phases[trained:])}")
+                log(f"{spec} {runs[0]} took {(time.time() - t0) / len(runs):.0f} s"
+                    f"{' per run' if len(runs) > 1 else ''}; {clock.text(todo[trained:], phases[trained:])}")
         bar.close()
         return trained
 
@@ -136,7 +137,8 @@ class RayExecutor(Executor):
             raise UserError("--executor ray needs Ray: pip install 'mi-defense[ray]'") from None
         if not ray.is_initialized():
             try:
-                ray.init(address=self.address, runtime_env=self.runtime_env, log_to_driver=False, include_dashboard=False)
+                ray.init(address=self.address, runtime_env=self.runtime_env, log_to_driver=False,
+                         include_dashboard=False)
             except (ConnectionError, TimeoutError, ValueError) as exc:
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 raise UserError(f"cannot reach the Ray cluster at {self.address or 'a local Ray runtime'} ({first}); "
@@ -156,7 +158,8 @@ class RayExecutor(Executor):
         gpus = self.gpus_per_task
         if gpus is None:
             gpus = 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
-        task = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=self.max_retries, retry_exceptions=False)(_compute_on_worker)
+        task = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=self.max_retries,
+                          retry_exceptions=False)(_compute_on_worker)
         todo = list(todo)[:stop_after_runs] if stop_after_runs is not None else list(todo)
         if todo:
             log(workplan.describe(todo, workplan.planned(setup, todo)))
@@ -169,7 +172,8 @@ class RayExecutor(Executor):
         pending = {task.remote(shared, spec, list(runs)): (spec, runs) for spec, runs in groups(todo, self.together)}
         log(f"ray: {len(todo)} run(s) in {len(pending)} task(s) submitted to {self.address or 'a local Ray runtime'} "
             f"({ray.cluster_resources().get('CPU', 0):.0f} CPUs, {gpus:g} GPU per task)")
-        bar = progress_bar(total=len(pending), desc="audit runs (ray)", unit="run", disable=not progress, dynamic_ncols=True)
+        bar = progress_bar(total=len(pending), desc="audit runs (ray)", unit="run", disable=not progress,
+                           dynamic_ncols=True)
         trained = 0
         try:
             while pending:
@@ -183,8 +187,8 @@ class RayExecutor(Executor):
                         raise UserError(str(cause).splitlines()[0]) from None
                     raise
                 except ray.exceptions.WorkerCrashedError:
-                    raise UserError(f"{spec} {', '.join(map(str, runs))}: the Ray worker died {self.max_retries + 1} times; "
-                                    "see the Ray logs") from None
+                    raise UserError(f"{spec} {', '.join(map(str, runs))}: the Ray worker died "
+                                    f"{self.max_retries + 1} times; see the Ray logs") from None
                 for run, (meta, arrays) in zip(runs, computed):
                     on_done(spec, run, meta, arrays)  # the driver writes: no shared filesystem needed
                 trained += len(runs)
@@ -207,8 +211,8 @@ def check_ray_address(address: Optional[str]) -> None:
     m = re.fullmatch(rf"ray://{host}(?::(\d{{1,5}}))?|{host}:(\d{{1,5}})", address)
     port = None if m is None else (m.group(1) or m.group(2))
     if m is None or (port is not None and not 0 < int(port) < 65536):
-        raise UserError(f"Ray address {address!r} (--ray-address or RAY_ADDRESS) is not one; give HOST:PORT (e.g. 10.0.0.5:6379), "
-                        "ray://HOST:10001, auto or local")
+        raise UserError(f"Ray address {address!r} (--ray-address or RAY_ADDRESS) is not one; "
+                        "give HOST:PORT (e.g. 10.0.0.5:6379), ray://HOST:10001, auto or local")
 
 
 EXECUTORS = {"local": LocalExecutor, "ray": RayExecutor}

@@ -24,17 +24,19 @@ def audit_transform(kind: str, x_train: np.ndarray, input_shape, claims_dp: bool
     on other data (e.g. standardised tables), which each DP statement then says."""
     pixels = x_train.dtype == np.uint8 or (float(np.min(x_train)) >= 0.0 and float(np.max(x_train)) <= 1.0)
     if kind == "fixed" and not pixels:
-        raise UserError("transform = \"fixed\" maps [0, 1] pixels to [-1, 1], and this data holds values outside [0, 1]; "
-                        "use transform = \"fitted\" (a DP guarantee then does not cover the normalisation)")
+        raise UserError("transform = \"fixed\" maps [0, 1] pixels to [-1, 1], and this data holds values outside "
+                        "[0, 1]; use transform = \"fitted\" (a DP guarantee then does not cover the normalisation)")
     if kind == "fixed" or (kind == "auto" and claims_dp and pixels):
         return Transform.fixed(input_shape[-1], x_train.dtype == np.uint8)
     return Transform.fit(x_train, default_transform_kind(input_shape))
 
 
 def query_logits(run: dict, augmented: str) -> np.ndarray:
-    """A run's logits on the universe: ``(A, N, C)`` the stored query views unless ``augmented`` is ``none``, else ``(N, C)``."""
+    """A run's logits on the universe: ``(A, N, C)`` the stored query views unless ``augmented``
+    is ``none``, else ``(N, C)``."""
     if augmented != "none" and "logits_queries" not in run:
-        raise UserError(f"run {run['meta'].get('run')} holds no augmented queries; use a new --out folder for augmented_queries")
+        raise UserError(f"run {run['meta'].get('run')} holds no augmented queries; "
+                        "use a new --out folder for augmented_queries")
     return run["logits"] if augmented == "none" else run["logits_queries"]
 
 
@@ -50,6 +52,8 @@ def release_inputs(transform: Transform, x_u: np.ndarray, y_u: np.ndarray, num_c
     """The target's released set against the universe in pixels, calibrated by the reference
     runs' released sets only (``attacks.release_lira.with_references``)."""
     refs = [r for r in refs if "released_x" in r]
-    rel = lambda r: (release_pixel_space(transform, x_u[:1], r["released_x"])[1], r["released_y"], r.get("release_feature_distance"))
-    return attacks.release_lira.with_references(release_pixel_space(transform, x_u, tgt["released_x"])[0], y_u, num_classes,
-                                                membership, rel(tgt), [rel(r) for r in refs], masks[:, :len(refs)], slices)
+    rel = lambda r: (release_pixel_space(transform, x_u[:1], r["released_x"])[1], r["released_y"],
+                     r.get("release_feature_distance"))
+    return attacks.release_lira.with_references(release_pixel_space(transform, x_u, tgt["released_x"])[0], y_u,
+                                                num_classes, membership, rel(tgt), [rel(r) for r in refs],
+                                                masks[:, :len(refs)], slices)

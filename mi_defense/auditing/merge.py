@@ -95,7 +95,8 @@ def merge_signals(base: Optional[Signals], new: Signals, keep: Sequence[str]) ->
         if not same:
             raise UserError("the signals files are of different examples, reference halves or scoring; "
                             "regenerate rows with an audit of the same split")
-    per = {k: _arrays(d) for k, d in (base.defenses.items() if base is not None else ()) if k in keep and k not in new.defenses}
+    per = {k: _arrays(d) for k, d in (base.defenses.items() if base is not None else ())
+           if k in keep and k not in new.defenses}
     per.update({k: _arrays(d) for k, d in new.defenses.items()})
     return dict(labels=new.labels, membership=new.membership, reference_in=new.reference_in, per_defense=per,
                 scoring=new.scoring)

@@ -65,8 +65,9 @@ class OneRunAudit:
 
     def to_json(self) -> dict:
         return {**dataclasses.asdict(self), "caught": self.caught,
-                "audit": "one training run, each canary included with probability 1/2, black-box score (log-likelihood of "
-                         "the canary label), k highest guessed in and k lowest out; bound of Steinke, Nasr & Jagielski 2023"}
+                "audit": "one training run, each canary included with probability 1/2, black-box score "
+                         "(log-likelihood of the canary label), k highest guessed in and k lowest out; "
+                         "bound of Steinke, Nasr & Jagielski 2023"}
 
 
 def make_canaries(x_pool: np.ndarray, y_pool: np.ndarray, num_classes: int, m: int, kind: str, rng):
@@ -76,7 +77,8 @@ def make_canaries(x_pool: np.ndarray, y_pool: np.ndarray, num_classes: int, m: i
     if kind not in KINDS:
         raise UserError(f"canary kind '{kind}' unknown; use {' or '.join(KINDS)}")
     if m > len(x_pool):
-        raise UserError(f"{m} canaries asked, {len(x_pool)} images lie outside the members; lower --canaries or --members")
+        raise UserError(f"{m} canaries asked, {len(x_pool)} images lie outside the members; "
+                        "lower --canaries or --members")
     pick = rng.choice(len(x_pool), m, replace=False)
     if kind == "mislabelled":
         return x_pool[pick], (y_pool[pick] + rng.integers(1, num_classes, m)) % num_classes, pick
@@ -118,7 +120,8 @@ def audit_one_run(defense: str, cfg, canaries: int = 1000, kind: str = "mislabel
     spec = DefenseSpec.parse(defense)
     k = canaries // 10 if guesses is None else guesses
     if canaries < 2 or not 1 <= k <= canaries // 2:
-        raise UserError(f"{canaries} canaries with {k} guesses each way: use at least 2 canaries and 1 <= guesses <= canaries / 2")
+        raise UserError(f"{canaries} canaries with {k} guesses each way: "
+                        "use at least 2 canaries and 1 <= guesses <= canaries / 2")
     if broken not in (None, "noise"):
         raise UserError(f"--break {broken!r} unknown; the one-run audit breaks only the noise (--break noise)")
     ds = load_dataset(cfg.dataset, cfg.data_dir)
@@ -129,8 +132,8 @@ def audit_one_run(defense: str, cfg, canaries: int = 1000, kind: str = "mislabel
     cx, cy, used = make_canaries(ds.x_train[pool], ds.y_train[pool], ds.num_classes, canaries, kind, rng)
     included = rng.random(canaries) < 0.5
     transform = audit_transform(cfg.transform, ds.x_train, ds.input_shape, spec.claims_dp)
-    ctx = DefenseContext(ds.num_classes, ds.input_shape, cfg.train, cfg.real_steps, cfg.distill, real_recipe=cfg.real_recipe,
-                         fixed_normalisation=transform.is_fixed)
+    ctx = DefenseContext(ds.num_classes, ds.input_shape, cfg.train, cfg.real_steps, cfg.distill,
+                         real_recipe=cfg.real_recipe, fixed_normalisation=transform.is_fixed)
     x = transform(np.concatenate([ds.x_train[members], cx[included]]))
     y = np.concatenate([ds.y_train[members], cy[included]])
     log(f"one-run audit of {spec}: {n_members} members + {int(included.sum())} of {canaries} {kind} canaries")
@@ -146,8 +149,9 @@ def audit_one_run(defense: str, cfg, canaries: int = 1000, kind: str = "mislabel
     else:  # the pool's images that are neither members nor canaries
         rest = np.delete(pool, used)
         if not len(rest):
-            raise UserError(f"{cfg.dataset} has no test set and no image is left outside the members and canaries; lower --canaries")
+            raise UserError(f"{cfg.dataset} has no test set and no image is left outside the members and "
+                            "canaries; lower --canaries")
         x_test, y_test = ds.x_train[rest], ds.y_train[rest]
     acc = accuracy(result.model, transform(x_test), y_test)
-    return OneRunAudit(str(spec), ds.name, meta.get("epsilon"), delta, b["value"], confidence, canaries, kind, k, b["v"], n_members, acc,
-                       broken, cfg.seed, time.time() - t0)
+    return OneRunAudit(str(spec), ds.name, meta.get("epsilon"), delta, b["value"], confidence, canaries, kind, k,
+                       b["v"], n_members, acc, broken, cfg.seed, time.time() - t0)

@@ -90,5 +90,5 @@ def check_kept_results(out_dir, specs) -> None:
     if dropped:
         raise UserError(f"{path} reports {', '.join(dropped)}, which this audit does not list: scoring would drop "
                         f"{'it' if len(dropped) == 1 else 'them'} from the results and the report; add "
-                        f"{'that --defense' if len(dropped) == 1 else 'those --defense specs'} (cached runs are reused) "
-                        "or write to a new --out folder")
+                        f"{'that --defense' if len(dropped) == 1 else 'those --defense specs'} "
+                        "(cached runs are reused) or write to a new --out folder")

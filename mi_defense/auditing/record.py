@@ -200,7 +200,8 @@ class Evidence(_Json):
     keys: Optional[Tuple[str, ...]] = _keys()
 
     _PARTS = {"primary_attack": AttackSummary, "release_attack": AttackSummary, "strongest_attack": AttackSummary,
-              "strongest_release_attack": AttackSummary, "epsilon_lower_bound": EpsilonBound, "leave_one_out_primary": LeaveOneOut}
+              "strongest_release_attack": AttackSummary, "epsilon_lower_bound": EpsilonBound,
+              "leave_one_out_primary": LeaveOneOut}
 
 
 @dataclass(frozen=True)

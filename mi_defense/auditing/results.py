@@ -49,8 +49,9 @@ class DefenseResult:
         p, b = ev.primary_attack, ev.epsilon_lower_bound
         return cls(name=e.name, defense=e.defense, test_accuracy=e.test_accuracy, train_accuracy=e.train_accuracy,
                    undertrained=bool(e.undertrained), recipe=e.recipe.name if e.recipe else None,
-                   primary_attack=p.name if p else None, auc=p.auc if p else None, auc_ci=list(p.auc_ci) if p and p.auc_ci else None,
-                   tpr_at_fpr=dict(p.tpr_at_fpr or {}) if p else {}, tpr_ci_at_fpr=dict(p.tpr_at_fpr_ci or {}) if p else {},
+                   primary_attack=p.name if p else None, auc=p.auc if p else None,
+                   auc_ci=list(p.auc_ci) if p and p.auc_ci else None, tpr_at_fpr=dict(p.tpr_at_fpr or {}) if p else {},
+                   tpr_ci_at_fpr=dict(p.tpr_at_fpr_ci or {}) if p else {},
                    unresolved_fprs=list(e.attack(p.name).unresolved_fprs or ()) if p else [],
                    epsilon_lower_bound=b.value if b else None, claimed_epsilon=e.claimed_epsilon,
                    privacy_statement=e.privacy_statement, raw=e.to_json())
@@ -74,7 +75,8 @@ class DefenseResult:
         v, ci = self.tpr_at_fpr[k], self.tpr_ci_at_fpr.get(k)
         if v is None:
             return "-"
-        return f"{100 * v:.1f}%" + (f" [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]" if ci else "") + (" †" if k in self.unresolved_fprs else "")
+        return (f"{100 * v:.1f}%" + (f" [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]" if ci else "")
+                + (" †" if k in self.unresolved_fprs else ""))
 
 
 @dataclass(frozen=True)
@@ -142,10 +144,11 @@ class AuditResults:
                  f"{'TPR@0.1%FPR [95% CI]':<24}{'eps >=':>7}"]
         for d in self.defenses:
             train = "-" if d.train_accuracy is None else f"{100 * d.train_accuracy:.1f}%"
-            auc = "-" if d.auc is None else f"{d.auc:.3f}" + (f" [{d.auc_ci[0]:.3f}, {d.auc_ci[1]:.3f}]" if d.auc_ci else "")
+            auc = ("-" if d.auc is None
+                   else f"{d.auc:.3f}" + (f" [{d.auc_ci[0]:.3f}, {d.auc_ci[1]:.3f}]" if d.auc_ci else ""))
             eps = "-" if d.epsilon_lower_bound is None else f"{d.epsilon_lower_bound:.2f}"
-            lines.append(f"{d.name:<{w}}{train:>10}{100 * d.test_accuracy:>8.1f}%  {d.primary_attack or '-':<19}{auc:<22}"
-                         f"{d.tpr_text(1e-3):<24}{eps:>7}" + ("  undertrained" if d.undertrained else ""))
+            lines.append(f"{d.name:<{w}}{train:>10}{100 * d.test_accuracy:>8.1f}%  {d.primary_attack or '-':<19}"
+                         f"{auc:<22}{d.tpr_text(1e-3):<24}{eps:>7}" + ("  undertrained" if d.undertrained else ""))
         if any(k in d.unresolved_fprs for d in self.defenses for k in d.tpr_at_fpr if abs(float(k) - 1e-3) < 1e-12):
             lines.append("† FPR below 1/#non-members: the TPR at zero false positives")
         return "\n".join(lines)
@@ -173,7 +176,8 @@ def load_record(out_dir) -> AuditRecord:
 
 def _rewrite(out_dir) -> str:
     """How to write an audit's results.json again (its trained runs are cached in ``out_dir``)."""
-    return f"re-run 'mi-defense audit --out {out_dir if out_dir is not None else 'FOLDER'}' to rewrite it (cached runs are reused)"
+    return (f"re-run 'mi-defense audit --out {out_dir if out_dir is not None else 'FOLDER'}' "
+            "to rewrite it (cached runs are reused)")
 
 
 def _record(results, where: str, out_dir) -> AuditRecord:

@@ -173,7 +173,8 @@ def attack_result(r, where: str) -> None:
     roc = mapping(field(r, "roc", where), f"{where}.roc")
     curve = [seq(field(roc, k, f"{where}.roc"), f"{where}.roc.{k}") for k in ("fpr", "tpr")]
     if len(curve[0]) != len(curve[1]) or not curve[0]:
-        _fail(f"{where}.roc", f"has {len(curve[0])} FPRs and {len(curve[1])} TPRs; a curve needs as many of each, at least one")
+        _fail(f"{where}.roc", f"has {len(curve[0])} FPRs and {len(curve[1])} TPRs; "
+                              "a curve needs as many of each, at least one")
     for k, c in zip(("fpr", "tpr"), curve):
         a = np.asarray(c) if all(_is_number(x) for x in c) else None
         if a is None or not np.all(np.isfinite(a)) or a.min() < 0 or a.max() > 1:
@@ -247,9 +248,11 @@ def defense_entry(e, where: str) -> None:
                                       f"({', '.join(attacks) or 'none'})")
     b = mapping(e.get("epsilon_lower_bound"), f"{where}.epsilon_lower_bound", null=True)
     if b:
-        number(field(b, "value", f"{where}.epsilon_lower_bound"), f"{where}.epsilon_lower_bound.value", 0.0, MAX_EPSILON)
+        number(field(b, "value", f"{where}.epsilon_lower_bound"), f"{where}.epsilon_lower_bound.value", 0.0,
+               MAX_EPSILON)
         text(field(b, "attack", f"{where}.epsilon_lower_bound"), f"{where}.epsilon_lower_bound.attack")
-        number(field(b, "confidence", f"{where}.epsilon_lower_bound"), f"{where}.epsilon_lower_bound.confidence", 0.0, 1.0)
+        number(field(b, "confidence", f"{where}.epsilon_lower_bound"), f"{where}.epsilon_lower_bound.confidence",
+               0.0, 1.0)
     for i, point in enumerate(seq(e.get("auc_over_steps"), f"{where}.auc_over_steps", null=True) or []):
         step, auc = _pair(point, f"{where}.auc_over_steps[{i}]")
         number(step, f"{where}.auc_over_steps[{i}][0]", 0, MAX_COUNT)
@@ -301,7 +304,8 @@ def check_results(results: dict) -> dict:
     text(field(c, "release_attack", "config"), "config.release_attack")
     text(c.get("augmented_queries"), "config.augmented_queries", null=True)  # absent: plain queries
     number(field(c, "confidence", "config"), "config.confidence", 0.0, 1.0)
-    for table, keys in (("train", ("width", "depth")), ("distill", ("width", "depth", "batch_real", "pool_size", "steps"))):
+    for table, keys in (("train", ("width", "depth")),
+                        ("distill", ("width", "depth", "batch_real", "pool_size", "steps"))):
         t = mapping(field(c, table, "config"), f"config.{table}")
         for k in keys:
             count(field(t, k, f"config.{table}"), f"config.{table}.{k}")
@@ -320,7 +324,8 @@ def check_results(results: dict) -> dict:
     scalar(m.get("cpus"), "machine.cpus")
     t = mapping(results.get("timings"), "timings", null=True) or {}
     number(t.get("scoring_seconds", 0), "timings.scoring_seconds", 0, MAX_SECONDS)
-    for k, v in (mapping(t.get("training_seconds_all_runs"), "timings.training_seconds_all_runs", null=True) or {}).items():
+    for k, v in (mapping(t.get("training_seconds_all_runs"), "timings.training_seconds_all_runs", null=True)
+                 or {}).items():
         number(v, f"timings.training_seconds_all_runs[{k!r}]", 0, MAX_SECONDS, null=True)
     for i, e in enumerate(entries):
         defense_entry(e, f"defenses[{i}]")

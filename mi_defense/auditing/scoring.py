@@ -67,7 +67,8 @@ def score(setup: AuditSetup, cache: RunCache, counts: Optional[Dict[str, int]] =
         evidence = declared_evidence(main, scores, setup.membership, cfg.primary,
                                      cfg.release_attack if setup.defenses[spec.key].releases else None,
                                      cfg.confidence, dp_delta(setup.n_members), cfg.seed, cfg.fprs, cfg.bootstrap)
-        evidence["strongest_release_attack"] = strongest_release(scores, setup.membership, cfg.fprs, cfg.bootstrap, cfg.seed)
+        evidence["strongest_release_attack"] = strongest_release(scores, setup.membership, cfg.fprs, cfg.bootstrap,
+                                                                 cfg.seed)
         released, written = artifacts.release(setup, spec, targets[0])
         files.update(written)
         train_acc = meta.get("train_accuracy")
@@ -83,7 +84,8 @@ def score(setup: AuditSetup, cache: RunCache, counts: Optional[Dict[str, int]] =
             "attacks": main,
             "released_artifact": released,
             "privacy_statement": meta["privacy_statement"],
-            "metadata": {k: v for k, v in meta.items() if k not in ("privacy_statement", "auc_over_steps", "train_positions")},
+            "metadata": {k: v for k, v in meta.items()
+                         if k not in ("privacy_statement", "auc_over_steps", "train_positions")},
             "auc_over_steps": meta.get("auc_over_steps", []),
         }
         for pt in per_target[1:]:
@@ -114,7 +116,8 @@ def score(setup: AuditSetup, cache: RunCache, counts: Optional[Dict[str, int]] =
                     **({"runs": counts} if counts is not None else {})},
         "defenses": entries,
     }
-    export = dict(labels=setup.y_u, membership=setup.membership, reference_in=setup.masks[:, :cfg.references], per_defense=exported,
+    export = dict(labels=setup.y_u, membership=setup.membership, reference_in=setup.masks[:, :cfg.references],
+                  per_defense=exported,
                   scoring={"seed": cfg.seed, "fprs": list(cfg.fprs), "augmented_queries": cfg.augmented_queries})
     return Scored(results, export, files)
 
@@ -149,5 +152,5 @@ def score_target(setup: AuditSetup, tgt: dict, refs: List[dict]) -> Tuple[dict, 
 
 def leave_one_out(setup: AuditSetup, refs: List[dict]) -> Tuple[dict, Optional[dict]]:
     c = setup.cfg
-    return leave_one_out_audit([query_logits(r, c.augmented_queries) for r in refs], [r["logits"] for r in refs], setup.y_u,
-                               setup.masks[:, :len(refs)], c.attacks, c.primary, c.fprs, c.seed, c.n_jobs)
+    return leave_one_out_audit([query_logits(r, c.augmented_queries) for r in refs], [r["logits"] for r in refs],
+                               setup.y_u, setup.masks[:, :len(refs)], c.attacks, c.primary, c.fprs, c.seed, c.n_jobs)

@@ -84,7 +84,8 @@ def prepare(cfg: AuditConfig, out_dir, progress: bool = True, log=print) -> Audi
                          build_model=cfg.model,  # the user's model (defenses.own_model), None: the ConvNet / MLP
                          real_recipe=cfg.real_recipe, fixed_normalisation=transform.is_fixed)
     made = {s: make_defense(s, ctx) for s in specs if not plan.sized_later(s)}  # rejects bad parameters
-    ipc = next((made[s].params.get("ipc", cfg.distill.ipc) for s in specs if s.name == "frepo"), 10)  # checked spec values
+    ipc = next((made[s].params.get("ipc", cfg.distill.ipc)  # checked spec values
+                for s in specs if s.name == "frepo"), 10)
     specs = plan.resolve_subset_size(specs, ipc * ds.num_classes)  # `subset` matches the first FRePo set
     defenses = {s.key: made.get(s) or make_defense(s, ctx) for s in specs}
     plan.check_kept_results(out, specs)
@@ -93,20 +94,22 @@ def prepare(cfg: AuditConfig, out_dir, progress: bool = True, log=print) -> Audi
         check_depth(ds.input_shape, cfg.distill.depth)
     check_attacks(cfg, defenses)
     if cfg.augmented_queries != "none" and len(ds.input_shape) != 3:
-        raise UserError(f"augmented_queries = '{cfg.augmented_queries}' needs images; {cfg.dataset} holds feature vectors")
+        raise UserError(f"augmented_queries = '{cfg.augmented_queries}' needs images; "
+                        f"{cfg.dataset} holds feature vectors")
     split = draw_split(cfg, ds, out)
     universe = np.r_[split.members, split.nonmembers]
     n_members = len(split.members)
     x_test, y_test = split.test_data(ds)
     log(f"split: {n_members} members, {len(split.nonmembers)} held-out non-members, {len(split.test)} test "
         f"examples ({'the test set' if split.test_source == 'test' else 'held back from the pool'}); seed {cfg.seed}")
-    masks = universe_masks(len(universe), cfg.references, seed=cfg.seed + 7) if cfg.references else np.zeros((len(universe), 0), bool)
+    masks = (universe_masks(len(universe), cfg.references, seed=cfg.seed + 7) if cfg.references
+             else np.zeros((len(universe), 0), bool))
     plan.check_memory(defenses.values(), n_members, len(universe), ds.input_shape, ds.num_classes)
     settings = training_config(cfg, transform, out)
     return AuditSetup(cfg=cfg, ds=ds, specs=tuple(specs), defenses=defenses, transform=transform, ctx=ctx, split=split,
                       universe=universe, membership=np.arange(len(universe)) < n_members,
-                      x_u=transform(ds.x_train[universe]), y_u=ds.y_train[universe], x_test=transform(x_test), y_test=y_test,
-                      masks=masks, training_config=settings)
+                      x_u=transform(ds.x_train[universe]), y_u=ds.y_train[universe], x_test=transform(x_test),
+                      y_test=y_test, masks=masks, training_config=settings)
 
 
 def training_config(cfg: AuditConfig, transform: Transform, out: Path) -> dict:
@@ -123,7 +126,8 @@ def training_config(cfg: AuditConfig, transform: Transform, out: Path) -> dict:
         settings["distill"]["lr"] = cfg.distill.image_lr
     path = out / "training_config.json"
     if path.is_file():
-        old = {k: v for k, v in read_json(path, "the audit folder's training settings").items() if k not in SCORING_ONLY}
+        old = {k: v for k, v in read_json(path, "the audit folder's training settings").items()
+               if k not in SCORING_ONLY}
         for table in ("train", "real_recipe"):  # a recorded true/false/old name: the style it meant (dsa, none)
             rec = old.get(table)
             if isinstance(rec, dict) and "augment" in rec:
@@ -147,7 +151,8 @@ def check_attacks(cfg: AuditConfig, defenses: Dict[str, Defense]) -> None:
         possible |= set(attacks.registry.RELEASE)
     if not possible & set(cfg.attacks):
         raise UserError(f"none of the requested attacks ({', '.join(cfg.attacks)}) applies to these defenses"
-                        f"{' with 0 reference runs' if not cfg.references else ''}; choose from {', '.join(sorted(possible))}")
+                        f"{' with 0 reference runs' if not cfg.references else ''}; "
+                        f"choose from {', '.join(sorted(possible))}")
 
 
 def draw_split(cfg: AuditConfig, ds: Dataset, out: Path) -> Split:
@@ -161,7 +166,8 @@ def draw_split(cfg: AuditConfig, ds: Dataset, out: Path) -> Split:
         saved = Split.load(path)
         saved.check(ds)
         if saved.hash != split.hash:
-            raise UserError(f"{path} holds another split ({len(saved.members)} members, {len(saved.nonmembers)} non-members, "
-                            f"{len(saved.test)} test, seed {saved.seed}) than this audit asks for ({n_m}, {n_n}, {len(split.test)}, "
-                            f"seed {cfg.seed}); use a new --out folder or the same settings")
+            raise UserError(f"{path} holds another split ({len(saved.members)} members, "
+                            f"{len(saved.nonmembers)} non-members, {len(saved.test)} test, seed {saved.seed}) "
+                            f"than this audit asks for ({n_m}, {n_n}, {len(split.test)}, seed {cfg.seed}); "
+                            "use a new --out folder or the same settings")
     return split

@@ -99,7 +99,8 @@ def load(path) -> Signals:
         defenses = {}
         for key in json.loads(str(a["defenses"])):
             release = {k[len(key) + 9:]: a[k] for k in a if k.startswith(f"{key}/release_")}
-            defenses[key] = DefenseSignals(a[f"{key}/target_logits"], a[f"{key}/scaled_logit"], a[f"{key}/test_accuracy"], release)
+            defenses[key] = DefenseSignals(a[f"{key}/target_logits"], a[f"{key}/scaled_logit"],
+                                           a[f"{key}/test_accuracy"], release)
         return Signals(a["labels"], a["membership"], a["reference_in"], defenses, json.loads(str(a["scoring"])))
     except FileNotFoundError:
         raise UserError(f"{path} does not exist; an audit writes {FILE} beside its results.json") from None
@@ -123,22 +124,24 @@ def rescore(signals: Signals, key: str, names: Optional[Sequence[str]] = None, f
     release = None
     if d.release:
         given = {stat: (s[:, 0].astype(np.float64), s[:, 1:].astype(np.float64)) for stat, s in d.release.items()}
-        release = attacks.ReleaseInputs(candidates={}, synthetic={}, membership=signals.membership, labels=signals.labels,
-                                        reference_in=signals.reference_in if m else None, given_statistics=given)
+        release = attacks.ReleaseInputs(candidates={}, synthetic={}, membership=signals.membership,
+                                        labels=signals.labels, reference_in=signals.reference_in if m else None,
+                                        given_statistics=given)
     plain = {a: s for a, s in _UNCALIBRATED.items() if s in d.release}
     applicable = set(attacks.available(inputs, reference, release)) | set(plain)
     if signals.scoring.get("augmented_queries", "none") != "none":
         applicable -= set(attacks.REFERENCE)  # the audit scored these on query views the file does not hold
     missing = [n for n in (names or []) if n not in applicable]
     if missing:
-        raise UserError(f"{', '.join(missing)} cannot be scored from these signals; choose from {', '.join(sorted(applicable))}")
+        raise UserError(f"{', '.join(missing)} cannot be scored from these signals; "
+                        f"choose from {', '.join(sorted(applicable))}")
     names = list(names or sorted(applicable))
     out = attacks.run(inputs, attacks=[n for n in names if n not in plain], fprs=fprs, reference=reference,
                       release_inputs=release, bootstrap=bootstrap, seed=seed, n_jobs=1)
     for n in names:
         if n in plain:
-            out[n] = attacks.metrics.evaluate(attacks.release_lira.uncalibrated_scores(release, plain[n]), signals.membership, fprs,
-                                              bootstrap=bootstrap, seed=seed, name=n)
+            out[n] = attacks.metrics.evaluate(attacks.release_lira.uncalibrated_scores(release, plain[n]),
+                                              signals.membership, fprs, bootstrap=bootstrap, seed=seed, name=n)
     return out
 
 

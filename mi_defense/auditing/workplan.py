@@ -28,7 +28,8 @@ from mi_defense.progress import Phase, duration_text
 
 
 def run_sizes(setup, todo) -> List[int]:
-    """How many examples each run in ``todo`` trains on: the members for a target run, its half of the universe for a reference run."""
+    """How many examples each run in ``todo`` trains on: the members for a target run, its half
+    of the universe for a reference run."""
     return [setup.n_members if run.is_target else int(setup.masks[:, run.index].sum()) for _, run in todo]
 
 

@@ -57,7 +57,8 @@ def _bench_attacks(attacks, trained, n_members, n_nonmembers, num_classes, seed,
     for name in attacks.THRESHOLD + attacks.TRAINED:
         t0 = time.perf_counter()
         if name in attacks.TRAINED:
-            s = trained.trained_scores(inp, name.split("_", 1)[1], seed=seed, n_jobs=n_jobs, limit_threads=limit_threads)
+            s = trained.trained_scores(inp, name.split("_", 1)[1], seed=seed, n_jobs=n_jobs,
+                                       limit_threads=limit_threads)
             aucs[name] = attacks.metrics.evaluate(s, member, bootstrap=bootstrap, seed=seed)["auc"]
         else:
             aucs[name] = attacks.run(inp, attacks=[name], bootstrap=bootstrap, n_jobs=n_jobs)[name]["auc"]

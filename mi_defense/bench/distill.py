@@ -80,7 +80,8 @@ def _phases(fr, batch_real: int, reps: int) -> dict:
     d = fr.model.feature_dim
     krr = 3 * 2 * d * (n_syn * n_syn + batch_real * n_syn)  # kernels forward and backward; the solve is negligible
     fns = {
-        "real_features": (lambda: tf.reduce_sum(fr.model.features(fr.real.take(ids), training=False)), fwd * batch_real),
+        "real_features": (lambda: tf.reduce_sum(fr.model.features(fr.real.take(ids), training=False)),
+                          fwd * batch_real),
         "meta_gradient": (meta, 2 * fwd * n_syn + krr),
         "online_step": (lambda: fr.pool.online_step(tf.constant(0, tf.int64), xs, ys), 3 * fwd * n_online),
     }
@@ -91,9 +92,9 @@ def _phases(fr, batch_real: int, reps: int) -> dict:
     return out
 
 
-def bench_distill(dataset: str = "mnist", width: int = 64, ipc: int = 10, steps: int = 20, batch_real: Optional[int] = None,
-                  pool_norm: str = "batch", warmup: int = 3, data_dir: Optional[str] = None, jit: bool = False,
-                  out: Optional[str] = None) -> dict:
+def bench_distill(dataset: str = "mnist", width: int = 64, ipc: int = 10, steps: int = 20,
+                  batch_real: Optional[int] = None, pool_norm: str = "batch", warmup: int = 3,
+                  data_dir: Optional[str] = None, jit: bool = False, out: Optional[str] = None) -> dict:
     """Seconds per FRePo outer step (median after warm-up), achieved GFLOP/s of the step and
     of each phase as a fraction of the measured matmul rate, feature-extractor throughput,
     device, and resident memory at three points: TensorFlow imported (the runtime's
@@ -110,11 +111,14 @@ def bench_distill(dataset: str = "mnist", width: int = 64, ipc: int = 10, steps:
     transform = Transform.fit(ds.x_train, default_transform_kind(ds.input_shape))
     y = ds.y_train
     batch_real = batch_real or (256 if width <= 64 else 1024)
-    cfg = DistillConfig(ipc=ipc, steps=max(steps + warmup, 1), width=width, batch_real=batch_real, pool_norm=pool_norm, jit=jit)
+    cfg = DistillConfig(ipc=ipc, steps=max(steps + warmup, 1), width=width, batch_real=batch_real, pool_norm=pool_norm,
+                        jit=jit)
     init = choose_init_indices(y, ipc, ds.num_classes, 0)
     rss_data = peak_rss_mb()
-    fr = FRePo(cfg, ds.x_train, y, ds.num_classes, transform(ds.x_train[init]), y[init], log=lambda s: None, transform=transform)
-    rates_before = matmul_rates()  # measured before and after the steps: a host slowed in one window cannot flatter the fraction
+    fr = FRePo(cfg, ds.x_train, y, ds.num_classes, transform(ds.x_train[init]), y[init], log=lambda s: None,
+               transform=transform)
+    # measured before and after the steps: a host slowed in one window cannot flatter the fraction
+    rates_before = matmul_rates()
     times = []
     for s in range(warmup + steps):
         t0 = time.perf_counter()

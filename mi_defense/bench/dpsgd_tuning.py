@@ -77,7 +77,8 @@ def fit_and_score(spec: str, ctx, x, y, seed, evals):
     m = res.metadata
     out = {"spec": spec, "seconds": round(time.time() - t0, 1), "epsilon": m["epsilon"], "delta": m["delta"],
            "noise_multiplier": m["noise_multiplier"], "steps": m["train_steps"], "batch_cap": m["batch_cap"],
-           "truncation_probability": m["truncation_probability"], "train_accuracy": m["train_accuracy"], "recipe": m["recipe"]}
+           "truncation_probability": m["truncation_probability"], "train_accuracy": m["train_accuracy"],
+           "recipe": m["recipe"]}
     for name, (xe, ye) in evals.items():
         out[name] = accuracy(res.model, xe, ye)
     return out
@@ -92,11 +93,12 @@ def main(argv=None):
     ap.add_argument("--val", type=int, default=2000)
     ap.add_argument("--only", default="", help="run only grid keys containing this text")
     ap.add_argument("--final", action="store_true", help="also fit the picks on the audit members")
-    ap.add_argument("--defaults", default="", help="comma-separated specs (e.g. dpsgd:eps=8) to fit on the audit members "
-                                                     "with the package's default recipe, recorded under 'defaults'")
+    ap.add_argument("--defaults", default="", help="comma-separated specs (e.g. dpsgd:eps=8) to fit on the audit "
+                                                     "members with the package's default recipe, recorded under "
+                                                     "'defaults'")
     ap.add_argument("--transform", choices=("fitted", "fixed"), default="fitted",
-                    help="normalisation of the final fits: fitted to the training pool (as tuned), or fixed (as the audit "
-                         "uses when a defense claims DP); fixed writes final-fixed.json")
+                    help="normalisation of the final fits: fitted to the training pool (as tuned), or fixed (as the "
+                         "audit uses when a defense claims DP); fixed writes final-fixed.json")
     args = ap.parse_args(argv)
 
     from mi_defense.config import TrainConfig
@@ -108,7 +110,8 @@ def main(argv=None):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     ds = load_dataset(args.dataset)
-    split, audit = reference_split(ds, root / "reports/cpu-reference.toml", root / f"reports/{args.dataset}-cpu/split.json")
+    split, audit = reference_split(ds, root / "reports/cpu-reference.toml",
+                                   root / f"reports/{args.dataset}-cpu/split.json")
     universe = np.r_[split.members, split.nonmembers]
     outside = np.setdiff1d(np.arange(len(ds.x_train)), universe)
     rng = np.random.default_rng(args.seed)
@@ -123,11 +126,12 @@ def main(argv=None):
     path = out / "tuning.json"
     state = json.loads(path.read_text()) if path.is_file() else {}
     state.update({"dataset": args.dataset, "seed": args.seed, "split_hash": split.hash,
-                  "protocol": f"{args.tune} tuning and {args.val} validation images drawn with numpy default_rng({args.seed}) "
-                              f"from the {len(outside)} training-pool images outside the reference audit's universe "
-                              f"({len(split.members)} members + {len(split.nonmembers)} non-members, split {split.hash[:12]}); "
-                              f"transform fitted on the training pool as the audit does; architecture width {train['width']} "
-                              f"depth {train['depth']}; fit seed {args.seed}",
+                  "protocol": f"{args.tune} tuning and {args.val} validation images drawn with numpy "
+                              f"default_rng({args.seed}) from the {len(outside)} training-pool images outside the "
+                              f"reference audit's universe ({len(split.members)} members + {len(split.nonmembers)} "
+                              f"non-members, split {split.hash[:12]}); transform fitted on the training pool as the "
+                              f"audit does; architecture width {train['width']} depth {train['depth']}; fit seed "
+                              f"{args.seed}",
                   "tune_indices_sha256": __import__("hashlib").sha256(tune_idx.tobytes()).hexdigest(),
                   "val_indices_sha256": __import__("hashlib").sha256(val_idx.tobytes()).hexdigest()})
     runs = state.setdefault("runs", {})
@@ -157,8 +161,9 @@ def main(argv=None):
     final = json.loads(fpath.read_text()) if fpath.is_file() else {}
     final.update({"split_hash": split.hash, "members": len(split.members),
                   "note": "each pick fitted once on the reference audit's members with the seed of its target run "
-                          f"({audit.get('seed', 0)}); test_accuracy_audit on the audit's {len(split.test)} test images, "
-                          f"test_accuracy_full on all {len(ds.x_test)}; inputs normalised by the {args.transform} transform"})
+                          f"({audit.get('seed', 0)}); test_accuracy_audit on the audit's {len(split.test)} test "
+                          f"images, test_accuracy_full on all {len(ds.x_test)}; inputs normalised by the "
+                          f"{args.transform} transform"})
     xm, ym = transform(ds.x_train[split.members]), ds.y_train[split.members]
     evals = {"test_accuracy_audit": (transform(ds.x_test[split.test]), ds.y_test[split.test]),
              "test_accuracy_full": (transform(ds.x_test), ds.y_test)}

@@ -75,8 +75,8 @@ def bench_references(signals_path, defense: str = "none", counts: Sequence[int] 
 
     def score(runs: List[int]) -> Dict[str, dict]:
         ref = attacks.ReferenceInputs(target=d.scaled_logit[:, 0], references=d.scaled_logit[:, 1:][:, runs],
-                                      reference_in=sig.reference_in[:, runs], membership=sig.membership, labels=sig.labels,
-                                      signal="logit")
+                                      reference_in=sig.reference_in[:, runs], membership=sig.membership,
+                                      labels=sig.labels, signal="logit")
         res = {}
         for name in attack_names:
             s, membership, _ = attacks.scores_for(name, reference=ref)
@@ -103,8 +103,8 @@ def bench_references(signals_path, defense: str = "none", counts: Sequence[int] 
             row["share_of_strongest_full_advantage"] = (row["auc"]["mean"] - 0.5) / best_full if best_full > 0 else None
             table[str(k)][name] = row
     result = {"signals": str(signals_path), "defense": defense, "references_in_audit": m, "draws": draws, "seed": seed,
-              "yardstick": f"{FULL} with all {m} reference runs", "strongest_full": strongest, "full": full, "by_count": table,
-              "n_members": int(sig.membership.sum()), "n_nonmembers": int((~sig.membership).sum())}
+              "yardstick": f"{FULL} with all {m} reference runs", "strongest_full": strongest, "full": full,
+              "by_count": table, "n_members": int(sig.membership.sum()), "n_nonmembers": int((~sig.membership).sum())}
     if out:
         write_json(out, result)
     return result

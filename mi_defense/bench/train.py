@@ -47,7 +47,8 @@ def bench_train(dataset: str = "mnist", models: int = 8, width: int = 32, depth:
         mark = {}
         t0 = time.perf_counter()
         train_model(xs[r], ys[r], ds.num_classes, dataclasses.replace(cfg, seed=seeds[r]),
-                    on_step=lambda step, _m, mark=mark: mark.setdefault("t", time.perf_counter()) if step == WARMUP_STEPS else None)
+                    on_step=lambda step, _m, mark=mark: (mark.setdefault("t", time.perf_counter())
+                                                         if step == WARMUP_STEPS else None))
         seq_seconds += time.perf_counter() - mark.get("t", t0)
     mark = {}
     train_models(xs, ys, ds.num_classes, cfg, seeds,

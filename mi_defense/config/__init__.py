@@ -21,14 +21,14 @@ import importlib
 
 from mi_defense.config.defense import SPELLINGS, DefenseSpec, check_spec_params, spelled
 from mi_defense.config.distill import CLIP_SPACES, NOISE_INIT_LR, NOISE_INITS, REAL_INIT_LR, STRATEGIES, DistillConfig
-from mi_defense.config.params import (EPSILON, FINITE_POSITIVE, NONNEG, POSITIVE, POSITIVE_WHOLE, AllOf, Constraint, Interval, OrNone,
-                                      Options, Satisfies, Whole, check_fields)
-from mi_defense.config.presets import (DISTILL_DP_DEFAULTS, DISTILL_PRESETS, DPSGD_RECIPES, DPSGD_STEPS, DPSGD_TUNING, RUN_PRESETS,
-                                       SMALL_DATA, TRAIN_PRESETS, dpsgd_recipe)
+from mi_defense.config.params import (EPSILON, FINITE_POSITIVE, NONNEG, POSITIVE, POSITIVE_WHOLE, AllOf, Constraint,
+                                      Interval, OrNone, Options, Satisfies, Whole, check_fields)
+from mi_defense.config.presets import (DISTILL_DP_DEFAULTS, DISTILL_PRESETS, DPSGD_RECIPES, DPSGD_STEPS, DPSGD_TUNING,
+                                       RUN_PRESETS, SMALL_DATA, TRAIN_PRESETS, dpsgd_recipe)
 from mi_defense.config.toml import (choose_distill_preset, field_names, load_audit_config, load_toml, replace_checked,
                                     resolve_audit_config, resolve_distill_config)
-from mi_defense.config.train import (AUGMENT_ALIASES, AUGMENT_MODES, LOSS_NAMES, NORMS, DPSGDRecipe, RealRecipe, TrainConfig,
-                                     augment_name)
+from mi_defense.config.train import (AUGMENT_ALIASES, AUGMENT_MODES, LOSS_NAMES, NORMS, DPSGDRecipe, RealRecipe,
+                                     TrainConfig, augment_name)
 
 _AUDIT_NAMES = ("AuditConfig", "TRANSFORMS", "changed_settings")  # loaded on first use (config.audit imports attacks)
 
@@ -36,13 +36,14 @@ __all__ = [
     "AuditConfig", "TRANSFORMS", "changed_settings",
     "SPELLINGS", "DefenseSpec", "check_spec_params", "spelled",
     "CLIP_SPACES", "NOISE_INIT_LR", "NOISE_INITS", "REAL_INIT_LR", "STRATEGIES", "DistillConfig",
-    "EPSILON", "FINITE_POSITIVE", "NONNEG", "POSITIVE", "POSITIVE_WHOLE", "AllOf", "Constraint", "Interval", "OrNone", "Options",
-    "Satisfies", "Whole", "check_fields",
-    "DISTILL_DP_DEFAULTS", "DISTILL_PRESETS", "DPSGD_RECIPES", "DPSGD_STEPS", "DPSGD_TUNING", "RUN_PRESETS", "SMALL_DATA",
-    "TRAIN_PRESETS", "dpsgd_recipe",
+    "EPSILON", "FINITE_POSITIVE", "NONNEG", "POSITIVE", "POSITIVE_WHOLE", "AllOf", "Constraint", "Interval", "OrNone",
+    "Options", "Satisfies", "Whole", "check_fields",
+    "DISTILL_DP_DEFAULTS", "DISTILL_PRESETS", "DPSGD_RECIPES", "DPSGD_STEPS", "DPSGD_TUNING", "RUN_PRESETS",
+    "SMALL_DATA", "TRAIN_PRESETS", "dpsgd_recipe",
     "choose_distill_preset", "field_names", "load_audit_config", "load_toml", "replace_checked", "resolve_audit_config",
     "resolve_distill_config",
-    "AUGMENT_ALIASES", "AUGMENT_MODES", "LOSS_NAMES", "NORMS", "DPSGDRecipe", "RealRecipe", "TrainConfig", "augment_name",
+    "AUGMENT_ALIASES", "AUGMENT_MODES", "LOSS_NAMES", "NORMS", "DPSGDRecipe", "RealRecipe", "TrainConfig",
+    "augment_name",
 ]
 
 

@@ -59,19 +59,22 @@ class AuditConfig:
     augmented_queries: str = "none"        # LiRA/RMIA query views (attacks.queries.KINDS); stored per run when not none
     confidence: float = 0.95               # of the empirical epsilon lower bounds
     transform: str = "auto"                # input normalisation (TRANSFORMS): auto is fixed when a defense claims DP
-    model: Optional[str] = None            # the user's model, 'file.py:build' or 'package.module:build' (defenses.own_model); None: ConvNet / MLP
+    model: Optional[str] = None            # the user's model, 'file.py:build' or 'package.module:build'
+                                           # (defenses.own_model); None: ConvNet / MLP
     train: TrainConfig = field(default_factory=TrainConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
     real_recipe: RealRecipe = field(default_factory=RealRecipe)
 
     _constraints = {
-        "references": AllOf(Whole(0), Satisfies(lambda r: r == 0 or (r >= 2 and r % 2 == 0), "0 or an even number >= 2")),
+        "references": AllOf(Whole(0), Satisfies(lambda r: r == 0 or (r >= 2 and r % 2 == 0),
+                                                "0 or an even number >= 2")),
         "targets": Whole(1), "seed": Whole(0), "bootstrap": Whole(0),
         **{k: OrNone(Whole(1)) for k in ("members", "max_members", "nonmembers", "test", "real_steps")},
         "n_jobs": Satisfies(lambda v: _whole(v) and (v >= 1 or v == -1), "a positive whole number or -1 (all cores)"),
         "fprs": Satisfies(_fprs, "numbers strictly between 0 and 1"),
         "confidence": Interval(float, 0, 1, closed="neither"),
-        "model": OrNone(Satisfies(lambda v: isinstance(v, str) and ":" in v, "'path/to/file.py:build' or 'package.module:build'")),
+        "model": OrNone(Satisfies(lambda v: isinstance(v, str) and ":" in v,
+                                  "'path/to/file.py:build' or 'package.module:build'")),
         "release_attack": Options(RELEASE), "transform": Options(TRANSFORMS), "augmented_queries": Options(QUERY_KINDS),
     }
 
@@ -91,9 +94,11 @@ class AuditConfig:
         model_attacks = _model_attacks(self.references)
         if self.primary_attack is not None and self.primary_attack not in model_attacks:
             raise UserError(f"primary_attack '{self.primary_attack}' is not an attack on the model"
-                            f"{' with 0 reference runs' if not self.references else ''}; choose from {', '.join(model_attacks)}")
+                            f"{' with 0 reference runs' if not self.references else ''}; "
+                            f"choose from {', '.join(model_attacks)}")
         if self.attacks and self.primary_attack and self.primary_attack not in self.attacks:
-            raise UserError(f"primary_attack {self.primary_attack} is excluded by --attack; add it or declare one of those attacks")
+            raise UserError(f"primary_attack {self.primary_attack} is excluded by --attack; "
+                            "add it or declare one of those attacks")
         return self
 
     @property

@@ -42,7 +42,8 @@ class DefenseSpec:
             if not eq:
                 raise UserError(f"defense '{text}': parameter '{item}' must be key=value, e.g. dpsgd:eps=8")
             if key in SPELLINGS:
-                raise UserError(f"defense '{name}' has no parameter(s) {key}; a spec writes {spelled(key)}, e.g. dpsgd:eps=8")
+                raise UserError(f"defense '{name}' has no parameter(s) {key}; "
+                                f"a spec writes {spelled(key)}, e.g. dpsgd:eps=8")
             params.append((_PARAMETERS.get(key, key), _coerce(value.strip())))
         return cls(name, tuple(params))
 
@@ -97,5 +98,6 @@ def check_spec_params(defense: str, params: Mapping[str, Any], declared: Mapping
         c = declared[k]
         checked[k] = value if c is None else c.coerce(value)
         if c is not None and not c.accepts(checked[k]):
-            raise UserError(f"defense '{defense}': {spelled(k)}={value} is not {c.description}" + (f", e.g. {example}" if example else ""))
+            raise UserError(f"defense '{defense}': {spelled(k)}={value} is not {c.description}"
+                            + (f", e.g. {example}" if example else ""))
     return checked

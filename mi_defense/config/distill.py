@@ -44,7 +44,8 @@ class DistillConfig:
     max_online_batch: int = 1000     # synthetic examples per online step, at most
     reg: float = 1e-6                # KRR ridge lambda, relative to tr(K_ss)/n_s
     learn_labels: bool = True
-    init: str = "noise"              # noise | smooth-noise (neither copies a member) | real (copies ipc members per class) | a public .npz
+    init: str = "noise"              # noise | smooth-noise (neither copies a member)
+                                     # | real (copies ipc members per class) | a public .npz
     smooth_sigma: float = 2.0        # smooth-noise: Gaussian blur of the noise, in pixels
     flip: Optional[bool] = None      # None: on for RGB
     seed: int = 0
@@ -54,14 +55,18 @@ class DistillConfig:
     epsilon: Optional[float] = None  # DP-FRePo: (epsilon, delta)-DP release; None: no guarantee
     delta: Optional[float] = None    # None: min(1e-5, 1/n^1.1) for n private examples
     clip: float = 1.0                # DP-FRePo: per-example bound on the gradient in clip_space
-    clip_space: str = "readout"      # DP-FRePo: readout (the KRR's classes x features map) | features (synthetic features and labels)
+    clip_space: str = "readout"      # DP-FRePo: readout (the KRR's classes x features map)
+                                     # | features (synthetic features and labels)
 
     _constraints = {
-        **{k: Whole(1) for k in ("ipc", "steps", "width", "depth", "pool_size", "batch_real", "max_online_updates", "max_online_batch")},
+        **{k: Whole(1) for k in ("ipc", "steps", "width", "depth", "pool_size", "batch_real", "max_online_updates",
+                                 "max_online_batch")},
         "seed": Whole(0), "checkpoint_every": Whole(0),
-        "online_lr": POSITIVE, "lr_final_ratio": NONNEG, "reg": NONNEG, "lr": OrNone(POSITIVE), "label_lr": OrNone(POSITIVE),
+        "online_lr": POSITIVE, "lr_final_ratio": NONNEG, "reg": NONNEG, "lr": OrNone(POSITIVE),
+        "label_lr": OrNone(POSITIVE),
         "pool_norm": Options(NORMS), "strategy": Options(STRATEGIES),
-        "init": Options(NOISE_INITS + ("real",), also=(lambda v: str(v).endswith(".npz"), "a path to a public .npz set")),
+        "init": Options(NOISE_INITS + ("real",),
+                        also=(lambda v: str(v).endswith(".npz"), "a path to a public .npz set")),
         "clip": POSITIVE, "clip_space": Options(CLIP_SPACES), "smooth_sigma": POSITIVE,
         "lamb_b1": DECAY, "pool_bn_momentum": DECAY,
         "epsilon": OrNone(EPSILON), "delta": OrNone(POSITIVE),
@@ -92,8 +97,8 @@ class DistillConfig:
         check_fields(self, "distill")
         if self.private:
             if self.init == "real":
-                raise UserError("DP-FRePo (epsilon set) needs a start that copies no member: use init=smooth-noise, noise or a "
-                                "public .npz set")
+                raise UserError("DP-FRePo (epsilon set) needs a start that copies no member: "
+                                "use init=smooth-noise, noise or a public .npz set")
             if self.strategy != "default":
                 raise UserError("DP-FRePo runs on one device: use strategy=default")
         if self.delta is not None and (self.delta >= 1 or self.epsilon is None):

@@ -26,11 +26,14 @@ from mi_defense.config.train import DPSGDRecipe, TrainConfig
 # ---------------------------------------------------------------- distillation
 DISTILL_PRESETS = {  # smallest first, as the command line lists them
     # A few thousand images: half quick's width and steps (docs/guide/distilling.md, "Defaults sized to the data").
-    "small": DistillConfig(width=32, depth=3, pool_norm="batch", batch_real=256, pool_size=10, max_online_updates=100, steps=1000),
+    "small": DistillConfig(width=32, depth=3, pool_norm="batch", batch_real=256, pool_size=10, max_online_updates=100,
+                           steps=1000),
     # CPU-sized: narrower pool models and a smaller real batch; see README.
-    "quick": DistillConfig(width=64, depth=3, pool_norm="batch", batch_real=256, pool_size=10, max_online_updates=100, steps=2000),
+    "quick": DistillConfig(width=64, depth=3, pool_norm="batch", batch_real=256, pool_size=10, max_online_updates=100,
+                           steps=2000),
     # The paper's setting.
-    "paper": DistillConfig(width=128, depth=3, pool_norm="batch", batch_real=1024, pool_size=10, max_online_updates=100, steps=20000),
+    "paper": DistillConfig(width=128, depth=3, pool_norm="batch", batch_real=1024, pool_size=10, max_online_updates=100,
+                           steps=20000),
 }
 SMALL_DATA = 20000  # "auto" picks "small" below this many members (without DP), else "quick"
 
@@ -62,11 +65,13 @@ DPSGD_RECIPES = {
     ("convnet", 8.0): DPSGDRecipe("dpsgd-convnet-gn/eps8", batch=500, epochs=20, lr=0.5, clip=1.0, ema=0.9),
     ("scatter-linear", 1.0): DPSGDRecipe("dpsgd-scatter-linear/eps1", batch=1000, epochs=30, lr=1.0, clip=0.1, ema=0.9),
     ("scatter-linear", 8.0): DPSGDRecipe("dpsgd-scatter-linear/eps8", batch=1000, epochs=60, lr=4.0, clip=0.1, ema=0.9),
-    ("mlp", None): DPSGDRecipe("dpsgd-mlp/untuned", batch=64, epochs=0, lr=1e-3, clip=1.0, optimizer="adam", warmup=0.0),
+    ("mlp", None): DPSGDRecipe("dpsgd-mlp/untuned", batch=64, epochs=0, lr=1e-3, clip=1.0, optimizer="adam",
+                               warmup=0.0),
 }
 DPSGD_TUNING = ("chosen on 1000 tuning and 2000 validation MNIST training images drawn outside the reference audit's "
                 "universe (members and non-members), disjoint from the reported members; see reports/dpsgd-recipes/")
-DPSGD_STEPS = 1000  # DP-SGD's length for a recipe without epochs (the untuned MLP) when neither the spec nor the audit gives one
+DPSGD_STEPS = 1000  # DP-SGD's length for a recipe without epochs (the untuned MLP) when neither the spec nor the
+                    # audit gives one
 
 
 def dpsgd_recipe(model: str, epsilon: float) -> DPSGDRecipe:
@@ -85,7 +90,8 @@ RUN_PRESETS = {
         dataset="digits", members=500, nonmembers=500, references=4, bootstrap=100,
         defenses=("none", "subset", "dpsgd:eps=8", "frepo:ipc=10"),
         train=TrainConfig(width=32, depth=2, steps=1000),
-        distill=DistillConfig(width=32, depth=2, batch_real=128, steps=300, pool_size=4, max_online_updates=50, checkpoint_every=0),
+        distill=DistillConfig(width=32, depth=2, batch_real=128, steps=300, pool_size=4, max_online_updates=50,
+                              checkpoint_every=0),
     ),
     "standard": dict(
         dataset="fashion_mnist", members=5000, nonmembers=5000, references=16, bootstrap=200,

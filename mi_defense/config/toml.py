@@ -72,7 +72,8 @@ def choose_distill_preset(preset: str, n_members: Optional[int], private: bool) 
     return "small" if not private and n_members is not None and n_members < SMALL_DATA else "quick"
 
 
-def resolve_distill_preset(preset: str, where: str, n_members: Optional[int] = None, **changes) -> Tuple[str, DistillConfig]:
+def resolve_distill_preset(preset: str, where: str, n_members: Optional[int] = None,
+                           **changes) -> Tuple[str, DistillConfig]:
     """The preset chosen (``"auto"`` resolved by ``n_members``, ``choose_distill_preset``)
     and the distillation settings: that preset, then DP-FRePo's defaults for it when
     ``epsilon`` is set (``DISTILL_DP_DEFAULTS``), then ``changes`` (None values ignored;
@@ -98,7 +99,8 @@ def load_audit_config(path, base: "AuditConfig") -> "AuditConfig":
     raw = load_toml(path)
     unknown = sorted(set(raw) - {"audit", "train", "distill", "real_recipe"})
     if unknown:
-        raise UserError(f"{path}: unknown table(s) {', '.join(unknown)}; use [audit], [train], [distill], [real_recipe]")
+        raise UserError(f"{path}: unknown table(s) {', '.join(unknown)}; "
+                        "use [audit], [train], [distill], [real_recipe]")
     audit = dict(raw.get("audit", {}))
     if "train" in raw:
         audit["train"] = replace_checked(base.train, f"{path} [train]", **raw["train"])

@@ -53,7 +53,8 @@ class TrainConfig:
     lr: float = 3e-4
     warmup: int = 500
     lr_final_ratio: float = 0.0      # the cosine decay's floor, a fraction of lr (FRePo's code: 0.01)
-    steps: Optional[int] = None      # None: from epochs, else training.loop.default_steps (1000 / 2000 / 5000 for <= 10 / 100 / more)
+    steps: Optional[int] = None      # None: from epochs, else training.loop.default_steps
+                                     # (1000 / 2000 / 5000 for <= 10 / 100 / more)
     batch: int = 500
     augment: Any = "dsa"              # measured: as good as frepo-code on MNIST, better on Fashion-MNIST (README)
     loss: str = "mse"                # mse on (learned or centred one-hot) labels | xent
@@ -63,7 +64,8 @@ class TrainConfig:
     _constraints = {
         "width": Whole(1), "depth": Whole(1), "batch": Whole(1), "warmup": Whole(0), "seed": Whole(0),
         "steps": OrNone(Whole(1)), "epochs": OrNone(POSITIVE), "lr": POSITIVE,
-        "lr_final_ratio": AllOf(NONNEG, Interval(float, None, 1, closed="neither", description="below 1 (a fraction of lr)")),
+        "lr_final_ratio": AllOf(NONNEG, Interval(float, None, 1, closed="neither",
+                                                 description="below 1 (a fraction of lr)")),
         "loss": Options(LOSS_NAMES), "norm": Options(NORMS),
     }
 
@@ -92,13 +94,15 @@ class RealRecipe:
     batch: int = 128
     augment: Any = "auto"            # auto: flips and crops for RGB, none for grey-scale
 
-    _constraints = {"loss": Options(LOSS_NAMES), "batch": Whole(1), "warmup": Whole(0), "lr": POSITIVE, "epochs": POSITIVE}
+    _constraints = {"loss": Options(LOSS_NAMES), "batch": Whole(1), "warmup": Whole(0), "lr": POSITIVE,
+                    "epochs": POSITIVE}
 
     def __post_init__(self):
         check_fields(self, "real_recipe")
         object.__setattr__(self, "augment", augment_name(self.augment, "real_recipe"))
 
-    def train_config(self, base: TrainConfig, seed: int, epochs: Optional[float] = None, steps: Optional[int] = None) -> TrainConfig:
+    def train_config(self, base: TrainConfig, seed: int, epochs: Optional[float] = None,
+                     steps: Optional[int] = None) -> TrainConfig:
         """``base``'s architecture with this recipe's training."""
         return dataclasses.replace(base, loss=self.loss, lr=float(self.lr), warmup=self.warmup, batch=self.batch,
                                    augment=self.augment, epochs=float(epochs or self.epochs), steps=steps, seed=seed)
@@ -125,8 +129,8 @@ class DPSGDRecipe:
     warmup: float = 0.05
     ema: float = 0.0
 
-    _constraints = {"batch": Whole(1), "epochs": NONNEG, "lr": POSITIVE, "clip": POSITIVE, "optimizer": Options(("sgd", "adam")),
-                    "momentum": FRACTION, "warmup": FRACTION, "ema": FRACTION}
+    _constraints = {"batch": Whole(1), "epochs": NONNEG, "lr": POSITIVE, "clip": POSITIVE,
+                    "optimizer": Options(("sgd", "adam")), "momentum": FRACTION, "warmup": FRACTION, "ema": FRACTION}
 
     def __post_init__(self):
         check_fields(self, f"DP-SGD recipe {self.name}")

@@ -45,7 +45,8 @@ class Dataset:
         if self.x_test is not None:
             validate_xy(self.x_test, self.y_test, len(self.class_names), f"{self.name} test set")
             if self.x_test.shape[1:] != self.x_train.shape[1:]:
-                raise DataError(f"{self.name}: test examples have shape {self.x_test.shape[1:]}, training examples {self.x_train.shape[1:]}; they must match")
+                raise DataError(f"{self.name}: test examples have shape {self.x_test.shape[1:]}, "
+                                f"training examples {self.x_train.shape[1:]}; they must match")
         if not self.registered:
             check_every_class(self.y_train, self.class_names, f"{self.name} training set")
         if self.x_train.ndim == 4:
@@ -77,7 +78,8 @@ def validate_xy(x: np.ndarray, y: np.ndarray, num_classes: int, where: str) -> N
     if not np.issubdtype(y.dtype, np.integer):
         raise DataError(f"{where}: labels have dtype {y.dtype}; labels must be integers 0..C-1")
     if y.min() < 0 or y.max() >= num_classes:
-        raise DataError(f"{where}: labels out of range (min {int(y.min())}, max {int(y.max())}, expected 0..{num_classes - 1}); relabel the classes as 0..C-1")
+        raise DataError(f"{where}: labels out of range (min {int(y.min())}, max {int(y.max())}, "
+                        f"expected 0..{num_classes - 1}); relabel the classes as 0..C-1")
     if x.dtype != np.uint8:
         if not np.issubdtype(x.dtype, np.floating):
             raise DataError(f"{where}: examples have dtype {x.dtype}; use uint8 images or float features")
@@ -108,12 +110,14 @@ def pixel_scale(arrays: List[np.ndarray], where: str) -> int:
     if kinds == {True}:
         return 1
     if len(kinds) > 1:
-        raise DataError(f"{where}: uint8 training images beside float test images (or the reverse); give both as one dtype")
+        raise DataError(f"{where}: uint8 training images beside float test images (or the reverse); "
+                        "give both as one dtype")
     lo = min(float(a.min()) for a in arrays)
     hi = max(float(a.max()) for a in arrays)
     if lo < 0 or hi > 255:
         raise DataError(f"{where}: float images hold values in [{lo:g}, {hi:g}]; images must be pixels: uint8 0..255, "
-                        "or float in [0, 1] (or 0..255, rounded to uint8 on loading); give raw pixels, not standardised ones")
+                        "or float in [0, 1] (or 0..255, rounded to uint8 on loading); "
+                        "give raw pixels, not standardised ones")
     return 255 if hi > 1 else 1
 
 

@@ -38,7 +38,8 @@ def images_and_labels(image_bytes: bytes, label_bytes: bytes, where: str, num_cl
     x = parse_idx(image_bytes, 3, f"{where} images")
     y = parse_idx(label_bytes, 1, f"{where} labels")
     if len(x) != len(y):
-        raise DataError(f"{where}: {len(x)} images but {len(y)} labels; the image and label files do not belong together")
+        raise DataError(f"{where}: {len(x)} images but {len(y)} labels; "
+                        "the image and label files do not belong together")
     if y.size and y.max() >= num_classes:
         raise DataError(f"{where}: label {int(y.max())} out of range 0..{num_classes - 1}; the label file is corrupt")
     return x[..., None].copy(), y.astype(np.int64)

@@ -19,7 +19,8 @@ from mi_defense.data import idx, sources, tabular, user
 from mi_defense.data.dataset import Dataset
 from mi_defense.errors import DataError, UserError
 
-FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                   "Ankle boot"]
 CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 
@@ -42,7 +43,8 @@ def _hashes(found) -> Dict[str, str]:
     return {name: hashlib.sha256(data).hexdigest() for name, (_, data) in found.items()}
 
 
-def _load_digits(data_dir=None) -> Dataset:  # noqa: ARG001  (every loader takes the folder; digits ships with scikit-learn)
+# data_dir is unused: every loader takes the folder; digits ships with scikit-learn
+def _load_digits(data_dir=None) -> Dataset:  # noqa: ARG001
     from sklearn.datasets import load_digits
 
     d = load_digits()
@@ -56,8 +58,10 @@ def _load_idx(name: str, class_names: List[str]):
     def load(data_dir=None) -> Dataset:
         found = sources.locate(name, data_dir)
         data = {k: v[1] for k, v in found.items()}
-        x_tr, y_tr = idx.images_and_labels(data["train-images-idx3-ubyte"], data["train-labels-idx1-ubyte"], f"{name} train")
-        x_te, y_te = idx.images_and_labels(data["t10k-images-idx3-ubyte"], data["t10k-labels-idx1-ubyte"], f"{name} test")
+        x_tr, y_tr = idx.images_and_labels(data["train-images-idx3-ubyte"], data["train-labels-idx1-ubyte"],
+                                           f"{name} train")
+        x_te, y_te = idx.images_and_labels(data["t10k-images-idx3-ubyte"], data["t10k-labels-idx1-ubyte"],
+                                           f"{name} test")
         return Dataset(name, x_tr, y_tr, x_te, y_te, class_names, files=_hashes(found), registered=True)
 
     return load
@@ -89,18 +93,23 @@ def _load_adult(data_dir=None) -> Dataset:
     tr = tabular.parse_rows(found["adult.data"][1].decode("utf-8", "replace"), "adult.data")
     te = tabular.parse_rows(found["adult.test"][1].decode("utf-8", "replace"), "adult.test")
     x_tr, y_tr, x_te, y_te, _ = tabular.encode(tr, te)
-    return Dataset("adult", x_tr, y_tr, x_te, y_te, ["<=50K", ">50K"], kind="tabular", files=_hashes(found), registered=True)
+    return Dataset("adult", x_tr, y_tr, x_te, y_te, ["<=50K", ">50K"], kind="tabular", files=_hashes(found),
+                   registered=True)
 
 
 REGISTRY: Dict[str, DatasetSpec] = {
     s.name: s
     for s in [
-        DatasetSpec("digits", (8, 8, 1), 10, 1797, 0, "image", _load_digits, offline=True, description="scikit-learn handwritten digits (bundled)"),
-        DatasetSpec("mnist", (28, 28, 1), 10, 60000, 10000, "image", _load_idx("mnist", [str(i) for i in range(10)]), description="MNIST handwritten digits"),
-        DatasetSpec("fashion_mnist", (28, 28, 1), 10, 60000, 10000, "image", _load_idx("fashion_mnist", FASHION_CLASSES),
-                    description="Fashion-MNIST (Zalando)"),
-        DatasetSpec("cifar10", (32, 32, 3), 10, 50000, 10000, "image", _load_cifar10, description="CIFAR-10 (python version)"),
-        DatasetSpec("adult", (108,), 2, 32561, 16281, "tabular", _load_adult, description="UCI Adult census income (tabular)"),
+        DatasetSpec("digits", (8, 8, 1), 10, 1797, 0, "image", _load_digits, offline=True,
+                    description="scikit-learn handwritten digits (bundled)"),
+        DatasetSpec("mnist", (28, 28, 1), 10, 60000, 10000, "image", _load_idx("mnist", [str(i) for i in range(10)]),
+                    description="MNIST handwritten digits"),
+        DatasetSpec("fashion_mnist", (28, 28, 1), 10, 60000, 10000, "image",
+                    _load_idx("fashion_mnist", FASHION_CLASSES), description="Fashion-MNIST (Zalando)"),
+        DatasetSpec("cifar10", (32, 32, 3), 10, 50000, 10000, "image", _load_cifar10,
+                    description="CIFAR-10 (python version)"),
+        DatasetSpec("adult", (108,), 2, 32561, 16281, "tabular", _load_adult,
+                    description="UCI Adult census income (tabular)"),
     ]
 }
 
@@ -116,7 +125,8 @@ def load_dataset(name: str, data_dir: Optional[str] = None) -> Dataset:
         return user.load_npz(p)
     if p.is_dir():
         return user.load_image_folder(p)
-    raise UserError(f"unknown dataset '{name}'; use one of {', '.join(REGISTRY)}, a path to an .npz file, or a folder with one subfolder of images per class")
+    raise UserError(f"unknown dataset '{name}'; use one of {', '.join(REGISTRY)}, a path to an .npz file, "
+                    "or a folder with one subfolder of images per class")
 
 
 def availability(name: str, data_dir: Optional[str] = None) -> str:

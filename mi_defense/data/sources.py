@@ -54,19 +54,27 @@ FILESETS: Dict[str, FileSet] = {
     "mnist": FileSet(
         "mnist",
         (
-            RemoteFile("train-images-idx3-ubyte", "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db", _MNIST + "train-images-idx3-ubyte.gz"),
-            RemoteFile("train-labels-idx1-ubyte", "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5", _MNIST + "train-labels-idx1-ubyte.gz"),
-            RemoteFile("t10k-images-idx3-ubyte", "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7", _MNIST + "t10k-images-idx3-ubyte.gz"),
-            RemoteFile("t10k-labels-idx1-ubyte", "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2", _MNIST + "t10k-labels-idx1-ubyte.gz"),
+            RemoteFile("train-images-idx3-ubyte", "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+                       _MNIST + "train-images-idx3-ubyte.gz"),
+            RemoteFile("train-labels-idx1-ubyte", "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+                       _MNIST + "train-labels-idx1-ubyte.gz"),
+            RemoteFile("t10k-images-idx3-ubyte", "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+                       _MNIST + "t10k-images-idx3-ubyte.gz"),
+            RemoteFile("t10k-labels-idx1-ubyte", "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+                       _MNIST + "t10k-labels-idx1-ubyte.gz"),
         ),
     ),
     "fashion_mnist": FileSet(
         "fashion_mnist",
         (
-            RemoteFile("train-images-idx3-ubyte", "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888", _FASHION + "train-images-idx3-ubyte.gz"),
-            RemoteFile("train-labels-idx1-ubyte", "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9", _FASHION + "train-labels-idx1-ubyte.gz"),
-            RemoteFile("t10k-images-idx3-ubyte", "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b", _FASHION + "t10k-images-idx3-ubyte.gz"),
-            RemoteFile("t10k-labels-idx1-ubyte", "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34", _FASHION + "t10k-labels-idx1-ubyte.gz"),
+            RemoteFile("train-images-idx3-ubyte", "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+                       _FASHION + "train-images-idx3-ubyte.gz"),
+            RemoteFile("train-labels-idx1-ubyte", "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+                       _FASHION + "train-labels-idx1-ubyte.gz"),
+            RemoteFile("t10k-images-idx3-ubyte", "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+                       _FASHION + "t10k-images-idx3-ubyte.gz"),
+            RemoteFile("t10k-labels-idx1-ubyte", "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+                       _FASHION + "t10k-labels-idx1-ubyte.gz"),
         ),
         debian_dirs=("/usr/share/datasets/fashion-mnist",),
         how_to="or install Debian's package: apt-get install dataset-fashion-mnist",
@@ -74,8 +82,10 @@ FILESETS: Dict[str, FileSet] = {
     "adult": FileSet(
         "adult",
         (
-            RemoteFile("adult.data", "5b00264637dbfec36bdeaab5676b0b309ff9eb788d63554ca0a249491c86603d", _ADULT + "adult.data", compressed=False),
-            RemoteFile("adult.test", "a2a9044bc167a35b2361efbabec64e89d69ce82d9790d2980119aac5fd7e9c05", _ADULT + "adult.test", compressed=False),
+            RemoteFile("adult.data", "5b00264637dbfec36bdeaab5676b0b309ff9eb788d63554ca0a249491c86603d",
+                       _ADULT + "adult.data", compressed=False),
+            RemoteFile("adult.test", "a2a9044bc167a35b2361efbabec64e89d69ce82d9790d2980119aac5fd7e9c05",
+                       _ADULT + "adult.test", compressed=False),
         ),
     ),
     "cifar10": FileSet(
@@ -162,7 +172,8 @@ def locate(name: str, data_dir: Optional[str] = None, download: bool = True) -> 
     extra = f", {fs.how_to}" if fs.how_to else ""
     raise DataError(
         f"dataset '{name}' not found (looked in: {where}) and the download failed ({reason}); "
-        f"put {names} in one of those folders, or pass --data-dir DIR / set MI_DEFENSE_DATA=DIR with DIR/{name}/ holding them{extra}"
+        f"put {names} in one of those folders, "
+        f"or pass --data-dir DIR / set MI_DEFENSE_DATA=DIR with DIR/{name}/ holding them{extra}"
     )
 
 

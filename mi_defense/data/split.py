@@ -41,7 +41,8 @@ class Split:
 
     def to_dict(self) -> dict:
         return {"seed": self.seed, "dataset_fingerprint": self.dataset_fingerprint, "test_source": self.test_source,
-                "hash": self.hash, "members": self.members.tolist(), "nonmembers": self.nonmembers.tolist(), "test": self.test.tolist()}
+                "hash": self.hash, "members": self.members.tolist(), "nonmembers": self.nonmembers.tolist(),
+                "test": self.test.tolist()}
 
     def save(self, path) -> None:
         write_json(path, self.to_dict())
@@ -52,11 +53,12 @@ class Split:
 
         d = read_json(path, "split file")
         try:
-            s = cls(np.asarray(d["members"], np.int64), np.asarray(d["nonmembers"], np.int64), np.asarray(d["test"], np.int64),
-                    d["test_source"], int(d["seed"]), d["dataset_fingerprint"])
+            s = cls(np.asarray(d["members"], np.int64), np.asarray(d["nonmembers"], np.int64),
+                    np.asarray(d["test"], np.int64), d["test_source"], int(d["seed"]), d["dataset_fingerprint"])
             want = d["hash"]
         except (KeyError, TypeError, ValueError) as exc:
-            raise UserError(f"{path}: not a split file written by mi-defense ({type(exc).__name__}: {exc}); pass a split.json it wrote") from None
+            raise UserError(f"{path}: not a split file written by mi-defense ({type(exc).__name__}: {exc}); "
+                            "pass a split.json it wrote") from None
         if s.hash != want:
             raise UserError(f"{path}: split hash mismatch; the file was edited, re-create the split")
         return s
@@ -64,7 +66,8 @@ class Split:
     def check(self, dataset) -> None:
         """Raise if this split was not made for ``dataset``."""
         if dataset.fingerprint() != self.dataset_fingerprint:
-            raise UserError("the saved split was made for different data (fingerprint mismatch); re-create it or load the same dataset")
+            raise UserError("the saved split was made for different data (fingerprint mismatch); "
+                            "re-create it or load the same dataset")
 
     def test_data(self, dataset):
         if self.test_source == "test":
@@ -72,7 +75,8 @@ class Split:
         return dataset.x_train[self.test], dataset.y_train[self.test]
 
 
-def make_split(dataset, n_members: int, n_nonmembers: Optional[int] = None, n_test: Optional[int] = None, seed: int = 0) -> Split:
+def make_split(dataset, n_members: int, n_nonmembers: Optional[int] = None, n_test: Optional[int] = None,
+               seed: int = 0) -> Split:
     """Draw disjoint members, non-members and test indices with ``seed``.
 
     ``n_nonmembers`` defaults to ``n_members``; ``n_test`` defaults to the whole test
@@ -88,7 +92,8 @@ def make_split(dataset, n_members: int, n_nonmembers: Optional[int] = None, n_te
     if min(n_members, n_nonmembers, n_test) < 1:
         raise UserError("members, non-members and test must each hold at least one example")
     if need > n_pool:
-        raise UserError(f"{dataset.name}: the split needs {need} training-pool examples (members {n_members} + non-members {n_nonmembers}"
+        raise UserError(f"{dataset.name}: the split needs {need} training-pool examples "
+                        f"(members {n_members} + non-members {n_nonmembers}"
                         f"{'' if has_test else f' + test {n_test}'}) but the pool has {n_pool}; ask for fewer members")
     perm = rng.permutation(n_pool)
     members = np.sort(perm[:n_members])
@@ -101,7 +106,8 @@ def make_split(dataset, n_members: int, n_nonmembers: Optional[int] = None, n_te
     else:
         test = np.sort(perm[n_members + n_nonmembers:n_members + n_nonmembers + n_test])
         source = "train"
-    return Split(members.astype(np.int64), nonmembers.astype(np.int64), test.astype(np.int64), source, seed, dataset.fingerprint())
+    return Split(members.astype(np.int64), nonmembers.astype(np.int64), test.astype(np.int64), source, seed,
+                 dataset.fingerprint())
 
 
 def universe_masks(n_examples: int, n_runs: int, seed: int = 0) -> np.ndarray:

@@ -25,7 +25,8 @@ def parse_rows(text: str, where: str) -> List[List[str]]:
         if not row or (len(row) == 1 and (not row[0].strip() or row[0].startswith("|"))):
             continue  # blank lines and adult.test's '|1x3 Cross validator' first line
         if len(row) != len(COLUMNS):
-            raise DataError(f"{where}: line {i + 1} has {len(row)} fields, expected {len(COLUMNS)}; the file is not UCI Adult")
+            raise DataError(f"{where}: line {i + 1} has {len(row)} fields, expected {len(COLUMNS)}; "
+                            "the file is not UCI Adult")
         rows.append([c.strip() for c in row])
     if not rows:
         raise DataError(f"{where}: no data rows")

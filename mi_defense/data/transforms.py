@@ -74,7 +74,8 @@ class Transform:
     def fixed(cls, n_channels: int, scale_uint8: bool = True) -> "Transform":
         """Map [0, 1] pixels to [-1, 1] with no statistic of the data: the normalisation of a
         differentially private release, which must not be fitted to the private set."""
-        return cls("standardize", scale_uint8, np.full(n_channels, 0.5, np.float32), np.full(n_channels, 0.5, np.float32))
+        return cls("standardize", scale_uint8, np.full(n_channels, 0.5, np.float32),
+                   np.full(n_channels, 0.5, np.float32))
 
     @property
     def is_fixed(self) -> bool:

@@ -24,10 +24,12 @@ def load_npz(path: str | Path) -> Dataset:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise DataError(f"{path}: not a readable .npz file ({exc}); save it with numpy.savez(x_train=..., y_train=...)") from None
+        raise DataError(f"{path}: not a readable .npz file ({exc}); "
+                        "save it with numpy.savez(x_train=..., y_train=...)") from None
     missing = [k for k in ("x_train", "y_train") if k not in arrays]
     if missing:
-        raise DataError(f"{path}: missing array(s) {', '.join(missing)} (has: {', '.join(sorted(arrays)) or 'none'}); save x_train and y_train")
+        raise DataError(f"{path}: missing array(s) {', '.join(missing)} (has: {', '.join(sorted(arrays)) or 'none'}); "
+                        "save x_train and y_train")
     x_tr, y_tr = _as_images(arrays["x_train"]), arrays["y_train"]
     x_te = arrays.get("x_test")
     y_te = arrays.get("y_test")
@@ -59,12 +61,14 @@ def load_image_folder(path: str | Path) -> Dataset:
     root = Path(path)
     classes = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
     if len(classes) < 2:
-        raise DataError(f"{root}: found {len(classes)} class folder(s); put the images in one subfolder per class (at least two)")
+        raise DataError(f"{root}: found {len(classes)} class folder(s); "
+                        "put the images in one subfolder per class (at least two)")
     xs, ys, shape = [], [], None
     for label, d in enumerate(classes):
         files = sorted(p for p in d.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
-            raise DataError(f"{d}: class folder holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}); add images or remove the folder")
+            raise DataError(f"{d}: class folder holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}); "
+                            "add images or remove the folder")
         for p in files:
             try:
                 with Image.open(p) as im:

@@ -51,8 +51,8 @@ class DefenseContext:
         """The inputs' normalisation, as a DP statement says whether its guarantee covers it."""
         if self.fixed_normalisation:
             return "the input normalisation is fixed ([0, 1] pixels to [-1, 1]), not fitted to any data"
-        return ("in this audit every defense shares one input normalisation fitted to the training pool (per-channel mean "
-                "and deviation), which the guarantee does not cover")
+        return ("in this audit every defense shares one input normalisation fitted to the training pool "
+                "(per-channel mean and deviation), which the guarantee does not cover")
 
 
 @dataclass
@@ -113,7 +113,8 @@ class Defense:
             return None
         from mi_defense.defenses.own_model import OwnModel
 
-        return OwnModel(self.ctx.build_model(self.ctx.input_shape, self.ctx.num_classes, seed), self.ctx.build_model.source)
+        return OwnModel(self.ctx.build_model(self.ctx.input_shape, self.ctx.num_classes, seed),
+                        self.ctx.build_model.source)
 
     def model_summary(self, model) -> dict:
         """The trained model's architecture as every run records it (``"model"``): source, layer classes, parameters."""
@@ -143,7 +144,8 @@ class Defense:
         return []
 
     def train_cfg(self, seed: int, steps: Optional[int]) -> TrainConfig:
-        return dataclasses.replace(self.ctx.train, seed=seed, steps=steps if steps is not None else self.ctx.train.steps)
+        return dataclasses.replace(self.ctx.train, seed=seed,
+                                   steps=steps if steps is not None else self.ctx.train.steps)
 
 
 def stratified_subset(y: np.ndarray, n: int, num_classes: int, seed: int) -> np.ndarray:

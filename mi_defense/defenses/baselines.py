@@ -25,19 +25,22 @@ class NoDefense(Defense):
     example = "none:epochs=100"
 
     def planned(self, n_train: int) -> list:
-        cfg = self.ctx.real_recipe.train_config(self.ctx.train, 0, epochs=self.params.get("epochs"), steps=self.params.get("steps"))
+        cfg = self.ctx.real_recipe.train_config(self.ctx.train, 0, epochs=self.params.get("epochs"),
+                                                steps=self.params.get("steps"))
         return [training_phase(cfg, n_train)]
 
     def prepare(self, x, y, seed) -> TrainingJob:
         t0 = time.time()
-        cfg = self.ctx.real_recipe.train_config(self.ctx.train, seed, epochs=self.params.get("epochs"), steps=self.params.get("steps"))
+        cfg = self.ctx.real_recipe.train_config(self.ctx.train, seed, epochs=self.params.get("epochs"),
+                                                steps=self.params.get("steps"))
 
         def finish(model) -> DefenseResult:
             return DefenseResult(model, None, {
                 "n_train": int(len(x)), "train_steps": int(model.train_steps), "train_accuracy": accuracy(model, x, y),
                 **self.recorded(describe(cfg, len(x), model.train_steps, _rgb(x), "real-data", x.ndim == 4), model),
                 "seconds": time.time() - t0,
-                "privacy_statement": "No defense: the model is trained on every member, as it would be deployed. No privacy guarantee."})
+                "privacy_statement": "No defense: the model is trained on every member, as it would be deployed. "
+                                     "No privacy guarantee."})
         return TrainingJob(x, targets_for(y, self.ctx.num_classes), cfg, "none", finish)
 
 
@@ -65,9 +68,9 @@ class Subset(Defense):
                 "train_accuracy": accuracy(model, x, y), "train_accuracy_on_subset": accuracy(model, x[pos], y[pos]),
                 **self.recorded(describe(cfg, n, model.train_steps, _rgb(x), "frepo-protocol", x.ndim == 4), model),
                 "seconds": time.time() - t0,
-                "privacy_statement": f"Random subset of {n} members, trained with FRePo's distilled-data protocol like a distilled "
-                                     f"set of the same size: the other members are never seen by the model, the {n} chosen are "
-                                     "fully exposed. No formal privacy guarantee."})
+                "privacy_statement": f"Random subset of {n} members, trained with FRePo's distilled-data protocol like "
+                                     "a distilled set of the same size: the other members are never seen by the "
+                                     f"model, the {n} chosen are fully exposed. No formal privacy guarantee."})
         return TrainingJob(x[pos], targets_for(y[pos], self.ctx.num_classes), cfg, f"subset n={n}", finish)
 
 

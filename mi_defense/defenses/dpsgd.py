@@ -38,8 +38,8 @@ from typing import Optional, Tuple
 import numpy as np
 
 from mi_defense.accounting import calibrate_noise, check_delta, dp_delta, epsilon_for  # noqa: F401  (re-exported)
-from mi_defense.config import (DPSGD_RECIPES, DPSGD_STEPS, DPSGD_TUNING, EPSILON, FINITE_POSITIVE, POSITIVE_WHOLE, DPSGDRecipe,
-                               dpsgd_recipe)
+from mi_defense.config import (DPSGD_RECIPES, DPSGD_STEPS, DPSGD_TUNING, EPSILON, FINITE_POSITIVE, POSITIVE_WHOLE,
+                               DPSGDRecipe, dpsgd_recipe)
 from mi_defense.defenses.base import Defense, DefenseResult
 from mi_defense.models import ConvNet, MLP
 from mi_defense.tfenv import tf
@@ -49,7 +49,8 @@ from mi_defense.training.schedules import WarmupCosine
 TRUNCATION_SHARE = 0.01  # the share of delta that covers truncated batches
 
 
-def sampling_cap(n: int, q: float, steps: int, epsilon: float, delta: float, share: float = TRUNCATION_SHARE) -> Tuple[int, float]:
+def sampling_cap(n: int, q: float, steps: int, epsilon: float, delta: float,
+                 share: float = TRUNCATION_SHARE) -> Tuple[int, float]:
     """The smallest batch cap ``c`` whose truncation probability ``p`` meets
     ``(1 + e^epsilon) p <= share * delta``; returns ``(c, p)``.
 
@@ -86,7 +87,8 @@ def _dp_class(base, rng: Optional[tf.random.Generator] = None, expected_batch: O
         def _reduce_per_example_grads(self, stacked_grads):
             summed = tf.reduce_sum(stacked_grads, axis=0)
             if self._noise_multiplier > 0:
-                summed += rng.normal(tf.shape(summed), stddev=self._l2_norm_clip * self._noise_multiplier, dtype=summed.dtype)
+                summed += rng.normal(tf.shape(summed), stddev=self._l2_norm_clip * self._noise_multiplier,
+                                     dtype=summed.dtype)
             return summed / expected_batch
 
     SecretNoiseDPModel.__name__ = "DP" + base.__name__
@@ -116,7 +118,8 @@ class DPSGD(Defense):
 
     def __init__(self, ctx, **params):
         super().__init__(ctx, **params)
-        if ctx.build_model is not None and self.kind == "convnet":  # dpsgd (dpsgd-linear keeps its own model), before training
+        # dpsgd (dpsgd-linear keeps its own model), before training
+        if ctx.build_model is not None and self.kind == "convnet":
             from mi_defense.defenses.own_model import check_dp_layers
 
             check_dp_layers(ctx.build_model.probe(ctx.input_shape, ctx.num_classes), ctx.build_model.source)
@@ -167,18 +170,21 @@ class DPSGD(Defense):
             net = self.ctx.build_model(self.ctx.input_shape, self.ctx.num_classes, seed)
             check_dp_layers(net, self.ctx.build_model.source)
             inputs = tf.keras.Input(self.ctx.input_shape)
-            model = _dp_class(tf.keras.Model, rng, batch)(r.clip, sigma, None, False, None, inputs=inputs, outputs=net(inputs))
+            model = _dp_class(tf.keras.Model, rng, batch)(r.clip, sigma, None, False, None, inputs=inputs,
+                                                          outputs=net(inputs))
             return model, x, model
         base = ConvNet if len(self.ctx.input_shape) == 3 else MLP
         norm = "group" if base is ConvNet else "none"
-        model = _dp_class(base, rng, batch)(r.clip, sigma, None, False, None, self.ctx.input_shape, self.ctx.num_classes,
-                                            width=cfg.width, depth=cfg.depth, norm=norm, seed=seed)
+        model = _dp_class(base, rng, batch)(r.clip, sigma, None, False, None, self.ctx.input_shape,
+                                            self.ctx.num_classes, width=cfg.width, depth=cfg.depth, norm=norm,
+                                            seed=seed)
         return model, x, model
 
     def describe(self, r: DPSGDRecipe, steps: int, n: int, sigma: float) -> dict:
         cfg = self.ctx.train
         if self.ctx.build_model is not None:
-            return {"architecture": "your model", "norm": "the model's own", "feature_map": "none"}  # named with its layers below
+            # named with its layers below
+            return {"architecture": "your model", "norm": "the model's own", "feature_map": "none"}
         arch = (f"ConvNet width {cfg.width} depth {cfg.depth}, group normalisation" if self._kind() == "convnet"
                 else f"MLP width {cfg.width} depth {min(cfg.depth, 3)}")
         return {"architecture": arch, "norm": "group" if self._kind() == "convnet" else "none", "feature_map": "none",
@@ -215,7 +221,8 @@ class DPSGD(Defense):
             return count
 
         overflow = 0
-        for s in progress(range(steps), desc=f"{self.name} eps={epsilon:g}", disable=not self.ctx.progress, leave=False):
+        for s in progress(range(steps), desc=f"{self.name} eps={epsilon:g}", disable=not self.ctx.progress,
+                          leave=False):
             overflow += int(step_fn()) > cap
             if self.ctx.on_step is not None and (s + 1) % 100 == 0:
                 self.ctx.on_step(s + 1, released)
@@ -223,33 +230,39 @@ class DPSGD(Defense):
             opt.finalize_variable_values(model.trainable_variables)  # the moving average: post-processing
         released.train_steps = steps
         epochs = steps * r.batch / n
-        sched = (f"{int(r.warmup * steps)}-step warm-up, cosine decay to 0" if (r.warmup or r.optimizer == "sgd") else "constant")
+        sched = (f"{int(r.warmup * steps)}-step warm-up, cosine decay to 0" if (r.warmup or r.optimizer == "sgd")
+                 else "constant")
         opt_text = f"SGD momentum {r.momentum:g}" if r.optimizer == "sgd" else "Adam"
         arch = self.describe(r, steps, n, sigma)
-        statement = (f"(epsilon={achieved:.3g}, delta={delta:.3g})-differential privacy for each member (add/remove one "
-                     f"record) over {steps} steps of DP-SGD with Poisson sampling at rate q={q:.4g} (expected batch {r.batch}), "
-                     f"noise multiplier {sigma:.4g}, per-example clipping norm {r.clip:g}: the RDP accountant of dp_accounting "
-                     f"gives epsilon at delta'={delta_acc:.3g}, and batches are padded to {cap} and truncated above it with "
-                     f"probability at most p={p_trunc:.2g} over the whole run (binomial tail at n+1, union bound over steps), "
-                     f"(1+e^eps) p <= {TRUNCATION_SHARE:g} delta, so delta' + (1+e^eps) p <= delta. Sampling and noise came from "
-                     f"the operating system's entropy, not from the run seed; {self.ctx.normalisation}. The guarantee covers the model weights and "
-                     f"anything computed from them alone (not the train accuracy recorded for the audit).")
-        recipe = {"name": r.name, "description": f"DP-SGD: {arch['architecture']}, cross-entropy, {opt_text} lr {r.lr:g} "
-                  f"({sched}), weight moving average {r.ema or 'none'}, Poisson batches of expected size {r.batch}, {steps} "
-                  f"steps ({epochs:.1f} epochs), clipping norm {r.clip:g}, noise multiplier {sigma:.3g}, no augmentation",
+        statement = (f"(epsilon={achieved:.3g}, delta={delta:.3g})-differential privacy for each member (add/remove "
+                     f"one record) over {steps} steps of DP-SGD with Poisson sampling at rate q={q:.4g} (expected "
+                     f"batch {r.batch}), noise multiplier {sigma:.4g}, per-example clipping norm {r.clip:g}: the RDP "
+                     f"accountant of dp_accounting gives epsilon at delta'={delta_acc:.3g}, and batches are padded to "
+                     f"{cap} and truncated above it with probability at most p={p_trunc:.2g} over the whole run "
+                     f"(binomial tail at n+1, union bound over steps), (1+e^eps) p <= {TRUNCATION_SHARE:g} delta, so "
+                     "delta' + (1+e^eps) p <= delta. Sampling and noise came from the operating system's entropy, not "
+                     f"from the run seed; {self.ctx.normalisation}. The guarantee covers the model weights and "
+                     "anything computed from them alone (not the train accuracy recorded for the audit).")
+        recipe = {"name": r.name, "description": f"DP-SGD: {arch['architecture']}, cross-entropy, {opt_text} "
+                  f"lr {r.lr:g} ({sched}), weight moving average {r.ema or 'none'}, Poisson batches of expected size "
+                  f"{r.batch}, {steps} steps ({epochs:.1f} epochs), clipping norm {r.clip:g}, noise multiplier "
+                  f"{sigma:.3g}, no augmentation",
                   "loss": "xent", "optimizer": opt_text, "lr": r.lr, "schedule": sched, "ema": r.ema, "batch": r.batch,
                   "steps": steps, "epochs": round(epochs, 2), "clip": r.clip, "augment": "none", **arch,
                   "tuning": self._tuning(r)}
         recorded = self.recorded(recipe, released)
         return DefenseResult(released, None, {
-            "n_train": int(n), "train_steps": steps, "train_accuracy": accuracy(released, x, y), "seconds": time.time() - t0,
+            "n_train": int(n), "train_steps": steps, "train_accuracy": accuracy(released, x, y),
+            "seconds": time.time() - t0,
             "epsilon": achieved, "target_epsilon": epsilon, "delta": delta, "accountant_delta": delta_acc,
             "noise_multiplier": sigma, "clip": r.clip, "sampling_rate": q, "expected_batch": r.batch, "batch_cap": cap,
             "truncation_probability": p_trunc, "truncated_batches": overflow, "recipe_name": r.name,
             "accountant": "dp_accounting RDP (Poisson-subsampled Gaussian)", "sampling": "Poisson",
-            "randomness": "sampling and noise from operating-system entropy (secret, not recorded); the seed initialises the weights",
+            "randomness": "sampling and noise from operating-system entropy (secret, not recorded); "
+                          "the seed initialises the weights",
             **recorded, "dp_model": "tensorflow_privacy make_dp_model_class (vectorized_map)",
-            **({"noise_scale": self.noise_scale} if self.noise_scale != 1.0 else {}),  # set only by an audit's deliberate break
+            # set only by an audit's deliberate break
+            **({"noise_scale": self.noise_scale} if self.noise_scale != 1.0 else {}),
             "privacy_statement": statement})
 
 

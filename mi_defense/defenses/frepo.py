@@ -26,8 +26,9 @@ DP_START = DISTILL_DP_DEFAULTS["quick"]["init"]  # DP-FRePo's start when the spe
 
 class FRePoDefense(Defense):
     name = "frepo"
-    _constraints = {"ipc": POSITIVE_WHOLE, "init": None, "steps": POSITIVE_WHOLE, "lr": FINITE_POSITIVE, "learn_labels": None,
-                    "epsilon": EPSILON, "clip": FINITE_POSITIVE, "clip_space": None}  # None: DistillConfig checks it
+    _constraints = {"ipc": POSITIVE_WHOLE, "init": None, "steps": POSITIVE_WHOLE, "lr": FINITE_POSITIVE,
+                    "learn_labels": None, "epsilon": EPSILON, "clip": FINITE_POSITIVE,
+                    "clip_space": None}  # None: DistillConfig checks it
     example = "frepo:ipc=10,lr=0.01 or frepo:ipc=10,eps=8"
     releases = True
 
@@ -84,25 +85,28 @@ class FRePoDefense(Defense):
 
         def finish(model) -> DefenseResult:
             return DefenseResult(model, {"x": x_syn, "y": y_syn, "labels": labels, "init_positions": init_pos}, {
-                "n_train": int(len(x_syn)), "ipc": cfg.ipc, "init": cfg.init, "distill_steps": state.step, "distill_lr": cfg.image_lr,
-                "distill_seconds": t_distill, "distill_final_loss": state.history[-1]["loss"] if state.history else None,
+                "n_train": int(len(x_syn)), "ipc": cfg.ipc, "init": cfg.init, "distill_steps": state.step,
+                "distill_lr": cfg.image_lr, "distill_seconds": t_distill,
+                "distill_final_loss": state.history[-1]["loss"] if state.history else None,
                 "float64_retries": state.f64_retries, "train_steps": int(model.train_steps),
                 "train_accuracy": accuracy(model, x, y), "seconds": time.time() - t0,
-                **self.recorded(describe(tcfg, len(x_syn), model.train_steps, x.ndim == 4 and x.shape[-1] == 3, "frepo-protocol",
-                                         x.ndim == 4), model,
-                                f"; the distillation's pool keeps the package's {'ConvNet' if x.ndim == 4 else 'MLP'} (width {cfg.width}, "
-                                f"depth {cfg.depth}, {cfg.pool_norm} norm)"),
+                **self.recorded(describe(tcfg, len(x_syn), model.train_steps, x.ndim == 4 and x.shape[-1] == 3,
+                                         "frepo-protocol", x.ndim == 4), model,
+                                f"; the distillation's pool keeps the package's {'ConvNet' if x.ndim == 4 else 'MLP'} "
+                                f"(width {cfg.width}, depth {cfg.depth}, {cfg.pool_norm} norm)"),
                 **self._privacy(res.dp, len(x_syn), cfg, self.ctx.normalisation)})
         return TrainingJob(x_syn, y_syn, tcfg, f"train on {len(x_syn)} synthetic", finish)
 
     @staticmethod
     def _privacy(plan, n_syn: int, cfg, normalisation: str) -> dict:
         if plan is None:
-            return {"privacy_statement": f"FRePo synthetic set of {n_syn} images ({cfg.ipc} per class, init={cfg.init}); the model "
-                                         "is trained on it alone. No formal privacy guarantee: the numbers below are empirical attack "
-                                         "results, and members copied at initialisation are reported as their own slice."}
+            return {"privacy_statement": f"FRePo synthetic set of {n_syn} images ({cfg.ipc} per class, "
+                                         f"init={cfg.init}); the model is trained on it alone. No formal privacy "
+                                         "guarantee: the numbers below are empirical attack results, and members "
+                                         "copied at initialisation are reported as their own slice."}
         statement = plan.statement(normalisation)
         return {"epsilon": plan.epsilon, "target_epsilon": plan.target_epsilon, "delta": plan.delta,
                 "noise_multiplier": plan.noise_multiplier, "clip": plan.clip, "clip_space": plan.clip_space,
                 "sampling_rate": plan.sampling_rate,
-                "privacy_statement": f"DP-FRePo synthetic set of {n_syn} images; the model is trained on it alone. " + statement}
+                "privacy_statement": f"DP-FRePo synthetic set of {n_syn} images; the model is trained on it alone. "
+                                     + statement}

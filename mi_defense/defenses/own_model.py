@@ -38,7 +38,8 @@ def register(fn: Callable) -> str:
     """The name under which ``fn`` is recorded (``module:qualname``; a script's file name for
     ``__main__``), resolvable by ``load_builder`` in this process."""
     if not callable(fn):
-        raise UserError(f"model must be a function build(input_shape, num_classes, seed) or 'file.py:build', got {type(fn).__name__}")
+        raise UserError("model must be a function build(input_shape, num_classes, seed) or 'file.py:build', "
+                        f"got {type(fn).__name__}")
     module = getattr(fn, "__module__", None) or "?"
     qual = getattr(fn, "__qualname__", None) or type(fn).__name__
     if module == "__main__":
@@ -81,14 +82,15 @@ def load_builder(spec: str) -> Callable:
         try:
             module = importlib.import_module(where)
         except ModuleNotFoundError as exc:
-            raise UserError(f"model {spec}: no module named {exc.name or where!r}; give a file path (path/to/{where}.py:{attr}) "
-                            "or install the module") from None
+            raise UserError(f"model {spec}: no module named {exc.name or where!r}; "
+                            f"give a file path (path/to/{where}.py:{attr}) or install the module") from None
     try:
         obj = functools.reduce(getattr, attr.split("."), module)
     except AttributeError:
         raise UserError(f"model {spec}: {where} has no attribute {attr!r}") from None
     if not callable(obj):
-        raise UserError(f"model {spec}: {attr} is not callable ({type(obj).__name__}); name a function build(input_shape, num_classes, seed)")
+        raise UserError(f"model {spec}: {attr} is not callable ({type(obj).__name__}); "
+                        "name a function build(input_shape, num_classes, seed)")
     _LOADED[spec] = obj
     return obj
 
@@ -127,8 +129,8 @@ class ModelBuilder:
         tf.random.set_seed(int(seed))
         model = self.fn(shape, int(num_classes), int(seed))
         if not isinstance(model, tf.keras.Model):
-            raise UserError(f"model {self.source} returned a {type(model).__name__}, not a tf.keras.Model; return an uncompiled Keras "
-                            f"model with {num_classes} outputs")
+            raise UserError(f"model {self.source} returned a {type(model).__name__}, not a tf.keras.Model; "
+                            f"return an uncompiled Keras model with {num_classes} outputs")
         try:
             check_user_model(model, np.zeros((1,) + shape, np.float32), int(num_classes))
         except UserError as exc:
@@ -193,9 +195,9 @@ def check_dp_layers(model, source: str) -> None:
     """DP-SGD clips each example's gradient: a layer with batch statistics mixes them."""
     for layer in [model, *model.submodules]:
         if any(c.__name__ in BATCH_STATISTICS for c in type(layer).__mro__):
-            raise UserError(f"dpsgd cannot train model {source}: its layer '{layer.name}' ({type(layer).__name__}) normalises over "
-                            "the batch, which mixes the examples' gradients; use tf.keras.layers.GroupNormalization or "
-                            "LayerNormalization there, or no normalisation")
+            raise UserError(f"dpsgd cannot train model {source}: its layer '{layer.name}' ({type(layer).__name__}) "
+                            "normalises over the batch, which mixes the examples' gradients; "
+                            "use tf.keras.layers.GroupNormalization or LayerNormalization there, or no normalisation")
 
 
 def unwrap(model):
@@ -221,7 +223,8 @@ def layer_details(model) -> list:
             shape = [None if d is None else int(d) for d in la.output.shape]
         except (AttributeError, ValueError, TypeError):
             shape = None
-        rows.append({"name": la.name, "class": type(la).__name__, "output_shape": shape, "parameters": int(la.count_params())})
+        rows.append({"name": la.name, "class": type(la).__name__, "output_shape": shape,
+                     "parameters": int(la.count_params())})
     return rows
 
 

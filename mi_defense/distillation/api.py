@@ -51,11 +51,12 @@ def release_provenance(cfg: DistillConfig, fr_dp, n_exposed: int = 0, dataset: O
 
     if fr_dp is not None:
         return public_provenance(cfg, fr_dp.to_json(), fr_dp.statement(), 0, dataset)
-    start = (f"the start copied {n_exposed} members (init=real), which the release exposes: their images are the starting "
-             "points of the synthetic images (their indices are in the private run record)" if n_exposed
+    start = (f"the start copied {n_exposed} members (init=real), which the release exposes: their images are the "
+             "starting points of the synthetic images (their indices are in the private run record)" if n_exposed
              else "the start copied no member")
-    return public_provenance(cfg, None, f"no formal privacy guarantee (FRePo without DP); the input normalisation is fitted "
-                             f"to the private images (its mean and scale are in the release); {start}", n_exposed, dataset)
+    return public_provenance(cfg, None, "no formal privacy guarantee (FRePo without DP); the input normalisation is "
+                             f"fitted to the private images (its mean and scale are in the release); {start}",
+                             n_exposed, dataset)
 
 
 def check_distillable(y: np.ndarray, num_classes: int, ipc: int, class_names=None) -> None:
@@ -64,7 +65,8 @@ def check_distillable(y: np.ndarray, num_classes: int, ipc: int, class_names=Non
     synthetic images per class than the smallest class has members (a set larger than
     what it summarises; ``--ipc 100000`` would otherwise allocate until memory runs out)."""
     if num_classes < 2:
-        raise UserError(f"FRePo needs at least 2 classes, the members have {num_classes}; distil a labelled set with several classes")
+        raise UserError(f"FRePo needs at least 2 classes, the members have {num_classes}; "
+                        "distil a labelled set with several classes")
     counts = np.bincount(np.asarray(y, np.int64), minlength=num_classes)
     smallest = int(counts.argmin())
     if ipc > counts[smallest]:
@@ -95,7 +97,8 @@ def noise_start(n: int, shape: Tuple[int, ...], sigma: float, seed: int) -> np.n
     return z.astype(np.float32)
 
 
-def initial_set(cfg: DistillConfig, x_members: np.ndarray, y_members: np.ndarray, num_classes: int, transform: Optional[Transform]):
+def initial_set(cfg: DistillConfig, x_members: np.ndarray, y_members: np.ndarray, num_classes: int,
+                transform: Optional[Transform]):
     """Initial synthetic set in model space and the member positions it copies (empty unless
     init=real). ``x_members`` are pixels when ``transform`` is given, else model-space inputs."""
     from mi_defense.distillation.frepo import choose_init_indices
@@ -114,7 +117,8 @@ def initial_set(cfg: DistillConfig, x_members: np.ndarray, y_members: np.ndarray
         raise UserError("init from a public .npz set needs the dataset's transform")
     public = load_npz(cfg.init)
     if public.input_shape != tuple(x_members.shape[1:]):
-        raise UserError(f"{cfg.init}: public images have shape {public.input_shape}, the members {x_members.shape[1:]}; they must match")
+        raise UserError(f"{cfg.init}: public images have shape {public.input_shape}, "
+                        f"the members {x_members.shape[1:]}; they must match")
     pos = choose_init_indices(public.y_train, cfg.ipc, num_classes, cfg.seed)
     return transform(public.x_train[pos]), public.y_train[pos], np.zeros(0, np.int64)
 
@@ -160,11 +164,13 @@ def distil_members(cfg: DistillConfig, x_members: np.ndarray, y_members: np.ndar
     if cfg.init == "real":
         warn_exposure(f"init=real copies {cfg.ipc} members per class into the synthetic set: the release exposes them "
                       "(their indices are in the private run record); the default init=noise copies none")
-    check_memory(cfg, len(x_members), x_members.shape[1:], num_classes, x_members.itemsize if transform is not None else 4)
+    check_memory(cfg, len(x_members), x_members.shape[1:], num_classes,
+                 x_members.itemsize if transform is not None else 4)
     x0, y0, init_pos = initial_set(cfg, x_members, y_members, num_classes, transform)
     fr = FRePo(cfg, x_members, y_members, num_classes, x0, y0, strategy=strategy, log=log, transform=transform)
     fr.run_hash = run_hash
-    state = fr.run(checkpoint=checkpoint, resume=resume, progress=progress, tensorboard_dir=tensorboard_dir, stop_after=stop_after)
+    state = fr.run(checkpoint=checkpoint, resume=resume, progress=progress, tensorboard_dir=tensorboard_dir,
+                   stop_after=stop_after)
     x_syn, y_syn = fr.synthetic()
     labels = np.asarray(y0 if cfg.init == "real" else np.repeat(np.arange(num_classes), cfg.ipc), np.int64)
     return Distilled(x_syn, y_syn, labels, init_pos, state, fr.flip, fr.dp)
@@ -188,7 +194,8 @@ def save_grid(path, images_uint8: np.ndarray, labels: np.ndarray, class_names, i
             ax.axis("off")
             if j < len(idx):
                 img = images_uint8[idx[j]]
-                ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray" if img.shape[-1] == 1 else None, vmin=0, vmax=255)
+                ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray" if img.shape[-1] == 1 else None,
+                          vmin=0, vmax=255)
         axes[c, 0].text(-0.3, 0.5, class_names[c], transform=axes[c, 0].transAxes, ha="right", va="center", fontsize=7)
     fig.suptitle("FRePo synthetic set (pixel space)", fontsize=9)
     with atomic_path(path) as tmp:
@@ -216,7 +223,8 @@ def distill(dataset: Dataset, split: Split, cfg: DistillConfig, out_dir, resume:
     cfg = cfg.validate()
     split.check(dataset)
     if dataset.kind != "image":
-        raise UserError(f"{dataset.name} is tabular; FRePo distillation here needs images (use the none/subset/dpsgd defenses for tabular data)")
+        raise UserError(f"{dataset.name} is tabular; FRePo distillation here needs images "
+                        "(use the none/subset/dpsgd defenses for tabular data)")
     check_distillable(dataset.y_train[split.members], dataset.num_classes, cfg.ipc, dataset.class_names)
     check_memory(cfg, len(split.members), dataset.input_shape, dataset.num_classes, dataset.x_train.itemsize)
     if cfg.private and cfg.delta is not None:  # before anything is written
@@ -232,16 +240,18 @@ def distill(dataset: Dataset, split: Split, cfg: DistillConfig, out_dir, resume:
         from mi_defense.distillation.frepo import read_checkpoint
 
         if str(read_checkpoint(old_ckpt).get("run_hash", "")) != rhash:
-            raise UserError(f"{old_ckpt}: checkpoint was made with other settings or another split; resume with the settings "
-                            "it was made with, or start without resume (--resume) or in a new out folder (--out)")
+            raise UserError(f"{old_ckpt}: checkpoint was made with other settings or another split; resume with the "
+                            "settings it was made with, or start without resume (--resume) or in a new out folder "
+                            "(--out)")
         ckpt_in = old_ckpt
     else:
         ckpt_in = ckpt
         if resume and (out / "distilled.npz").is_file() and done_path is not None:
             done = read_json(done_path)
             if done.get("run_hash") != rhash:
-                raise UserError(f"{out / 'distilled.npz'} was made with other settings or another split; resume with the settings "
-                                "it was made with, or start without resume (--resume) or in a new out folder (--out)")
+                raise UserError(f"{out / 'distilled.npz'} was made with other settings or another split; resume with "
+                                "the settings it was made with, or start without resume (--resume) or in a new out "
+                                "folder (--out)")
             if done.get("complete"):
                 log(f"{out / 'distilled.npz'} is already complete; nothing to resume")
                 return done
@@ -251,8 +261,8 @@ def distill(dataset: Dataset, split: Split, cfg: DistillConfig, out_dir, resume:
     if saved_split is not None and resume:
         old = Split.load(saved_split)
         if old.hash != split.hash:
-            raise UserError(f"{saved_split} holds another split than this run; resume with the same members, seed and split "
-                            "(--members, --seed, --split) or use a new out folder (--out)")
+            raise UserError(f"{saved_split} holds another split than this run; resume with the same members, seed and "
+                            "split (--members, --seed, --split) or use a new out folder (--out)")
     out.mkdir(parents=True, exist_ok=True)
     if clean_stale_temp(out):
         log(f"removed temporary files left in {out} by a killed run")
@@ -260,7 +270,8 @@ def distill(dataset: Dataset, split: Split, cfg: DistillConfig, out_dir, resume:
     split.save(record_file(out, "split.json"))
     if not (resume and done_path is not None and read_json(done_path).get("run_hash") == rhash):
         # what a resumed run needs before the first checkpoint: the seed (secret for DP) and the settings
-        write_json(record_file(out, "run.json"), {"kind": "frepo-distill-run", "dataset": dataset.name, "config": dataclasses.asdict(cfg),
+        write_json(record_file(out, "run.json"), {"kind": "frepo-distill-run", "dataset": dataset.name,
+                                                  "config": dataclasses.asdict(cfg),
                                                   "seed": cfg.seed, "split_seed": split.seed, "split_hash": split.hash,
                                                   "run_hash": rhash, "steps_done": 0, "complete": False})
     transform = transform_for(cfg, dataset.x_train)
@@ -333,9 +344,10 @@ def default_split(dataset: Dataset, n_members: Optional[int], n_nonmembers: Opti
     return make_split(dataset, n_members, n_nonmembers, n_test, seed=seed)
 
 
-def distill_folder(dataset_name: str, out, preset: str = "auto", data_dir: Optional[str] = None, members: Optional[int] = None,
-                   split_path: Optional[str] = None, config_path: Optional[str] = None, resume: bool = False,
-                   progress: bool = True, tensorboard: bool = False, keep_checkpoint: bool = False, log=print, **overrides) -> dict:
+def distill_folder(dataset_name: str, out, preset: str = "auto", data_dir: Optional[str] = None,
+                   members: Optional[int] = None, split_path: Optional[str] = None, config_path: Optional[str] = None,
+                   resume: bool = False, progress: bool = True, tensorboard: bool = False,
+                   keep_checkpoint: bool = False, log=print, **overrides) -> dict:
     """Distil the members of the dataset ``dataset_name`` into the folder ``out`` (``distill``)
     with the settings of ``preset``, the ``[distill]`` table of ``config_path`` and
     ``overrides`` (None: not given); return the run record. With ``progress``, an ``"auto"``
@@ -351,7 +363,8 @@ def distill_folder(dataset_name: str, out, preset: str = "auto", data_dir: Optio
 
     changes = dict(load_toml(config_path).get("distill", {})) if config_path else {}
     changes.update({k: v for k, v in overrides.items() if v is not None})  # flags over the TOML file
-    where = f"distill ({config_path} [distill] and the arguments)" if config_path else "distill"  # the command and distill_dataset()
+    # the command and distill_dataset()
+    where = f"distill ({config_path} [distill] and the arguments)" if config_path else "distill"
     private = changes.get("epsilon") is not None
     record = find_record_file(out, "run.json") if resume else None
     saved_split = find_record_file(out, "split.json") if resume else None
@@ -368,7 +381,7 @@ def distill_folder(dataset_name: str, out, preset: str = "auto", data_dir: Optio
     split.check(ds)
     chosen, cfg = resolve_distill_preset(preset, where, n_members=len(split.members), **changes)
     if preset == "auto" and progress:
-        log(f"preset auto: {chosen} for {len(split.members)} members (small below {SMALL_DATA} members, quick otherwise and "
-            "always with --epsilon); --preset quick|small|paper chooses")
+        log(f"preset auto: {chosen} for {len(split.members)} members (small below {SMALL_DATA} members, quick "
+            "otherwise and always with --epsilon); --preset quick|small|paper chooses")
     return distill(ds, split, cfg, out, resume=resume, progress=progress, tensorboard=tensorboard, log=log,
                    keep_checkpoint=keep_checkpoint)

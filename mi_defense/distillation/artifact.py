@@ -51,7 +51,8 @@ FORMAT = "mi-defense distilled set 2"
 PUBLIC_ARRAYS = ("x", "y", "labels", "images_uint8", "class_names", "provenance")
 # The keys of a release's provenance: nothing computed from the private data but the
 # synthetic set itself, and nothing that could regenerate the noise or the split.
-PUBLIC_PROVENANCE = ("format", "kind", "dataset", "software", "settings", "privacy", "privacy_statement", "exposed_members")
+PUBLIC_PROVENANCE = ("format", "kind", "dataset", "software", "settings", "privacy", "privacy_statement",
+                     "exposed_members")
 # Settings that are private (``seed``: the start, the pool and, without DP, the batches)
 # or say nothing about the algorithm (how the run was executed).
 PRIVATE_SETTINGS = ("seed", "checkpoint_every", "jit", "strategy")
@@ -77,7 +78,8 @@ def public_provenance(cfg: DistillConfig, privacy: Optional[dict], statement: st
     from mi_defense.version import __version__
 
     out = {"format": FORMAT, "kind": "frepo-distill", "software": {"mi_defense": __version__},
-           "settings": public_settings(cfg), "privacy": privacy, "privacy_statement": statement, "exposed_members": int(n_exposed)}
+           "settings": public_settings(cfg), "privacy": privacy, "privacy_statement": statement,
+           "exposed_members": int(n_exposed)}
     if dataset is not None:
         out["dataset"] = dataset
     return out
@@ -152,8 +154,10 @@ class DistilledSet:
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        write_text(folder / "README.txt", README.replace("../distilled.npz (and ../distilled.png)", "the distilled.npz you saved"))
-        write_json(folder / "run.json", {**self.private, "init_member_indices": np.asarray(self.exposed_members, np.int64).tolist()})
+        write_text(folder / "README.txt",
+                   README.replace("../distilled.npz (and ../distilled.png)", "the distilled.npz you saved"))
+        write_json(folder / "run.json",
+                   {**self.private, "init_member_indices": np.asarray(self.exposed_members, np.int64).tolist()})
         return folder / "run.json"
 
     @classmethod
@@ -181,8 +185,8 @@ class DistilledSet:
         from mi_defense.training.loop import train_model
 
         cfg = TrainConfig(seed=seed) if steps is None else TrainConfig(seed=seed, steps=steps)
-        return train_model(self.x.astype(np.float32), self.y.astype(np.float32), self.y.shape[1], cfg, progress=progress,
-                           desc="fit on the release", model=model)
+        return train_model(self.x.astype(np.float32), self.y.astype(np.float32), self.y.shape[1], cfg,
+                           progress=progress, desc="fit on the release", model=model)
 
     def export_images(self, folder) -> List[Path]:
         """One PNG per synthetic image, ``<index>_<class>.png``, in ``folder``; return the paths."""
@@ -231,9 +235,10 @@ def load_distilled(path) -> DistilledSet:
     if private:
         import warnings
 
-        warnings.warn(f"{p} carries private fields ({', '.join(private[:6])}{', ...' if len(private) > 6 else ''}), written by "
-                      "an older version: do not publish it as it is; mi_defense.load_distilled(path).save(new_path) writes it "
-                      "without them", UserWarning, stacklevel=2)
+        warnings.warn(f"{p} carries private fields ({', '.join(private[:6])}{', ...' if len(private) > 6 else ''}), "
+                      "written by an older version: do not publish it as it is; "
+                      "mi_defense.load_distilled(path).save(new_path) writes it without them",
+                      UserWarning, stacklevel=2)
     exposed = arrays.get("init_member_indices", np.zeros(0, np.int64))
     return DistilledSet(arrays["x"], arrays["y"], arrays["labels"], Transform.from_arrays(arrays),
                         [str(c) for c in arrays["class_names"]], np.asarray(exposed, np.int64), provenance)

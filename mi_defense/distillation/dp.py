@@ -70,8 +70,8 @@ class DPPlan:
         q = min(1.0, cfg.batch_real / n_private)
         delta = check_delta(cfg.delta, n_private, "delta") if cfg.delta is not None else dp_delta(n_private)
         sigma = calibrate_noise(cfg.epsilon, q, cfg.steps, delta)
-        return cls(epsilon_for(sigma, q, cfg.steps, delta), float(cfg.epsilon), delta, sigma, q, cfg.steps, cfg.clip, n_private,
-                   cfg.clip_space)
+        return cls(epsilon_for(sigma, q, cfg.steps, delta), float(cfg.epsilon), delta, sigma, q, cfg.steps, cfg.clip,
+                   n_private, cfg.clip_space)
 
     @property
     def expected_batch(self) -> float:
@@ -79,19 +79,21 @@ class DPPlan:
 
     def statement(self, normalisation: str = "the input normalisation is fixed, not fitted to the private data") -> str:
         """The guarantee in words; ``normalisation`` says how the inputs were normalised."""
-        return (f"(epsilon={self.epsilon:.3g}, delta={self.delta:.3g})-differential privacy for each private record under "
-                f"adding or removing one record, by the RDP accountant of dp_accounting over {self.steps} DP-FRePo steps with "
-                f"Poisson sampling at rate q={self.sampling_rate:.4g} (expected batch {self.expected_batch:.0f}), noise multiplier "
-                f"{self.noise_multiplier:.4g} and per-example clipping norm {self.clip:g} on the gradient with respect to "
-                f"{CLIP_SPACES[self.clip_space]}. The number of private records, N={self.n_private}, is treated as public "
-                f"(it sets q and the normalisation by the expected batch): the guarantee protects which records were used, not "
-                f"how many. Sampling and noise were drawn from the operating system's entropy and are not published. The start "
-                f"copied no member; {normalisation}. The guarantee covers the released synthetic set and everything computed "
-                f"from it; the run record kept with the data holder (split, seeds, timings) is not covered and must not be "
-                f"released.")
+        return (f"(epsilon={self.epsilon:.3g}, delta={self.delta:.3g})-differential privacy for each private record "
+                f"under adding or removing one record, by the RDP accountant of dp_accounting over {self.steps} "
+                f"DP-FRePo steps with Poisson sampling at rate q={self.sampling_rate:.4g} (expected batch "
+                f"{self.expected_batch:.0f}), noise multiplier {self.noise_multiplier:.4g} and per-example clipping "
+                f"norm {self.clip:g} on the gradient with respect to {CLIP_SPACES[self.clip_space]}. The number of "
+                f"private records, N={self.n_private}, is treated as public (it sets q and the normalisation by the "
+                "expected batch): the guarantee protects which records were used, not how many. Sampling and noise "
+                "were drawn from the operating system's entropy and are not published. The start copied no member; "
+                f"{normalisation}. The guarantee covers the released synthetic set and everything computed from it; "
+                "the run record kept with the data holder (split, seeds, timings) is not covered and must not be "
+                "released.")
 
     def to_json(self) -> dict:
-        return {**asdict(self), "expected_batch": self.expected_batch, "accountant": "dp_accounting RDP (Poisson-subsampled Gaussian)",
+        return {**asdict(self), "expected_batch": self.expected_batch,
+                "accountant": "dp_accounting RDP (Poisson-subsampled Gaussian)",
                 "adjacency": "add or remove one record", "n_private_is_public": True,
                 "clipped": f"per-example gradient of the KRR loss with respect to {CLIP_SPACES[self.clip_space]}",
                 "statement": self.statement()}

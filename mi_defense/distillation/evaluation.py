@@ -17,8 +17,8 @@ from mi_defense.io import write_json
 
 
 def evaluate_distilled(distilled_path, dataset_name: str, models: int = 3, data_dir: Optional[str] = None,
-                       preset: Optional[str] = None, json_path=None, baseline_subset: bool = False, progress: bool = True,
-                       compare_width: int = 0, batched: bool = False, only_subset: bool = False,
+                       preset: Optional[str] = None, json_path=None, baseline_subset: bool = False,
+                       progress: bool = True, compare_width: int = 0, batched: bool = False, only_subset: bool = False,
                        log: Callable[[str], None] = print, **overrides) -> dict:
     """Train ``models`` fresh models on the set at ``distilled_path``; their test accuracy
     (``mi_defense.api.evaluate`` documents the arguments and the result's keys; it checks
@@ -29,10 +29,11 @@ def evaluate_distilled(distilled_path, dataset_name: str, models: int = 3, data_
     from mi_defense.training.evaluate import check_batched, evaluate_set
     from mi_defense.training.loop import resolve_steps
 
-    OrNone(Options(TRAIN_PRESETS)).check(preset, "preset", "evaluate")  # an unknown one would lose the run record's width
+    # an unknown one would lose the run record's width
+    OrNone(Options(TRAIN_PRESETS)).check(preset, "preset", "evaluate")
     if only_subset and compare_width:
-        raise UserError("only_subset (--only-subset) evaluates no distilled set, so compare_width (--compare-width) has nothing "
-                        "to compare; give width=W (--width W) to evaluate the subset at width W")
+        raise UserError("only_subset (--only-subset) evaluates no distilled set, so compare_width (--compare-width) "
+                        "has nothing to compare; give width=W (--width W) to evaluate the subset at width W")
     released = load_distilled(distilled_path)
     x, y = released.x, released.y
     cfg = _train_config(released, Path(distilled_path).parent, preset, overrides)
@@ -47,7 +48,8 @@ def evaluate_distilled(distilled_path, dataset_name: str, models: int = 3, data_
     x_test = released.transform(x_test)
     if subset:  # drawn before any training: without the private run record it is refused at once
         xs, ys, members = _random_subset(ds, split, len(x), released.transform, cfg.seed, distilled_path)
-    result = {"distilled": str(distilled_path), "dataset": ds.name, "privacy_statement": released.provenance.get("privacy_statement")}
+    result = {"distilled": str(distilled_path), "dataset": ds.name,
+              "privacy_statement": released.provenance.get("privacy_statement")}
     other_width = bool(compare_width and compare_width != cfg.width)
     sets = (0 if only_subset else 1) + other_width + subset
     on_model = _announce(sets, models, resolve_steps(cfg, len(x)), cfg.width, len(x), log) if progress else None
@@ -61,7 +63,8 @@ def evaluate_distilled(distilled_path, dataset_name: str, models: int = 3, data_
         result["at_width"] = {str(compare_width): run(x, y, dataclasses.replace(cfg, width=compare_width))}
     if subset:
         result["random_subset"] = run(xs, ys, cfg)
-        result["random_subset"]["members_file"] = str(_save_members(Path(distilled_path).parent, split, cfg.seed, members))
+        result["random_subset"]["members_file"] = str(_save_members(Path(distilled_path).parent, split,
+                                                                    cfg.seed, members))
     if json_path:
         write_json(json_path, result)
     return result
@@ -74,8 +77,8 @@ def _save_members(folder: Path, split: Split, seed: int, members: list) -> Path:
     from mi_defense.distillation.record import open_record
 
     path = open_record(folder) / f"random-subset-seed{seed}.json"
-    write_json(path, {"kind": "evaluate-random-subset", "seed": int(seed), "split_hash": split.hash, "n_train": len(members),
-                      "members": members})
+    write_json(path, {"kind": "evaluate-random-subset", "seed": int(seed), "split_hash": split.hash,
+                      "n_train": len(members), "members": members})
     return path
 
 
@@ -119,7 +122,8 @@ def _random_subset(ds, split: Optional[Split], n: int, transform, seed: int, dis
 
     if split is None:
         raise UserError("baseline_subset (--baseline-subset) and only_subset (--only-subset) draw the subset from the "
-                        f"distillation's members: they need the private run record (split.json) written beside {distilled_path}")
+                        "distillation's members: they need the private run record (split.json) written beside "
+                        f"{distilled_path}")
     rng = np.random.default_rng(seed)
     ym = ds.y_train[split.members]
     per = n // ds.num_classes
@@ -133,11 +137,11 @@ def _announce(sets: int, models: int, steps: int, width: int, n: int, log: Calla
     from mi_defense.progress import Estimate
 
     total = sets * models
-    log(f"evaluate: {total} ConvNet(s) of width {width} ({models} per set, {sets} set(s) of {n} images), {steps} steps each; "
-        "the time they take follows the first model")
+    log(f"evaluate: {total} ConvNet(s) of width {width} ({models} per set, {sets} set(s) of {n} images), {steps} steps "
+        "each; the time they take follows the first model")
     half = max(1, steps // 2)
-    knob = f"steps={half} (--train-steps {half}) halves it" + (f", models={models - 1} (--models {models - 1}) trains fewer"
-                                                              if models > 1 else "")
+    knob = f"steps={half} (--train-steps {half}) halves it" + (f", models={models - 1} (--models {models - 1}) "
+                                                              "trains fewer" if models > 1 else "")
     estimate = Estimate(total, what="evaluate", unit="model", warmup=0, window=1, knob=knob)
     estimate.update(0)
     done = [0]

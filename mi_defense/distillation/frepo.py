@@ -82,7 +82,8 @@ def read_checkpoint(path) -> Dict[str, np.ndarray]:
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
     except NPZ_READ_ERRORS as exc:
-        raise UserError(f"{path}: checkpoint is corrupt or truncated ({type(exc).__name__}); delete it and start without --resume") from None
+        raise UserError(f"{path}: checkpoint is corrupt or truncated ({type(exc).__name__}); "
+                        "delete it and start without --resume") from None
 
 
 class FRePo:
@@ -114,8 +115,8 @@ class FRePo:
         with self.strategy.scope():
             self.real = RealPool(x_real, transform)
             self.y_real = centred_onehot(tf.constant(y_real), num_classes)
-            self.model = build_model(input_shape, num_classes, width=cfg.width, depth=cfg.depth, norm=cfg.pool_norm, seed=cfg.seed,
-                                     bn_momentum=cfg.pool_bn_momentum)
+            self.model = build_model(input_shape, num_classes, width=cfg.width, depth=cfg.depth, norm=cfg.pool_norm,
+                                     seed=cfg.seed, bn_momentum=cfg.pool_bn_momentum)
             self.x_syn = tf.Variable(x_init.astype(np.float32), name="x_syn")
             self.y_syn = tf.Variable(centred_onehot(tf.constant(y_init), num_classes, scale), name="y_syn",
                                      trainable=cfg.learn_labels)
@@ -163,7 +164,8 @@ class FRePo:
         f_t = tf.stop_gradient(self.model.features(x_t, training=False))
         with tf.GradientTape() as tape:
             f_s, ys = self.synthetic_features()
-            krr = krr_loss(tf.cast(f_s, dtype), tf.cast(ys, dtype), tf.cast(f_t, dtype), tf.cast(y_t, dtype), self.cfg.reg)
+            krr = krr_loss(tf.cast(f_s, dtype), tf.cast(ys, dtype), tf.cast(f_t, dtype), tf.cast(y_t, dtype),
+                           self.cfg.reg)
             krr = tf.cast(krr, tf.float32)
             lab = label_margin_loss(self.y_syn, self.num_classes) if self.cfg.learn_labels else tf.constant(0.0)
             loss = krr + lab
@@ -181,7 +183,8 @@ class FRePo:
             grads, finite = private_gradients(self, self.dp, self.dp_key, step)
             loss = krr = tf.constant(float("nan"))
         else:
-            ids = tf.random.stateless_uniform([cfg.batch_real], self._seed(step, 1), minval=0, maxval=self.n_real, dtype=tf.int64)
+            ids = tf.random.stateless_uniform([cfg.batch_real], self._seed(step, 1), minval=0, maxval=self.n_real,
+                                              dtype=tf.int64)
             x_t = self.real.take(ids)
             y_t = tf.gather(self.y_real, ids)
             loss, krr, grads = strategy.run(self._replica_loss_and_grads, args=(x_t, y_t, dtype))
@@ -234,12 +237,14 @@ class FRePo:
         try:
             return self._auto(s)
         except tf.errors.InvalidArgumentError as exc:
-            self.log(f"step {step}: {str(exc).splitlines()[0]} in float32; retrying this step with the kernel in float64")
+            self.log(f"step {step}: {str(exc).splitlines()[0]} in float32; "
+                     "retrying this step with the kernel in float64")
             self.state.f64_retries += 1
             try:
                 out = self._float64_step(s)
             except tf.errors.InvalidArgumentError as exc2:
-                raise NumericsError(f"step {step}: kernel solve failed in float64 too ({str(exc2).splitlines()[0]})") from None
+                raise NumericsError(f"step {step}: kernel solve failed in float64 too "
+                                    f"({str(exc2).splitlines()[0]})") from None
             return {**out, "retried": tf.constant(False)}  # counted and logged above
 
     def _collect(self, step: int, out: Dict[str, tf.Tensor]) -> Dict[str, float]:
@@ -247,10 +252,12 @@ class FRePo:
         raise if the step was not finite even in float64 (its update was skipped)."""
         values = {k: float(v) for k, v in out.items()}
         if values.pop("retried"):
-            self.log(f"step {step}: non-finite loss or gradient in float32; retried this step with the kernel in float64")
+            self.log(f"step {step}: non-finite loss or gradient in float32; "
+                     "retried this step with the kernel in float64")
             self.state.f64_retries += 1
         if not values["finite"]:
-            raise NumericsError(f"step {step}: loss is not finite even in float64; lower the learning rate or raise reg")
+            raise NumericsError(f"step {step}: loss is not finite even in float64; "
+                                "lower the learning rate or raise reg")
         return values
 
     def step(self, step: int) -> Dict[str, float]:
@@ -275,7 +282,8 @@ class FRePo:
         arrays["f64_retries"] = np.array(self.state.f64_retries)
         arrays["seconds"] = np.array(self.state.seconds)
         arrays["run_hash"] = np.array(self.run_hash)
-        arrays["history"] = np.array([[h["step"], h["loss"], h["krr"]] for h in self.state.history], np.float64).reshape(-1, 3)
+        arrays["history"] = np.array([[h["step"], h["loss"], h["krr"]] for h in self.state.history],
+                                     np.float64).reshape(-1, 3)
         write_npz(path, **arrays)
 
     def load_checkpoint(self, path) -> None:
@@ -285,12 +293,14 @@ class FRePo:
                             "(or in a new --out folder), or resume with the settings it was made with")
         for k, var in self.state_variables().items():
             if k not in z or z[k].shape != tuple(var.shape):
-                raise UserError(f"{path}: checkpoint does not match this configuration ({k}); start without --resume or use the same settings")
+                raise UserError(f"{path}: checkpoint does not match this configuration ({k}); "
+                                "start without --resume or use the same settings")
             var.assign(z[k])
         self.state.step = int(z["step"])
         self.state.f64_retries = int(z["f64_retries"])
         self.state.seconds = float(z["seconds"])
-        self.state.history = [{"step": int(a), "loss": float(b), "krr": float(c)} for a, b, c in z.get("history", np.zeros((0, 3)))]
+        self.state.history = [{"step": int(a), "loss": float(b), "krr": float(c)}
+                              for a, b, c in z.get("history", np.zeros((0, 3)))]
 
     # ---------------------------------------------------------------- loop
     def run(self, checkpoint: Optional[Path] = None, resume: bool = False, progress: bool = True,
@@ -304,14 +314,17 @@ class FRePo:
             self.log(f"resumed from {checkpoint} at step {self.state.step}")
         end = cfg.steps if stop_after is None else min(cfg.steps, stop_after)
         writer = tf.summary.create_file_writer(str(tensorboard_dir)) if tensorboard_dir else None
-        bar = progress_bar(total=cfg.steps, initial=self.state.step, desc="FRePo", unit="step", disable=not progress, dynamic_ncols=True)
+        bar = progress_bar(total=cfg.steps, initial=self.state.step, desc="FRePo", unit="step", disable=not progress,
+                           dynamic_ncols=True)
         half = max(1, cfg.steps // 2)
-        estimate = Estimate(end, self.state.step, what="FRePo", unit="outer step", warmup=SYNC_EVERY, window=2 * SYNC_EVERY,
-                            knob=f"--steps {half} (steps={half} from Python) halves it, a smaller --batch-real or --width cuts each step")
+        estimate = Estimate(end, self.state.step, what="FRePo", unit="outer step", warmup=SYNC_EVERY,
+                            window=2 * SYNC_EVERY,
+                            knob=f"--steps {half} (steps={half} from Python) halves it, "
+                                 "a smaller --batch-real or --width cuts each step")
         if progress and end > self.state.step:
-            self.log(f"FRePo: {end - self.state.step} outer steps planned, {cfg.ipc} images per class, {cfg.batch_real} real "
-                     f"images per step, a pool of {cfg.pool_size} ConvNets of width {cfg.width}; the time they take follows "
-                     f"after {3 * SYNC_EVERY} steps")
+            self.log(f"FRePo: {end - self.state.step} outer steps planned, {cfg.ipc} images per class, "
+                     f"{cfg.batch_real} real images per step, a pool of {cfg.pool_size} ConvNets of width {cfg.width}; "
+                     f"the time they take follows after {3 * SYNC_EVERY} steps")
         report_loss = self.dp is None  # DP-FRePo's loss on private batches is never recorded
         pending = []  # launched steps whose values are read every SYNC_EVERY steps, not after each
 

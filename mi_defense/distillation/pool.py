@@ -48,12 +48,16 @@ class ModelPool:
         self.seed = seed
         self.vars = list(model.variables)
         self.trainable_ids = [i for i, v in enumerate(self.vars) if v.trainable]
-        per_model = [[w.numpy() for w in fresh_weights(model, tf.constant([seed, -(k + 1)], tf.int64))] for k in range(pool_size)]
+        per_model = [[w.numpy() for w in fresh_weights(model, tf.constant([seed, -(k + 1)], tf.int64))]
+                     for k in range(pool_size)]
         self.weights = [tf.Variable(np.stack([pm[i] for pm in per_model]), trainable=False, name=f"pool_w{i}")
                         for i in range(len(self.vars))]
-        self.m = [tf.Variable(tf.zeros_like(self.weights[i]), trainable=False, name=f"pool_m{i}") for i in self.trainable_ids]
-        self.v = [tf.Variable(tf.zeros_like(self.weights[i]), trainable=False, name=f"pool_v{i}") for i in self.trainable_ids]
-        self.counters = tf.Variable(initial_counters(pool_size, max_online_updates), trainable=False, name="pool_counters")
+        self.m = [tf.Variable(tf.zeros_like(self.weights[i]), trainable=False, name=f"pool_m{i}")
+                  for i in self.trainable_ids]
+        self.v = [tf.Variable(tf.zeros_like(self.weights[i]), trainable=False, name=f"pool_v{i}")
+                  for i in self.trainable_ids]
+        self.counters = tf.Variable(initial_counters(pool_size, max_online_updates), trainable=False,
+                                    name="pool_counters")
         self.resets = tf.Variable(tf.zeros([pool_size], tf.int64), trainable=False, name="pool_resets")
 
     # -- state as arrays, for checkpoints ----------------------------------------

@@ -35,7 +35,8 @@ from typing import Optional
 
 PRIVATE_DIR = "PRIVATE-do-not-release"
 README = ("PRIVATE run record of a distillation (split, seeds, hashes of the private data, timings, checkpoint): "
-          "it identifies the private data. Do not release this folder; publish only ../distilled.npz (and ../distilled.png).\n")
+          "it identifies the private data. Do not release this folder; "
+          "publish only ../distilled.npz (and ../distilled.png).\n")
 
 
 def record_dir(out) -> Path:

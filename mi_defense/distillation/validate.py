@@ -21,7 +21,8 @@ from mi_defense.errors import UserError
 MAX_RELEASE_BYTES = 4 << 30  # 4 GiB: far above a distilled set (ZCA of 64x64 RGB images is 0.6 GB)
 TRANSFORM_KINDS = ("standardize", "zca")
 HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
-REQUIRED = ("x", "y", "labels", "class_names", "transform_kind", "transform_scale_uint8", "transform_mean", "transform_std")
+REQUIRED = ("x", "y", "labels", "class_names", "transform_kind", "transform_scale_uint8", "transform_mean",
+            "transform_std")
 
 
 def declared_sizes(path: Path) -> Dict[str, Tuple[Tuple[int, ...], int]]:
@@ -37,13 +38,14 @@ def declared_sizes(path: Path) -> Dict[str, Tuple[Tuple[int, ...], int]]:
                     version = np.lib.format.read_magic(f)
                     read_header = HEADER_READERS.get(version)
                     if read_header is None:
-                        raise ValueError(f"npy format version {version} of {info.filename} is not one numpy's savez writes")
+                        raise ValueError(f"npy format version {version} of {info.filename} "
+                                         "is not one numpy's savez writes")
                     shape, _, dtype = read_header(f)
                 n = int(np.prod(shape, dtype=object)) if shape else 1
                 out[info.filename[:-4]] = (tuple(shape), n * max(dtype.itemsize, 1))
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise UserError(f"{path}: not a readable distilled set ({type(exc).__name__}: {str(exc)[:120]}); obtain an intact "
-                        "copy or distil again with 'mi-defense distill --out DIR'") from None
+        raise UserError(f"{path}: not a readable distilled set ({type(exc).__name__}: {str(exc)[:120]}); obtain an "
+                        "intact copy or distil again with 'mi-defense distill --out DIR'") from None
     return out
 
 
@@ -53,8 +55,9 @@ def check_sizes(path: Path, limit: int = MAX_RELEASE_BYTES) -> None:
     total = sum(b for _, b in sizes.values())
     if total > limit:
         biggest = max(sizes, key=lambda k: sizes[k][1])
-        raise UserError(f"{path}: declares {total / 2**30:.1f} GiB of arrays ({biggest} of shape {sizes[biggest][0]}), above the "
-                        f"{limit / 2**30:.0f} GiB a distilled set can need; the file is not a release written by mi-defense")
+        raise UserError(f"{path}: declares {total / 2**30:.1f} GiB of arrays ({biggest} of shape {sizes[biggest][0]}), "
+                        f"above the {limit / 2**30:.0f} GiB a distilled set can need; the file is not a release "
+                        "written by mi-defense")
 
 
 def _bad(path, what: str) -> UserError:
@@ -68,11 +71,12 @@ def check_arrays(path, a: Dict[str, np.ndarray]) -> dict:
         raise UserError(f"{path}: not a distilled set (missing {', '.join(missing)})")
     x, y, labels, names = a["x"], a["y"], a["labels"], a["class_names"]
     if x.ndim != 4 or y.ndim != 2 or labels.ndim != 1 or names.ndim != 1:
-        raise _bad(path, f"x, y, labels and class_names must have 4, 2, 1 and 1 axes (found {x.ndim}, {y.ndim}, {labels.ndim}, "
-                         f"{names.ndim})")
+        raise _bad(path, f"x, y, labels and class_names must have 4, 2, 1 and 1 axes (found {x.ndim}, {y.ndim}, "
+                         f"{labels.ndim}, {names.ndim})")
     n, k = len(x), len(names)
     if n == 0 or len(y) != n or len(labels) != n:
-        raise _bad(path, f"x, y and labels hold {len(x)}, {len(y)} and {len(labels)} rows; they must match and be non-empty")
+        raise _bad(path, f"x, y and labels hold {len(x)}, {len(y)} and {len(labels)} rows; "
+                         "they must match and be non-empty")
     if y.shape[1] != k:
         raise _bad(path, f"y has {y.shape[1]} columns for {k} class names")
     if not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0 or labels.max() >= k:
@@ -85,7 +89,8 @@ def check_arrays(path, a: Dict[str, np.ndarray]) -> dict:
         raise _bad(path, f"transform_kind '{kind}' unknown (expected {' or '.join(TRANSFORM_KINDS)})")
     c = x.shape[-1]
     mean, std = a["transform_mean"], a["transform_std"]
-    if mean.shape != (c,) or std.shape != (c,) or not (np.all(np.isfinite(mean)) and np.all(np.isfinite(std)) and np.all(std > 0)):
+    if mean.shape != (c,) or std.shape != (c,) or not (np.all(np.isfinite(mean)) and np.all(np.isfinite(std))
+                                                       and np.all(std > 0)):
         raise _bad(path, f"transform_mean and transform_std must be {c} finite numbers, the scales positive")
     if kind == "zca":
         d = int(np.prod(x.shape[1:]))

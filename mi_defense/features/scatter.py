@@ -126,9 +126,11 @@ class ScatterLinear(FeatureModel):
 
     def __init__(self, input_shape: Sequence[int], num_classes: int, name: str = "scatter_linear"):
         super().__init__(name=name)
-        self.config = dict(input_shape=tuple(int(s) for s in input_shape), num_classes=int(num_classes), feature_map=DESCRIPTION)
+        self.config = dict(input_shape=tuple(int(s) for s in input_shape), num_classes=int(num_classes),
+                           feature_map=DESCRIPTION)
         self.scatter = ScatterFeatures(input_shape)
-        self.head = tf.keras.layers.Dense(num_classes, kernel_initializer="zeros", bias_initializer="zeros", name="head")
+        self.head = tf.keras.layers.Dense(num_classes, kernel_initializer="zeros", bias_initializer="zeros",
+                                          name="head")
         self(tf.zeros((1,) + self.config["input_shape"]))
 
     def features(self, x, training=False):

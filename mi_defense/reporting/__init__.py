@@ -24,9 +24,10 @@ FIGURES = [
     ("fig1_roc.png", "ROC curves of every attack, one panel per defense (log-log axes).", figures.roc_curves),
     ("fig2_frontier.png", "Privacy/utility frontier: test accuracy against the primary attack's TPR and AUC, with 95% "
                           "bootstrap CIs.", figures.frontier),
-    ("fig3_auc_over_steps.png", "AUC of the loss-threshold attack against the target's training steps.", figures.auc_over_steps),
-    ("fig4_images.png", "Released images and the most exposed members per defense (drawn by an earlier version: each row's "
-                        "title says what it shows).", None),
+    ("fig3_auc_over_steps.png", "AUC of the loss-threshold attack against the target's training steps.",
+     figures.auc_over_steps),
+    ("fig4_images.png", "Released images and the most exposed members per defense (drawn by an earlier version: "
+                        "each row's title says what it shows).", None),
     ("fig5_per_class.png", "TPR at 1% FPR of the primary attack, by class.", figures.per_class),
 ]
 
@@ -41,7 +42,8 @@ def render_figures(results: dict, out_dir: Path, into: Optional[Path] = None) ->
         path = into / name
         made = images.images(results, out_dir, path) if fn is None else fn(results, path)
         if made is None and fn is None and (out_dir / name).is_file():
-            made = out_dir / name  # the images come from the run's artifacts; keep the figure drawn when they were there
+            # the images come from the run's artifacts; keep the figure drawn when they were there
+            made = out_dir / name
         if made is not None:
             out[name] = made
     return out
@@ -81,15 +83,17 @@ def _md_inline(text: str) -> str:
 
 
 SUMMARY_NOTE = ("Each TPR in the summary is at the attack's declared FPR where the non-members resolve it, else at the "
-                "smallest FPR they resolve (named in the column's header); the per-defense tables below give every FPR.")
+                "smallest FPR they resolve (named in the column's header); the per-defense tables below give every "
+                "FPR.")
 
 FOOTNOTE = ("† the FPR is below 1/#non-members and cannot be resolved with this many non-members; "
             "the value shown is the TPR at zero false positives.")
 
 
 STRONGEST_NOTE = ("A secondary view. The maximum over many attacks on the same examples overstates leakage, so each "
-                  "defense's strongest attack is chosen on a random half of the examples (A) and its numbers are computed "
-                  "on the other half (B) only. The verdicts and the frontier use the primary attack, declared before scoring.")
+                  "defense's strongest attack is chosen on a random half of the examples (A) and its numbers are "
+                  "computed on the other half (B) only. The verdicts and the frontier use the primary attack, declared "
+                  "before scoring.")
 
 
 STAGING = ".report-staging"
@@ -118,7 +122,8 @@ def render_report(out_dir) -> Dict[str, Path]:
     try:
         stage = Path(tempfile.mkdtemp(prefix=f"{STAGING}.{os.getpid()}.", dir=out_dir))
     except OSError as exc:
-        raise UserError(f"cannot write in {out_dir} ({exc.strerror or exc}); choose a writable folder with free space") from None
+        raise UserError(f"cannot write in {out_dir} ({exc.strerror or exc}); "
+                        "choose a writable folder with free space") from None
     try:
         staged = _render(record, out_dir, stage)
         placed = {}
@@ -133,7 +138,8 @@ def render_report(out_dir) -> Dict[str, Path]:
                 (out_dir / name).unlink()
         return {k: placed[k] for k in staged}
     except OSError as exc:
-        raise UserError(f"cannot write the report into {out_dir} ({exc.strerror or exc}); choose a writable folder with free space") from None
+        raise UserError(f"cannot write the report into {out_dir} ({exc.strerror or exc}); "
+                        "choose a writable folder with free space") from None
     finally:
         shutil.rmtree(stage, ignore_errors=True)
 
@@ -162,8 +168,9 @@ def sections(record: AuditRecord, out_dir: Path) -> Sections:
                     verdicts=[tables.verdict(e, base, record.split.n_nonmembers, record) for e in record.defenses],
                     severities=[findings.severity(e) for e in record.defenses], limits=findings.limitations(record),
                     setup=tables.setup_lines(record), summary=tables.summary_rows(record),
-                    canary=canaries.canary_rows(recorded), power=canaries.power(recorded), recipes=tables.recipe_rows(record),
-                    strongest=tables.strongest_rows(record), glossary=[["name", "what it is"]] + [list(g) for g in findings.GLOSSARY])
+                    canary=canaries.canary_rows(recorded), power=canaries.power(recorded),
+                    recipes=tables.recipe_rows(record), strongest=tables.strongest_rows(record),
+                    glossary=[["name", "what it is"]] + [list(g) for g in findings.GLOSSARY])
 
 
 def markdown(record: AuditRecord, s: Sections, said: Dict[str, str]) -> str:
@@ -197,10 +204,12 @@ def _render(record: AuditRecord, out_dir: Path, stage: Path) -> Dict[str, Path]:
 
     body = [f"<h1>{html.escape(s.title)}</h1>", "<h2>Verdicts</h2>"]
     body += [f'<p class="verdict sev-{sev}">{_md_inline(v)}</p>' for v, sev in zip(s.verdicts, s.severities)]
-    body += ['<div class="limitations"><h2>Limitations</h2><ul>'] + [f"<li>{html.escape(line)}</li>" for line in s.limits] + ["</ul></div>"]
+    body += (['<div class="limitations"><h2>Limitations</h2><ul>']
+             + [f"<li>{html.escape(line)}</li>" for line in s.limits] + ["</ul></div>"])
     body += ["<h2>Threat model</h2>", f"<p>{_md_inline(tables.THREAT_MODEL)}</p>", "<h2>Set-up</h2><ul>"]
     body += [f"<li>{html.escape(line)}</li>" for line in s.setup] + ["</ul>"]
-    body += ["<h2>Summary</h2>", _html_table(s.summary, "summary"), f'<p class="note">{html.escape(SUMMARY_NOTE)} {html.escape(FOOTNOTE)}</p>']
+    body += ["<h2>Summary</h2>", _html_table(s.summary, "summary"),
+             f'<p class="note">{html.escape(SUMMARY_NOTE)} {html.escape(FOOTNOTE)}</p>']
     if len(s.canary) > 1:
         body += ["<h2>Canary audits of the DP mechanisms</h2>", f"<p>{html.escape(canaries.NOTE)}</p>", "<ul>"]
         body += [f"<li>{html.escape(p)}</li>" for p in s.power] + ["</ul>", _html_table(s.canary)]
@@ -208,13 +217,16 @@ def _render(record: AuditRecord, out_dir: Path, stage: Path) -> Dict[str, Path]:
     body += ["<h2>Strongest attack, selected on held-out examples</h2>", f"<p>{html.escape(STRONGEST_NOTE)}</p>",
              _html_table(s.strongest)]
     for e in record.defenses:
-        body += [f"<h3>{html.escape(e.name)}</h3>", f"<p>{html.escape(e.privacy_statement)}</p>", _html_table(tables.attack_rows(e))]
+        body += [f"<h3>{html.escape(e.name)}</h3>", f"<p>{html.escape(e.privacy_statement)}</p>",
+                 _html_table(tables.attack_rows(e))]
     body += ["<h2>Glossary of attacks</h2>", _html_table(s.glossary)]
     body += ["<h2>Figures</h2>"]
     for name, caption in said.items():
         data = base64.b64encode(figs[name].read_bytes()).decode()
-        body += [f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}"><figcaption>{html.escape(caption)}</figcaption></figure>']
-    style = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}"
+        body += [f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
+                 f'<figcaption>{html.escape(caption)}</figcaption></figure>']
+    style = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;"
+             "padding:0 1em;color:#222;line-height:1.45}"
              ".table-box{overflow-x:auto;max-width:100%;margin:1em 0}table{border-collapse:collapse;font-size:.9em}"
              "td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}"
              "th{background:#f2f2f2}.verdict{background:#f7f9fc;border-left:6px solid #0072B2;padding:.5em .8em}"

@@ -8,13 +8,14 @@ from typing import List
 from mi_defense.auditing.record import DefenseEntry
 from mi_defense.auditing.canary_record import key, load_canaries  # noqa: F401  (the report reads the file through here)
 
-NOTE = ("A canary audit plays the worst case the guarantee must survive. A bound below the claim is what a correct mechanism "
-        "gives, and alone proves little; a row with a broken mechanism (noise or clipping removed inside the real code, the "
-        "same epsilon still claimed) shows whether the same audit can exceed the claim: where broken rows are CAUGHT the "
-        "audit has that power, where they are not it cannot tell a broken mechanism from a correct one at this size. One "
-        "step: the mechanism's own update on neighbouring inputs, many trials, compared with the accountant's epsilon for "
-        "that one step. One run: the whole defense trained once with canaries each included with probability 1/2 (Steinke, "
-        "Nasr & Jagielski 2023); black box, it finds canaries only as far as the released model memorises them.")
+NOTE = ("A canary audit plays the worst case the guarantee must survive. A bound below the claim is what a correct "
+        "mechanism gives, and alone proves little; a row with a broken mechanism (noise or clipping removed inside the "
+        "real code, the same epsilon still claimed) shows whether the same audit can exceed the claim: where broken "
+        "rows are CAUGHT the audit has that power, where they are not it cannot tell a broken mechanism from a correct "
+        "one at this size. One step: the mechanism's own update on neighbouring inputs, many trials, compared with the "
+        "accountant's epsilon for that one step. One run: the whole defense trained once with canaries each included "
+        "with probability 1/2 (Steinke, Nasr & Jagielski 2023); black box, it finds canaries only as far as the "
+        "released model memorises them.")
 
 
 def power(rows: List[dict]) -> List[str]:
@@ -27,7 +28,8 @@ def power(rows: List[dict]) -> List[str]:
             continue
         caught = sum(r["audited_epsilon_lower_bound"] > r["claimed_epsilon"] for r in broken)
         out.append(f"{kind}: {caught} of {len(broken)} broken mechanisms caught"
-                   + ("" if caught == len(broken) else "; its bounds below a claim are not evidence that the mechanism works"))
+                   + ("" if caught == len(broken)
+                      else "; its bounds below a claim are not evidence that the mechanism works"))
     return out
 
 
@@ -37,10 +39,12 @@ def canary_rows(rows: List[dict]) -> List[list]:
     for r in sorted(rows, key=lambda r: (str(key(r)[0]), r.get("broken") or "", key(r)[1])):
         one_run = "canaries" in r
         claim = r["claimed_epsilon"]
-        size = (f"{r['canaries']} {r.get('kind', '')} canaries, {r.get('right')}/{2 * r.get('guesses', 0)} right" if one_run
-                else f"{r.get('trials')} trials per input")
-        what = r.get("defense") if one_run else f"{r.get('mechanism')} step (run at epsilon {r.get('run_epsilon', 0):g})"
-        verdict = ("no claim" if claim is None else "CAUGHT" if r["audited_epsilon_lower_bound"] > claim else "below the claim")
+        size = (f"{r['canaries']} {r.get('kind', '')} canaries, {r.get('right')}/{2 * r.get('guesses', 0)} right"
+                if one_run else f"{r.get('trials')} trials per input")
+        what = (r.get("defense") if one_run
+                else f"{r.get('mechanism')} step (run at epsilon {r.get('run_epsilon', 0):g})")
+        verdict = ("no claim" if claim is None
+                   else "CAUGHT" if r["audited_epsilon_lower_bound"] > claim else "below the claim")
         out.append(["one run" if one_run else "one step", what, r["broken"] or "-", size,
                     "-" if claim is None else f"{claim:.2f}", f"{r['audited_epsilon_lower_bound']:.2f}", verdict])
     return out

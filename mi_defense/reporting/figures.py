@@ -151,7 +151,8 @@ def _frontier_points(axes, groups: Dict[str, List[tuple]], dcol: Dict[str, str])
                     err = np.array([[s[key] - s[ci_key][0]], [s[ci_key][1] - s[key]]]).clip(0)
                 c = dcol[e["name"]]
                 ax.errorbar([s[key]], [e["test_accuracy"]], xerr=err, fmt=MARKERS[gi % len(MARKERS)], color=c,
-                            mfc="white" if open_ else c, mew=1.6, ms=7, capsize=3, label=e["name"] if key == "auc" else None)
+                            mfc="white" if open_ else c, mew=1.6, ms=7, capsize=3,
+                            label=e["name"] if key == "auc" else None)
     return hollow
 
 
@@ -200,8 +201,9 @@ def frontier(results: dict, path: Path) -> Optional[Path]:
     text = (f"Privacy/utility frontier: test accuracy against the primary attack's ({primaries}, declared before "
             f"scoring) TPR at {fpr} FPR (left) and AUC (right), with 95% bootstrap CIs")
     if hollow:
-        text += (f"; hollow markers: unresolved TPRs ({fpr} FPR is below 1/{results['split'].get('n_nonmembers') or '#'} "
-                 "non-members, so the value drawn is the TPR at zero false positives, not a TPR measured at that FPR)")
+        text += (f"; hollow markers: unresolved TPRs ({fpr} FPR is below "
+                 f"1/{results['split'].get('n_nonmembers') or '#'} non-members, so the value drawn is the TPR at zero "
+                 "false positives, not a TPR measured at that FPR)")
     if joined:
         text += "; a grey line joins the DP-SGD points of " + _names(k for k, _ in joined) + " in order of epsilon"
     if released:
@@ -240,17 +242,20 @@ def auc_over_steps(results: dict, path: Path) -> Optional[Path]:
         text = f"AUC of the primary attack, {STEPS_ATTACK}, against the target's training steps"
     else:
         others = [p for p in primaries if p != STEPS_ATTACK]
-        text = (f"AUC of the loss-threshold attack ({STEPS_ATTACK})" + (f", not of the primary attack ({_names(others)})," if others
-                                                                        else "") + " against the target's training steps: the "
-                "audit records per-step scores only for the loss-threshold attack, which needs the target's outputs alone"
+        text = (f"AUC of the loss-threshold attack ({STEPS_ATTACK})"
+                + (f", not of the primary attack ({_names(others)})," if others else "")
+                + " against the target's training steps: the audit records per-step scores only for the "
+                "loss-threshold attack, which needs the target's outputs alone"
                 + (" (LiRA and RMIA would need every reference run scored at every step too)"
                    if any(p.startswith(("lira", "rmia")) for p in others) else ""))
     if len(set(ends.values())) > 1:
         text += ("; the lines stop at different steps because the models train for different numbers of steps (in the "
-                 "legend) and the AUC is recorded at fixed intervals: compare leakage at a common step, not at a line's end")
+                 "legend) and the AUC is recorded at fixed intervals: compare leakage at a common step, not at a "
+                 "line's end")
     missing = [e["name"] for e in ds if not e.get("auc_over_steps")]
     if missing:
-        text += "; no per-step record for " + _names(f"{n} (trained {trained[n]} steps)" if trained[n] else n for n in missing)
+        text += "; no per-step record for " + _names(f"{n} (trained {trained[n]} steps)" if trained[n] else n
+                                                     for n in missing)
     return _save(fig, path, text + ".")
 
 
@@ -297,6 +302,6 @@ def per_class(results: dict, path: Path, fpr: str = "0.01") -> Optional[Path]:
     ax.grid(axis="y", alpha=0.3)
     text = f"TPR at {100 * float(fpr):g}% FPR of the primary attack ({_names(primaries)}), by class and defense"
     if any_unresolved:
-        text += (f"; hatched, faded bars are unresolved: the class has fewer than {1 / float(fpr):g} non-members, so the bar is "
-                 "the TPR at zero false positives")
+        text += (f"; hatched, faded bars are unresolved: the class has fewer than {1 / float(fpr):g} non-members, so "
+                 "the bar is the TPR at zero false positives")
     return _save(fig, path, text + ".")

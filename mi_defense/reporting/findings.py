@@ -30,12 +30,14 @@ GLOSSARY = [
     ("release_krr", "the loss of a candidate's label under the kernel ridge regression predictor fitted on the "
      "released set (FRePo's objective, with a fixed random-feature kernel; \"Dataset Distillation using Neural Feature "
      "Regression\", Zhou et al.)"),
-    ("release_lira_pixel / _random_feature / _krr / _model_feature", "a release statistic (the nearest-release distance "
-     "in pixels, in fixed random features or in each run's own model's features, or the KRR loss) calibrated as LiRA "
-     "calibrates a model's output: compared with the same statistic against reference releases distilled with and "
-     "without the candidate (\"No Free Lunch in 'Privacy for Free'\", Carlini, Feldman & Nasr)"),
+    ("release_lira_pixel / _random_feature / _krr / _model_feature",
+     "a release statistic (the nearest-release distance in pixels, in fixed random features or in each run's own "
+     "model's features, or the KRR loss) calibrated as LiRA calibrates a model's output: compared with the same "
+     "statistic against reference releases distilled with and without the candidate (\"No Free Lunch in 'Privacy for "
+     "Free'\", Carlini, Feldman & Nasr)"),
     ("leave-one-out", "each reference run in turn as the target, the runs but it and its complementary partner its "
-     "references: many targets per defense, whose mean AUC has a far smaller standard error than one target's interval"),
+     "references: many targets per defense, whose mean AUC has a far smaller standard error than one target's "
+     "interval"),
     ("init_members", "the members copied into a synthetic set at initialisation (init=real): the release attack's "
      "result on them alone"),
 ]
@@ -59,8 +61,10 @@ def worst_finding(entry: DefenseEntry) -> Optional[Finding]:
         if init and init.get("n_members"):
             t, t_ci = init["tpr_at_fpr"].get(rel.fpr), (init.get("tpr_at_fpr_ci") or {}).get(rel.fpr)
             cands.append(Finding("init_members",
-                                 f"the {init['n_members']} members copied into the release at initialisation, found by {rel.name}",
-                                 AttackSummary(name=rel.name, auc=init["auc"], tpr=t, fpr=rel.fpr, tpr_ci=None if t_ci is None else tuple(t_ci))))
+                                 f"the {init['n_members']} members copied into the release at initialisation, "
+                                 f"found by {rel.name}",
+                                 AttackSummary(name=rel.name, auc=init["auc"], tpr=t, fpr=rel.fpr,
+                                               tpr_ci=None if t_ci is None else tuple(t_ci))))
         cands.append(Finding("release_attack", "the attack on the released set", rel))
     if ev.primary_attack:
         cands.append(Finding("primary_attack", "the primary attack", ev.primary_attack))
@@ -77,7 +81,8 @@ def severity(entry: DefenseEntry) -> str:
     bound = ev.epsilon_lower_bound.value if ev.epsilon_lower_bound else None
     claimed = entry.claimed_epsilon
     contradicted = any(r["audited_epsilon_lower_bound"] > r["claimed_epsilon"] for r in entry.canary_audits or []
-                       if not r.get("broken") and r.get("claimed_epsilon") is not None)  # a correct-mechanism canary audit
+                       # a correct-mechanism canary audit
+                       if not r.get("broken") and r.get("claimed_epsilon") is not None)
     if claimed is not None and not contradicted and (bound is None or bound <= claimed):  # a DP defense
         return "guarantee"
     if contradicted:
@@ -98,23 +103,24 @@ def limitations(results: AuditRecord) -> List[str]:
     refs = cfg["references"]
     low = [f for f in (cfg.get("fprs") or []) if f < 1.0 / n_non]
     out = [f"The smallest FPR {n_non} non-members resolve is 1/{n_non} = {100 / n_non:.3g}%"
-           + (f"; TPRs at {', '.join(f'{100 * f:g}%' for f in low)} FPR are unresolved (marked †: the TPR at zero false positives)."
+           + (f"; TPRs at {', '.join(f'{100 * f:g}%' for f in low)} FPR are unresolved "
+              "(marked †: the TPR at zero false positives)."
               if low else ".")]
     if refs == 0:
-        out.append("No reference runs: LiRA and RMIA were not run, so the audit lacks the strongest attacks; its numbers "
-                   "are a weak lower bound on leakage.")
+        out.append("No reference runs: LiRA and RMIA were not run, so the audit lacks the strongest attacks; its "
+                   "numbers are a weak lower bound on leakage.")
     elif refs < 64:
         out.append(f"{refs} reference runs per defense: LiRA uses one variance shared by all examples (per-example "
-                   "variances need about 64 runs), which gives up part of its power at low FPR; more runs can only raise "
-                   "the measured leakage.")
+                   "variances need about 64 runs), which gives up part of its power at low FPR; more runs can only "
+                   "raise the measured leakage.")
     else:
         out.append(f"{refs} reference runs per defense: enough for LiRA's per-example variances.")
     out.append("The confidence intervals are bootstrap intervals over the audited examples; they do not cover the "
                "randomness of training (another seed gives another target model).")
     out.append("\"Strongest attack\" is a maximum over many attacks, biased upward; it is selected on one half of the "
                "examples and reported on the other, and the verdicts use the primary attack declared before scoring.")
-    out.append("An attack that finds nothing shows only that these attacks, at this number of examples and reference runs, "
-               "found nothing; only a DP guarantee bounds every attack.")
+    out.append("An attack that finds nothing shows only that these attacks, at this number of examples and reference "
+               "runs, found nothing; only a DP guarantee bounds every attack.")
     return out
 
 
@@ -130,20 +136,21 @@ def dominated(entry: DefenseEntry, results: Optional[AuditRecord]) -> Optional[s
     p = entry.evidence.primary_attack
     if not results or entry.defense != "frepo" or entry.claimed_epsilon is not None or not p:
         return None
-    ipc = (entry.params or {}).get("ipc", (entry.metadata or {}).get("ipc"))  # a spec without ipc: FRePo's default, recorded
+    # a spec without ipc: FRePo's default, recorded
+    ipc = (entry.params or {}).get("ipc", (entry.metadata or {}).get("ipc"))
     if not isinstance(ipc, int) or isinstance(ipc, bool):
         return None
     size = ipc * len(results.class_names)
     for sub in results.defenses:
         s = sub.evidence.primary_attack
-        if (sub.defense != "subset" or (sub.params or {}).get("n") != size or not s or sub.test_accuracy <= entry.test_accuracy
-                or not _overlap(p.auc_ci, s.auc_ci)):
+        if (sub.defense != "subset" or (sub.params or {}).get("n") != size or not s
+                or sub.test_accuracy <= entry.test_accuracy or not _overlap(p.auc_ci, s.auc_ci)):
             continue
         steps = (entry.metadata or {}).get("distill_steps")
         return (f"**dominated by {sub.name}**, a random real subset of the same size ({size} images): it reaches "
-                f"{100 * sub.test_accuracy:.1f}% test accuracy against {100 * entry.test_accuracy:.1f}% at equal measured "
-                f"leakage (primary-attack AUC intervals [{p.auc_ci[0]:.3f}, {p.auc_ci[1]:.3f}] and "
+                f"{100 * sub.test_accuracy:.1f}% test accuracy against {100 * entry.test_accuracy:.1f}% at equal "
+                f"measured leakage (primary-attack AUC intervals [{p.auc_ci[0]:.3f}, {p.auc_ci[1]:.3f}] and "
                 f"[{s.auc_ci[0]:.3f}, {s.auc_ci[1]:.3f}] overlap); a larger distillation budget could change this: "
-                f"more outer steps{f' than {steps}' if steps else ''}, or more images per class than {ipc} (then compared "
-                f"with the subset of that size)")
+                f"more outer steps{f' than {steps}' if steps else ''}, or more images per class than {ipc} (then "
+                "compared with the subset of that size)")
     return None

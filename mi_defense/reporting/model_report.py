@@ -42,7 +42,8 @@ def _shape(shape) -> str:
 
 def _layer_table(model: dict) -> Table:
     details = model.get("layer_details") or [{"name": "", "class": c} for c in model.get("layers", [])]
-    rows = [[d.get("name", ""), d["class"], _shape(d.get("output_shape")), f"{d['parameters']:,}" if "parameters" in d else ""]
+    rows = [[d.get("name", ""), d["class"], _shape(d.get("output_shape")),
+             f"{d['parameters']:,}" if "parameters" in d else ""]
             for d in details]
     return ["layer", "class", "output shape", "parameters"], rows
 
@@ -52,26 +53,27 @@ def limitations(record: dict) -> List[str]:
     refs, n_out = record["references"], record["n_nonmembers"]
     out = []
     if refs == 0:
-        out.append("No reference runs (audit_model without train): only the attacks that need none ran (threshold and trained "
-                   "attacks), which are much weaker at low false-positive rates than LiRA and RMIA. A low score here is not "
-                   "evidence of privacy; give train=fit and references=16 or more.")
+        out.append("No reference runs (audit_model without train): only the attacks that need none ran (threshold and "
+                   "trained attacks), which are much weaker at low false-positive rates than LiRA and RMIA. A low "
+                   "score here is not evidence of privacy; give train=fit and references=16 or more.")
     elif refs < PER_EXAMPLE_VARIANCE_RUNS:
-        out.append(f"{refs} reference runs: LiRA uses one variance shared by every example (lira_online_fixed); per-example "
-                   f"variances need {PER_EXAMPLE_VARIANCE_RUNS} or more runs, and 16 or more runs are the least to publish.")
-    out.append(f"{n_out} non-members resolve false-positive rates down to {1 / max(n_out, 1):.2g}; a TPR at a lower rate "
-               "(marked unresolved) is the TPR at zero false positives.")
-    out.append("Attacks that find little on these examples are no guarantee for others: only differential privacy bounds "
-               "what any attack can find.")
+        out.append(f"{refs} reference runs: LiRA uses one variance shared by every example (lira_online_fixed); "
+                   f"per-example variances need {PER_EXAMPLE_VARIANCE_RUNS} or more runs, and 16 or more runs are the "
+                   "least to publish.")
+    out.append(f"{n_out} non-members resolve false-positive rates down to {1 / max(n_out, 1):.2g}; a TPR at a lower "
+               "rate (marked unresolved) is the TPR at zero false positives.")
+    out.append("Attacks that find little on these examples are no guarantee for others: only differential privacy "
+               "bounds what any attack can find.")
     return out
 
 
 def _sections(record: dict) -> Tuple[str, List[Tuple[str, List[str], List[Table]]]]:
     m = record["model"]
     refs = record["references"]
-    trained = f"{refs} reference runs, each trained by {record.get('reference_training') or 'your train function'} on half of the " \
-              "examples (every example in half of the runs)" if refs else "no reference runs"
-    model_lines = [f"Model {m['source']}: {len(m.get('layers', []))} layers, {m['parameters']:,} parameters; its outputs read as "
-                   f"{record.get('outputs', 'logits')}."]
+    trained = (f"{refs} reference runs, each trained by {record.get('reference_training') or 'your train function'} "
+               "on half of the examples (every example in half of the runs)" if refs else "no reference runs")
+    model_lines = [f"Model {m['source']}: {len(m.get('layers', []))} layers, {m['parameters']:,} parameters; "
+                   f"its outputs read as {record.get('outputs', 'logits')}."]
     data_lines = [f"{record['n_members']} members, {record['n_nonmembers']} non-members; {trained}. Primary attack: "
                   f"{record.get('primary_attack')}."]
     return "Membership-inference audit of a trained model", [
@@ -109,9 +111,10 @@ def to_html(record: dict) -> str:
         for head, rows in tables:
             body.append("<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in head) + "</tr>"
                         + "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in rows) + "</table>")
-    style = "body{font-family:sans-serif;max-width:60em;margin:2em auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px}"
-    return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{e(title)}</title><style>{style}</style></head>"
-            f"<body>\n" + "\n".join(body) + "\n</body></html>\n")
+    style = ("body{font-family:sans-serif;max-width:60em;margin:2em auto}table{border-collapse:collapse}"
+             "td,th{border:1px solid #ccc;padding:2px 6px}")
+    return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{e(title)}</title>"
+            f"<style>{style}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
 
 
 def write_model_report(record: dict, out_dir) -> Dict[str, Path]:

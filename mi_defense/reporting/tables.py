@@ -54,11 +54,13 @@ def verdict(entry: DefenseEntry, baseline_acc: Optional[float], n_nonmembers: Op
     p = ev.primary_attack
     if p:
         lead += f" Primary attack AUC {p.auc:.3f}{ci_raw(p.auc_ci)}"
-        lead += f"; {n_nonmembers} non-members resolve FPRs down to {pct(1 / n_nonmembers, 1)}." if n_nonmembers else "."
+        lead += (f"; {n_nonmembers} non-members resolve FPRs down to {pct(1 / n_nonmembers, 1)}." if n_nonmembers
+                 else ".")
     w = worst_finding(entry)
     if w is not None and w.kind == "init_members":
         s = w.result
-        lead += f" Worst finding: {w.what}, TPR {pct(s.tpr, 1)}{ci(s.tpr_ci)} at {pct(float(s.fpr), 1)} FPR (AUC {s.auc:.3f})."
+        lead += (f" Worst finding: {w.what}, TPR {pct(s.tpr, 1)}{ci(s.tpr_ci)} at {pct(float(s.fpr), 1)} FPR "
+                 f"(AUC {s.auc:.3f}).")
     elif w is not None:  # a declared attack: its full sentence leads, and is not repeated below
         lead += f" Worst finding: {_attack_phrase(entry, w.result, w.what)}."
     said = {w.kind} if w is not None else set()
@@ -84,8 +86,8 @@ def verdict(entry: DefenseEntry, baseline_acc: Optional[float], n_nonmembers: Op
         parts.append(_attack_phrase(entry, ev.release_attack, "the attack on the released set"))
     strong = ev.strongest_release_attack
     if strong:
-        parts.append(f"the strongest attack on the released set, {strong.name} (chosen on half of the examples), reaches "
-                     f"AUC {strong.auc:.3f}{ci_raw(strong.auc_ci)} on the other half")
+        parts.append(f"the strongest attack on the released set, {strong.name} (chosen on half of the examples), "
+                     f"reaches AUC {strong.auc:.3f}{ci_raw(strong.auc_ci)} on the other half")
     b = ev.epsilon_lower_bound if ev.epsilon_lower_bound and ev.epsilon_lower_bound.value is not None else None
     if b:
         claimed = entry.claimed_epsilon
@@ -144,8 +146,8 @@ def summary_rows(results: AuditRecord) -> List[List[str]]:
     tpr_head, tprs = _tpr_cells([(e, e.evidence.primary_attack) for e in ds])
     rel_head, rels = _tpr_cells([(e, e.evidence.release_attack) for e in ds])
     one, has_rel = not tpr_head.startswith("TPR@1%"), any(e.evidence.release_attack for e in ds)
-    head = ["defense", "claimed ε", "audited ε ≥", "primary attack AUC [95% CI]", f"primary attack {tpr_head}", "test acc.",
-            "acc. on members", "gap (points)", "primary attack"] + (["TPR@1%FPR"] if one else [])
+    head = ["defense", "claimed ε", "audited ε ≥", "primary attack AUC [95% CI]", f"primary attack {tpr_head}",
+            "test acc.", "acc. on members", "gap (points)", "primary attack"] + (["TPR@1%FPR"] if one else [])
     rows = [head + ([f"release attack {rel_head}"] if has_rel else []) + ["recipe"]]
     for e, tpr, rel in zip(ds, tprs, rels):
         s = e.evidence.primary_attack or AttackSummary()
@@ -188,7 +190,8 @@ def attack_rows(entry: DefenseEntry) -> List[List[str]]:
 def csv_text(results: AuditRecord) -> str:
     buf = io.StringIO()
     w = csv.writer(buf)
-    fprs = sorted({k for e in results.defenses for r in e.attacks.values() for k in r.tpr_at_fpr}, key=float, reverse=True)
+    fprs = sorted({k for e in results.defenses for r in e.attacks.values() for k in r.tpr_at_fpr}, key=float,
+                  reverse=True)
     w.writerow(["defense", "test_accuracy", "train_accuracy", "attack", "auc", "auc_ci_low", "auc_ci_high", "advantage"]
                + [f"tpr_at_fpr_{f}" for f in fprs] + ["n_members", "n_nonmembers"])
     for e in results.defenses:
@@ -219,24 +222,27 @@ def _recorded_primary(results: AuditRecord) -> str:
 def setup_lines(results: AuditRecord) -> List[str]:
     c, sp, v, m = results.config, results.split, results.versions, results.machine or {}
     return [
-        f"Dataset: {results.dataset} (input {'x'.join(str(d) for d in results.input_shape)}, {len(results.class_names)} classes), "
-        f"split seed {sp.seed}, split SHA-256 {sp.hash[:16]}...",
+        f"Dataset: {results.dataset} (input {'x'.join(str(d) for d in results.input_shape)}, "
+        f"{len(results.class_names)} classes), split seed {sp.seed}, split SHA-256 {sp.hash[:16]}...",
         f"Members {sp.n_members}, non-members {sp.n_nonmembers}, test {sp.n_test} "
         f"(test from the {'test set' if sp.test_source == 'test' else 'training pool'}).",
-        f"Target models: {'ConvNet' if len(results.input_shape) == 3 else 'MLP'} width {c['train']['width']}, depth {c['train']['depth']}. "
-        "The undefended model is trained on real data as it would be deployed (the real-data recipe: cross-entropy to "
-        "convergence); a model trained on a distilled set keeps FRePo's evaluation protocol, and the random subset of the "
-        "same size is trained with that same protocol, as \"No Free Lunch in 'Privacy for Free'\" prescribes; DP-SGD has its "
-        "own recipe (see the recipe table).",
-        *([f"Your model {c['model']} replaces that network (not in FRePo's pool nor dpsgd-linear): see the recipe table."] if c.get("model") else []),
-        f"FRePo: pool ConvNet width {c['distill']['width']}, depth {c['distill']['depth']}, {c['distill']['pool_norm']} norm, "
-        f"real batch {c['distill']['batch_real']}, pool {c['distill']['pool_size']}, {c['distill']['steps']} outer steps.",
-        f"Reference runs per defense: {c['references']} (LiRA / RMIA, leave-one-out over complementary pairs of runs); targets per defense: "
-        f"{c['targets']}; bootstrap resamples: {c['bootstrap']}; seed {c['seed']}. " + reference_note(c['references']),
-        f"Primary attack, declared before scoring: {_recorded_primary(results)}; attack on a "
-        f"released set: {c['release_attack']}. The epsilon lower bounds use one-sided Clopper-Pearson "
-        f"intervals at {100 * c['confidence']:.0f}% confidence, the threshold chosen on one half of the examples and "
-        "the bound computed on the other; they treat the examples of one training run as independent trials, which makes them "
+        f"Target models: {'ConvNet' if len(results.input_shape) == 3 else 'MLP'} width {c['train']['width']}, depth "
+        f"{c['train']['depth']}. The undefended model is trained on real data as it would be deployed (the real-data "
+        "recipe: cross-entropy to convergence); a model trained on a distilled set keeps FRePo's evaluation protocol, "
+        "and the random subset of the same size is trained with that same protocol, as \"No Free Lunch in 'Privacy for "
+        "Free'\" prescribes; DP-SGD has its own recipe (see the recipe table).",
+        *([f"Your model {c['model']} replaces that network (not in FRePo's pool nor dpsgd-linear): "
+           "see the recipe table."] if c.get("model") else []),
+        f"FRePo: pool ConvNet width {c['distill']['width']}, depth {c['distill']['depth']}, "
+        f"{c['distill']['pool_norm']} norm, real batch {c['distill']['batch_real']}, pool {c['distill']['pool_size']}, "
+        f"{c['distill']['steps']} outer steps.",
+        f"Reference runs per defense: {c['references']} (LiRA / RMIA, leave-one-out over complementary pairs of runs); "
+        f"targets per defense: {c['targets']}; bootstrap resamples: {c['bootstrap']}; "
+        f"seed {c['seed']}. " + reference_note(c['references']),
+        f"Primary attack, declared before scoring: {_recorded_primary(results)}; attack on a released set: "
+        f"{c['release_attack']}. The epsilon lower bounds use one-sided Clopper-Pearson intervals at "
+        f"{100 * c['confidence']:.0f}% confidence, the threshold chosen on one half of the examples and the bound "
+        "computed on the other; they treat the examples of one training run as independent trials, which makes them "
         "evidence rather than proof, and a small bound never shows a defense is private.",
         f"Wall time: {_hours(results)}; machine: {v.get('platform', '?')}, {m.get('cpus', '?')} CPU cores"
         f"{', GPU ' + str(m['gpus']) if m.get('gpus') else ''}.",
@@ -255,7 +261,8 @@ SHOWN_DIFFERENCES = 4  # settings a regenerated-rows line names; the rest are co
 def _setting(v, present: bool = True) -> str:
     if not present:
         return "not recorded"
-    text = "none" if v is None else str(v).lower() if isinstance(v, bool) else f"{v:g}" if isinstance(v, float) else str(v)
+    text = ("none" if v is None else str(v).lower() if isinstance(v, bool) else f"{v:g}" if isinstance(v, float)
+            else str(v))
     return text if len(text) <= 40 else text[:37] + "..."
 
 
@@ -267,7 +274,8 @@ def training_differences(config: Optional[dict], other: Optional[dict]) -> Tuple
     outside the tables (normalisation, model) come first."""
     if not isinstance(config, dict) or not isinstance(other, dict):
         return [], []
-    pairs = [(k, config, other, k) for k in TRAINING_SETTINGS]  # (name, config's table or the configuration, other's, key)
+    # (name, config's table or the configuration, other's, key)
+    pairs = [(k, config, other, k) for k in TRAINING_SETTINGS]
     for t in TRAINING_TABLES:
         a, b = config.get(t), other.get(t)
         if isinstance(a, dict) and isinstance(b, dict):
@@ -298,8 +306,8 @@ def regenerated_line(r: RegeneratedRows, config: Optional[dict] = None) -> str:
     was = "; ".join(part for part in ("replacing the rows of the same name" if r.replaced else "",
                                       f"removing {', '.join(r.dropped)}" if r.dropped else "") if part)
     ver = (r.versions or {}).get("mi-defense", "?")
-    line = (f"Rows {', '.join(r.rows)} were regenerated by a later audit of the same split, reference halves and scoring "
-            f"(mi-defense {ver}){': ' + was if was else ''}; the other rows are unchanged.")
+    line = (f"Rows {', '.join(r.rows)} were regenerated by a later audit of the same split, reference halves and "
+            f"scoring (mi-defense {ver}){': ' + was if was else ''}; the other rows are unchanged.")
     differ, unrecorded = training_differences(r.config, config)
     if differ:
         line += f" Its training settings differ from the other rows' (the set-up above): {_named(differ)}."
@@ -313,12 +321,13 @@ def regenerated_line(r: RegeneratedRows, config: Optional[dict] = None) -> str:
 def reference_note(references: int) -> str:
     """How the number of reference runs limits LiRA and RMIA."""
     if not references:
-        return "Without reference runs LiRA and RMIA cannot run; threshold and trained attacks are much weaker at low FPR."
+        return ("Without reference runs LiRA and RMIA cannot run; threshold and trained attacks are much weaker at "
+                "low FPR.")
     return (f"With {references} reference runs each example has {references // 2} IN and {references // 2} OUT runs: "
             + ("enough for LiRA's per-example variances. " if references >= PER_EXAMPLE_VARIANCE_RUNS else
-               "too few for reliable per-example variances, so LiRA with a fixed (global) variance is the declared attack; "
-               "more runs (64 and up) make LiRA stronger, so these numbers are a lower bound on what an attacker with more "
-               "compute achieves. "))
+               "too few for reliable per-example variances, so LiRA with a fixed (global) variance is the declared "
+               "attack; more runs (64 and up) make LiRA stronger, so these numbers are a lower bound on what an "
+               "attacker with more compute achieves. "))
 
 
 def _hours(results: AuditRecord) -> str:
@@ -326,4 +335,5 @@ def _hours(results: AuditRecord) -> str:
     total = sum(v for v in (t.get("training_seconds_all_runs") or {}).values() if v)
     if not total:
         return "not recorded"
-    return f"{total / 3600:.2f} h of training over all runs (run times summed), {t.get('scoring_seconds', 0) / 60:.1f} min of scoring"
+    return (f"{total / 3600:.2f} h of training over all runs (run times summed), "
+            f"{t.get('scoring_seconds', 0) / 60:.1f} min of scoring")

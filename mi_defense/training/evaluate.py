@@ -23,7 +23,8 @@ def predict(model, x: np.ndarray, batch: int = 1000, features: bool = False) -> 
     fn = model.features if features else model
     f = tf.function(lambda b: fn(b, training=False))
     outs = [f(tf.constant(x[i:i + batch], tf.float32)).numpy() for i in range(0, len(x), batch)]
-    return np.concatenate(outs) if outs else np.zeros((0, model.feature_dim if features else model.config["num_classes"]), np.float32)
+    return (np.concatenate(outs) if outs
+            else np.zeros((0, model.feature_dim if features else model.config["num_classes"]), np.float32))
 
 
 def accuracy(model, x: np.ndarray, y: np.ndarray) -> float:
@@ -33,12 +34,13 @@ def accuracy(model, x: np.ndarray, y: np.ndarray) -> float:
 def check_batched(cfg: TrainConfig, x: np.ndarray) -> None:
     """Refuse ``batched`` training of models ``stacked.train_models`` cannot train together."""
     if not stackable(cfg, x):
-        raise UserError(f"batched (--batched) trains ConvNets without normalisation on images only (norm is '{cfg.norm}'); "
-                        "train the models one at a time")
+        raise UserError("batched (--batched) trains ConvNets without normalisation on images only "
+                        f"(norm is '{cfg.norm}'); train the models one at a time")
 
 
 def evaluate_set(x: np.ndarray, y_targets: np.ndarray, x_test: np.ndarray, y_test: np.ndarray, num_classes: int,
-                 cfg: TrainConfig, models: int = 3, progress: bool = True, batched: bool = False, on_model=None) -> dict:
+                 cfg: TrainConfig, models: int = 3, progress: bool = True, batched: bool = False,
+                 on_model=None) -> dict:
     """Train ``models`` fresh models on ``(x, y_targets)``; test accuracy of each.
     ``batched`` trains them together in one graph (``stacked.train_models``; the same models).
     ``on_model()``, when given, is called after each model is measured (progress and estimates)."""

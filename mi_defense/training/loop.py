@@ -66,19 +66,21 @@ def check_user_model(model, x: np.ndarray, num_classes: int) -> None:
     from mi_defense.errors import UserError
 
     if not isinstance(model, tf.keras.Model):
-        raise UserError(f"expected a tf.keras.Model, got {type(model).__name__}; build one with tf.keras.Sequential or the functional API")
+        raise UserError(f"expected a tf.keras.Model, got {type(model).__name__}; "
+                        "build one with tf.keras.Sequential or the functional API")
     try:
         out = model(tf.constant(x[:1], tf.float32), training=False)
     except (ValueError, TypeError, tf.errors.InvalidArgumentError) as exc:
-        raise UserError(f"the model does not take inputs of shape {tuple(x.shape[1:])} ({str(exc).splitlines()[0][:120]}); "
-                        "give it that input shape") from None
+        raise UserError(f"the model does not take inputs of shape {tuple(x.shape[1:])} "
+                        f"({str(exc).splitlines()[0][:120]}); give it that input shape") from None
     if len(out.shape) != 2 or out.shape[-1] != num_classes:
-        raise UserError(f"the model's output has shape {tuple(out.shape)}, expected (batch, {num_classes}): end it with "
-                        f"Dense({num_classes}) and no softmax")
+        raise UserError(f"the model's output has shape {tuple(out.shape)}, expected (batch, {num_classes}): "
+                        f"end it with Dense({num_classes}) and no softmax")
 
 
 def train_model(x: np.ndarray, y: np.ndarray, num_classes: int, cfg: TrainConfig,
-                progress: bool = False, desc: str = "train", on_step: Optional[Callable[[int, tf.keras.Model], None]] = None,
+                progress: bool = False, desc: str = "train",
+                on_step: Optional[Callable[[int, tf.keras.Model], None]] = None,
                 model: Optional[tf.keras.Model] = None):
     """Train a fresh model on inputs ``x`` and float targets ``y`` (N, C); return it.
     ``model``: a Keras model of the caller's to train instead of the package's ConvNet

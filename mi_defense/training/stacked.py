@@ -63,7 +63,8 @@ def train_models(xs: Sequence[np.ndarray], ys: Sequence[np.ndarray], num_classes
     n = len(xs[0])
     steps = resolve_steps(cfg, n)
     batch = min(n, cfg.batch)
-    models = [build_model(xs[0].shape[1:], num_classes, width=cfg.width, depth=cfg.depth, norm="none", seed=s) for s in seeds]
+    models = [build_model(xs[0].shape[1:], num_classes, width=cfg.width, depth=cfg.depth, norm="none", seed=s)
+              for s in seeds]
     flat = [[v for pair in _layers(m) for v in pair] for m in models]
     w = [tf.Variable(np.stack([f[i].numpy() for f in flat])) for i in range(len(flat[0]))]
     m_ = [tf.Variable(tf.zeros_like(v)) for v in w]
@@ -80,13 +81,15 @@ def train_models(xs: Sequence[np.ndarray], ys: Sequence[np.ndarray], num_classes
 
     @tf.function
     def train_step(step):
-        pairs = [draw_batch(x_all[r], y_all[r], batch, tf.stack([seed_t[r], step]), aug_mode, rgb) for r in range(r_models)]
+        pairs = [draw_batch(x_all[r], y_all[r], batch, tf.stack([seed_t[r], step]), aug_mode, rgb)
+                 for r in range(r_models)]
         xb = tf.stack([p[0] for p in pairs])
         yb = tf.stack([p[1] for p in pairs])
         with tf.GradientTape() as tape:
             out = tf.vectorized_map(lambda a: _forward(a[0], a[1], pad_first), (list(w), xb))
             per_example = loss_fn(tf.reshape(out, [-1, num_classes]), tf.reshape(yb, [-1, num_classes]))
-            loss = tf.reduce_sum(tf.reduce_mean(tf.reshape(per_example, [r_models, -1]), axis=1))  # model r's gradient is its own
+            # model r's gradient is its own
+            loss = tf.reduce_sum(tf.reduce_mean(tf.reshape(per_example, [r_models, -1]), axis=1))
         grads = tape.gradient(loss, w)
         t = tf.cast(step + 1, tf.float32)
         alpha = lr_at(step) * tf.sqrt(1.0 - tf.pow(b2, t)) / (1.0 - tf.pow(b1, t))
