@@ -33,6 +33,7 @@ from mi_defense.auditing import canary_record, plan, scoring, signals
 from mi_defense.auditing.cache import RunCache
 from mi_defense.auditing.compute import compute_runs
 from mi_defense.auditing.plan import RunId
+from mi_defense.auditing.record import AuditRecord
 from mi_defense.auditing.setup import AuditSetup, prepare
 from mi_defense.config import DefenseSpec
 from mi_defense.config.audit import AuditConfig
@@ -127,6 +128,7 @@ class Audit:
         """Score every cached run and write the per-example scores, the artifacts,
         ``signals.npz`` and, last, ``results.json``; ``counts``: what ``run`` trained."""
         scored = scoring.score(self.setup, self.cache, counts, canary_record.load_canaries(self.out))
+        AuditRecord.from_json(scored.results)  # the record the report reads, checked before anything is written
         for path, arrays in scored.files.items():
             write_npz(self.out / path, **arrays)
         signals.save(signals.path_in(self.out), **scored.signals)
