@@ -25,7 +25,8 @@ from mi_defense.io import read_json, write_json
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[1],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("base", type=Path)
     p.add_argument("new", type=Path)
     p.add_argument("--drop", action="append", default=[], metavar="NAME", help="a row of BASE to remove (repeatable)")
@@ -33,11 +34,12 @@ def main(argv=None) -> int:
     try:
         base = migrate(read_json(a.base / "results.json", "audit results"))
         new = migrate(read_json(a.new / "results.json", "audit results"))
+        AuditRecord.from_json(base), AuditRecord.from_json(new)  # both readable before they are merged
         merged = merge.merge_results(base, new, a.drop)
         AuditRecord.from_json(merged)  # the merged record must read back before anything is replaced
         old = signals.path_in(a.base)
         sig = merge.merge_signals(signals.load(old) if old.is_file() else None, signals.load(signals.path_in(a.new)),
-                                  keep=[e["key"] for e in merged["defenses"]])
+                                  keep=[e.get("key") for e in merged["defenses"]])
         signals.save(old, **sig)
         write_json(a.base / "results.json", merged)
         mi_defense.report(a.base)

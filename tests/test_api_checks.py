@@ -173,3 +173,14 @@ def _keys(d):
         yield k
         if isinstance(v, dict):
             yield from _keys(v)
+
+
+def test_a_subset_larger_than_a_class_of_the_members_is_a_one_line_error():
+    from types import SimpleNamespace
+
+    from mi_defense.distillation.evaluation import _random_subset
+
+    ds = SimpleNamespace(y_train=np.array([0, 0, 0, 1]), num_classes=2, class_names=["cat", "dog"],
+                         x_train=np.zeros((4, 2, 2, 1), np.uint8))
+    with pytest.raises(UserError, match=r"2 members per class.*fewer of class dog$|fewer of class dog;"):
+        _random_subset(ds, SimpleNamespace(members=np.arange(4)), 4, lambda x: x, 0, "distilled.npz")

@@ -145,3 +145,16 @@ def test_a_merged_committed_record_says_its_regenerated_settings_in_the_set_up()
     assert last.startswith(f"Rows {new['defenses'][0]['name']} were regenerated") and "(mi-defense 9.9)" in last
     assert (f"train.width {new['config']['train']['width']} (the other rows: {base['config']['train']['width']})."
             in last)
+
+
+def test_a_row_both_regenerated_and_dropped_is_refused():
+    with pytest.raises(UserError, match="both a regenerated row and a row to drop"):
+        merge.merge_results(record(["none", "dpsgd:eps=8"]), record(["dpsgd:eps=8"]), drop=["dpsgd:eps=8"])
+
+
+def test_augment_spellings_of_one_mode_are_not_a_difference():
+    from mi_defense.reporting.tables import training_differences
+
+    assert training_differences({"train": {"augment": "dsa"}}, {"train": {"augment": True}}) == ([], [])
+    differ, _ = training_differences({"train": {"augment": "none"}}, {"train": {"augment": True}})
+    assert differ == ["train.augment none (the other rows: true)"]

@@ -24,6 +24,7 @@
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
@@ -37,7 +38,7 @@ from mi_defense.auditing.record import AuditRecord
 from mi_defense.auditing.setup import AuditSetup, prepare
 from mi_defense.config import DefenseSpec
 from mi_defense.config.audit import AuditConfig
-from mi_defense.io import clean_stale_temp, write_json, write_npz
+from mi_defense.io import clean_stale_temp, to_json, write_json, write_npz
 
 if TYPE_CHECKING:
     from mi_defense.auditing.executors import Executor
@@ -128,7 +129,8 @@ class Audit:
         """Score every cached run and write the per-example scores, the artifacts,
         ``signals.npz`` and, last, ``results.json``; ``counts``: what ``run`` trained."""
         scored = scoring.score(self.setup, self.cache, counts, canary_record.load_canaries(self.out))
-        AuditRecord.from_json(scored.results)  # the record the report reads, checked before anything is written
+        # the record the report reads, as it will be written (non-finite numbers as null), checked before any write
+        AuditRecord.from_json(json.loads(to_json(scored.results)))
         for path, arrays in scored.files.items():
             write_npz(self.out / path, **arrays)
         signals.save(signals.path_in(self.out), **scored.signals)

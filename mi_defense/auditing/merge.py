@@ -59,6 +59,10 @@ def merge_results(base: dict, new: dict, drop: Sequence[str] = ()) -> dict:
     if missing:
         raise UserError(f"no row {', '.join(missing)} to drop; the rows are {', '.join(names)}")
     fresh = {e["name"]: e for e in new["defenses"]}
+    both = [d for d in drop if d in fresh]
+    if both:
+        raise UserError(f"{', '.join(both)} is both a regenerated row and a row to drop; drop only the rows the new "
+                        "ones supersede")
     out = copy.deepcopy(base)
     rows, replaced = [], []
     for e in out["defenses"]:

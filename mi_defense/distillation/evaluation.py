@@ -127,6 +127,11 @@ def _random_subset(ds, split: Optional[Split], n: int, transform, seed: int, dis
     rng = np.random.default_rng(seed)
     ym = ds.y_train[split.members]
     per = n // ds.num_classes
+    short = [ds.class_names[c] for c in range(ds.num_classes) if np.count_nonzero(ym == c) < per]
+    if short:
+        raise UserError(f"the random subset takes {per} members per class, and the distillation's members hold "
+                        f"fewer of class {', '.join(map(str, short[:5]))}; compare with a smaller set or distil more "
+                        "members")
     pos = np.concatenate([rng.choice(np.flatnonzero(ym == c), per, replace=False) for c in range(ds.num_classes)])
     xs = transform(ds.x_train[split.members[pos]])
     return xs, targets_for(ym[pos], ds.num_classes), [int(i) for i in split.members[pos]]

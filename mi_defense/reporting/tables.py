@@ -9,6 +9,8 @@ from typing import List, Optional, Tuple
 from attacks.lira import PER_EXAMPLE_VARIANCE_RUNS
 from attacks.metrics import MAIN_FPR
 from mi_defense.auditing.record import AttackSummary, AuditRecord, DefenseEntry, RegeneratedRows
+from mi_defense.config.train import augment_name
+from mi_defense.errors import UserError
 
 FPR_MAIN = MAIN_FPR
 
@@ -266,6 +268,17 @@ def _setting(v, present: bool = True) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+def _same_setting(key: str, a, b) -> bool:
+    """Whether two recorded values of ``key`` are one setting: ``augment`` compares the modes its
+    spellings name (``true`` is ``dsa``, as ``config.augment_name`` reads older records)."""
+    if key == "augment" and a is not None and b is not None:
+        try:
+            return augment_name(a, key) == augment_name(b, key)
+        except UserError:
+            return a == b
+    return a == b
+
+
 def training_differences(config: Optional[dict], other: Optional[dict]) -> Tuple[List[str], List[str]]:
     """The training settings of ``config`` that differ from ``other``'s, each as
     ``"train.width 64 (the other rows: 32)"``, and those ``other`` does not record (written by an
@@ -284,7 +297,7 @@ def training_differences(config: Optional[dict], other: Optional[dict]) -> Tuple
             pairs.append((t, config, other, t))
     differ, unrecorded = [], []
     for name, a, b, k in pairs:
-        if a.get(k) == b.get(k):  # equal, or absent or null on both sides
+        if _same_setting(k, a.get(k), b.get(k)):  # equal, or absent or null on both sides
             continue
         if k in b or k not in a:
             differ.append(f"{name} {_setting(a.get(k), k in a)} (the other rows: {_setting(b.get(k), k in b)})")
