@@ -89,6 +89,8 @@ def check_writable_dir(path, option: str = "--out") -> Path:
     """Fail early, before any work, when ``path`` cannot hold the outputs."""
     from mi_defense.errors import UserError
 
+    if not isinstance(path, (str, os.PathLike)) or not str(path):
+        raise UserError(f"{option} {path!r} is not a folder path; give one, e.g. 'audit-out'")
     p = Path(path)
     if p.exists() and not p.is_dir():
         raise UserError(f"{option} {p} is a file, not a folder; choose a folder path")
@@ -111,6 +113,8 @@ def check_writable_file(path, option: str = "--json") -> Path:
     """Fail early when the file ``path`` could not be written (checked in its folder)."""
     from mi_defense.errors import UserError
 
+    if not isinstance(path, (str, os.PathLike)) or not str(path):
+        raise UserError(f"{option} {path!r} is not a file path; give one, e.g. 'results.json'")
     p = Path(path)
     if p.is_dir():
         raise UserError(f"{option} {p} is a folder; give a file path")

@@ -184,3 +184,15 @@ def test_a_subset_larger_than_a_class_of_the_members_is_a_one_line_error():
                          x_train=np.zeros((4, 2, 2, 1), np.uint8))
     with pytest.raises(UserError, match=r"2 members per class.*fewer of class dog$|fewer of class dog;"):
         _random_subset(ds, SimpleNamespace(members=np.arange(4)), 4, lambda x: x, 0, "distilled.npz")
+
+
+@pytest.mark.parametrize("bad", [None, 3, ""])
+def test_an_output_path_that_is_not_one_is_a_one_line_error(bad, tmp_path):
+    from mi_defense.io import check_writable_dir, check_writable_file
+
+    with pytest.raises(UserError, match="is not a folder path"):
+        check_writable_dir(bad, "out (--out)")
+    with pytest.raises(UserError, match="is not a file path"):
+        check_writable_file(bad, "json_path (--json)")
+    with pytest.raises(UserError, match="out \\(--out\\) .* is not a folder path"):
+        api.audit(preset="quick", out=bad)

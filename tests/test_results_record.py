@@ -146,3 +146,14 @@ def test_reading_the_record_and_rendering_its_markdown_import_no_tensorflow():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_the_record_holds_its_own_copy():
+    d = _committed(AUDITS[0])
+    rec = AuditRecord.from_json(d)
+    d["config"]["members"] = -1
+    d["defenses"][0]["metadata"]["marker"] = 1
+    out = rec.to_json()
+    assert out["config"]["members"] != -1 and "marker" not in out["defenses"][0]["metadata"]
+    out["config"]["members"] = -2
+    assert rec.to_json()["config"]["members"] != -2

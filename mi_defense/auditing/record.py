@@ -19,6 +19,7 @@ to the current one by ``auditing.migrate`` before they are read.
 """
 from __future__ import annotations
 
+import copy
 from contextvars import ContextVar
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Dict, FrozenSet, List, Optional, Tuple
@@ -319,13 +320,18 @@ class AuditRecord(_Json):
     @classmethod
     def from_json(cls, d: dict) -> "AuditRecord":
         """The record of ``d`` (a ``results.json`` of the current schema: see ``auditing.migrate``),
-        checked before any part of it is built (and so not again when it is constructed)."""
+        checked before any part of it is built (and so not again when it is constructed). The
+        record holds its own copy: changing ``d`` afterwards does not change it."""
         check_results(d)
         token = _READ_CHECKED.set(True)
         try:
-            return super().from_json(d)
+            return super().from_json(copy.deepcopy(d))
         finally:
             _READ_CHECKED.reset(token)
+
+    def to_json(self) -> dict:
+        """The ``results.json`` content, a copy the caller may change without changing the record."""
+        return copy.deepcopy(super().to_json())
 
     def entry(self, name: str) -> DefenseEntry:
         for e in self.defenses:
