@@ -262,18 +262,25 @@ def audit(x=None, y=None, *, x_test=None, y_test=None, config=None, out: Union[s
         from mi_defense.defenses.own_model import register
 
         settings["model"] = model if isinstance(model, str) else register(model)
+    created = None
     if x is not None:
         if settings.get("dataset") is not None:
             raise UserError("give the data as arrays (x, y) or as dataset=..., not both")
+        path = Path(out) / PRIVATE_DIR / "data.npz"
+        created = None if path.is_file() else path
         settings["dataset"] = str(_private_arrays(Path(out), x, y, x_test, y_test))
     elif y is not None or x_test is not None or y_test is not None:
         raise UserError("y, x_test and y_test go with arrays x: give audit(x, y, ...)")
-    if isinstance(config, AuditConfig):
-        cfg = resolve_audit_config(base=config, where="audit()", **settings)
-    elif config is None or isinstance(config, (str, Path)):
-        cfg = resolve_audit_config(preset, config, where="audit()", **settings)
-    else:
-        raise UserError(f"config must be an AuditConfig, a TOML path or None, got {type(config).__name__}")
+    try:
+        if isinstance(config, AuditConfig):
+            cfg = resolve_audit_config(base=config, where="audit()", **settings)
+        elif config is None or isinstance(config, (str, Path)):
+            cfg = resolve_audit_config(preset, config, where="audit()", **settings)
+        else:
+            raise UserError(f"config must be an AuditConfig, a TOML path or None, got {type(config).__name__}")
+    except UserError:
+        _remove_written(created)  # nothing left behind by a call refused for its settings
+        raise
     from mi_defense.auditing.executors import make_executor
 
     results = run_audit(cfg, out, shard=shard, progress=progress, log=log or _quiet,
@@ -296,6 +303,18 @@ def _check_shard(shard) -> Optional[Tuple[int, int]]:
         raise UserError(f"shard {shard!r}: give (i, n), whole numbers with 0 <= i < n, e.g. (0, 4) (--shard 0/4): "
                         "the i-th of n shares of the runs")
     return int(i), int(n)
+
+
+def _remove_written(path: Optional[Path]) -> None:
+    """Remove the arrays file this call wrote (and its folder, when that is left empty)."""
+    if path is None or not path.is_file():
+        return
+    path.unlink()
+    for folder in (path.parent, path.parent.parent):
+        try:
+            folder.rmdir()  # only when empty
+        except OSError:
+            break
 
 
 def _private_arrays(out: Path, x, y, x_test, y_test) -> Path:

@@ -196,3 +196,11 @@ def test_an_output_path_that_is_not_one_is_a_one_line_error(bad, tmp_path):
         check_writable_file(bad, "json_path (--json)")
     with pytest.raises(UserError, match="out \\(--out\\) .* is not a folder path"):
         api.audit(preset="quick", out=bad)
+
+
+def test_arrays_are_not_left_behind_by_a_call_refused_for_its_settings(tmp_path):
+    x = np.zeros((40, 4, 4, 1), np.uint8)
+    y = np.arange(40) % 2
+    with pytest.raises(UserError, match="bogus"):
+        api.audit(x, y, preset="bogus", out=tmp_path / "a")
+    assert not (tmp_path / "a").exists()
