@@ -266,9 +266,9 @@ def audit(x=None, y=None, *, x_test=None, y_test=None, config=None, out: Union[s
     if x is not None:
         if settings.get("dataset") is not None:
             raise UserError("give the data as arrays (x, y) or as dataset=..., not both")
-        path = Path(out) / PRIVATE_DIR / "data.npz"
-        created = None if path.is_file() else path
-        settings["dataset"] = str(_private_arrays(Path(out), x, y, x_test, y_test))
+        path, new_file = _private_arrays(Path(out), x, y, x_test, y_test)
+        created = path if new_file else None
+        settings["dataset"] = str(path)
     elif y is not None or x_test is not None or y_test is not None:
         raise UserError("y, x_test and y_test go with arrays x: give audit(x, y, ...)")
     try:
@@ -317,9 +317,10 @@ def _remove_written(path: Optional[Path]) -> None:
             break
 
 
-def _private_arrays(out: Path, x, y, x_test, y_test) -> Path:
+def _private_arrays(out: Path, x, y, x_test, y_test) -> Tuple[Path, bool]:
     """``out/PRIVATE-do-not-release/data.npz`` holding the arrays (written atomically, kept when
-    it holds them already); a folder whose audit used other arrays is refused."""
+    it holds them already), and whether this call created it; a folder whose audit used other
+    arrays is refused."""
     from mi_defense.io import write_npz
 
     if y is None or (x_test is None) != (y_test is None):
@@ -336,11 +337,12 @@ def _private_arrays(out: Path, x, y, x_test, y_test) -> Path:
             same = set(z.files) == set(arrays) and all(np.array_equal(z[k], v) and z[k].dtype == v.dtype
                                                        for k, v in arrays.items())
         if same:
-            return path
+            return path, False
         if (out / "split.json").is_file():
             raise UserError(f"{out} holds an audit of other arrays; use a new out folder")
+    created = not path.is_file()
     write_npz(path, **arrays)
-    return path
+    return path, created
 
 
 def report(results: Union[AuditResults, str, Path], out: Union[str, Path, None] = None) -> Dict[str, Path]:

@@ -85,13 +85,20 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _as_path(path, option: str, kind: str, example: str) -> Path:
+    """``path`` as a ``Path``; a one-line error when it is not one (None, a number, empty)."""
+    from mi_defense.errors import UserError
+
+    if not isinstance(path, (str, os.PathLike)) or not str(path):
+        raise UserError(f"{option} {path!r} is not a {kind} path; give one, e.g. '{example}'")
+    return Path(path)
+
+
 def check_writable_dir(path, option: str = "--out") -> Path:
     """Fail early, before any work, when ``path`` cannot hold the outputs."""
     from mi_defense.errors import UserError
 
-    if not isinstance(path, (str, os.PathLike)) or not str(path):
-        raise UserError(f"{option} {path!r} is not a folder path; give one, e.g. 'audit-out'")
-    p = Path(path)
+    p = _as_path(path, option, "folder", "audit-out")
     if p.exists() and not p.is_dir():
         raise UserError(f"{option} {p} is a file, not a folder; choose a folder path")
     existing = p
@@ -113,9 +120,7 @@ def check_writable_file(path, option: str = "--json") -> Path:
     """Fail early when the file ``path`` could not be written (checked in its folder)."""
     from mi_defense.errors import UserError
 
-    if not isinstance(path, (str, os.PathLike)) or not str(path):
-        raise UserError(f"{option} {path!r} is not a file path; give one, e.g. 'results.json'")
-    p = Path(path)
+    p = _as_path(path, option, "file", "results.json")
     if p.is_dir():
         raise UserError(f"{option} {p} is a folder; give a file path")
     parent = p.parent

@@ -21,19 +21,12 @@ from typing import Dict, List, Tuple
 import numpy as np
 
 import attacks
-from mi_defense.auditing.plan import RunId
+from mi_defense.auditing.plan import RunId, train_positions
 from mi_defense.auditing.setup import AuditSetup
 from mi_defense.config import DefenseSpec
 from mi_defense.defenses import make_defense
 
 Output = Tuple[dict, Dict[str, np.ndarray]]
-
-
-def train_positions(setup: AuditSetup, run: RunId) -> np.ndarray:
-    """The universe positions ``run`` trains on: the members for a target, its mask's for a reference run."""
-    if run.is_target:
-        return np.arange(setup.n_members)
-    return np.flatnonzero(setup.masks[:, run.index])
 
 
 def compute_run(setup: AuditSetup, spec: DefenseSpec, run: RunId) -> Output:

@@ -38,7 +38,7 @@ from mi_defense.auditing.record import AuditRecord
 from mi_defense.auditing.setup import AuditSetup, prepare
 from mi_defense.config import DefenseSpec
 from mi_defense.config.audit import AuditConfig
-from mi_defense.io import clean_stale_temp, to_json, write_json, write_npz
+from mi_defense.io import clean_stale_temp, to_json, write_json, write_npz, write_text
 
 if TYPE_CHECKING:
     from mi_defense.auditing.executors import Executor
@@ -130,11 +130,12 @@ class Audit:
         ``signals.npz`` and, last, ``results.json``; ``counts``: what ``run`` trained."""
         scored = scoring.score(self.setup, self.cache, counts, canary_record.load_canaries(self.out))
         # the record the report reads, as it will be written (non-finite numbers as null), checked before any write
-        AuditRecord.from_json(json.loads(to_json(scored.results)))
+        text = to_json(scored.results)
+        AuditRecord.from_json(json.loads(text))
         for path, arrays in scored.files.items():
             write_npz(self.out / path, **arrays)
         signals.save(signals.path_in(self.out), **scored.signals)
-        write_json(self.out / "results.json", scored.results)
+        write_text(self.out / "results.json", text)
         return scored.results
 
 

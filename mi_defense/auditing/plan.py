@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import List, Sequence, Tuple
 
+import numpy as np
+
 from mi_defense.config import DefenseSpec
 
 
@@ -51,6 +53,14 @@ def targets(n: int) -> List[RunId]:
 
 def references(n: int) -> List[RunId]:
     return [RunId("ref", m) for m in range(n)]
+
+
+def train_positions(setup, run: RunId) -> np.ndarray:
+    """The universe positions ``run`` trains on (``setup``: the audit's ``AuditSetup``): the
+    members for a target, its mask's for a reference run."""
+    if run.is_target:
+        return np.arange(setup.n_members)
+    return np.flatnonzero(setup.masks[:, run.index])
 
 
 def jobs(specs: Sequence, n_targets: int, n_references: int) -> List[Tuple[object, RunId]]:

@@ -24,18 +24,14 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from mi_defense.auditing.plan import train_positions
 from mi_defense.progress import Phase, duration_text
 
 
-def run_sizes(setup, todo) -> List[int]:
-    """How many examples each run in ``todo`` trains on: the members for a target run, its half
-    of the universe for a reference run."""
-    return [setup.n_members if run.is_target else int(setup.masks[:, run.index].sum()) for _, run in todo]
-
-
 def planned(setup, todo) -> List[Tuple[Phase, ...]]:
-    """The phases of every run in ``todo`` (empty for a defense that does not say its work)."""
-    return [tuple(setup.defenses[spec.key].planned(n)) for (spec, _), n in zip(todo, run_sizes(setup, todo))]
+    """The phases of every run in ``todo``, each on the examples it trains on (``plan.train_positions``);
+    empty for a defense that does not say its work."""
+    return [tuple(setup.defenses[spec.key].planned(len(train_positions(setup, run)))) for spec, run in todo]
 
 
 def describe(todo, phases: Sequence[Tuple[Phase, ...]]) -> str:
