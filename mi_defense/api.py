@@ -193,6 +193,11 @@ def evaluate(distilled: Union[str, Path], dataset: str, *, models: int = 3, pres
     from mi_defense.distillation.evaluation import evaluate_distilled
     from mi_defense.io import check_writable_file
 
+    if not isinstance(distilled, (str, Path)) or not str(distilled):
+        raise UserError(f"distilled must be the path of a distilled.npz, got {distilled!r}")
+    if not isinstance(dataset, str) or not dataset:
+        raise UserError(f"dataset must name the data the set was distilled from (a registered name or an .npz path), "
+                        f"got {dataset!r}")
     Whole(1, description="a whole number >= 1 (train at least one model)").check(models, "models", "evaluate")
     Whole(0, description="a whole number >= 0 (a ConvNet width, or 0 for none)").check(compare_width, "compare_width",
                                                                                        "evaluate")
@@ -251,9 +256,14 @@ def audit(x=None, y=None, *, x_test=None, y_test=None, config=None, out: Union[s
         The results (None for a ``shard``); ``AuditResults.summary()`` is the table the command line prints.
     """
     from mi_defense.auditing import run_audit
+    from mi_defense.auditing.executors import make_executor
     from mi_defense.config import AuditConfig, resolve_audit_config
     from mi_defense.io import check_writable_dir
 
+    if executor_options is not None and not isinstance(executor_options, dict):
+        raise UserError(f"executor_options must be a dict of the executor's settings (e.g. {{'together': 2}}), "
+                        f"got {type(executor_options).__name__}")
+    runner = make_executor(executor, **(executor_options or {}))  # refused before anything is written
     if isinstance(x, (AuditConfig, str, Path)) and y is None and config is None:  # audit(config, out=...), as before
         x, config = None, x
     shard = _check_shard(shard)
@@ -281,10 +291,7 @@ def audit(x=None, y=None, *, x_test=None, y_test=None, config=None, out: Union[s
     except UserError:
         _remove_written(created)  # nothing left behind by a call refused for its settings
         raise
-    from mi_defense.auditing.executors import make_executor
-
-    results = run_audit(cfg, out, shard=shard, progress=progress, log=log or _quiet,
-                        executor=make_executor(executor, **(executor_options or {})))
+    results = run_audit(cfg, out, shard=shard, progress=progress, log=log or _quiet, executor=runner)
     if results is None:  # a shard: nothing scored yet
         return None
     return AuditResults.from_dict(results, out)
@@ -390,6 +397,6 @@ def fetch_dataset(name: str, *, data_dir: Optional[str] = None):
     verified (``Dataset.files``: file -> SHA-256)."""
     from mi_defense.data.registry import REGISTRY, load_dataset
 
-    if name not in REGISTRY:
-        raise UserError(f"unknown dataset '{name}'; use one of {', '.join(REGISTRY)}")
+    if not isinstance(name, str) or name not in REGISTRY:
+        raise UserError(f"unknown dataset {name!r}; give one name, one of {', '.join(REGISTRY)}")
     return load_dataset(name, data_dir)

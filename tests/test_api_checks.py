@@ -204,3 +204,20 @@ def test_arrays_are_not_left_behind_by_a_call_refused_for_its_settings(tmp_path)
     with pytest.raises(UserError, match="bogus"):
         api.audit(x, y, preset="bogus", out=tmp_path / "a")
     assert not (tmp_path / "a").exists()
+
+
+@pytest.mark.parametrize("call, expect", [
+    (lambda out: api.audit(out=out, dataset="digits", executor_options={"unknown": 1}),
+     "executor option\\(s\\) unknown unknown for the local executor; it takes together"),
+    (lambda out: api.audit(out=out, dataset="digits", executor_options=[1]), "executor_options must be a dict"),
+    (lambda out: api.audit(np.zeros((40, 4, 4, 1), np.uint8), np.arange(40) % 2, out=out,
+                           executor_options={"address": "x"}), "unknown for the local executor"),
+    (lambda out: api.evaluate("distilled.npz", None), "dataset must name the data"),
+    (lambda out: api.evaluate(None, "digits"), "distilled must be the path of a distilled.npz"),
+    (lambda out: api.fetch_dataset(["mnist"]), "unknown dataset \\['mnist'\\]; give one name"),
+])
+def test_arguments_of_the_wrong_kind_are_one_line_errors_and_write_nothing(call, expect, tmp_path, no_training):
+    with pytest.raises(UserError, match=expect) as e:
+        call(tmp_path / "out")
+    _one_line(e)
+    assert not (tmp_path / "out").exists()

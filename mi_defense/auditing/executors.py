@@ -24,6 +24,7 @@ cache is the only meeting point. Executors differ only in where the runs are com
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import os
 import pickle
 import time
@@ -221,6 +222,11 @@ EXECUTORS = {"local": LocalExecutor, "ray": RayExecutor}
 def make_executor(name: str, **options) -> Executor:
     """An executor by name (``local`` or ``ray``); ``options`` go to its constructor
     (``together`` for both; ``address``, ``gpus_per_task``, ... for Ray)."""
-    if name not in EXECUTORS:
-        raise UserError(f"--executor '{name}' unknown; use {' or '.join(EXECUTORS)}")
+    if not isinstance(name, str) or name not in EXECUTORS:
+        raise UserError(f"--executor {name!r} unknown; use {' or '.join(EXECUTORS)}")
+    accepted = [p for p in inspect.signature(EXECUTORS[name].__init__).parameters if p != "self"]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise UserError(f"executor option(s) {', '.join(unknown)} unknown for the {name} executor; "
+                        f"it takes {', '.join(accepted)}")
     return EXECUTORS[name](**options)
