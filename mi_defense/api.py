@@ -155,7 +155,7 @@ def distill_dataset(dataset: str = "digits", *, out: Union[str, Path], preset: s
                           tensorboard=tensorboard, keep_checkpoint=keep_checkpoint, log=log or _quiet, **settings)
 
 
-def evaluate(distilled: Union[str, Path], dataset: str, *, models: int = 3, preset: Optional[str] = None,
+def evaluate(distilled: Union[str, Path], dataset: str, *, models: Optional[int] = None, preset: Optional[str] = None,
              data_dir: Optional[str] = None, baseline_subset: bool = False, only_subset: bool = False,
              compare_width: int = 0, batched: bool = False, json_path: Union[str, Path, None] = None,
              progress: bool = False, log: Optional[Callable[[str], None]] = None, **settings) -> dict:
@@ -165,7 +165,8 @@ def evaluate(distilled: Union[str, Path], dataset: str, *, models: int = 3, pres
         distilled: a ``distilled.npz``; the private run record beside it, when present,
             gives the test share of the split and the width and depth it was made with.
         dataset: the dataset it was distilled from.
-        models: fresh models per evaluated set (at least 1).
+        models: fresh models per evaluated set (at least 1; default: 2 for a set distilled at
+            the ``small`` preset's pool width and steps, else 3).
         preset: a ``TRAIN_PRESETS`` name, ``"quick"`` or ``"paper"`` (default: the distillation's
             width and depth).
         data_dir: folder holding dataset copies.
@@ -183,7 +184,8 @@ def evaluate(distilled: Union[str, Path], dataset: str, *, models: int = 3, pres
 
     Returns:
         ``test_accuracy_mean``, ``test_accuracy_std``, ``n_train``, ``models``,
-        ``train_config`` (absent with ``only_subset``); ``at_width`` and ``random_subset``
+        ``train_config`` (absent with ``only_subset``), ``budget`` (``"small"`` or ``"full"``,
+        ``config.EVAL_BUDGETS``); ``at_width`` and ``random_subset``
         when asked for. The subset's training-set indices (members of the private data) are
         never in the result: they are written into the private run record beside the set,
         ``PRIVATE-do-not-release/random-subset-seed<seed>.json``, whose path
@@ -198,7 +200,7 @@ def evaluate(distilled: Union[str, Path], dataset: str, *, models: int = 3, pres
     if not isinstance(dataset, str) or not dataset:
         raise UserError(f"dataset must name the data the set was distilled from (a registered name or an .npz path), "
                         f"got {dataset!r}")
-    Whole(1, description="a whole number >= 1 (train at least one model)").check(models, "models", "evaluate")
+    OrNone(Whole(1, description="a whole number >= 1 (train at least one model)")).check(models, "models", "evaluate")
     Whole(0, description="a whole number >= 0 (a ConvNet width, or 0 for none)").check(compare_width, "compare_width",
                                                                                        "evaluate")
     OrNone(Options(TRAIN_PRESETS)).check(preset, "preset", "evaluate")

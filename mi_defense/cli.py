@@ -242,15 +242,18 @@ def add_evaluate_parser(sub) -> None:
     ev.add_argument("--dataset", default="digits",
                     help="the dataset it was distilled from, for its test split (default: digits)")
     cli_args.data_dir_arg(ev)
-    ev.add_argument("--models", type=int, default=3, help="fresh models per set, for the mean and its spread (default "
-                    "3; FRePo's paper reports 5). Each trains the protocol's steps: a width-32 ConvNet takes about "
-                    "0.1-0.2 s per step on 2 CPU cores, so 3 models x 2000 steps x 2 sets (with --baseline-subset) is "
-                    "about 20 minutes there; the time is printed after the first model")
+    ev.add_argument("--models", type=int, help="fresh models per set, for the mean and its spread. Default sized to "
+                    "the distillation: a set distilled with the small preset (the default below 20 000 members) gets "
+                    "2 models of half the protocol's steps, any other set 3 models of the full protocol (FRePo's "
+                    "paper reports 5). A width-32 ConvNet takes about 0.13 s per step on 2 CPU cores: 2 models x 1000 "
+                    "steps x 2 sets (with --baseline-subset) is about 9 minutes, 3 x 2000 x 2 about 27; the time left "
+                    "is printed after the first model")
     ev.add_argument("--preset", choices=list(TRAIN_PRESETS),
                     help="model width preset (default: the distillation's width)")
     ev.add_argument("--width", type=int, help="ConvNet width of the evaluated models")
     ev.add_argument("--depth", type=int, help="ConvNet depth of the evaluated models")
-    ev.add_argument("--train-steps", type=int, help="override the protocol's 1000/2000/5000 steps")
+    ev.add_argument("--train-steps", type=int, help="override the protocol's 1000/2000/5000 steps (half of them for a "
+                    "set distilled with the small preset)")
     ev.add_argument("--seed", type=int, help="seed of the first model (model k uses seed + k)")
     ev.add_argument("--augment", choices=[m for m in AUGMENT_MODES if m != "auto"],
                     help="the augmentation's parameters: dsa (Differentiable Siamese Augmentation's, the default; "

@@ -24,7 +24,8 @@ from mi_defense.config.distill import CLIP_SPACES, NOISE_INIT_LR, NOISE_INITS, R
 from mi_defense.config.params import (EPSILON, FINITE_POSITIVE, NONNEG, POSITIVE, POSITIVE_WHOLE, AllOf, Constraint,
                                       Interval, OrNone, Options, Satisfies, Whole, check_fields)
 from mi_defense.config.presets import (DISTILL_DP_DEFAULTS, DISTILL_PRESETS, DPSGD_RECIPES, DPSGD_STEPS, DPSGD_TUNING,
-                                       RUN_PRESETS, SMALL_DATA, TRAIN_PRESETS, dpsgd_recipe)
+                                       EVAL_BUDGETS, RUN_PRESETS, SMALL_DATA, TRAIN_PRESETS, EvalBudget, dpsgd_recipe,
+                                       eval_budget)
 from mi_defense.config.toml import (choose_distill_preset, field_names, load_audit_config, load_toml, replace_checked,
                                     resolve_audit_config, resolve_distill_config)
 from mi_defense.config.train import (AUGMENT_ALIASES, AUGMENT_MODES, LOSS_NAMES, NORMS, DPSGDRecipe, RealRecipe,
@@ -39,7 +40,7 @@ __all__ = [
     "EPSILON", "FINITE_POSITIVE", "NONNEG", "POSITIVE", "POSITIVE_WHOLE", "AllOf", "Constraint", "Interval", "OrNone",
     "Options", "Satisfies", "Whole", "check_fields",
     "DISTILL_DP_DEFAULTS", "DISTILL_PRESETS", "DPSGD_RECIPES", "DPSGD_STEPS", "DPSGD_TUNING", "RUN_PRESETS",
-    "SMALL_DATA", "TRAIN_PRESETS", "dpsgd_recipe",
+    "EVAL_BUDGETS", "EvalBudget", "SMALL_DATA", "TRAIN_PRESETS", "dpsgd_recipe", "eval_budget",
     "choose_distill_preset", "field_names", "load_audit_config", "load_toml", "replace_checked", "resolve_audit_config",
     "resolve_distill_config",
     "AUGMENT_ALIASES", "AUGMENT_MODES", "LOSS_NAMES", "NORMS", "DPSGDRecipe", "RealRecipe", "TrainConfig",

@@ -213,10 +213,11 @@ def public_dataset_name(dataset: Dataset) -> Optional[str]:
 
 def distill(dataset: Dataset, split: Split, cfg: DistillConfig, out_dir, resume: bool = False,
             progress: bool = True, tensorboard: bool = False, log=print, stop_after: Optional[int] = None,
-            keep_checkpoint: bool = False) -> dict:
+            keep_checkpoint: bool = False, preset: Optional[str] = None) -> dict:
     """Distil ``split.members`` of ``dataset``; write the release and the private run record
     to ``out_dir`` (module docstring); return the run record. The checkpoint is removed once
-    the set is complete unless ``keep_checkpoint``."""
+    the set is complete unless ``keep_checkpoint``. ``preset``: the distillation preset
+    ``cfg`` came from, kept in the record (``evaluate`` sizes its work by it)."""
     from mi_defense.distillation.record import find_record_file, open_record, record_dir, record_file
     from mi_defense.io import read_json
 
@@ -271,7 +272,7 @@ def distill(dataset: Dataset, split: Split, cfg: DistillConfig, out_dir, resume:
     if not (resume and done_path is not None and read_json(done_path).get("run_hash") == rhash):
         # what a resumed run needs before the first checkpoint: the seed (secret for DP) and the settings
         write_json(record_file(out, "run.json"), {"kind": "frepo-distill-run", "dataset": dataset.name,
-                                                  "config": dataclasses.asdict(cfg),
+                                                  "config": dataclasses.asdict(cfg), "preset": preset,
                                                   "seed": cfg.seed, "split_seed": split.seed, "split_hash": split.hash,
                                                   "run_hash": rhash, "steps_done": 0, "complete": False})
     transform = transform_for(cfg, dataset.x_train)
@@ -293,6 +294,7 @@ def distill(dataset: Dataset, split: Split, cfg: DistillConfig, out_dir, resume:
         "kind": "frepo-distill-run",
         "dataset": dataset.name,
         "config": dataclasses.asdict(cfg),
+        "preset": preset,
         "image_lr": cfg.image_lr,
         "label_lr": cfg.label_rate,
         "seed": cfg.seed,
@@ -384,4 +386,4 @@ def distill_folder(dataset_name: str, out, preset: str = "auto", data_dir: Optio
         log(f"preset auto: {chosen} for {len(split.members)} members (small below {SMALL_DATA} members, quick "
             "otherwise and always with --epsilon); --preset quick|small|paper chooses")
     return distill(ds, split, cfg, out, resume=resume, progress=progress, tensorboard=tensorboard, log=log,
-                   keep_checkpoint=keep_checkpoint)
+                   keep_checkpoint=keep_checkpoint, preset=chosen)

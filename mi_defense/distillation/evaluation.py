@@ -6,23 +6,25 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Optional, Tuple
 
 import numpy as np
 
-from mi_defense.config import TRAIN_PRESETS, OrNone, Options, TrainConfig, replace_checked
+from mi_defense.config import EVAL_BUDGETS, TRAIN_PRESETS, OrNone, Options, TrainConfig, eval_budget, replace_checked
 from mi_defense.data import Split, load_dataset
 from mi_defense.errors import UserError
 from mi_defense.io import write_json
 
 
-def evaluate_distilled(distilled_path, dataset_name: str, models: int = 3, data_dir: Optional[str] = None,
+def evaluate_distilled(distilled_path, dataset_name: str, models: Optional[int] = None, data_dir: Optional[str] = None,
                        preset: Optional[str] = None, json_path=None, baseline_subset: bool = False,
                        progress: bool = True, compare_width: int = 0, batched: bool = False, only_subset: bool = False,
                        log: Callable[[str], None] = print, **overrides) -> dict:
     """Train ``models`` fresh models on the set at ``distilled_path``; their test accuracy
     (``mi_defense.api.evaluate`` documents the arguments and the result's keys; it checks
-    them first). The random subset's member indices go only into the private run record."""
+    them first). ``models`` None, and the steps when no setting gives them, follow the
+    distillation's budget (``config.eval_budget``). The random subset's member indices go
+    only into the private run record."""
     from mi_defense.distillation.artifact import check_compatible, load_distilled
     from mi_defense.distillation.record import record_dir
     from mi_defense.io import check_writable_dir
@@ -36,7 +38,9 @@ def evaluate_distilled(distilled_path, dataset_name: str, models: int = 3, data_
                         "has nothing to compare; give width=W (--width W) to evaluate the subset at width W")
     released = load_distilled(distilled_path)
     x, y = released.x, released.y
-    cfg = _train_config(released, Path(distilled_path).parent, preset, overrides)
+    cfg, budget = _train_config(released, Path(distilled_path).parent, preset, overrides)
+    if models is None:
+        models = EVAL_BUDGETS[budget].models
     if batched:
         check_batched(cfg, x)
     subset = baseline_subset or only_subset
@@ -48,11 +52,11 @@ def evaluate_distilled(distilled_path, dataset_name: str, models: int = 3, data_
     x_test = released.transform(x_test)
     if subset:  # drawn before any training: without the private run record it is refused at once
         xs, ys, members = _random_subset(ds, split, len(x), released.transform, cfg.seed, distilled_path)
-    result = {"distilled": str(distilled_path), "dataset": ds.name,
+    result = {"distilled": str(distilled_path), "dataset": ds.name, "budget": budget,
               "privacy_statement": released.provenance.get("privacy_statement")}
     other_width = bool(compare_width and compare_width != cfg.width)
     sets = (0 if only_subset else 1) + other_width + subset
-    on_model = _announce(sets, models, resolve_steps(cfg, len(x)), cfg.width, len(x), log) if progress else None
+    on_model = _announce(sets, models, resolve_steps(cfg, len(x)), cfg.width, len(x), budget, log) if progress else None
 
     def run(xs, ys, c):
         return evaluate_set(xs, ys, x_test, y_test, ds.num_classes, c, models, progress, batched, on_model)
@@ -82,9 +86,13 @@ def _save_members(folder: Path, split: Split, seed: int, members: list) -> Path:
     return path
 
 
-def _train_config(released, folder: Path, preset: Optional[str], overrides: dict) -> TrainConfig:
+def _train_config(released, folder: Path, preset: Optional[str], overrides: dict) -> Tuple[TrainConfig, str]:
     """The evaluated models' settings: the preset's, else the width and depth the set was
-    distilled with (from its run record or provenance), then ``overrides``."""
+    distilled with (from its run record or provenance), then ``overrides``; and the name of
+    the evaluation budget (``config.EVAL_BUDGETS``). Without a preset, steps or epochs, the
+    steps are the budget's share of FRePo's protocol steps for the set's size."""
+    from mi_defense.training.loop import default_steps
+
     from mi_defense.distillation.record import find_record_file
 
     record = find_record_file(folder, "run.json") or find_record_file(folder, "distill.json")
@@ -93,7 +101,12 @@ def _train_config(released, folder: Path, preset: Optional[str], overrides: dict
     made_with = meta.get("config") or released.provenance.get("settings") or {}
     if not preset and "width" in made_with and "depth" in made_with:
         cfg = dataclasses.replace(cfg, width=made_with["width"], depth=made_with["depth"])
-    return replace_checked(cfg, "evaluate", **overrides)
+    budget = "full" if preset else eval_budget(meta.get("preset"))
+    cfg = replace_checked(cfg, "evaluate", **overrides)
+    share = EVAL_BUDGETS[budget].step_fraction
+    if cfg.steps is None and cfg.epochs is None and share != 1.0:
+        cfg = dataclasses.replace(cfg, steps=max(1, int(round(share * default_steps(len(released.x))))))
+    return cfg, budget
 
 
 def _test_data(ds, distilled_path: Path, dataset_name: str):
@@ -137,13 +150,16 @@ def _random_subset(ds, split: Optional[Split], n: int, transform, seed: int, dis
     return xs, targets_for(ym[pos], ds.num_classes), [int(i) for i in split.members[pos]]
 
 
-def _announce(sets: int, models: int, steps: int, width: int, n: int, log: Callable[[str], None]):
+def _announce(sets: int, models: int, steps: int, width: int, n: int, budget: str, log: Callable[[str], None]):
     """Log the planned evaluation; return the callback that, after the first model, logs the time left."""
     from mi_defense.progress import Estimate
 
     total = sets * models
+    sized = ("budget small: the set was distilled with the small preset, so unless given, 2 models per set and half "
+             "FRePo's protocol steps; --models 3 and --train-steps at the protocol's give the full protocol"
+             if budget == "small" else "FRePo's protocol")
     log(f"evaluate: {total} ConvNet(s) of width {width} ({models} per set, {sets} set(s) of {n} images), {steps} steps "
-        "each; the time they take follows the first model")
+        f"each ({sized}); the time they take follows the first model")
     half = max(1, steps // 2)
     knob = f"steps={half} (--train-steps {half}) halves it" + (f", models={models - 1} (--models {models - 1}) "
                                                               "trains fewer" if models > 1 else "")
