@@ -2,7 +2,7 @@
 # Regenerate the reference audits (reports/<dataset>-cpu) with reports/cpu-reference.toml.
 # Every run is cached in WORK/<dataset>-cpu/cache, so a killed script resumes where it
 # stopped; the finished folder (results, report, signals.npz; not the cache) is copied
-# into reports/ at the end. Usage: sh reports/run-reference-audits.sh [WORK] [DATASET...]
+# into reports/ at the end and the report re-rendered there with its canary audits. Usage: sh reports/run-reference-audits.sh [WORK] [DATASET...]
 cd "$(dirname "$0")/.." || exit 1
 export MI_DEFENSE_DATA="${MI_DEFENSE_DATA:-../shared/data}"
 work="${1:-../audits}"
@@ -15,4 +15,6 @@ for ds in ${@:-mnist fashion_mnist}; do
     for f in results.json results.csv report.md report.html signals.npz split.json training_config.json fig*.png; do
         [ -f "$out/$f" ] && cp "$out/$f" "reports/$ds-cpu/$f"
     done
+    # the report again, beside the canary audits kept in reports/<dataset>-cpu/canaries.json
+    .venv/bin/mi-defense report "reports/$ds-cpu" || exit 1
 done
