@@ -24,7 +24,7 @@ import numpy as np
 
 from mi_defense.auditing.results import AuditResults
 from mi_defense.distillation.artifact import DistilledSet, load_distilled
-from mi_defense.distillation.record import PRIVATE_DIR  # the private run record's folder inside an output folder
+from mi_defense.distillation.record import PRIVATE_DIR  # noqa: F401 (see below)
 from mi_defense.errors import UserError
 
 # The user's API. ``PRIVATE_DIR`` (the private run record's folder name) stays importable
@@ -257,6 +257,7 @@ def audit(x=None, y=None, *, x_test=None, y_test=None, config=None, out: Union[s
     Returns:
         The results (None for a ``shard``); ``AuditResults.summary()`` is the table the command line prints.
     """
+    from mi_defense.api_inputs import check_shard, private_arrays, remove_written
     from mi_defense.auditing import run_audit
     from mi_defense.auditing.executors import make_executor
     from mi_defense.config import AuditConfig, resolve_audit_config
@@ -268,7 +269,7 @@ def audit(x=None, y=None, *, x_test=None, y_test=None, config=None, out: Union[s
     runner = make_executor(executor, **(executor_options or {}))  # refused before anything is written
     if isinstance(x, (AuditConfig, str, Path)) and y is None and config is None:  # audit(config, out=...), as before
         x, config = None, x
-    shard = _check_shard(shard)
+    shard = check_shard(shard)
     check_writable_dir(out, "out (--out)")
     if model is not None:
         from mi_defense.defenses.own_model import register
@@ -278,7 +279,7 @@ def audit(x=None, y=None, *, x_test=None, y_test=None, config=None, out: Union[s
     if x is not None:
         if settings.get("dataset") is not None:
             raise UserError("give the data as arrays (x, y) or as dataset=..., not both")
-        path, new_file = _private_arrays(Path(out), x, y, x_test, y_test)
+        path, new_file = private_arrays(Path(out), x, y, x_test, y_test)
         created = path if new_file else None
         settings["dataset"] = str(path)
     elif y is not None or x_test is not None or y_test is not None:
@@ -291,67 +292,12 @@ def audit(x=None, y=None, *, x_test=None, y_test=None, config=None, out: Union[s
         else:
             raise UserError(f"config must be an AuditConfig, a TOML path or None, got {type(config).__name__}")
     except UserError:
-        _remove_written(created)  # nothing left behind by a call refused for its settings
+        remove_written(created)  # nothing left behind by a call refused for its settings
         raise
     results = run_audit(cfg, out, shard=shard, progress=progress, log=log or _quiet, executor=runner)
     if results is None:  # a shard: nothing scored yet
         return None
     return AuditResults.from_dict(results, out)
-
-
-def _check_shard(shard) -> Optional[Tuple[int, int]]:
-    """``shard`` as ``(i, n)`` of ints, refused unless whole numbers with ``0 <= i < n``."""
-    if shard is None:
-        return None
-    try:
-        i, n = shard
-    except (TypeError, ValueError):
-        i = n = None
-    whole = all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in (i, n))
-    if not (whole and n >= 1 and 0 <= i < n):
-        raise UserError(f"shard {shard!r}: give (i, n), whole numbers with 0 <= i < n, e.g. (0, 4) (--shard 0/4): "
-                        "the i-th of n shares of the runs")
-    return int(i), int(n)
-
-
-def _remove_written(path: Optional[Path]) -> None:
-    """Remove the arrays file this call wrote (and its folder, when that is left empty)."""
-    if path is None or not path.is_file():
-        return
-    path.unlink()
-    for folder in (path.parent, path.parent.parent):
-        try:
-            folder.rmdir()  # only when empty
-        except OSError:
-            break
-
-
-def _private_arrays(out: Path, x, y, x_test, y_test) -> Tuple[Path, bool]:
-    """``out/PRIVATE-do-not-release/data.npz`` holding the arrays (written atomically, kept when
-    it holds them already), and whether this call created it; a folder whose audit used other
-    arrays is refused."""
-    from mi_defense.io import write_npz
-
-    if y is None or (x_test is None) != (y_test is None):
-        raise UserError("give y with x, and x_test with y_test")
-    arrays = {"x_train": np.asarray(x), "y_train": np.asarray(y)}
-    if x_test is not None:
-        arrays.update(x_test=np.asarray(x_test), y_test=np.asarray(y_test))
-    for k in ("y_train", "y_test"):
-        if k in arrays and not np.issubdtype(arrays[k].dtype, np.integer):
-            raise UserError(f"{k.replace('_train', '')} has dtype {arrays[k].dtype}; give integer classes 0..C-1")
-    path = out / PRIVATE_DIR / "data.npz"
-    if path.is_file():
-        with np.load(path, allow_pickle=False) as z:
-            same = set(z.files) == set(arrays) and all(np.array_equal(z[k], v) and z[k].dtype == v.dtype
-                                                       for k, v in arrays.items())
-        if same:
-            return path, False
-        if (out / "split.json").is_file():
-            raise UserError(f"{out} holds an audit of other arrays; use a new out folder")
-    created = not path.is_file()
-    write_npz(path, **arrays)
-    return path, created
 
 
 def report(results: Union[AuditResults, str, Path], out: Union[str, Path, None] = None) -> Dict[str, Path]:

@@ -90,8 +90,8 @@ def test_training_sits_below_distillation_and_its_package_and_recipes_do_not_imp
 # modules of its own layer or of layers below it. ``config`` sits at the bottom, above the
 # utilities every layer may use.
 LAYERS = [
-    ("mi_defense", "mi_defense.api", "mi_defense.api_model", "mi_defense.cli", "mi_defense.cli_bench",
-     "mi_defense.cli_canary", "mi_defense.cli_args", "mi_defense.bench"),
+    ("mi_defense", "mi_defense.api", "mi_defense.api_inputs", "mi_defense.api_model", "mi_defense.cli",
+     "mi_defense.cli_bench", "mi_defense.cli_canary", "mi_defense.cli_args", "mi_defense.bench"),
     ("mi_defense.reporting",),
     ("mi_defense.auditing",),
     ("mi_defense.defenses",),
