@@ -234,7 +234,8 @@ def audit(x=None, y=None, *, x_test=None, y_test=None, config=None, out: Union[s
         out: output folder: ``results.json`` and the cache of every trained run (a second
             call with the same settings retrains nothing).
         preset: ``"quick"`` (small ConvNets, 4 reference runs, minutes on a CPU) or
-            ``"standard"`` (the setting to publish); ignored when ``config`` is an ``AuditConfig``.
+            ``"standard"`` (the setting to publish) or ``"cheap"`` (``standard`` with 4 reference
+            runs and RMIA online declared); ignored when ``config`` is an ``AuditConfig``.
         model: your architecture in place of the package's ConvNet (or MLP), for every model
             the defenses train except FRePo's distillation pool and ``dpsgd-linear``: a function
             ``build(input_shape, num_classes, seed) -> tf.keras.Model`` (uncompiled, logits out)

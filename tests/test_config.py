@@ -67,7 +67,7 @@ def test_run_presets_build_and_importing_config_loads_no_attack_suite_until_aske
     code = ("import sys, mi_defense.config as c\nloaded = 'attacks' in sys.modules\n"
             "print(loaded, [c.resolve_audit_config(p).references for p in c.RUN_PRESETS])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0 and out.stdout.strip() == "False [4, 16]", out.stdout + out.stderr
+    assert out.returncode == 0 and out.stdout.strip() == "False [4, 16, 4]", out.stdout + out.stderr
 
 
 @pytest.mark.parametrize("text", ["none", "subset:n=100", "dpsgd:eps=8,clip=1.5", "frepo:ipc=10,init=noise,lr=0.01"])
