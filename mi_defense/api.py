@@ -16,6 +16,7 @@ message naming the problem and the fix.
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
@@ -197,9 +198,10 @@ def evaluate(distilled: Union[str, Path], dataset: str, *, models: Optional[int]
 
     if not isinstance(distilled, (str, Path)) or not str(distilled):
         raise UserError(f"distilled must be the path of a distilled.npz, got {distilled!r}")
-    if not isinstance(dataset, str) or not dataset:
-        raise UserError(f"dataset must name the data the set was distilled from (a registered name or an .npz path), "
-                        f"got {dataset!r}")
+    if not isinstance(dataset, (str, os.PathLike)) or not str(dataset):
+        raise UserError("dataset must name the data the set was distilled from (a registered name, an .npz file or an "
+                        f"image folder), got {dataset!r}")
+    dataset = str(dataset)
     OrNone(Whole(1, description="a whole number >= 1 (train at least one model)")).check(models, "models", "evaluate")
     Whole(0, description="a whole number >= 0 (a ConvNet width, or 0 for none)").check(compare_width, "compare_width",
                                                                                        "evaluate")

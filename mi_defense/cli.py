@@ -95,12 +95,12 @@ def evaluation_lines(r: dict) -> List[str]:
     lines = []
     if "test_accuracy_mean" in r:
         lines.append(f"distilled set ({r['n_train']} images): {acc(r)} over {r['models']} models of width "
-                     f"{r['train_config']['width']}")
+                     f"{r['train_config']['width']}, {r.get('train_steps', '?')} steps each")
     lines += [f"  under width-{width} evaluation: {acc(b)}" for width, b in r.get("at_width", {}).items()]
     if "random_subset" in r:
         b = r["random_subset"]
         lines.append(f"random real subset ({b['n_train']} images): {acc(b)} over {b['models']} models of width "
-                     f"{b['train_config']['width']}")
+                     f"{b['train_config']['width']}, {b.get('train_steps', '?')} steps each")
     return lines
 
 

@@ -163,15 +163,15 @@ def test_report_renders_through_the_api(tmp_path, capsys, monkeypatch):
 
 def test_evaluate_prints_the_api_result(tmp_path, capsys, monkeypatch):
     row = {"test_accuracy_mean": 0.9, "test_accuracy_std": 0.01, "n_train": 100, "models": 3,
-           "train_config": {"width": 32}}
+           "train_config": {"width": 32}, "train_steps": 7}
     calls = []
     monkeypatch.setattr(api, "evaluate", lambda *a, **k: calls.append((a, k)) or {**row, "random_subset": row})
     assert main(["evaluate", "--distilled", "d.npz", "--dataset", "digits", "--train-steps", "7", "--quiet"]) == 0
     (a, k), = calls
     assert a == ("d.npz", "digits") and k["steps"] == 7 and k["progress"] is False
     assert capsys.readouterr().out.splitlines() == [
-        "distilled set (100 images): test accuracy 90.00 +- 1.00 % over 3 models of width 32",
-        "random real subset (100 images): test accuracy 90.00 +- 1.00 % over 3 models of width 32"]
+        "distilled set (100 images): test accuracy 90.00 +- 1.00 % over 3 models of width 32, 7 steps each",
+        "random real subset (100 images): test accuracy 90.00 +- 1.00 % over 3 models of width 32, 7 steps each"]
 
 
 def test_data_list_prints_every_registered_dataset(capsys):

@@ -64,7 +64,11 @@ def test_given_models_and_steps_override_the_budget(distilled_digits, asked):
 
 
 def test_the_budget_table():
-    assert eval_budget("small") == "small" and eval_budget("quick") == eval_budget(None) == "full"
+    small = {"width": 32, "steps": 1000}
+    assert eval_budget("small", small) == "small" and eval_budget("quick", small) == eval_budget(None, small) == "full"
+    # the small preset with larger settings (--steps 5000, --width 128) is evaluated in full
+    assert eval_budget("small", {"width": 32, "steps": 5000}) == eval_budget("small", {"width": 128, "steps": 500}) \
+        == "full"
     assert EVAL_BUDGETS["small"].models < EVAL_BUDGETS["full"].models
     assert EVAL_BUDGETS["small"].step_fraction == 0.5 and EVAL_BUDGETS["full"].step_fraction == 1.0
 
@@ -75,3 +79,16 @@ def test_the_distillation_records_its_preset(tmp_path):
     distill_dataset("digits", out=tmp_path / "d", steps=2, members=300, progress=False)
     run = json.loads((tmp_path / "d" / "PRIVATE-do-not-release" / "run.json").read_text())
     assert run["preset"] == "small"
+
+
+def test_a_path_names_the_dataset_as_a_string_does(distilled_digits, asked, tmp_path):
+    from pathlib import Path
+
+    from mi_defense.errors import UserError
+
+    _split(distilled_digits)
+    api.evaluate(distilled_digits / "distilled.npz", Path("digits"))  # a registered name as a Path
+    with pytest.raises(UserError, match="no such|not found|does not exist") as e:
+        api.evaluate(distilled_digits / "distilled.npz", tmp_path / "absent.npz")
+    assert "must name the data" not in str(e.value)
+    assert asked == [(3, None)]

@@ -52,3 +52,12 @@ def test_the_cheap_preset_is_standard_with_4_runs_and_the_attack_its_measurement
     at4 = bench["by_count"]["4"]
     assert max(at4, key=lambda n: at4[n]["auc"]["mean"]) == cfg.primary
     assert at4[cfg.primary]["share_of_full_advantage"] >= 0.9
+
+
+def test_the_cheap_presets_declared_attack_gives_way_to_another_reference_count_or_attack_list():
+    from mi_defense.config import resolve_audit_config
+
+    assert resolve_audit_config("cheap", references=64).primary == "lira_online"
+    assert resolve_audit_config("cheap", references=0).primary == "threshold_loss"
+    assert resolve_audit_config("cheap", attacks=["lira_online"]).primary == "lira_online"
+    assert resolve_audit_config("cheap", references=16, primary_attack="rmia_online").primary == "rmia_online"

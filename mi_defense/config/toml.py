@@ -144,6 +144,11 @@ def resolve_audit_config(preset: Optional[str] = "quick", toml=None, where: str 
             base = dataclasses.replace(base, dataset=changes["dataset"], members=None, nonmembers=None,
                                        max_members=base.members or base.max_members)
     cfg = load_audit_config(toml, base) if toml else base
+    if (preset is not None and RUN_PRESETS[preset].get("primary_attack") == cfg.primary_attack
+            and "primary_attack" not in changes and ({"references", "attacks"} & set(changes))):
+        # a preset's declared attack was chosen for its reference count and attack list: another
+        # count or list declares the default for it instead (AuditConfig.primary)
+        cfg = dataclasses.replace(cfg, primary_attack=None)
     model = {k: changes.pop(k) for k in ("width", "depth") if k in changes}
     if model:
         cfg = dataclasses.replace(cfg, train=replace_checked(cfg.train, where, **model),

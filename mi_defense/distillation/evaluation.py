@@ -38,7 +38,8 @@ def evaluate_distilled(distilled_path, dataset_name: str, models: Optional[int] 
                         "has nothing to compare; give width=W (--width W) to evaluate the subset at width W")
     released = load_distilled(distilled_path)
     x, y = released.x, released.y
-    cfg, budget = _train_config(released, Path(distilled_path).parent, preset, overrides)
+    cfg, budget, halved = _train_config(released, Path(distilled_path).parent, preset, overrides)
+    sized = (["the models"] if models is None and budget == "small" else []) + (["the steps"] if halved else [])
     if models is None:
         models = EVAL_BUDGETS[budget].models
     if batched:
@@ -56,7 +57,7 @@ def evaluate_distilled(distilled_path, dataset_name: str, models: Optional[int] 
               "privacy_statement": released.provenance.get("privacy_statement")}
     other_width = bool(compare_width and compare_width != cfg.width)
     sets = (0 if only_subset else 1) + other_width + subset
-    on_model = _announce(sets, models, resolve_steps(cfg, len(x)), cfg.width, len(x), budget, log) if progress else None
+    on_model = _announce(sets, models, resolve_steps(cfg, len(x)), cfg.width, len(x), sized, log) if progress else None
 
     def run(xs, ys, c):
         return evaluate_set(xs, ys, x_test, y_test, ds.num_classes, c, models, progress, batched, on_model)
@@ -86,11 +87,12 @@ def _save_members(folder: Path, split: Split, seed: int, members: list) -> Path:
     return path
 
 
-def _train_config(released, folder: Path, preset: Optional[str], overrides: dict) -> Tuple[TrainConfig, str]:
+def _train_config(released, folder: Path, preset: Optional[str], overrides: dict) -> Tuple[TrainConfig, str, bool]:
     """The evaluated models' settings: the preset's, else the width and depth the set was
-    distilled with (from its run record or provenance), then ``overrides``; and the name of
-    the evaluation budget (``config.EVAL_BUDGETS``). Without a preset, steps or epochs, the
-    steps are the budget's share of FRePo's protocol steps for the set's size."""
+    distilled with (from its run record or provenance), then ``overrides``; the name of the
+    evaluation budget (``config.EVAL_BUDGETS``; a training preset means the full protocol);
+    and whether the steps were cut to the budget's share of FRePo's protocol steps (only
+    when no steps or epochs are given)."""
     from mi_defense.training.loop import default_steps
 
     from mi_defense.distillation.record import find_record_file
@@ -101,12 +103,13 @@ def _train_config(released, folder: Path, preset: Optional[str], overrides: dict
     made_with = meta.get("config") or released.provenance.get("settings") or {}
     if not preset and "width" in made_with and "depth" in made_with:
         cfg = dataclasses.replace(cfg, width=made_with["width"], depth=made_with["depth"])
-    budget = "full" if preset else eval_budget(meta.get("preset"))
+    budget = "full" if preset else eval_budget(meta.get("preset"), meta.get("config") or {})
     cfg = replace_checked(cfg, "evaluate", **overrides)
     share = EVAL_BUDGETS[budget].step_fraction
-    if cfg.steps is None and cfg.epochs is None and share != 1.0:
+    halved = cfg.steps is None and cfg.epochs is None and share != 1.0
+    if halved:
         cfg = dataclasses.replace(cfg, steps=max(1, int(round(share * default_steps(len(released.x))))))
-    return cfg, budget
+    return cfg, budget, halved
 
 
 def _test_data(ds, distilled_path: Path, dataset_name: str):
@@ -150,14 +153,14 @@ def _random_subset(ds, split: Optional[Split], n: int, transform, seed: int, dis
     return xs, targets_for(ym[pos], ds.num_classes), [int(i) for i in split.members[pos]]
 
 
-def _announce(sets: int, models: int, steps: int, width: int, n: int, budget: str, log: Callable[[str], None]):
+def _announce(sets: int, models: int, steps: int, width: int, n: int, sized: list, log: Callable[[str], None]):
     """Log the planned evaluation; return the callback that, after the first model, logs the time left."""
     from mi_defense.progress import Estimate
 
     total = sets * models
-    sized = ("budget small: the set was distilled with the small preset, so unless given, 2 models per set and half "
-             "FRePo's protocol steps; --models 3 and --train-steps at the protocol's give the full protocol"
-             if budget == "small" else "FRePo's protocol")
+    sized = (f"{' and '.join(sized)} sized to the set's small-preset distillation (2 models, half of FRePo's "
+             "protocol steps); models=3 (--models 3) and the protocol's steps (--train-steps) give the full protocol"
+             if sized else "as given, or FRePo's protocol")
     log(f"evaluate: {total} ConvNet(s) of width {width} ({models} per set, {sets} set(s) of {n} images), {steps} steps "
         f"each ({sized}); the time they take follows the first model")
     half = max(1, steps // 2)
