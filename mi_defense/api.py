@@ -166,8 +166,9 @@ def evaluate(distilled: Union[str, Path], dataset: str, *, models: Optional[int]
         distilled: a ``distilled.npz``; the private run record beside it, when present,
             gives the test share of the split and the width and depth it was made with.
         dataset: the dataset it was distilled from.
-        models: fresh models per evaluated set (at least 1; default: 2 for a set distilled at
-            the ``small`` preset's pool width and steps, else 3).
+        models: fresh models per evaluated set (at least 1; default: 2 for a set distilled with
+            the ``small`` preset within its pool width and steps, which also halves the
+            protocol's steps unless ``steps`` is given; else 3).
         preset: a ``TRAIN_PRESETS`` name, ``"quick"`` or ``"paper"`` (default: the distillation's
             width and depth).
         data_dir: folder holding dataset copies.

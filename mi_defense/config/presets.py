@@ -18,8 +18,8 @@ Run presets:
 * ``cheap``: ``standard`` with 4 reference runs (5 runs per defense instead of 17) and RMIA
   online ("Low-Cost High-Power Membership Inference Attacks") as the declared attack, the
   strongest at 4 runs on the measurement it rests on (``CHEAP_EVIDENCE``). What it gives
-  up: about a twentieth of the 16-run attack's AUC advantage on that model, LiRA's
-  per-example variances, and the leave-one-out view over 16 targets (4 instead).
+  up: about a twentieth of the 16-run attack's AUC advantage on that model, and the
+  leave-one-out view over 16 targets (4 instead).
 """
 from __future__ import annotations
 

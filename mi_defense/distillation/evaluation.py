@@ -93,9 +93,8 @@ def _train_config(released, folder: Path, preset: Optional[str], overrides: dict
     evaluation budget (``config.EVAL_BUDGETS``; a training preset means the full protocol);
     and whether the steps were cut to the budget's share of FRePo's protocol steps (only
     when no steps or epochs are given)."""
-    from mi_defense.training.loop import default_steps
-
     from mi_defense.distillation.record import find_record_file
+    from mi_defense.training.loop import default_steps
 
     record = find_record_file(folder, "run.json") or find_record_file(folder, "distill.json")
     meta = json.loads(record.read_text()) if record is not None else {}
