@@ -223,7 +223,7 @@ def make_executor(name: str, **options) -> Executor:
     """An executor by name (``local`` or ``ray``); ``options`` go to its constructor
     (``together`` for both; ``address``, ``gpus_per_task``, ... for Ray)."""
     if not isinstance(name, str) or name not in EXECUTORS:
-        raise UserError(f"--executor {name!r} unknown; use {' or '.join(EXECUTORS)}")
+        raise UserError(f"executor (--executor) {name!r} unknown; use {' or '.join(EXECUTORS)}")
     accepted = [p for p in inspect.signature(EXECUTORS[name].__init__).parameters if p != "self"]
     unknown = sorted(set(options) - set(accepted))
     if unknown:
