@@ -7,8 +7,8 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from mi_defense.errors import UserError
 from mi_defense.distillation.record import PRIVATE_DIR
+from mi_defense.errors import UserError
 
 
 def check_shard(shard) -> Optional[Tuple[int, int]]:

@@ -92,15 +92,13 @@ def evaluation_lines(r: dict) -> List[str]:
     """The lines ``mi-defense evaluate`` prints for a result of ``mi_defense.api.evaluate``."""
     def acc(b):
         return f"test accuracy {100 * b['test_accuracy_mean']:.2f} +- {100 * b['test_accuracy_std']:.2f} %"
-    lines = []
-    if "test_accuracy_mean" in r:
-        lines.append(f"distilled set ({r['n_train']} images): {acc(r)} over {r['models']} models of width "
-                     f"{r['train_config']['width']}, {r.get('train_steps', '?')} steps each")
+    def line(what, b):
+        return (f"{what} ({b['n_train']} images): {acc(b)} over {b['models']} models of width "
+                f"{b['train_config']['width']}, {b.get('train_steps', '?')} steps each")
+    lines = [line("distilled set", r)] if "test_accuracy_mean" in r else []
     lines += [f"  under width-{width} evaluation: {acc(b)}" for width, b in r.get("at_width", {}).items()]
     if "random_subset" in r:
-        b = r["random_subset"]
-        lines.append(f"random real subset ({b['n_train']} images): {acc(b)} over {b['models']} models of width "
-                     f"{b['train_config']['width']}, {b.get('train_steps', '?')} steps each")
+        lines.append(line("random real subset", r["random_subset"]))
     return lines
 
 

@@ -102,7 +102,7 @@ def _train_config(released, folder: Path, preset: Optional[str], overrides: dict
     made_with = meta.get("config") or released.provenance.get("settings") or {}
     if not preset and "width" in made_with and "depth" in made_with:
         cfg = dataclasses.replace(cfg, width=made_with["width"], depth=made_with["depth"])
-    budget = "full" if preset else eval_budget(meta.get("preset"), meta.get("config") or {})
+    budget = "full" if preset else eval_budget(meta.get("preset"), made_with)
     cfg = replace_checked(cfg, "evaluate", **overrides)
     share = EVAL_BUDGETS[budget].step_fraction
     halved = cfg.steps is None and cfg.epochs is None and share != 1.0
