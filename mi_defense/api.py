@@ -76,7 +76,7 @@ def distill(x: np.ndarray, y: np.ndarray, *, ipc: int = 10, steps: Optional[int]
         loss history, versions). ``save`` writes only the public part;
         ``save_private_record`` the rest.
     """
-    from mi_defense.config import resolve_distill_config
+    from mi_defense.config.toml import resolve_distill_preset
     from mi_defense.data.dataset import Dataset
     from mi_defense.distillation.api import (check_distillable, distil_members, make_strategy, release_provenance,
                                              transform_for)
@@ -93,8 +93,8 @@ def distill(x: np.ndarray, y: np.ndarray, *, ipc: int = 10, steps: Optional[int]
     data = Dataset("private set", x, y, None, None, names)  # validates shapes, dtypes and labels
     if seed is None:
         seed = os_seed(31) if settings.get("epsilon") is not None else 0
-    cfg = resolve_distill_config(preset, "distill()", n_members=len(x), ipc=ipc, steps=steps, init=init, seed=seed,
-                                 checkpoint_every=0, **settings)
+    chosen, cfg = resolve_distill_preset(preset, "distill()", n_members=len(x), ipc=ipc, steps=steps, init=init,
+                                         seed=seed, checkpoint_every=0, **settings)
     missing = [names[c] for c in range(n_classes) if np.sum(y == c) < (cfg.ipc if cfg.init == "real" else 1)]
     if missing:
         raise UserError(f"class(es) {', '.join(missing)} have too few images for ipc={cfg.ipc}; lower ipc or add "
@@ -105,7 +105,7 @@ def distill(x: np.ndarray, y: np.ndarray, *, ipc: int = 10, steps: Optional[int]
     res = distil_members(cfg, data.x_train, data.y_train, n_classes, transform, strategy=make_strategy(cfg.strategy),
                          log=log or _quiet, progress=progress)
     public = release_provenance(cfg, res.dp, len(res.init_positions))
-    record = {"kind": "frepo-distill-run", "config": dataclasses.asdict(cfg), "seed": cfg.seed,
+    record = {"kind": "frepo-distill-run", "config": dataclasses.asdict(cfg), "preset": chosen, "seed": cfg.seed,
               "n_members": int(len(x)), "dataset_fingerprint": data.fingerprint(), "steps_done": res.state.step,
               "seconds": time.time() - t0,
               "final_loss": res.state.history[-1]["loss"] if res.state.history else None,

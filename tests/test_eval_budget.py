@@ -5,6 +5,7 @@ steps; any other set, or one without a run record, the full protocol (3 models, 
 the training entry point is replaced by a stub that records what it was asked to train."""
 import json
 
+import numpy as np
 import pytest
 
 import mi_defense.api as api
@@ -79,6 +80,18 @@ def test_the_distillation_records_its_preset(tmp_path):
     distill_dataset("digits", out=tmp_path / "d", steps=2, members=300, progress=False)
     run = json.loads((tmp_path / "d" / "PRIVATE-do-not-release" / "run.json").read_text())
     assert run["preset"] == "small"
+
+
+def test_the_array_api_records_the_preset_it_chose():
+    from sklearn.datasets import load_digits
+
+    from mi_defense.api import distill
+
+    d = load_digits()
+    x = np.round(d.images[:300, :, :, None] * (255 / 16)).astype(np.uint8)
+    released = distill(x, d.target[:300], steps=2)
+    assert released.private["preset"] == "small"  # auto, below 20 000 images: evaluate sizes its budget by it
+    assert "preset" not in released.provenance
 
 
 def test_a_path_names_the_dataset_as_a_string_does(distilled_digits, asked, tmp_path):
