@@ -26,6 +26,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "dp-frepo-disjoint"))
 from run import halves, tuning_split  # noqa: E402
 
+from mi_defense.accounting import epsilon_for  # noqa: E402
 from mi_defense.config import TrainConfig  # noqa: E402
 from mi_defense.data import load_dataset  # noqa: E402
 from mi_defense.data.transforms import Transform  # noqa: E402
@@ -38,7 +39,6 @@ from mi_defense.tfenv import tf  # noqa: E402
 from mi_defense.training.evaluate import evaluate_set  # noqa: E402
 from mi_defense.training.schedules import cosine_lr  # noqa: E402
 from mi_defense.training.targets import centred_onehot  # noqa: E402
-import dp_accounting  # noqa: E402
 
 CACHE = os.environ.get("CACHE", "/tmp/dp-frepo-once-cache")  # raw (noise-free) statistics: private
 eps, K, width, steps = float(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
@@ -60,9 +60,7 @@ delta = 1e-5
 
 
 def eps_of(sigma):
-    acc = dp_accounting.rdp.RdpAccountant()
-    acc.compose(dp_accounting.GaussianDpEvent(sigma), K)
-    return acc.get_epsilon(delta)
+    return epsilon_for(sigma, 1.0, K, delta)  # K full-batch (q = 1) Gaussian releases
 
 
 lo, hi = 0.1, 1000.0
@@ -81,21 +79,23 @@ PROJ = int(os.environ.get("PROJ", "0"))
 MODE = os.environ.get("MODE", "krr")
 projs = [None if not PROJ else tf.constant(np.random.default_rng(77 + k).standard_normal(
     (models[0].feature_dim, PROJ)).astype(np.float32) / np.sqrt(PROJ)) for k in range(K)]
-feat_model = {id(m): k for k, m in enumerate(models)}
+if MODE == "krr" and not PROJ and models[0].feature_dim > 1024:
+    sys.exit(f"MODE=krr needs PROJ (a {models[0].feature_dim}x{models[0].feature_dim} second moment per network is "
+             "too large); set PROJ=64, for example")
 
 
-def feats(m, x):
-    f = m.features(x, training=False)
+def feats(k, x):
+    f = models[k].features(x, training=False)
     if PROJ:
-        f = f @ projs[feat_model[id(m)]]
+        f = f @ projs[k]
     return f / tf.maximum(tf.norm(f, axis=1, keepdims=True), 1e-12)
 
 
 rng = np.random.default_rng(12345)
 Y = centred_onehot(tf.constant(y_m), C).numpy().astype(np.float64)
-stats = []
-t0 = time.time()
-def raw_stats(k, m):
+
+
+def raw_stats(k):
     path = os.path.join(CACHE, f"{dsname}-w{width}-{norm}-k{k}-p{PROJ}.npz")
     if os.path.exists(path):
         z = np.load(path)
@@ -103,7 +103,7 @@ def raw_stats(k, m):
     A = B = S = 0.0
     onehot = np.eye(C)[y_m]
     for i in range(0, n, 2000):
-        f = feats(m, x_m[i:i + 2000]).numpy().astype(np.float64)
+        f = feats(k, x_m[i:i + 2000]).numpy().astype(np.float64)
         if f.shape[1] <= 1024:
             A = A + f.T @ f
         B = B + f.T @ Y[i:i + 2000]
@@ -113,8 +113,10 @@ def raw_stats(k, m):
     return A, B, S
 
 
-for k, m in enumerate(models):
-    A, B, S = raw_stats(k, m)
+stats = []
+t0 = time.time()
+for k in range(K):
+    A, B, S = raw_stats(k)
     if MODE == "dm":
         sd = sigma * np.sqrt(2.0)
         S_hat = S + rng.standard_normal(S.shape) * sd
@@ -144,28 +146,22 @@ LR = 0.01
 
 
 def make_step(k):
-    m = models[k]
     A_k, B_k = stats[k]
+    params = [x_syn] if MODE == "dm" else learn  # distribution matching keeps the labels fixed
 
     @tf.function
     def step(s):
         with tf.GradientTape() as tape:
-            f_s = tf.cast(feats(m, x_syn), tf.float64)
+            f_s = tf.cast(feats(k, x_syn), tf.float64)
             if MODE == "dm":
                 mu = tf.reduce_mean(tf.reshape(f_s, [C, -1, f_s.shape[-1]]), axis=1)  # C x d
                 loss = tf.cast(tf.reduce_sum(tf.square(mu - tf.transpose(A_k))), tf.float32)
-                g = tape.gradient(loss, [x_syn])
-                lr = cosine_lr(s, steps, LR, 0.1)
-                p, m2, v2 = lamb_update(x_syn, g[0], ms[0], vs[0], s + 1, lr, b1=0.9)
-                x_syn.assign(p)
-                ms[0].assign(m2)
-                vs[0].assign(v2)
-                return loss
-            h = krr_readout(f_s, tf.cast(y_syn, tf.float64), 1e-6)  # C x d
-            loss = 0.5 * (tf.linalg.trace(h @ A_k @ tf.transpose(h)) - 2 * tf.linalg.trace(h @ B_k))
-            loss = tf.cast(loss, tf.float32) + label_margin_loss(y_syn, C)
-        g = tape.gradient(loss, learn)
-        for var, gi, mm, vv in zip(learn, g, ms, vs):
+            else:
+                h = krr_readout(f_s, tf.cast(y_syn, tf.float64), 1e-6)  # C x d
+                loss = 0.5 * (tf.linalg.trace(h @ A_k @ tf.transpose(h)) - 2 * tf.linalg.trace(h @ B_k))
+                loss = tf.cast(loss, tf.float32) + label_margin_loss(y_syn, C)
+        g = tape.gradient(loss, params)
+        for var, gi, mm, vv in zip(params, g, ms, vs):
             lr = cosine_lr(s, steps, LR, 0.1)
             p, m2, v2 = lamb_update(var, gi, mm, vv, s + 1, lr, b1=0.9)
             var.assign(p)
