@@ -60,7 +60,7 @@ def _distill_settings(args) -> dict:
                 learn_labels=False if args.no_learn_labels else None, flip=args.flip, seed=args.seed,
                 checkpoint_every=args.checkpoint_every, jit=True if args.jit else None, strategy=args.strategy,
                 pool_norm=args.pool_norm, lr=args.lr, label_lr=args.label_lr, epsilon=args.epsilon, delta=args.delta,
-                clip=args.clip, clip_space=args.clip_space)
+                clip=args.clip, clip_space=args.clip_space, mechanism=args.mechanism, networks=args.networks)
 
 
 def cmd_distill(args) -> int:

@@ -12,7 +12,7 @@ def data_dir_arg(sp) -> None:
 
 
 def add_distill_dp_args(ds) -> None:
-    from mi_defense.config import CLIP_SPACES
+    from mi_defense.config import CLIP_SPACES, MECHANISMS
 
     ds.add_argument("--epsilon", type=float, help="DP-FRePo: release an (epsilon, delta)-differentially private set "
                     "(noise start, per-example clipping, Gaussian noise, RDP accounting); with quick it then defaults "
@@ -23,6 +23,11 @@ def add_distill_dp_args(ds) -> None:
     ds.add_argument("--clip-space", choices=CLIP_SPACES, help="DP-FRePo: clip each example's gradient with respect to "
                     "the KRR readout (default; classes x features entries, so less noise per step) or the synthetic "
                     "features and labels")
+    ds.add_argument("--mechanism", choices=MECHANISMS, help="DP-FRePo: per-step (default; a clipped, noisy KRR "
+                    "gradient at every step) or once (noisy class means under --networks random ConvNets released "
+                    "once, then --steps optimisation steps that spend no privacy)")
+    ds.add_argument("--networks", type=int, help="DP-FRePo --mechanism once: random networks, one release each "
+                    "(default 4)")
 
 
 def add_distill_run_args(ds) -> None:
@@ -62,7 +67,8 @@ def add_audit_args(sp) -> None:
     sp.add_argument("--config", metavar="TOML", help="a TOML file with [audit], [train] and [distill] tables")
     sp.add_argument("--defense", action="append", metavar="SPEC",
                     help="repeatable: none[:epochs=E], subset[:n=K], dpsgd:eps=E[,clip=C,batch=B,steps=S,lr=L], "
-                         "frepo:ipc=K[,init=real,lr=L,steps=S], frepo:ipc=K,eps=E[,clip=C,clip_space=S,init=I] "
+                         "frepo:ipc=K[,init=real,lr=L,steps=S], "
+                         "frepo:ipc=K,eps=E[,clip=C,clip_space=S,init=I,mechanism=M,networks=N] "
                          "(DP-FRePo, from smoothed noise unless init= says otherwise) (default: the preset's; quick: "
                          "none, subset, dpsgd:eps=8,steps=500, frepo:ipc=10)")
     sp.add_argument("--attack", action="append", metavar="NAME",

@@ -5,7 +5,7 @@ construction, their presets, and their resolvers from presets, TOML files and fl
   ``check_fields``; each settings class lists its own in ``_constraints``. ``EPSILON`` is
   the one check of every privacy budget.
 - ``train``: ``TrainConfig``, ``RealRecipe``, ``DPSGDRecipe``
-- ``distill``: ``DistillConfig`` (FRePo and DP-FRePo), ``CLIP_SPACES``
+- ``distill``: ``DistillConfig`` (FRePo and DP-FRePo), ``CLIP_SPACES``, ``MECHANISMS``
 - ``defense``: ``DefenseSpec`` (``dpsgd:eps=8``) and ``check_spec_params``
 - ``audit``: ``AuditConfig``
 - ``presets``: every preset and tuned default, by stage
@@ -20,7 +20,8 @@ first use.
 import importlib
 
 from mi_defense.config.defense import SPELLINGS, DefenseSpec, check_spec_params, spelled
-from mi_defense.config.distill import CLIP_SPACES, NOISE_INIT_LR, NOISE_INITS, REAL_INIT_LR, STRATEGIES, DistillConfig
+from mi_defense.config.distill import (CLIP_SPACES, MECHANISMS, NOISE_INIT_LR, NOISE_INITS, REAL_INIT_LR, STRATEGIES,
+                                      DistillConfig)
 from mi_defense.config.params import (EPSILON, FINITE_POSITIVE, NONNEG, POSITIVE, POSITIVE_WHOLE, AllOf, Constraint,
                                       Interval, OrNone, Options, Satisfies, Whole, check_fields)
 from mi_defense.config.presets import (DISTILL_DP_DEFAULTS, DISTILL_PRESETS, DPSGD_RECIPES, DPSGD_STEPS, DPSGD_TUNING,
@@ -36,7 +37,7 @@ _AUDIT_NAMES = ("AuditConfig", "TRANSFORMS", "changed_settings")  # loaded on fi
 __all__ = [
     "AuditConfig", "TRANSFORMS", "changed_settings",
     "SPELLINGS", "DefenseSpec", "check_spec_params", "spelled",
-    "CLIP_SPACES", "NOISE_INIT_LR", "NOISE_INITS", "REAL_INIT_LR", "STRATEGIES", "DistillConfig",
+    "CLIP_SPACES", "MECHANISMS", "NOISE_INIT_LR", "NOISE_INITS", "REAL_INIT_LR", "STRATEGIES", "DistillConfig",
     "EPSILON", "FINITE_POSITIVE", "NONNEG", "POSITIVE", "POSITIVE_WHOLE", "AllOf", "Constraint", "Interval", "OrNone",
     "Options", "Satisfies", "Whole", "check_fields",
     "DISTILL_DP_DEFAULTS", "DISTILL_PRESETS", "DPSGD_RECIPES", "DPSGD_STEPS", "DPSGD_TUNING", "RUN_PRESETS",

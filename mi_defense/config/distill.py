@@ -19,6 +19,13 @@ CLIP_SPACES = {
     "readout": "the KRR readout (the classes x features map from real features to predictions)",
     "features": "the synthetic features and labels",
 }
+# DP-FRePo's mechanisms: how the private data is read, as the privacy statement names it.
+# Their code: distillation.frepo with distillation.dp (per-step), distillation.once (once).
+MECHANISMS = {
+    "per-step": "a Poisson-subsampled, clipped and noised KRR gradient at every outer step",
+    "once": "noisy per-class mean embeddings under fixed random networks, released once; the set is then optimised "
+            "against them",
+}
 STRATEGIES = ("default", "mirrored")  # tf.distribute: one device, or the real batch split over all GPUs
 DECAY = Interval(float, 0, 1, closed="left")  # the weight of the old value in a moving average
 
@@ -57,17 +64,20 @@ class DistillConfig:
     clip: float = 1.0                # DP-FRePo: per-example bound on the gradient in clip_space
     clip_space: str = "readout"      # DP-FRePo: readout (the KRR's classes x features map)
                                      # | features (synthetic features and labels)
+    mechanism: str = "per-step"      # DP-FRePo: per-step (noisy gradients each step) | once (MECHANISMS)
+    networks: int = 4                # mechanism=once: random networks, one release each
 
     _constraints = {
         **{k: Whole(1) for k in ("ipc", "steps", "width", "depth", "pool_size", "batch_real", "max_online_updates",
-                                 "max_online_batch")},
+                                 "max_online_batch", "networks")},
         "seed": Whole(0), "checkpoint_every": Whole(0),
         "online_lr": POSITIVE, "lr_final_ratio": NONNEG, "reg": NONNEG, "lr": OrNone(POSITIVE),
         "label_lr": OrNone(POSITIVE),
         "pool_norm": Options(NORMS), "strategy": Options(STRATEGIES),
         "init": Options(NOISE_INITS + ("real",),
                         also=(lambda v: str(v).endswith(".npz"), "a path to a public .npz set")),
-        "clip": POSITIVE, "clip_space": Options(CLIP_SPACES), "smooth_sigma": POSITIVE,
+        "clip": POSITIVE, "clip_space": Options(CLIP_SPACES), "mechanism": Options(MECHANISMS),
+        "smooth_sigma": POSITIVE,
         "lamb_b1": DECAY, "pool_bn_momentum": DECAY,
         "epsilon": OrNone(EPSILON), "delta": OrNone(POSITIVE),
     }
@@ -101,6 +111,9 @@ class DistillConfig:
                                 "use init=smooth-noise, noise or a public .npz set")
             if self.strategy != "default":
                 raise UserError("DP-FRePo runs on one device: use strategy=default")
+        if self.mechanism != "per-step" and not self.private:
+            raise UserError(f"mechanism={self.mechanism} is a DP-FRePo mechanism: set epsilon (--epsilon), or leave "
+                            "mechanism at per-step")
         if self.delta is not None and (self.delta >= 1 or self.epsilon is None):
             raise UserError(f"delta={self.delta} needs epsilon set and 0 < delta < 1")
         return self

@@ -28,8 +28,9 @@ class FRePoDefense(Defense):
     name = "frepo"
     _constraints = {"ipc": POSITIVE_WHOLE, "init": None, "steps": POSITIVE_WHOLE, "lr": FINITE_POSITIVE,
                     "learn_labels": None, "epsilon": EPSILON, "clip": FINITE_POSITIVE,
-                    "clip_space": None}  # None: DistillConfig checks it
-    example = "frepo:ipc=10,lr=0.01 or frepo:ipc=10,eps=8"
+                    "clip_space": None, "mechanism": None,  # None: DistillConfig checks it
+                    "networks": POSITIVE_WHOLE}
+    example = "frepo:ipc=10,lr=0.01 or frepo:ipc=10,eps=8 or frepo:ipc=10,eps=1,mechanism=once"
     releases = True
 
     def __init__(self, ctx, **params):
@@ -51,8 +52,11 @@ class FRePoDefense(Defense):
                 changes["init"] = DP_START  # real members are refused under DP; white noise starts worse
         if "clip" in p:
             changes["clip"] = float(p["clip"])
-        if "clip_space" in p:
-            changes["clip_space"] = str(p["clip_space"])
+        for k in ("clip_space", "mechanism"):
+            if k in p:
+                changes[k] = str(p[k])
+        if "networks" in p:
+            changes["networks"] = p["networks"]
         if "learn_labels" in p:
             changes["learn_labels"] = str(p["learn_labels"]).lower() in ("1", "true", "yes")
         return dataclasses.replace(self.ctx.distill, **changes).validate()
@@ -62,7 +66,11 @@ class FRePoDefense(Defense):
         and both defaults changed once (features then readout; white then smoothed noise): a
         cached private run is reused only when it records the space and start now in effect."""
         cfg = self.config(0)
-        return {"clip_space": cfg.clip_space, "init": cfg.init} if cfg.private else {}
+        if not cfg.private:
+            return {}
+        if cfg.mechanism != "per-step":  # named only off the default, so earlier cached runs stay valid
+            return {"mechanism": cfg.mechanism, "networks": cfg.networks, "init": cfg.init}
+        return {"clip_space": cfg.clip_space, "init": cfg.init}
 
     def planned(self, n_train: int) -> list:
         """A distillation (DP steps cost more: per-example clipping), then a training on the synthetic set."""
@@ -70,6 +78,8 @@ class FRePoDefense(Defense):
 
         cfg = self.config(0)
         kind = f"{'DP ' if cfg.private else ''}distillation steps (pool width {cfg.width}, real batch {cfg.batch_real})"
+        if cfg.private and cfg.mechanism == "once":
+            kind = f"release-once DP distillation steps ({cfg.networks} random networks of width {cfg.width})"
         return [Phase("distill", kind, int(cfg.steps)), training_phase(self.ctx.train, cfg.ipc * self.ctx.num_classes)]
 
     def prepare(self, x, y, seed) -> TrainingJob:
@@ -105,8 +115,8 @@ class FRePoDefense(Defense):
                                          "guarantee: the numbers below are empirical attack results, and members "
                                          "copied at initialisation are reported as their own slice."}
         statement = plan.statement(normalisation)
+        detail = {k: getattr(plan, k) for k in ("clip", "clip_space", "sampling_rate", "networks") if hasattr(plan, k)}
         return {"epsilon": plan.epsilon, "target_epsilon": plan.target_epsilon, "delta": plan.delta,
-                "noise_multiplier": plan.noise_multiplier, "clip": plan.clip, "clip_space": plan.clip_space,
-                "sampling_rate": plan.sampling_rate,
+                "noise_multiplier": plan.noise_multiplier, "mechanism": cfg.mechanism, **detail,
                 "privacy_statement": f"DP-FRePo synthetic set of {n_syn} images; the model is trained on it alone. "
                                      + statement}

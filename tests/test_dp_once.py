@@ -1,0 +1,149 @@
+"""DP-FRePo released once (``mechanism=once``): one member's contribution to the released
+statistic, the accountant over the releases, the known answers without noise, and a
+private release that resumes without drawing a second one."""
+import json
+
+import numpy as np
+import pytest
+
+from mi_defense.accounting import epsilon_for
+from mi_defense.config import DistillConfig
+from mi_defense.distillation.dp_once import (SENSITIVITY, OncePlan, class_means, class_sums, krr_loss_from_statistics,
+                                             krr_statistics, matching_loss, noisy_statistics, unit_rows)
+from mi_defense.errors import UserError
+
+CFG = dict(ipc=2, steps=6, width=8, depth=2, batch_real=16, init="noise", epsilon=2.0, mechanism="once", networks=2)
+
+
+def _distiller(x, y, **changes):
+    from mi_defense.distillation.once import OnceDistiller
+
+    cfg = DistillConfig(**{**CFG, **changes})
+    x0 = np.zeros((3 * cfg.ipc, 8, 8, 1), np.float32)
+    return OnceDistiller(cfg, x, y, 3, x0, np.repeat(np.arange(3), cfg.ipc), log=lambda s: None)
+
+
+def _data(n=40, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((n, 8, 8, 1)).astype(np.float32), np.arange(n) % 3
+
+
+def _statistic(d, k=0):
+    """``(S, n)`` of network ``k`` as the release computes them (before noise)."""
+    return d._class_sums(k), np.bincount(d.y_real, minlength=d.num_classes).astype(np.float64)
+
+
+def test_one_member_moves_the_released_statistic_by_at_most_the_sensitivity():
+    x, y = _data()
+    x[5] *= 1e4  # an outlier: the unit-norm embedding bounds it as any other member
+    full = _distiller(x, y)
+    for i in (0, 5, 17):
+        without = _distiller(np.delete(x, i, 0), np.delete(y, i))  # same seed: the same random networks
+        for k in range(2):
+            (s1, n1), (s2, n2) = _statistic(full, k), _statistic(without, k)
+            moved = np.sqrt(((s1 - s2) ** 2).sum() + ((n1 - n2) ** 2).sum())
+            assert moved <= SENSITIVITY
+            assert moved == pytest.approx(SENSITIVITY, rel=1e-6)  # the bound is reached: it is not loose
+
+
+def test_the_release_computes_the_pure_functions_statistic():
+    x, y = _data(seed=1)
+    d = _distiller(x, y)
+    f = d.networks[1].features(d.real.take(np.arange(len(x))), training=False).numpy()
+    s, n = class_sums(unit_rows(f), y, 3)
+    np.testing.assert_allclose(d._class_sums(1), s, rtol=1e-5, atol=1e-6)
+    assert np.array_equal(n, np.bincount(y, minlength=3))
+
+
+def test_the_plan_spends_the_requested_epsilon_over_its_releases():
+    cfg = DistillConfig(epsilon=1.0, mechanism="once", networks=4, init="noise")
+    plan = OncePlan.for_config(cfg, 27000)
+    assert plan.delta == 1e-5 and not plan.delta_from_n
+    assert 0.99 <= plan.epsilon <= 1.0
+    assert plan.epsilon == pytest.approx(epsilon_for(plan.noise_multiplier, 1.0, 4, 1e-5))
+    assert epsilon_for(plan.noise_multiplier, 1.0, 5, 1e-5) > 1.0  # a fifth release would overspend
+    assert plan.noise_std == pytest.approx(plan.noise_multiplier * np.sqrt(2))
+    more = OncePlan.for_config(DistillConfig(epsilon=1.0, mechanism="once", networks=16, init="noise"), 27000)
+    assert more.noise_multiplier > 1.9 * plan.noise_multiplier  # K releases: sigma grows about as sqrt(K)
+    big = OncePlan.for_config(cfg, 54000)
+    assert big.delta_from_n and big.to_json()["n_private_is_public"] and "roughly" in big.statement()
+    assert "not published" in plan.statement() and not plan.to_json()["n_private_is_public"]
+
+
+def test_without_noise_the_statistics_give_the_krr_loss_on_the_real_data():
+    rng = np.random.default_rng(3)
+    f, y, h = rng.standard_normal((50, 6)), rng.standard_normal((50, 4)), rng.standard_normal((4, 6))
+    A, B = krr_statistics(f, y)
+    direct = float(((f @ h.T - y) ** 2).sum())
+    assert krr_loss_from_statistics(h, A, B, float((y ** 2).sum())) == pytest.approx(direct, rel=1e-10)
+
+
+def test_without_noise_the_matching_loss_is_the_distance_between_class_means():
+    rng = np.random.default_rng(4)
+    u_real, y_real = unit_rows(rng.standard_normal((30, 5))), np.arange(30) % 3
+    u_syn, l_syn = unit_rows(rng.standard_normal((6, 5))), np.repeat(np.arange(3), 2)
+    s, n = class_sums(u_real, y_real, 3)
+    s0, n0 = noisy_statistics(s, n, 0.0, np.random.default_rng(0))
+    expect = sum(np.sum((u_syn[l_syn == c].mean(0) - u_real[y_real == c].mean(0)) ** 2) for c in range(3))
+    assert matching_loss(u_syn, l_syn, class_means(s0, n0)) == pytest.approx(expect, rel=1e-12)
+    noisy = noisy_statistics(np.zeros((100, 100)), np.zeros(100), 3.0, np.random.default_rng(1))
+    assert noisy[0].std() == pytest.approx(3.0, rel=0.02) and noisy[1].std() == pytest.approx(3.0, rel=0.3)
+
+
+def test_release_once_needs_epsilon():
+    with pytest.raises(UserError, match="mechanism=once is a DP-FRePo mechanism"):
+        DistillConfig(mechanism="once")
+    with pytest.raises(UserError, match="mechanism"):
+        DistillConfig(mechanism="twice", epsilon=1.0)
+
+
+@pytest.mark.slow
+def test_release_once_resumes_from_its_release_without_drawing_another(tmp_path):
+    x, y = _data(60, seed=2)
+    a, b = _distiller(x, y), _distiller(x, y)
+    a.run(checkpoint=tmp_path / "ck.npz", progress=False, stop_after=3)
+    means, key = a.means.copy(), a.key.copy()
+    b.run(checkpoint=tmp_path / "ck.npz", resume=True, progress=False)
+    assert b.state.step == 6 and np.array_equal(b.key, key) and np.array_equal(b.means, means)
+    a.run(progress=False)
+    np.testing.assert_allclose(b.x_syn.numpy(), a.x_syn.numpy(), rtol=1e-5, atol=1e-6)
+    fresh = _distiller(x, y)
+    fresh.release(progress=False)
+    assert not np.array_equal(fresh.key, key) and not np.allclose(fresh.means, means)  # new noise from the OS
+
+
+@pytest.mark.slow
+def test_distill_cli_with_mechanism_once_writes_a_private_release(tmp_path):
+    from mi_defense.cli import main
+    from mi_defense.distillation.artifact import load_distilled, private_fields
+
+    out = tmp_path / "d"
+    assert main(["distill", "--dataset", "digits", "--ipc", "2", "--steps", "10", "--width", "16", "--epsilon", "1",
+                 "--mechanism", "once", "--networks", "2", "--out", str(out), "--quiet"]) == 0
+    meta = json.loads((out / "PRIVATE-do-not-release" / "run.json").read_text())
+    release = load_distilled(out / "distilled.npz")
+    priv = release.provenance["privacy"]
+    assert priv["mechanism"] == "once" and priv["networks"] == 2 and priv["epsilon"] <= 1.0
+    assert priv["statement"] == meta["privacy_statement"] and "2 full-batch Gaussian releases" in priv["statement"]
+    assert private_fields(release.provenance) == [] and release.x.shape == (20, 8, 8, 1)
+    assert np.all(np.isfinite(release.x)) and not (out / "PRIVATE-do-not-release" / "checkpoint.npz").exists()
+    assert main(["distill", "--dataset", "digits", "--mechanism", "once", "--out", str(tmp_path / "e")]) == 2
+
+
+@pytest.mark.slow
+def test_the_audit_runs_the_release_once_defense_and_records_its_mechanism(tmp_path):
+    from mi_defense.auditing import Audit
+    from tests.test_audit import REF0, tiny_config
+
+    rng = np.random.default_rng(0)
+    data = tmp_path / "tiny.npz"
+    np.savez(data, x_train=rng.standard_normal((300, 12)).astype(np.float32), y_train=np.arange(300) % 10,
+             x_test=rng.standard_normal((60, 12)).astype(np.float32), y_test=np.arange(60) % 10)
+    a = Audit(tiny_config(str(data), defenses=("frepo:ipc=1,eps=8,mechanism=once,networks=2",)), tmp_path / "a",
+              progress=False, log=lambda s: None)
+    spec = a.specs[0]
+    assert a.defenses[spec.key].resolved() == {"mechanism": "once", "networks": 2, "init": "smooth-noise"}
+    a.train_run(spec, REF0)
+    meta = a._load(spec, REF0)["meta"]
+    assert meta["mechanism"] == "once" and meta["networks"] == 2 and meta["epsilon"] <= 8
+    assert "full-batch Gaussian releases" in meta["privacy_statement"] and "clip" not in meta
