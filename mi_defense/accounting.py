@@ -6,8 +6,15 @@ batch in which every private example is included independently with probability 
 ``dp_accounting``'s RDP accountant ("Renyi Differential Privacy", Mironov 2017; the
 subsampled-Gaussian bound of "Renyi Differential Privacy of the Sampled Gaussian
 Mechanism", Mironov, Talwar & Zhang 2019) turns ``(q, sigma, T)`` into ``(epsilon, delta)``.
+
+Without subsampling (``q = 1``, DP-FRePo's release-once mechanism) the composition of ``K``
+Gaussian releases is exactly the Gaussian mechanism with ``mu = sqrt(K) / sigma``, whose
+``(epsilon, delta)`` curve is known in closed form (``gaussian_delta``): tighter than RDP's
+bound, about 8 % less noise for four releases at epsilon 1.
 """
 from __future__ import annotations
+
+import numpy as np
 
 from mi_defense.errors import UserError
 
@@ -42,6 +49,47 @@ def epsilon_for(noise_multiplier: float, q: float, steps: int, delta: float) -> 
     acc = dp_accounting.rdp.RdpAccountant()
     acc.compose(dp_accounting.PoissonSampledDpEvent(q, dp_accounting.GaussianDpEvent(noise_multiplier)), steps)
     return float(acc.get_epsilon(delta))
+
+
+def gaussian_delta(epsilon: float, mu: float) -> float:
+    """The smallest ``delta`` for which a ``mu``-GDP mechanism is ``(epsilon, delta)``-DP:
+
+        delta(epsilon) = Phi(-epsilon/mu + mu/2) - e^epsilon Phi(-epsilon/mu - mu/2)
+
+    ("Gaussian Differential Privacy", Dong, Roth & Su, Corollary 2.13; "Improving the
+    Gaussian Mechanism for Differential Privacy", Balle & Wang, Theorem 8). The Gaussian
+    mechanism of L2 sensitivity ``Delta`` and noise ``sigma Delta`` is ``1/sigma``-GDP, and
+    ``K`` of them compose to ``sqrt(K)/sigma``-GDP exactly."""
+    from scipy.stats import norm
+
+    return float(norm.cdf(-epsilon / mu + mu / 2) - np.exp(epsilon + norm.logcdf(-epsilon / mu - mu / 2)))
+
+
+def composed_gaussian_epsilon(noise_multiplier: float, releases: int, delta: float) -> float:
+    """The exact ``epsilon`` at ``delta`` of ``releases`` Gaussian mechanisms of noise multiplier
+    ``noise_multiplier`` (no subsampling): ``gaussian_delta`` at ``mu = sqrt(releases) / sigma``
+    inverted by bisection (``delta(epsilon)`` decreases in ``epsilon``), rounded up."""
+    mu = np.sqrt(releases) / noise_multiplier
+    lo, hi = 0.0, 1.0
+    while gaussian_delta(hi, mu) > delta:
+        lo, hi = hi, 2.0 * hi
+    while hi - lo > 1e-9 * max(hi, 1e-3):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (lo, mid) if gaussian_delta(mid, mu) <= delta else (mid, hi)
+    return hi
+
+
+def calibrate_composed_gaussian(epsilon: float, releases: int, delta: float, rtol: float = 1e-4) -> float:
+    """Smallest noise multiplier (to a relative ``rtol``, rounded up) for which ``releases``
+    Gaussian releases are ``(epsilon, delta)``-DP (``composed_gaussian_epsilon``)."""
+    ok = lambda s: composed_gaussian_epsilon(s, releases, delta) <= epsilon  # noqa: E731
+    lo, hi = 1e-3, 1.0
+    while not ok(hi):
+        lo, hi = hi, 2.0 * hi
+    while hi - lo > rtol * hi:
+        mid = 0.5 * (lo + hi)
+        lo, hi = (lo, mid) if ok(mid) else (mid, hi)
+    return hi
 
 
 def calibrate_noise(epsilon: float, q: float, steps: int, delta: float, rtol: float = 1e-4) -> float:

@@ -15,10 +15,12 @@ def add_distill_dp_args(ds) -> None:
     from mi_defense.config import CLIP_SPACES, MECHANISMS
 
     ds.add_argument("--epsilon", type=float, help="DP-FRePo: release an (epsilon, delta)-differentially private set "
-                    "(noise start, per-example clipping, Gaussian noise, RDP accounting); with quick it then defaults "
+                    "(noise start; per-example clipping, Gaussian noise and RDP accounting at every step, or "
+                    "--mechanism once); with quick it then defaults "
                     "to --batch-real 1024 and --steps 500, a better signal-to-noise ratio per step, and to --init "
                     "smooth-noise")
-    ds.add_argument("--delta", type=float, help="DP-FRePo: delta, below 1/n (default min(1e-5, 1/n^1.1) for n members)")
+    ds.add_argument("--delta", type=float, help="DP-FRePo: delta, below 1/n (default min(1e-5, 1/n^1.1) for n members; "
+                    "with --mechanism once 1e-5, and required above 35 112 members)")
     ds.add_argument("--clip", type=float, help="DP-FRePo: per-example clipping norm (default 1)")
     ds.add_argument("--clip-space", choices=CLIP_SPACES, help="DP-FRePo: clip each example's gradient with respect to "
                     "the KRR readout (default; classes x features entries, so less noise per step) or the synthetic "

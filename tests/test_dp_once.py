@@ -6,7 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from mi_defense.accounting import epsilon_for
+from mi_defense.accounting import (calibrate_composed_gaussian, composed_gaussian_epsilon, epsilon_for,
+                                   gaussian_delta)
 from mi_defense.config import DistillConfig
 from mi_defense.distillation.dp_once import (SENSITIVITY, OncePlan, class_means, class_sums, krr_loss_from_statistics,
                                              krr_statistics, matching_loss, noisy_statistics, unit_rows)
@@ -18,8 +19,10 @@ CFG = dict(ipc=2, steps=6, width=8, depth=2, batch_real=16, init="noise", epsilo
 def _distiller(x, y, **changes):
     from mi_defense.distillation.once import OnceDistiller
 
+    from mi_defense.distillation.api import noise_start
+
     cfg = DistillConfig(**{**CFG, **changes})
-    x0 = np.zeros((3 * cfg.ipc, 8, 8, 1), np.float32)
+    x0 = noise_start(3 * cfg.ipc, (8, 8, 1), 0.0, 5)
     return OnceDistiller(cfg, x, y, 3, x0, np.repeat(np.arange(3), cfg.ipc), log=lambda s: None)
 
 
@@ -55,19 +58,40 @@ def test_the_release_computes_the_pure_functions_statistic():
     assert np.array_equal(n, np.bincount(y, minlength=3))
 
 
+def test_the_gaussian_curve_has_its_known_values_and_matches_the_pld_accountant():
+    from scipy.stats import norm
+
+    assert gaussian_delta(0.0, 1.0) == pytest.approx(norm.cdf(0.5) - norm.cdf(-0.5), rel=1e-12)  # TV of N(0,1), N(1,1)
+    assert gaussian_delta(1.0, 2.0) == pytest.approx(norm.cdf(0.5) - np.e * norm.cdf(-1.5), rel=1e-12)
+    import dp_accounting
+    from dp_accounting.pld.pld_privacy_accountant import PLDAccountant
+
+    for sigma, k in ((7.46, 4), (2.0, 1), (20.0, 16)):
+        acc = PLDAccountant()
+        acc.compose(dp_accounting.GaussianDpEvent(sigma), k)
+        assert composed_gaussian_epsilon(sigma, k, 1e-5) == pytest.approx(acc.get_epsilon(1e-5), rel=2e-3)
+        # the exact curve is never above the RDP bound it replaces
+        assert composed_gaussian_epsilon(sigma, k, 1e-5) <= epsilon_for(sigma, 1.0, k, 1e-5)
+    s = calibrate_composed_gaussian(1.0, 4, 1e-5)
+    assert composed_gaussian_epsilon(s, 4, 1e-5) <= 1.0 < composed_gaussian_epsilon(s * 0.999, 4, 1e-5)
+
+
 def test_the_plan_spends_the_requested_epsilon_over_its_releases():
     cfg = DistillConfig(epsilon=1.0, mechanism="once", networks=4, init="noise")
     plan = OncePlan.for_config(cfg, 27000)
-    assert plan.delta == 1e-5 and not plan.delta_from_n
+    assert plan.delta == 1e-5
     assert 0.99 <= plan.epsilon <= 1.0
-    assert plan.epsilon == pytest.approx(epsilon_for(plan.noise_multiplier, 1.0, 4, 1e-5))
-    assert epsilon_for(plan.noise_multiplier, 1.0, 5, 1e-5) > 1.0  # a fifth release would overspend
+    assert plan.epsilon == pytest.approx(composed_gaussian_epsilon(plan.noise_multiplier, 4, 1e-5))
+    assert composed_gaussian_epsilon(plan.noise_multiplier, 5, 1e-5) > 1.0  # a fifth release would overspend
     assert plan.noise_std == pytest.approx(plan.noise_multiplier * np.sqrt(2))
     more = OncePlan.for_config(DistillConfig(epsilon=1.0, mechanism="once", networks=16, init="noise"), 27000)
     assert more.noise_multiplier > 1.9 * plan.noise_multiplier  # K releases: sigma grows about as sqrt(K)
-    big = OncePlan.for_config(cfg, 54000)
-    assert big.delta_from_n and big.to_json()["n_private_is_public"] and "roughly" in big.statement()
     assert "not published" in plan.statement() and not plan.to_json()["n_private_is_public"]
+    # a default delta computed from the member count would publish it: above 35 112 members it must be given
+    with pytest.raises(UserError, match="needs delta set"):
+        OncePlan.for_config(cfg, 54000)
+    given = OncePlan.for_config(DistillConfig(epsilon=1.0, mechanism="once", delta=3e-6, init="noise"), 54000)
+    assert given.delta == 3e-6 and given.epsilon <= 1.0
 
 
 def test_without_noise_the_statistics_give_the_krr_loss_on_the_real_data():
@@ -90,26 +114,50 @@ def test_without_noise_the_matching_loss_is_the_distance_between_class_means():
     assert noisy[0].std() == pytest.approx(3.0, rel=0.02) and noisy[1].std() == pytest.approx(3.0, rel=0.3)
 
 
-def test_release_once_needs_epsilon():
+def test_release_once_needs_epsilon_and_a_step_per_network():
     with pytest.raises(UserError, match="mechanism=once is a DP-FRePo mechanism"):
         DistillConfig(mechanism="once")
     with pytest.raises(UserError, match="mechanism"):
         DistillConfig(mechanism="twice", epsilon=1.0)
+    with pytest.raises(UserError, match="steps=2 below networks=4"):
+        DistillConfig(mechanism="once", epsilon=1.0, networks=4, steps=2, init="noise")
+
+
+def test_the_release_adds_the_stated_noise_to_sums_and_counts(monkeypatch):
+    from mi_defense.distillation import once
+
+    x, y = _data(seed=3)
+    d = _distiller(x, y)
+    monkeypatch.setattr(once, "noise_generator", lambda: np.random.default_rng(123))
+    d.release(progress=False)
+    rng, expect = np.random.default_rng(123), []
+    for k in range(2):
+        s, n = _statistic(d, k)
+        expect.append(class_means(s + d.dp.noise_std * rng.standard_normal(s.shape),
+                                  n + d.dp.noise_std * rng.standard_normal(3)))
+    np.testing.assert_allclose(d.means, np.stack(expect), rtol=1e-5, atol=1e-6)
+    assert d.dp.noise_std == pytest.approx(d.dp.noise_multiplier * SENSITIVITY)
+    with pytest.raises(UserError, match="released its statistics already"):
+        d.release(progress=False)
 
 
 @pytest.mark.slow
 def test_release_once_resumes_from_its_release_without_drawing_another(tmp_path):
     x, y = _data(60, seed=2)
     a, b = _distiller(x, y), _distiller(x, y)
+    start = a.x_syn.numpy().copy()
     a.run(checkpoint=tmp_path / "ck.npz", progress=False, stop_after=3)
-    means, key = a.means.copy(), a.key.copy()
+    means = a.means.copy()
     b.run(checkpoint=tmp_path / "ck.npz", resume=True, progress=False)
-    assert b.state.step == 6 and np.array_equal(b.key, key) and np.array_equal(b.means, means)
-    a.run(progress=False)
+    assert b.state.step == 6 and np.array_equal(b.means, means)
+    a.run(progress=False)  # the same distiller continues: it does not release again
+    assert np.array_equal(a.means, means) and a.state.step == 6
     np.testing.assert_allclose(b.x_syn.numpy(), a.x_syn.numpy(), rtol=1e-5, atol=1e-6)
+    assert np.abs(a.x_syn.numpy() - start).max() > 1e-3  # the images moved
+    assert [h["step"] for h in a.state.history] == [6] and np.isfinite(a.state.history[0]["loss"])
     fresh = _distiller(x, y)
     fresh.release(progress=False)
-    assert not np.array_equal(fresh.key, key) and not np.allclose(fresh.means, means)  # new noise from the OS
+    assert not np.allclose(fresh.means, means)  # new noise from the operating system
 
 
 @pytest.mark.slow
@@ -147,3 +195,14 @@ def test_the_audit_runs_the_release_once_defense_and_records_its_mechanism(tmp_p
     meta = a._load(spec, REF0)["meta"]
     assert meta["mechanism"] == "once" and meta["networks"] == 2 and meta["epsilon"] <= 8
     assert "full-batch Gaussian releases" in meta["privacy_statement"] and "clip" not in meta
+
+
+def test_the_new_fields_leave_the_hash_of_per_step_runs_alone():
+    from mi_defense.data.split import Split
+    from mi_defense.distillation.api import run_hash
+
+    sp = Split(np.arange(10), np.zeros(0, np.int64), np.arange(10, 20), "train", 1, "fp")
+    per_step = DistillConfig(epsilon=1.0, init="noise")
+    # checkpoints of per-step runs made before the release-once fields existed still resume
+    assert run_hash(per_step, sp) == run_hash(DistillConfig(epsilon=1.0, init="noise", networks=9), sp)
+    assert run_hash(DistillConfig(epsilon=1.0, init="noise", mechanism="once"), sp) != run_hash(per_step, sp)

@@ -23,8 +23,8 @@ CLIP_SPACES = {
 # Their code: distillation.frepo with distillation.dp (per-step), distillation.once (once).
 MECHANISMS = {
     "per-step": "a Poisson-subsampled, clipped and noised KRR gradient at every outer step",
-    "once": "noisy per-class mean embeddings under fixed random networks, released once; the set is then optimised "
-            "against them",
+    "once": "noisy per-class mean embeddings under fixed random networks, released once; the images are then "
+            "optimised against them (labels fixed, no pool)",
 }
 STRATEGIES = ("default", "mirrored")  # tf.distribute: one device, or the real batch split over all GPUs
 DECAY = Interval(float, 0, 1, closed="left")  # the weight of the old value in a moving average
@@ -114,6 +114,9 @@ class DistillConfig:
         if self.mechanism != "per-step" and not self.private:
             raise UserError(f"mechanism={self.mechanism} is a DP-FRePo mechanism: set epsilon (--epsilon), or leave "
                             "mechanism at per-step")
+        if self.mechanism == "once" and self.steps < self.networks:
+            raise UserError(f"mechanism=once with steps={self.steps} below networks={self.networks} would pay for "
+                            "releases it never uses; use steps >= networks or fewer networks (--networks)")
         if self.delta is not None and (self.delta >= 1 or self.epsilon is None):
             raise UserError(f"delta={self.delta} needs epsilon set and 0 < delta < 1")
         return self

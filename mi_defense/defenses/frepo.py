@@ -78,8 +78,9 @@ class FRePoDefense(Defense):
 
         cfg = self.config(0)
         kind = f"{'DP ' if cfg.private else ''}distillation steps (pool width {cfg.width}, real batch {cfg.batch_real})"
-        if cfg.private and cfg.mechanism == "once":
-            kind = f"release-once DP distillation steps ({cfg.networks} random networks of width {cfg.width})"
+        if cfg.private and cfg.mechanism == "once":  # K passes over the members, then steps on the synthetic set
+            kind = (f"release-once DP distillation steps, after {cfg.networks} passes over the members ("
+                    f"{cfg.networks} random networks of width {cfg.width})")
         return [Phase("distill", kind, int(cfg.steps)), training_phase(self.ctx.train, cfg.ipc * self.ctx.num_classes)]
 
     def prepare(self, x, y, seed) -> TrainingJob:
@@ -102,10 +103,18 @@ class FRePoDefense(Defense):
                 "train_accuracy": accuracy(model, x, y), "seconds": time.time() - t0,
                 **self.recorded(describe(tcfg, len(x_syn), model.train_steps, x.ndim == 4 and x.shape[-1] == 3,
                                          "frepo-protocol", x.ndim == 4), model,
-                                f"; the distillation's pool keeps the package's {'ConvNet' if x.ndim == 4 else 'MLP'} "
-                                f"(width {cfg.width}, depth {cfg.depth}, {cfg.pool_norm} norm)"),
+                                self._pool_text(cfg, x.ndim == 4)),
                 **self._privacy(res.dp, len(x_syn), cfg, self.ctx.normalisation)})
         return TrainingJob(x_syn, y_syn, tcfg, f"train on {len(x_syn)} synthetic", finish)
+
+    @staticmethod
+    def _pool_text(cfg, images: bool) -> str:
+        net = "ConvNet" if images else "MLP"
+        if cfg.private and cfg.mechanism == "once":
+            return (f"; the release-once distillation uses {cfg.networks} random {net}s of width {cfg.width}, depth "
+                    f"{cfg.depth}, never trained")
+        return f"; the distillation's pool keeps the package's {net} (width {cfg.width}, depth {cfg.depth}, " \
+               f"{cfg.pool_norm} norm)"
 
     @staticmethod
     def _privacy(plan, n_syn: int, cfg, normalisation: str) -> dict:

@@ -125,6 +125,7 @@ def initial_set(cfg: DistillConfig, x_members: np.ndarray, y_members: np.ndarray
 
 # Settings that do not change what a step computes; a checkpoint may be resumed with others.
 _RESUMABLE_WITH_OTHER = ("checkpoint_every", "jit", "strategy")
+_ONCE_ONLY = ("mechanism", "networks")
 
 
 def run_hash(cfg: DistillConfig, split: Split) -> str:
@@ -134,6 +135,9 @@ def run_hash(cfg: DistillConfig, split: Split) -> str:
     import json
 
     settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in _RESUMABLE_WITH_OTHER}
+    if cfg.mechanism == "per-step":  # fields added with the release-once mechanism: earlier checkpoints still resume
+        for k in _ONCE_ONLY:
+            settings.pop(k)
     text = json.dumps({"config": settings, "split": split.hash}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 

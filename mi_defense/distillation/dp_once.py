@@ -28,8 +28,12 @@ tuning half (``reports/dp-frepo-once``): 32.8 % with ``(A, B)`` against 92.3 % w
 means, and 35.5 % for ``(A, B)`` with almost no noise, so the objective under random
 features, not only the noise, limits it.
 
-**Accounting.** ``K`` full-batch Gaussian releases, composed by ``dp_accounting``'s RDP
-accountant (``mi_defense.accounting`` at sampling rate 1): ``OncePlan``.
+**Accounting.** ``K`` full-batch Gaussian releases compose exactly to one Gaussian
+mechanism with ``mu = sqrt(K) / sigma`` ("Gaussian Differential Privacy", Dong, Roth & Su),
+whose ``(epsilon, delta)`` curve is closed-form (``mi_defense.accounting.gaussian_delta``):
+``OncePlan``. The default ``delta`` is ``1e-5``, never a function of the number of members
+(that would publish it); with more than 35 112 members, where ``1e-5`` is no longer below
+``1/n^1.1``, ``delta`` must be given.
 """
 from __future__ import annotations
 
@@ -38,11 +42,13 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from mi_defense.accounting import calibrate_noise, check_delta, dp_delta, epsilon_for
+from mi_defense.accounting import calibrate_composed_gaussian, check_delta, composed_gaussian_epsilon, dp_delta
+from mi_defense.errors import UserError
 
 SENSITIVITY = math.sqrt(2.0)  # one member: a unit vector in one class sum, 1 in one class count
 UNIT_MARGIN = 1e-9  # embeddings are scaled to norm 1 - UNIT_MARGIN: rounding never exceeds SENSITIVITY
 NETWORK_NORM = "instance"  # per-image normalisation: one member's embedding depends on that member only
+DEFAULT_DELTA = 1e-5  # public: not derived from the number of members
 
 
 # ---------------------------------------------------------------- pure functions (numpy)
@@ -95,16 +101,24 @@ class OncePlan:
     noise_multiplier: float   # sigma: noise standard deviation sigma * SENSITIVITY per coordinate
     networks: int             # K releases, one per random network
     steps: int                # optimisation steps against the cached statistics (post-processing)
-    delta_from_n: bool = False  # the default delta 1/n^1.1 (below 1e-5 from n = 35 112 on) reveals n roughly
 
     @classmethod
     def for_config(cls, cfg, n_private: int) -> "OncePlan":
         """The plan for ``cfg`` (a ``DistillConfig`` with ``epsilon``) and ``n_private``
-        members (which sets the default delta only)."""
-        delta = check_delta(cfg.delta, n_private, "delta") if cfg.delta is not None else dp_delta(n_private)
-        sigma = calibrate_noise(cfg.epsilon, 1.0, cfg.networks, delta)
-        return cls(epsilon_for(sigma, 1.0, cfg.networks, delta), float(cfg.epsilon), delta, sigma, cfg.networks,
-                   cfg.steps, cfg.delta is None and delta < 1e-5)
+        members, which only checks ``delta`` (below ``1/n``; the default ``DEFAULT_DELTA``
+        needs ``n`` at most 35 112, where it is still below ``1/n^1.1``)."""
+        if cfg.delta is not None:
+            delta = check_delta(cfg.delta, n_private, "delta")
+        elif dp_delta(n_private) < DEFAULT_DELTA:
+            raise UserError(f"mechanism=once with {n_private} members needs delta set (--delta): the default "
+                            f"{DEFAULT_DELTA:g} is not far enough below 1/n, and a default computed from n would "
+                            f"publish n; give a value below 1/N^1.1 for a public upper bound N, e.g. "
+                            f"{dp_delta(10 ** len(str(n_private))):.1g} for N = {10 ** len(str(n_private))}")
+        else:
+            delta = DEFAULT_DELTA
+        sigma = calibrate_composed_gaussian(cfg.epsilon, cfg.networks, delta)
+        return cls(composed_gaussian_epsilon(sigma, cfg.networks, delta), float(cfg.epsilon), delta, sigma,
+                   cfg.networks, cfg.steps)
 
     @property
     def noise_std(self) -> float:
@@ -113,28 +127,26 @@ class OncePlan:
     def statement(self, normalisation: str = "the input normalisation is fixed, not fitted to the private data") -> str:
         """The guarantee in words; ``normalisation`` says how the inputs were normalised."""
         return (f"(epsilon={self.epsilon:.3g}, delta={self.delta:.3g})-differential privacy for each private record "
-                f"under adding or removing one record, by the RDP accountant of dp_accounting over {self.networks} "
-                "full-batch Gaussian releases, one per fixed random ConvNet chosen without private data: the per-class "
-                "sums of the records' unit-norm embeddings and the per-class counts (L2 sensitivity sqrt(2)), with "
-                f"noise multiplier {self.noise_multiplier:.4g}. The synthetic set was then optimised for "
-                f"{self.steps} steps against the noisy class means only (post-processing). {self._count_text()} "
-                "Noise was drawn from the operating system's entropy and is not published. The start copied no "
+                f"under adding or removing one record, for {self.networks} full-batch Gaussian releases, one per "
+                "fixed random network chosen without private data: the per-class sums of the records' unit-norm "
+                "embeddings and the per-class counts (L2 sensitivity sqrt(2)), with noise multiplier "
+                f"{self.noise_multiplier:.4g}; their composition is exactly mu-Gaussian DP with mu = sqrt("
+                f"{self.networks})/{self.noise_multiplier:.4g} (Dong, Roth & Su), converted to (epsilon, delta) in "
+                f"closed form. The synthetic set was then optimised for {self.steps} steps against the noisy class "
+                "means only (post-processing). The number of records is not published (the released counts are "
+                "noisy, and delta does not depend on it). The noise generator was seeded with 128 bits of the "
+                "operating system's entropy, which are not kept. The start copied no "
                 f"member; {normalisation}. The guarantee covers the released synthetic set and everything "
                 "computed from it; the run record kept with the data holder (split, seeds, timings) is not covered "
                 "and must not be released.")
 
-    def _count_text(self) -> str:
-        if self.delta_from_n:
-            return ("The number of records is published only roughly, through the default delta = 1/n^1.1 (set delta "
-                    "to keep it private); the released counts are noisy.")
-        return "The number of records is not published (the released counts are noisy)."
-
     def to_json(self) -> dict:
         return {**asdict(self), "mechanism": "once", "sensitivity": SENSITIVITY,
-                "networks_are": f"random ConvNets of the settings' width and depth, {NETWORK_NORM} normalisation, "
-                                "never trained",
-                "accountant": "dp_accounting RDP (Gaussian, sampling rate 1)",
-                "adjacency": "add or remove one record", "n_private_is_public": self.delta_from_n,
+                "networks_are": f"random ConvNets of the settings' width and depth ({NETWORK_NORM} normalisation "
+                                "after the first block) for images, MLPs for feature vectors; never trained",
+                "accountant": "exact composition of Gaussian mechanisms (mu-GDP, mu = sqrt(networks) / "
+                              "noise_multiplier), closed-form (epsilon, delta)",
+                "adjacency": "add or remove one record", "n_private_is_public": False,
                 "released": "per-class sums of unit-norm random-ConvNet embeddings and per-class counts, once per "
                             "network", "statement": self.statement()}
 
@@ -145,5 +157,5 @@ def noisy_statistics(sums: np.ndarray, counts: np.ndarray, std: float, rng: np.r
             np.asarray(counts, np.float64) + std * rng.standard_normal(np.shape(counts)))
 
 
-__all__ = ["NETWORK_NORM", "SENSITIVITY", "UNIT_MARGIN", "OncePlan", "class_means", "class_sums",
+__all__ = ["DEFAULT_DELTA", "NETWORK_NORM", "SENSITIVITY", "UNIT_MARGIN", "OncePlan", "class_means", "class_sums",
            "krr_loss_from_statistics", "krr_statistics", "matching_loss", "noisy_statistics", "unit_rows"]

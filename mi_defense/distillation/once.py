@@ -3,18 +3,20 @@
 Two phases (the statistic, its sensitivity and its accounting are in ``distill.dp_once``):
 
 1. **Release.** ``K = networks`` ConvNets of the pool's width and depth with instance
-   normalisation (per image, so no statistic couples two members) are initialised at random
-   and never trained. Under each, every member's embedding is normalised to unit norm and
-   summed per class, in batches of ``batch_real`` on the device; the ``C x d`` sums and the
-   class counts get Gaussian noise of standard deviation ``sigma sqrt(2)``, drawn from a key
-   taken from the operating system's entropy. The noisy class means are all that is kept.
+   normalisation after the first block (per image, so no statistic couples two members;
+   MLPs for feature vectors) are initialised at random and never trained. Under each, every
+   member's embedding is normalised to unit norm and summed per class, in batches of
+   ``batch_real`` on the device; the ``C x d`` sums and the class counts get Gaussian noise
+   of standard deviation ``sigma sqrt(2)`` from a generator seeded with 128 bits of the
+   operating system's entropy, which are not kept. The noisy class means are all that is kept.
 2. **Optimisation.** ``steps`` LAMB steps on the synthetic images (rate ``image_lr``, cosine
    decay to ``lr_final_ratio``), network ``t mod K`` at step ``t``: the squared distance from
    the synthetic class means of the unit embeddings to the noisy means. It reads no private
    data (post-processing). Labels stay at the centred one-hot; no pool is trained.
 
-The private checkpoint (``checkpoint.npz`` in the run record) holds the noise key and the
-noisy means from the end of phase 1 on, so a resumed run never draws a second release.
+The private checkpoint (``checkpoint.npz`` in the run record) holds the noisy means from the
+end of phase 1 on, so a resumed run never draws a second release, and one distiller draws
+at most one.
 """
 from __future__ import annotations
 
@@ -36,6 +38,16 @@ from mi_defense.progress import duration_text, progress as progress_bar
 from mi_defense.tfenv import tf
 from mi_defense.training.schedules import cosine_lr
 from mi_defense.training.targets import centred_onehot
+
+LOSS_EVERY = 50  # steps between recorded losses (distances to the released, already private, means)
+
+
+def noise_generator() -> np.random.Generator:
+    """The release's noise generator, seeded with 128 bits of the operating system's entropy."""
+    from mi_defense.entropy import os_seed
+
+    return np.random.default_rng(os_seed(128))
+
 
 def _unit(f):
     """Rows scaled to norm at most 1, in float64 and shrunk by ``UNIT_MARGIN`` so that rounding
@@ -66,7 +78,6 @@ class OnceDistiller:
         self.x_syn = tf.Variable(np.asarray(x_init, np.float32), name="x_syn")
         self.opt_m = tf.Variable(tf.zeros_like(self.x_syn), trainable=False)
         self.opt_v = tf.Variable(tf.zeros_like(self.x_syn), trainable=False)
-        self.key: Optional[np.ndarray] = None
         self.means: Optional[np.ndarray] = None  # K x C x d, float32 once released
 
     # ---------------------------------------------------------------- phase 1
@@ -90,12 +101,12 @@ class OnceDistiller:
         return total.numpy()  # one C x d copy per network
 
     def release(self, progress: bool = True) -> None:
-        """Phase 1: the noisy class means of every network (``self.means``)."""
-        from mi_defense.entropy import secret_key
-
+        """Phase 1: the noisy class means of every network (``self.means``); at most once."""
+        if self.means is not None:
+            raise UserError("this distiller has released its statistics already; a second release would spend the "
+                            "privacy budget again")
         cfg, n = self.cfg, len(self.real)
-        self.key = secret_key(1)
-        rng = np.random.default_rng(int(self.key[0]))
+        rng = noise_generator()
         counts = np.bincount(self.y_real, minlength=self.num_classes)
         batches = -(-n // cfg.batch_real)
         if progress:
@@ -139,9 +150,10 @@ class OnceDistiller:
         return step
 
     def save_checkpoint(self, path) -> None:
+        history = np.array([[h["step"], h["loss"]] for h in self.state.history], np.float64).reshape(-1, 2)
         write_npz(path, x_syn=self.x_syn.numpy(), lamb_m=self.opt_m.numpy(), lamb_v=self.opt_v.numpy(),
-                  once_key=self.key, once_means=self.means, step=np.array(self.state.step),
-                  seconds=np.array(self.state.seconds), run_hash=np.array(self.run_hash))
+                  once_means=self.means, step=np.array(self.state.step), seconds=np.array(self.state.seconds),
+                  run_hash=np.array(self.run_hash), history=history)
 
     def load_checkpoint(self, path) -> None:
         z = read_checkpoint(path)
@@ -151,8 +163,9 @@ class OnceDistiller:
         self.x_syn.assign(z["x_syn"])
         self.opt_m.assign(z["lamb_m"])
         self.opt_v.assign(z["lamb_v"])
-        self.key, self.means = z["once_key"], z["once_means"]
+        self.means = z["once_means"]
         self.state.step, self.state.seconds = int(z["step"]), float(z["seconds"])
+        self.state.history = [{"step": int(a), "loss": float(b)} for a, b in z["history"]]
 
     def run(self, checkpoint: Optional[Path] = None, resume: bool = False, progress: bool = True,
             stop_after: Optional[int] = None, **_unused) -> DistillState:
@@ -160,10 +173,10 @@ class OnceDistiller:
         ``stop_after``), checkpointing after the release and every ``checkpoint_every`` steps."""
         cfg = self.cfg
         t0 = time.time()
-        if resume and checkpoint is not None and Path(checkpoint).is_file():
+        if resume and checkpoint is not None and Path(checkpoint).is_file() and self.means is None:
             self.load_checkpoint(checkpoint)
             self.log(f"resumed from {checkpoint} at step {self.state.step} (the release is reused, not redrawn)")
-        else:
+        elif self.means is None:
             self.release(progress)
             self.state.seconds += time.time() - t0
             t0 = time.time()
@@ -175,8 +188,10 @@ class OnceDistiller:
                            disable=not progress, dynamic_ncols=True)
         while self.state.step < end:
             t = self.state.step
-            fns[t % cfg.networks](tf.constant(t, tf.int64))
+            loss = fns[t % cfg.networks](tf.constant(t, tf.int64))
             self.state.step += 1
+            if self.state.step % LOSS_EVERY == 0 or self.state.step == cfg.steps:  # one host read per LOSS_EVERY
+                self.state.history.append({"step": self.state.step, "loss": float(loss)})
             bar.update(1)
             if cfg.checkpoint_every and checkpoint is not None and self.state.step % cfg.checkpoint_every == 0:
                 self.state.seconds += time.time() - t0
