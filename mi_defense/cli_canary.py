@@ -42,7 +42,8 @@ def _write(args, result: dict) -> None:
 
 
 def cmd_canary(args) -> int:
-    from mi_defense.auditing.canary import audit_dp_frepo_step, audit_dpsgd_step, trials_to_exceed
+    from mi_defense.auditing.canary import (audit_dp_frepo_once_release, audit_dp_frepo_step, audit_dpsgd_step,
+                                            trials_to_exceed)
 
     _check_common(args)
     if args.one_run:
@@ -50,7 +51,8 @@ def cmd_canary(args) -> int:
     if args.epsilon is None:
         raise UserError("give --epsilon E (the run's target epsilon) for the one-step audit, or --one-run SPEC")
     EPSILON.check(args.epsilon, "--epsilon")
-    audit = audit_dpsgd_step if args.mechanism == "dpsgd" else audit_dp_frepo_step
+    audit = {"dpsgd": audit_dpsgd_step, "dp-frepo": audit_dp_frepo_step,
+             "dp-frepo-once": audit_dp_frepo_once_release}[args.mechanism]
     r = audit(args.epsilon, trials=args.trials, broken=args.broken, confidence=args.confidence)
     need = trials_to_exceed(r.claimed_epsilon, args.confidence)
     verdict = ("CAUGHT: the step is less private than it claims" if r.caught else
@@ -102,15 +104,16 @@ def add_canary_parser(sub) -> None:
                                     "guess which were included from the released model, and bound epsilon from the "
                                     "right guesses ('Privacy Auditing with One (1) Training Run', Steinke, Nasr & "
                                     "Jagielski).")
-    ca.add_argument("--mechanism", default="dp-frepo", choices=["dp-frepo", "dpsgd"], help="one step: the mechanism "
-                    "whose step is audited (default dp-frepo)")
+    ca.add_argument("--mechanism", default="dp-frepo", choices=["dp-frepo", "dp-frepo-once", "dpsgd"],
+                    help="one step: the mechanism whose step is audited (default dp-frepo; dp-frepo-once: one "
+                    "of the release-once mechanism's releases, at the noise of a run with 4 networks)")
     ca.add_argument("--epsilon", type=float, help="one step: the run's target epsilon; the step's noise multiplier is "
                     "the one the run is calibrated to: a quick DP-FRePo run on 54 000 records (batch 1024, 500 steps), "
                     "or the dpsgd defense's tuned ConvNet recipe on 1000 members")
     ca.add_argument("--trials", type=int, default=500, help="one step: releases per neighbouring input (default 500)")
     ca.add_argument("--break", dest="broken", choices=["noise", "clip"], help="disable the noise (or, one step only, "
-                    "the clipping) inside the real mechanism, still claiming the calibrated epsilon: the audit must "
-                    "catch it")
+                    "the clipping; for dp-frepo-once the unit-norm scaling) inside the real mechanism, still claiming "
+                    "the calibrated epsilon: the audit must catch it")
     ca.add_argument("--confidence", type=float, default=0.95, help="confidence of the lower bound (default 0.95)")
     ca.add_argument("--one-run", metavar="SPEC", help="audit this defense end to end from one training run, e.g. "
                     "dpsgd-linear:eps=1 (any --defense spec of the audit)")

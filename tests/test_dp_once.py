@@ -206,3 +206,25 @@ def test_the_new_fields_leave_the_hash_of_per_step_runs_alone():
     # checkpoints of per-step runs made before the release-once fields existed still resume
     assert run_hash(per_step, sp) == run_hash(DistillConfig(epsilon=1.0, init="noise", networks=9), sp)
     assert run_hash(DistillConfig(epsilon=1.0, init="noise", mechanism="once"), sp) != run_hash(per_step, sp)
+
+
+@pytest.mark.parametrize("broken", [None, "noise", "clip"])
+def test_the_canary_audit_of_one_release_catches_a_broken_release(broken):
+    from mi_defense.auditing.canary import audit_dp_frepo_once_release, trials_to_exceed
+
+    r = audit_dp_frepo_once_release(1.0, trials=200, broken=broken)
+    assert r.mechanism == "dp-frepo-once" and r.noise_multiplier == pytest.approx(7.46, rel=1e-3)
+    assert trials_to_exceed(r.claimed_epsilon) <= 200  # enough trials to catch a broken release
+    if broken is None:
+        assert not r.caught and r.audited_epsilon_lower_bound <= r.claimed_epsilon
+    else:  # without noise, or with the canary's embedding at its own (large) norm, the release is caught
+        assert r.caught and r.audited_epsilon_lower_bound > 3 * r.claimed_epsilon
+
+
+def test_one_step_audits_of_dp_frepo_belong_to_the_frepo_rows_of_their_mechanism():
+    from mi_defense.auditing.canary_record import for_defense
+    from mi_defense.config import DefenseSpec
+
+    rows = [{"mechanism": "dp-frepo", "run_epsilon": 1.0}, {"mechanism": "dp-frepo-once", "run_epsilon": 1.0}]
+    per_step, once = DefenseSpec.parse("frepo:ipc=10,eps=1"), DefenseSpec.parse("frepo:ipc=10,eps=1,mechanism=once")
+    assert for_defense(rows, per_step) == rows[:1] and for_defense(rows, once) == rows[1:]

@@ -45,7 +45,7 @@ from mi_defense.errors import UserError
 
 QUICK_DP = DISTILL_DP_DEFAULTS["quick"]  # the DP-FRePo run whose step is audited by default
 BREAKS = ("noise", "clip")
-MECHANISMS = ("dp-frepo", "dpsgd")
+MECHANISMS = ("dp-frepo", "dp-frepo-once", "dpsgd")
 
 
 @dataclass(frozen=True)
@@ -192,6 +192,71 @@ def audit_dp_frepo_step(epsilon: float, trials: int = 500, broken: Optional[str]
     bound = bound_from_scores(scores["out"], scores["in"], confidence, delta)
     return CanaryAudit("dp-frepo", claim, float(epsilon), bound["value"], confidence, delta, trials, sigma, clip,
                        broken, bound)
+
+
+@contextlib.contextmanager
+def _broken_unit_norm():
+    """Embeddings used at their own norm inside the release-once mechanism (the noise keeps its scale)."""
+    from mi_defense.distillation import once
+    from mi_defense.tfenv import tf
+
+    real = once._unit
+    once._unit = lambda f: tf.cast(f, tf.float64)
+    try:
+        yield
+    finally:
+        once._unit = real
+
+
+def audit_dp_frepo_once_release(epsilon: float, trials: int = 500, broken: Optional[str] = None,
+                                confidence: float = 0.95, networks: int = 4, seed: int = 0) -> CanaryAudit:
+    """Audit one release of DP-FRePo's release-once mechanism (``distill.once``: one network's
+    noisy class sums and counts) at the noise multiplier a run with ``networks`` releases is
+    calibrated to for ``epsilon``. ``D`` holds 63 random images of 3 classes, ``D'`` adds an
+    image 50 times brighter with a wrong label; the network has one block (no normalisation),
+    so without the unit-norm scaling the canary's embedding is far longer than 1. The claim
+    is the exact epsilon of that one Gaussian release; ``broken="clip"`` removes the unit-norm
+    scaling, ``"noise"`` the noise."""
+    from mi_defense.accounting import calibrate_composed_gaussian, composed_gaussian_epsilon
+    from mi_defense.distillation.dp_once import DEFAULT_DELTA, SENSITIVITY
+    from mi_defense.distillation.once import OnceDistiller, noise_generator
+
+    _check_request(broken, trials)
+    delta = DEFAULT_DELTA
+    sigma = calibrate_composed_gaussian(epsilon, networks, delta)
+    claim = composed_gaussian_epsilon(sigma, 1, delta)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((63, 8, 8, 1)).astype(np.float32)
+    y = np.arange(63) % 3
+    canary = 50.0 * np.abs(rng.standard_normal((1, 8, 8, 1))).astype(np.float32)
+    cfg = DistillConfig(ipc=1, steps=networks, width=8, depth=1, batch_real=64, init="noise", epsilon=float(epsilon),
+                        mechanism="once", networks=networks, seed=seed)
+    x0 = rng.standard_normal((3, 8, 8, 1)).astype(np.float32)
+    pair = {"out": OnceDistiller(cfg, x, y, 3, x0, np.arange(3), log=lambda s: None),
+            "in": OnceDistiller(cfg, np.r_[x, canary], np.r_[y, 1], 3, x0, np.arange(3), log=lambda s: None)}
+    flat = lambda stat: np.r_[stat[0].ravel(), stat[1]]  # noqa: E731
+    with _broken_unit_norm() if broken == "clip" else contextlib.nullcontext():
+        u = _quiet_difference(pair, flat)  # the direction the canary moves the release
+        for d in pair.values():  # the run's sigma (the plan of this small D would be the same: q = 1)
+            d.dp = dataclasses.replace(d.dp, noise_multiplier=0.0 if broken == "noise" else sigma)
+        scores = {name: np.array([float(flat(d.noisy_statistic(0, noise_generator())) @ u) for _ in range(trials)])
+                  for name, d in pair.items()}
+    bound = bound_from_scores(scores["out"], scores["in"], confidence, delta)
+    return CanaryAudit("dp-frepo-once", claim, float(epsilon), bound["value"], confidence, delta, trials, sigma,
+                       SENSITIVITY, broken, bound)
+
+
+def _quiet_difference(pair, flat):
+    """The noise-free difference of the two inputs' statistics (``D'`` minus ``D``)."""
+    saved = {k: d.dp for k, d in pair.items()}
+    try:
+        for d in pair.values():
+            d.dp = dataclasses.replace(d.dp, noise_multiplier=0.0)
+        rng = np.random.default_rng(0)
+        return flat(pair["in"].noisy_statistic(0, rng)) - flat(pair["out"].noisy_statistic(0, rng))
+    finally:
+        for k, d in pair.items():
+            d.dp = saved[k]
 
 
 def audit_dpsgd_step(epsilon: float, trials: int = 500, broken: Optional[str] = None, confidence: float = 0.95,

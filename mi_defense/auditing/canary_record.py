@@ -14,7 +14,9 @@ from mi_defense.errors import UserError
 FILE = "canaries.json"
 NEEDED = ("claimed_epsilon", "audited_epsilon_lower_bound", "confidence", "broken")
 # one-step audits name a mechanism; the defenses whose DP step it is
-STEP_OF = {"dpsgd": ("dpsgd", "dpsgd-linear"), "dp-frepo": ("frepo",)}
+STEP_OF = {"dpsgd": ("dpsgd", "dpsgd-linear"), "dp-frepo": ("frepo",), "dp-frepo-once": ("frepo",)}
+# DP-FRePo's one-step audits: the mechanism (``DistillConfig.mechanism``) of the frepo specs each belongs to
+FREPO_MECHANISM = {"dp-frepo": "per-step", "dp-frepo-once": "once"}
 
 
 def load_canaries(out_dir) -> List[dict]:
@@ -55,6 +57,7 @@ def for_defense(rows: List[dict], spec) -> List[dict]:
     if not spec.claims_dp:
         return []
     epsilon = float(spec.kwargs["epsilon"])
+    mechanism = str(spec.kwargs.get("mechanism", "per-step"))
     return [r for r in rows if r.get("defense") == str(spec) or
             (spec.name in STEP_OF.get(r.get("mechanism"), ()) and r.get("run_epsilon") is not None and
-             float(r["run_epsilon"]) == epsilon)]
+             float(r["run_epsilon"]) == epsilon and FREPO_MECHANISM.get(r.get("mechanism"), mechanism) == mechanism)]

@@ -79,6 +79,7 @@ class OnceDistiller:
         self.opt_m = tf.Variable(tf.zeros_like(self.x_syn), trainable=False)
         self.opt_v = tf.Variable(tf.zeros_like(self.x_syn), trainable=False)
         self.means: Optional[np.ndarray] = None  # K x C x d, float32 once released
+        self._sums = {}  # network -> its noise-free class sums (private; never written)
 
     # ---------------------------------------------------------------- phase 1
     def _class_sums(self, k: int, bar=None) -> np.ndarray:
@@ -100,6 +101,15 @@ class OnceDistiller:
                 bar.update(1)
         return total.numpy()  # one C x d copy per network
 
+    def noisy_statistic(self, k: int, rng: np.random.Generator, bar=None):
+        """The Gaussian mechanism of network ``k``: its class sums and counts, each with noise
+        of standard deviation ``noise_std`` from ``rng`` (the release's code path; the
+        canary audit of ``auditing.canary`` calls it many times on neighbouring inputs)."""
+        if k not in self._sums:
+            self._sums[k] = self._class_sums(k, bar)
+        counts = np.bincount(self.y_real, minlength=self.num_classes)
+        return noisy_statistics(self._sums[k], counts, self.dp.noise_std, rng)
+
     def release(self, progress: bool = True) -> None:
         """Phase 1: the noisy class means of every network (``self.means``); at most once."""
         if self.means is not None:
@@ -107,7 +117,6 @@ class OnceDistiller:
                             "privacy budget again")
         cfg, n = self.cfg, len(self.real)
         rng = noise_generator()
-        counts = np.bincount(self.y_real, minlength=self.num_classes)
         batches = -(-n // cfg.batch_real)
         if progress:
             self.log(f"DP-FRePo (once): releasing the noisy class means of {n} members under {cfg.networks} random "
@@ -117,9 +126,8 @@ class OnceDistiller:
                            dynamic_ncols=True)
         means, t0 = [], time.time()
         for k in range(cfg.networks):
-            sums = self._class_sums(k, bar)
-            s_hat, n_hat = noisy_statistics(sums, counts, self.dp.noise_std, rng)
-            means.append(class_means(s_hat, n_hat))
+            means.append(class_means(*self.noisy_statistic(k, rng, bar)))
+            del self._sums[k]
             if k == 0 and progress and cfg.networks > 1:
                 took = time.time() - t0
                 left = duration_text(took * (cfg.networks - 1))
