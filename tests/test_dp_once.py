@@ -228,3 +228,14 @@ def test_one_step_audits_of_dp_frepo_belong_to_the_frepo_rows_of_their_mechanism
     rows = [{"mechanism": "dp-frepo", "run_epsilon": 1.0}, {"mechanism": "dp-frepo-once", "run_epsilon": 1.0}]
     per_step, once = DefenseSpec.parse("frepo:ipc=10,eps=1"), DefenseSpec.parse("frepo:ipc=10,eps=1,mechanism=once")
     assert for_defense(rows, per_step) == rows[:1] and for_defense(rows, once) == rows[1:]
+
+
+def test_a_delta_it_cannot_default_is_refused_before_anything_is_written(tmp_path, capsys):
+    from mi_defense.cli import main
+
+    rng = np.random.default_rng(0)
+    data = tmp_path / "many.npz"  # 36 000 members by default (a fifth held out as test): 1e-5 is not below 1/n^1.1
+    np.savez(data, x_train=rng.integers(0, 255, (50000, 8, 8, 1), dtype=np.uint8), y_train=np.arange(50000) % 3)
+    out = tmp_path / "d"
+    assert main(["distill", "--dataset", str(data), "--epsilon", "1", "--mechanism", "once", "--out", str(out)]) == 2
+    assert "needs delta set (--delta)" in capsys.readouterr().err and not out.exists()

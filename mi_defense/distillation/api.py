@@ -222,6 +222,19 @@ def public_dataset_name(dataset: Dataset) -> Optional[str]:
     return dataset.name if dataset.name in REGISTRY else None
 
 
+def _check_dp_settings(cfg: DistillConfig, n_members: int) -> None:
+    """One-line errors for a DP run's delta: a given one must be below ``1/n``; the release-once
+    mechanism refuses to default one it cannot (``dp_once.OncePlan.for_config``)."""
+    if cfg.private and cfg.delta is not None:
+        from mi_defense.accounting import check_delta
+
+        check_delta(cfg.delta, n_members, "delta")
+    if cfg.private and cfg.mechanism == "once":
+        from mi_defense.distillation.dp_once import OncePlan
+
+        OncePlan.for_config(cfg, n_members)
+
+
 def distill(dataset: Dataset, split: Split, cfg: DistillConfig, out_dir, resume: bool = False,
             progress: bool = True, tensorboard: bool = False, log=print, stop_after: Optional[int] = None,
             keep_checkpoint: bool = False, preset: Optional[str] = None) -> dict:
@@ -239,10 +252,7 @@ def distill(dataset: Dataset, split: Split, cfg: DistillConfig, out_dir, resume:
                         "(use the none/subset/dpsgd defenses for tabular data)")
     check_distillable(dataset.y_train[split.members], dataset.num_classes, cfg.ipc, dataset.class_names)
     check_memory(cfg, len(split.members), dataset.input_shape, dataset.num_classes, dataset.x_train.itemsize)
-    if cfg.private and cfg.delta is not None:  # before anything is written
-        from mi_defense.accounting import check_delta
-
-        check_delta(cfg.delta, len(split.members), "delta")
+    _check_dp_settings(cfg, len(split.members))  # before anything is written
     out = Path(out_dir)
     ckpt = record_file(out, "checkpoint.npz")
     old_ckpt = find_record_file(out, "checkpoint.npz")  # where an earlier version may have written it

@@ -120,7 +120,7 @@ class OnceDistiller:
         batches = -(-n // cfg.batch_real)
         if progress:
             self.log(f"DP-FRePo (once): releasing the noisy class means of {n} members under {cfg.networks} random "
-                     f"ConvNets of width {cfg.width} (noise multiplier {self.dp.noise_multiplier:.3g}); the time it "
+                     f"networks of width {cfg.width} (noise multiplier {self.dp.noise_multiplier:.3g}); the time it "
                      "takes follows after the first network")
         bar = progress_bar(total=cfg.networks * batches, desc="release", unit="batch", disable=not progress,
                            dynamic_ncols=True)
