@@ -187,33 +187,6 @@ def distil_members(cfg: DistillConfig, x_members: np.ndarray, y_members: np.ndar
     return Distilled(x_syn, y_syn, labels, init_pos, state, flip, fr.dp)
 
 
-def save_grid(path, images_uint8: np.ndarray, labels: np.ndarray, class_names, ipc: int) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from mi_defense.io import atomic_path
-
-    n_cls = len(class_names)
-    cols = min(ipc, 20)
-    fig, axes = plt.subplots(n_cls, cols, figsize=(cols * 1.1 + 1.5, n_cls * 1.1), squeeze=False)
-    for c in range(n_cls):
-        idx = np.flatnonzero(labels == c)[:cols]
-        for j in range(cols):
-            ax = axes[c, j]
-            ax.axis("off")
-            if j < len(idx):
-                img = images_uint8[idx[j]]
-                ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray" if img.shape[-1] == 1 else None,
-                          vmin=0, vmax=255)
-        axes[c, 0].text(-0.3, 0.5, class_names[c], transform=axes[c, 0].transAxes, ha="right", va="center", fontsize=7)
-    fig.suptitle("FRePo synthetic set (pixel space)", fontsize=9)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
-    plt.close(fig)
-
-
 def public_dataset_name(dataset: Dataset) -> Optional[str]:
     """The dataset's name if it is a public, registered one (``mnist``), else None: the
     name or path of a user's own data may identify it, so a release does not carry it."""
@@ -343,6 +316,8 @@ def distill(dataset: Dataset, split: Split, cfg: DistillConfig, out_dir, resume:
     write_json(record_file(out, "run.json"), meta)
     if state.step >= cfg.steps:
         released = DistilledSet(x_syn, y_syn, labels, transform, list(dataset.class_names), init_members, public)
+        from mi_defense.distillation.grid import save_grid
+
         save_grid(out / "distilled.png", pixels, labels, dataset.class_names, cfg.ipc)
         released.save(out / "distilled.npz")  # last: a folder with a release holds a finished run
         if not keep_checkpoint and ckpt.is_file():
