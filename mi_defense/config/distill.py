@@ -103,6 +103,11 @@ class DistillConfig:
         """True for DP-FRePo (an ``epsilon`` is set)."""
         return self.epsilon is not None
 
+    @property
+    def releases_once(self) -> bool:
+        """True for DP-FRePo's release-once mechanism (``validate`` refuses it without ``epsilon``)."""
+        return self.mechanism == "once"
+
     def validate(self) -> "DistillConfig":
         check_fields(self, "distill")
         if self.private:
@@ -114,7 +119,7 @@ class DistillConfig:
         if self.mechanism != "per-step" and not self.private:
             raise UserError(f"mechanism={self.mechanism} is a DP-FRePo mechanism: set epsilon (--epsilon), or leave "
                             "mechanism at per-step")
-        if self.mechanism == "once" and self.steps < self.networks:
+        if self.releases_once and self.steps < self.networks:
             raise UserError(f"mechanism=once with steps={self.steps} below networks={self.networks} would pay for "
                             "releases it never uses; use steps >= networks or fewer networks (--networks)")
         if self.delta is not None and (self.delta >= 1 or self.epsilon is None):

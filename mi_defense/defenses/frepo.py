@@ -78,7 +78,7 @@ class FRePoDefense(Defense):
 
         cfg = self.config(0)
         kind = f"{'DP ' if cfg.private else ''}distillation steps (pool width {cfg.width}, real batch {cfg.batch_real})"
-        if cfg.private and cfg.mechanism == "once":  # K passes over the members, then steps on the synthetic set
+        if cfg.releases_once:  # K passes over the members, then steps on the synthetic set
             kind = (f"release-once DP distillation steps, after {cfg.networks} passes over the members ("
                     f"{cfg.networks} random networks of width {cfg.width})")
         return [Phase("distill", kind, int(cfg.steps)), training_phase(self.ctx.train, cfg.ipc * self.ctx.num_classes)]
@@ -110,7 +110,7 @@ class FRePoDefense(Defense):
     @staticmethod
     def _pool_text(cfg, images: bool) -> str:
         net = "ConvNet" if images else "MLP"
-        if cfg.private and cfg.mechanism == "once":
+        if cfg.releases_once:
             return (f"; the release-once distillation uses {cfg.networks} random {net}s of width {cfg.width}, depth "
                     f"{cfg.depth}, never trained")
         return f"; the distillation's pool keeps the package's {net} (width {cfg.width}, depth {cfg.depth}, " \

@@ -171,20 +171,18 @@ def distil_members(cfg: DistillConfig, x_members: np.ndarray, y_members: np.ndar
     check_memory(cfg, len(x_members), x_members.shape[1:], num_classes,
                  x_members.itemsize if transform is not None else 4)
     x0, y0, init_pos = initial_set(cfg, x_members, y_members, num_classes, transform)
-    if cfg.private and cfg.mechanism == "once":  # distill.once: no pool, no per-step noise
+    if cfg.releases_once:  # distill.once: no pool, no per-step noise
         from mi_defense.distillation.once import OnceDistiller
 
         fr = OnceDistiller(cfg, x_members, y_members, num_classes, x0, y0, transform=transform, log=log)
-        flip = False
     else:
         fr = FRePo(cfg, x_members, y_members, num_classes, x0, y0, strategy=strategy, log=log, transform=transform)
-        flip = fr.flip
     fr.run_hash = run_hash
     state = fr.run(checkpoint=checkpoint, resume=resume, progress=progress, tensorboard_dir=tensorboard_dir,
                    stop_after=stop_after)
     x_syn, y_syn = fr.synthetic()
     labels = np.asarray(y0 if cfg.init == "real" else np.repeat(np.arange(num_classes), cfg.ipc), np.int64)
-    return Distilled(x_syn, y_syn, labels, init_pos, state, flip, fr.dp)
+    return Distilled(x_syn, y_syn, labels, init_pos, state, fr.flip, fr.dp)
 
 
 def public_dataset_name(dataset: Dataset) -> Optional[str]:
@@ -202,7 +200,7 @@ def _check_dp_settings(cfg: DistillConfig, n_members: int) -> None:
         from mi_defense.accounting import check_delta
 
         check_delta(cfg.delta, n_members, "delta")
-    if cfg.private and cfg.mechanism == "once":
+    if cfg.releases_once:
         from mi_defense.distillation.dp_once import OncePlan
 
         OncePlan.for_config(cfg, n_members)

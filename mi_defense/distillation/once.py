@@ -63,7 +63,7 @@ class OnceDistiller:
 
     def __init__(self, cfg: DistillConfig, x_real: np.ndarray, y_real: np.ndarray, num_classes: int,
                  x_init: np.ndarray, labels: np.ndarray, transform=None, log=print):
-        if not cfg.private or cfg.mechanism != "once":
+        if not (cfg.private and cfg.releases_once):
             raise UserError("the release-once distiller needs epsilon set and mechanism=once")
         self.cfg, self.num_classes, self.log = cfg, num_classes, log
         self.real = RealPool(x_real, transform)
@@ -72,6 +72,7 @@ class OnceDistiller:
         self.dp = OncePlan.for_config(cfg, len(x_real))
         self.state = DistillState()
         self.run_hash = ""
+        self.flip = False  # no flips: the statistics are of the members as they are
         shape = tuple(x_real.shape[1:])
         self.networks = [build_model(shape, num_classes, width=cfg.width, depth=cfg.depth, norm=NETWORK_NORM,
                                      seed=(cfg.seed + 7919 * k) % 2 ** 31) for k in range(cfg.networks)]
