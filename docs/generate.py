@@ -110,8 +110,16 @@ def audits_page() -> str:
                     f"reference halves and scoring (mi-defense {(g.get('versions') or {}).get('mi-defense', '?')})"
                     + (f", removing {', '.join(f'`{n}`' for n in g['dropped'])}" if g.get('dropped') else "")
                     + "; the report's set-up says how their settings differ." for g in r.get("regenerated_rows", [])],
-                  "", table(rows), ""]
+                  *cache_note(folder), "", table(rows), ""]
     return "\n".join(parts)
+
+
+def cache_note(folder: str) -> list:
+    """The trained runs committed beside an audit (``reports/run-reference-audits.sh``)."""
+    n = len(list((ROOT / "reports" / folder / "cache").glob("*/*.npz")))
+    return [f"`reports/{folder}/cache/` holds {n} trained run(s) of the regenerated audit (each run's logits on the "
+            "universe, the examples it trained on and what it released): `sh reports/run-reference-audits.sh` trains "
+            "only the runs missing there, and re-scores every attack from them without training."] if n else []
 
 
 def headline() -> str:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from mi_defense.auditing import Audit, AuditConfig, run_audit
-from mi_defense.auditing.plan import RunId
+from mi_defense.auditing.plan import RunId, train_positions
 from mi_defense.cli import main
 from mi_defense.config import DistillConfig, TrainConfig
 from mi_defense.defenses import REGISTRY, Defense, DefenseResult
@@ -194,6 +194,11 @@ def test_bare_subset_is_resolved_once_to_the_distilled_set_size(tiny, tmp_path, 
     assert c.cache.has(c.specs[0], REF0) and c._stale(c.specs[0], REF0) is None  # an explicit size finds its runs
 
 
+def cached(audit, meta):
+    """A cached reference run 0 with ``meta``, trained on the examples the audit's plan gives it."""
+    return {"meta": meta, "train_positions": train_positions(audit.setup, REF0)}
+
+
 def test_a_cached_dp_frepo_run_is_reused_only_under_the_clip_space_and_start_it_recorded(tiny, tmp_path):
     # runs cached before the clipping space was recorded were clipped in feature space, the
     # default then; the default is now the readout, so such a run must be trained again
@@ -201,15 +206,16 @@ def test_a_cached_dp_frepo_run_is_reused_only_under_the_clip_space_and_start_it_
               log=lambda s: None)
     spec = a.specs[0]
     assert a.defenses[spec.key].resolved() == {"clip_space": "readout", "init": "noise"}
-    assert "clip_space=None (now readout)" in a._stale(spec, REF0, {"epsilon": 8.0, "init": "noise"})
-    assert a._stale(spec, REF0, {"epsilon": 8.0, "clip_space": "readout", "init": "noise"}) is None
+    assert "clip_space=None (now readout)" in a._stale(spec, REF0, cached(a, {"epsilon": 8.0, "init": "noise"}))
+    assert a._stale(spec, REF0, cached(a, {"epsilon": 8.0, "clip_space": "readout", "init": "noise"})) is None
     b = Audit(tiny_config(tiny, defenses=("frepo:ipc=1,eps=8,init=noise,clip_space=features",)), tmp_path / "f",
               progress=False, log=lambda s: None)
-    assert "clip_space=readout (now features)" in b._stale(b.specs[0], REF0, {"clip_space": "readout"})
+    assert "clip_space=readout (now features)" in b._stale(b.specs[0], REF0, cached(b, {"clip_space": "readout"}))
     # the start likewise (white noise, then smoothed noise when the spec names none)
     c = Audit(tiny_config(tiny, defenses=("frepo:ipc=1,eps=8",)), tmp_path / "h", progress=False, log=lambda s: None)
     assert c.defenses[c.specs[0].key].config(0).init == "smooth-noise"
-    assert "init=noise (now smooth-noise)" in c._stale(c.specs[0], REF0, {"clip_space": "readout", "init": "noise"})
+    assert "init=noise (now smooth-noise)" in c._stale(c.specs[0], REF0,
+                                                       cached(c, {"clip_space": "readout", "init": "noise"}))
     # a context starting from members (refused under DP) gives the DP spec smoothed noise too
     d = Audit(tiny_config(tiny, defenses=("frepo:ipc=1,eps=8",), distill=DistillConfig(init="real")), tmp_path / "i",
               progress=False, log=lambda s: None)
@@ -237,6 +243,21 @@ def test_corrupt_cached_run_is_trained_again(tiny, tmp_path):
     again = run_audit(cfg, tmp_path / "c", progress=False, log=logs.append)
     assert again["timings"]["runs"]["trained"] == 1 and any("corrupt" in line for line in logs)
     assert again["defenses"][0]["test_accuracy"] == first["defenses"][0]["test_accuracy"]  # same seed, same numbers
+
+
+def test_a_cached_run_trained_on_other_examples_is_trained_again(tiny, tmp_path):
+    # committed runs are reused on other machines: another split, seed or dataset file must not
+    # pass for the audit's own runs
+    a = Audit(tiny_config(tiny, defenses=("none",), references=2), tmp_path / "o", progress=False, log=lambda s: None)
+    a.train_run(a.specs[0], REF0)
+    assert a._stale(a.specs[0], REF0) is None and (a.specs[0], REF0) not in a.todo()[0]
+    run = a.cache.read(a.specs[0], REF0)
+    run["train_positions"] = np.sort(train_positions(a.setup, RunId("ref", 1)))  # the other half's examples
+    a.cache.write(a.specs[0], REF0, run.pop("meta"), **run)
+    assert "other examples" in a._stale(a.specs[0], REF0)
+    assert (a.specs[0], REF0) in a.todo()[0]
+    with pytest.raises(UserError, match="other examples"):
+        a._load(a.specs[0], REF0)
 
 
 def test_run_ids_print_as_their_cache_names_and_get_distinct_seeds():

@@ -4,8 +4,9 @@ Each file holds the run's logits on the universe, the positions it trained on, w
 released, and its metadata as a JSON string. Files are written atomically (temporary
 name, then rename), so a killed audit leaves no half-written run; a corrupt or truncated
 file reads as missing and is retrained. A cached run is used only while its recorded
-settings match the defense as now resolved (``stale``) and its numbers are finite
-(``check_finite``).
+settings match the defense as now resolved and it trained on the examples the audit's plan
+gives it (``stale``: the committed runs of a reference audit are reused on other machines),
+and its numbers are finite (``check_finite``).
 """
 from __future__ import annotations
 
@@ -42,21 +43,27 @@ class RunCache:
         except NPZ_READ_ERRORS:
             return None
 
-    def stale(self, spec, run, want: Dict[str, object], meta: Optional[dict] = None) -> Optional[str]:
-        """Why the cached run no longer fits ``want`` (the defense's resolved settings), or None.
+    def stale(self, spec, run, want: Dict[str, object], positions: np.ndarray,
+              cached: Optional[dict] = None) -> Optional[str]:
+        """Why the cached run no longer fits ``want`` (the defense's resolved settings) or
+        ``positions`` (the universe positions the audit's plan trains it on), or None.
 
         A spec such as ``subset`` takes its size from the context (the distilled set's
         size), so the same folder can hold runs of another size after the defense list
-        changed."""
-        if meta is None:
+        changed; another split, seed or dataset file gives other positions."""
+        if cached is None:
             cached = self.read(spec, run)
             if cached is None:
                 return f"cached {spec} {run} is corrupt or truncated"
-            meta = cached["meta"]
+        meta = cached["meta"]
         diff = [f"{k}={meta.get(k)} (now {v})" for k, v in want.items() if meta.get(k) != v]
-        return f"cached {spec} {run} was trained with {', '.join(diff)}" if diff else None
+        if diff:
+            return f"cached {spec} {run} was trained with {', '.join(diff)}"
+        if not np.array_equal(cached.get("train_positions"), positions):
+            return f"cached {spec} {run} was trained on other examples than this audit's split and halves give it"
+        return None
 
-    def load(self, spec, run, want: Dict[str, object]) -> dict:
+    def load(self, spec, run, want: Dict[str, object], positions: np.ndarray) -> dict:
         """A cached run that must be there and fit ``want``; otherwise a one-line error with the fix."""
         path = self.path(spec, run)
         if not path.is_file():
@@ -65,7 +72,7 @@ class RunCache:
         d = self.read(spec, run)
         if d is None:
             raise UserError(f"{path} is corrupt or truncated; run the audit again without --shard to retrain that run")
-        why = self.stale(spec, run, want, d["meta"])
+        why = self.stale(spec, run, want, positions, d)
         if why:
             raise UserError(f"{why}; run the audit without --shard to train it again")
         check_finite(path, d)

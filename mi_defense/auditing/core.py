@@ -77,8 +77,11 @@ class Audit:
     def jobs(self) -> List[Tuple[DefenseSpec, RunId]]:
         return plan.jobs(self.specs, self.cfg.targets, self.cfg.references)
 
-    def _stale(self, spec: DefenseSpec, run: RunId, meta: Optional[dict] = None) -> Optional[str]:
-        return self.cache.stale(spec, run, self.defenses[spec.key].resolved(), meta)
+    def _stale(self, spec: DefenseSpec, run: RunId, cached: Optional[dict] = None) -> Optional[str]:
+        """Why the cached run (``{"meta": ..., **arrays}``, read from the cache unless given)
+        cannot be reused, or None."""
+        return self.cache.stale(spec, run, self.defenses[spec.key].resolved(), plan.train_positions(self.setup, run),
+                                cached)
 
     def _load(self, spec, run) -> dict:
         return scoring.load(self.setup, self.cache, spec, run)

@@ -43,8 +43,9 @@ class Scored:
 
 
 def load(setup: AuditSetup, cache: RunCache, spec, run) -> dict:
-    """A cached run that must be there and fit the defense as now resolved (``RunCache.load``)."""
-    return cache.load(spec, run, setup.defenses[spec.key].resolved())
+    """A cached run that must be there and fit the defense as now resolved and the audit's
+    plan (``RunCache.load``)."""
+    return cache.load(spec, run, setup.defenses[spec.key].resolved(), plan.train_positions(setup, run))
 
 
 def score(setup: AuditSetup, cache: RunCache, counts: Optional[Dict[str, int]] = None,
