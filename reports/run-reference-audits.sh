@@ -28,6 +28,8 @@ for ds in ${@:-mnist fashion_mnist}; do
         continue
     fi
     cp -Rn "reports/$ds-cpu/cache/." "$out/cache/"
+    # the canary audits (reports/canaries/run.sh) are scored into each DP defense's entry
+    [ -f "reports/$ds-cpu/canaries.json" ] && cp "reports/$ds-cpu/canaries.json" "$out/canaries.json"
     rows=""  # Fashion-MNIST's audit has six of the configuration's defenses
     [ "$ds" = fashion_mnist ] && for d in none subset:n=100 frepo:ipc=10 frepo:ipc=10,init=noise dpsgd-linear:eps=8 \
         dpsgd-linear:eps=1; do rows="$rows --defense $d"; done
