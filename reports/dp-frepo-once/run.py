@@ -2,15 +2,18 @@
 
 Usage: python reports/dp-frepo-once/run.py DATASET [EPSILON ...]   (mnist or fashion_mnist; default 1 10)
 
-Settings: ``SETTINGS`` below on top of the ``quick`` preset's DP defaults. They were chosen
-on MNIST's tuning half (``explore.py`` and ``results.jsonl`` beside this file: the class-mean
-statistic against FRePo's (A, B), four networks, 1000 steps), which is disjoint from both
-datasets' reporting members. Each reported run distils 27 000 members drawn with a secret
-seed from the reporting half (``../dp-frepo-disjoint/run.py``: public halves, official test
-set) and is scored by two width-64 models with FRePo's protocol. Each step writes its own
-folder and is skipped when its ``evaluate.json`` exists; a killed distillation resumes
-from its private checkpoint, which keeps the release it drew.
+Settings: those ``tune.py`` chose on the dataset's own tuning half (DATASET/choice.json,
+reported in DATASET/report/eps<E>-<choice>), else ``SETTINGS`` below, on top of the
+``quick`` preset's DP defaults. ``SETTINGS`` were chosen on MNIST's tuning half
+(``explore.py`` and ``results.jsonl`` beside this file: the class-mean statistic against
+FRePo's (A, B), four networks, 1000 steps), which is disjoint from both datasets'
+reporting members. Each reported run distils 27 000 members drawn with a secret seed from
+the reporting half (``../dp-frepo-disjoint/run.py``: public halves, official test set) and
+is scored by two width-64 models with FRePo's protocol. Each step writes its own folder and
+is skipped when its ``evaluate.json`` exists; a killed distillation resumes from its
+private checkpoint, which keeps the release it drew.
 """
+import json
 import sys
 from pathlib import Path
 
@@ -23,11 +26,23 @@ from mi_defense.data import load_dataset  # noqa: E402
 SETTINGS = {"mechanism": "once", "networks": 4, "steps": 1000, "init": "smooth-noise"}
 
 
+def chosen(name: str):
+    """The settings ``tune.py`` chose on DATASET's tuning half, and the report folder's suffix
+    (none for the first settings, ``SETTINGS``, used when no choice exists)."""
+    path = HERE / name / "choice.json"
+    if not path.is_file():
+        return SETTINGS, ""
+    choice = json.loads(path.read_text())
+    return choice["settings"], "" if choice["settings"] == SETTINGS else f"-{choice['chosen']}"
+
+
 def main(name: str, epsilons) -> None:
     ds = load_dataset(name)
     _, report_half = halves(len(ds.x_train))
+    settings, suffix = chosen(name)
     for eps in epsilons:
-        r = run(ds, report_split(ds, report_half), eps, SETTINGS, HERE / name / "report" / f"eps{eps:g}", models=2)
+        r = run(ds, report_split(ds, report_half), eps, settings, HERE / name / "report" / f"eps{eps:g}{suffix}",
+                models=2)
         print(f"{name} once report eps={eps:g}: test accuracy {r['test_accuracy_mean']:.4f} {r['test_accuracy']}",
               flush=True)
 
