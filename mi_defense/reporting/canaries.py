@@ -33,6 +33,11 @@ def power(rows: List[dict]) -> List[str]:
     return out
 
 
+def unit(r: dict) -> str:
+    """What a one-step audit ran: an update step, or one of the release-once mechanism's releases."""
+    return "release" if r.get("mechanism") == "dp-frepo-once" else "step"
+
+
 def canary_rows(rows: List[dict]) -> List[list]:
     """The report's table: one line per canary audit, the header first."""
     out = [["audit", "mechanism", "broken", "size", "claimed epsilon", "audited epsilon >=", "verdict"]]
@@ -42,7 +47,7 @@ def canary_rows(rows: List[dict]) -> List[list]:
         size = (f"{r['canaries']} {r.get('kind', '')} canaries, {r.get('right')}/{2 * r.get('guesses', 0)} right"
                 if one_run else f"{r.get('trials')} trials per input")
         what = (r.get("defense") if one_run
-                else f"{r.get('mechanism')} step (run at epsilon {r.get('run_epsilon', 0):g})")
+                else f"{r.get('mechanism')} {unit(r)} (run at epsilon {r.get('run_epsilon', 0):g})")
         verdict = ("no claim" if claim is None
                    else "CAUGHT" if r["audited_epsilon_lower_bound"] > claim else "below the claim")
         out.append(["one run" if one_run else "one step", what, r["broken"] or "-", size,
@@ -58,7 +63,7 @@ def canary_sentence(entry: DefenseEntry) -> str:
         return ""
     said = []
     for r in sorted(rows, key=lambda r: (key(r)[1], r.get("broken") or "")):
-        what = f"one run with {r['canaries']} canaries" if "canaries" in r else f"one {r.get('mechanism')} step"
+        what = f"one run with {r['canaries']} canaries" if "canaries" in r else f"one {r.get('mechanism')} {unit(r)}"
         broke = f", {r['broken']} removed" if r.get("broken") else ""
         claim = r["claimed_epsilon"]
         verdict = " (caught)" if claim is not None and r["audited_epsilon_lower_bound"] > claim else ""

@@ -4,14 +4,16 @@
 # the noise or the clipping broken; one run (the whole defense trained once with 1000
 # mislabelled canaries each included with probability 1/2) for each DP defense of the audit
 # (and, on MNIST, the ConvNet DP-SGD the audit leaves out), correct and with DP-SGD's noise
-# broken, and the undefended model as the no-claim control.
+# broken, and the undefended model as the no-claim control. The release-once DP-FRePo's one
+# release at epsilon 1 and 8, correct and broken, go beside the MNIST DP audit (reports/mnist-cpu-dp).
 # Each result is skipped when its JSON exists. Usage: sh reports/canaries/run.sh [DATASET]
 cd "$(dirname "$0")/../.." || exit 1
 export MI_DEFENSE_DATA="${MI_DEFENSE_DATA:-../shared/data}"
 ds="${1:-mnist}"
 out="reports/canaries/$ds"
 mkdir -p "$out"
-c() { name="$1"; shift; [ -f "$out/$name.json" ] || .venv/bin/mi-defense canary "$@" --json "$out/$name.json" --into "reports/$ds-cpu" || exit 1; }
+into="reports/$ds-cpu"  # the audit whose report shows them
+c() { name="$1"; shift; [ -f "$out/$name.json" ] || .venv/bin/mi-defense canary "$@" --json "$out/$name.json" --into "$into" || exit 1; }
 if [ "$ds" = mnist ]; then  # the one-step audits do not depend on the dataset
     c step-dpsgd-eps1 --mechanism dpsgd --epsilon 1 --trials 120
     c step-dpsgd-eps1-break-noise --mechanism dpsgd --epsilon 1 --trials 120 --break noise
@@ -19,6 +21,14 @@ if [ "$ds" = mnist ]; then  # the one-step audits do not depend on the dataset
     c step-dp-frepo-eps1 --mechanism dp-frepo --epsilon 1 --trials 200
     c step-dp-frepo-eps1-break-noise --mechanism dp-frepo --epsilon 1 --trials 200 --break noise
     c step-dp-frepo-eps1-break-clip --mechanism dp-frepo --epsilon 1 --trials 200 --break clip
+    # the release-once mechanism's rows are in the DP audit, reports/mnist-cpu-dp: its one release at epsilon 1 and 8
+    into=reports/mnist-cpu-dp
+    for e in 1 8; do
+        for b in "" noise clip; do
+            c "step-dp-frepo-once-eps$e${b:+-break-$b}" --mechanism dp-frepo-once --epsilon "$e" ${b:+--break $b}
+        done
+    done
+    into="reports/$ds-cpu"
 fi
 run() { c "$1" --one-run "$2" --config reports/cpu-reference.toml --dataset "$ds" --canaries 1000 $3; }
 run one-run-dpsgd-linear-eps1 dpsgd-linear:eps=1
