@@ -30,9 +30,10 @@ for ds in ${@:-mnist fashion_mnist}; do
     cp -Rn "reports/$ds-cpu/cache/." "$out/cache/"
     # the canary audits (reports/canaries/run.sh) are scored into each DP defense's entry
     [ -f "reports/$ds-cpu/canaries.json" ] && cp "reports/$ds-cpu/canaries.json" "$out/canaries.json"
-    rows=""  # Fashion-MNIST's audit has six of the configuration's defenses
-    [ "$ds" = fashion_mnist ] && for d in none subset:n=100 frepo:ipc=10 frepo:ipc=10,init=noise dpsgd-linear:eps=8 \
-        dpsgd-linear:eps=1; do rows="$rows --defense $d"; done
+    # reports/<dataset>-cpu/defenses.txt, when present, names the defenses of that audit (one per
+    # line; Fashion-MNIST's has six of the configuration's), else the configuration's list is used
+    rows=""
+    [ -f "reports/$ds-cpu/defenses.txt" ] && for d in $(cat "reports/$ds-cpu/defenses.txt"); do rows="$rows --defense $d"; done
     .venv/bin/mi-defense audit --config reports/cpu-reference.toml --dataset "$ds" --out "$out" $rows --quiet || exit 1
     cp -R "$out/cache/." "reports/$ds-cpu/cache/"
     for f in results.json results.csv report.md report.html signals.npz split.json training_config.json fig*.png; do
@@ -42,7 +43,7 @@ for ds in ${@:-mnist fashion_mnist}; do
     .venv/bin/mi-defense report "reports/$ds-cpu" || exit 1
 done
 # The reference audits committed in reports/: about 9.5 hours of a 2-core CPU for MNIST's nine
-# defenses and 5.5 for the six of Fashion-MNIST (reports/run-reference-audits.sh names them);
+# defenses and 5.5 for the six of Fashion-MNIST (reports/fashion_mnist-cpu/defenses.txt);
 # 17 runs each, the FRePo rows cost most. 1000 members and 1000 non-members, 16 reference
 # runs per defense (LiRA with a fixed variance is the declared primary attack at this
 # count). The undefended model is trained with the real-data recipe (cross-entropy to
