@@ -25,7 +25,7 @@ SHARED_DATA := $(abspath $(wildcard ../shared/data))
 
 # ruff (configured in pyproject.toml) first: a lint error fails the suite before the long tests.
 lint: $(STAMP)
-	$(VENV)/bin/ruff check mi_defense attacks tests
+	$(VENV)/bin/ruff check mi_defense attacks tests docs reports
 
 test: lint
 	$(if $(MI_DEFENSE_DATA),,$(if $(SHARED_DATA),MI_DEFENSE_DATA=$(SHARED_DATA))) $(PY) -m pytest -q -m "not browser"

@@ -39,7 +39,8 @@ def tuning_split(ds, tune_half):
     rng = np.random.default_rng(HALVES_SEED + 1)
     perm = rng.permutation(tune_half)
     k = int(MEMBER_SHARE * len(tune_half))
-    return Split(np.sort(perm[:k]), np.zeros(0, np.int64), np.sort(perm[k:]), "train", HALVES_SEED + 1, ds.fingerprint())
+    return Split(np.sort(perm[:k]), np.zeros(0, np.int64), np.sort(perm[k:]), "train", HALVES_SEED + 1,
+                 ds.fingerprint())
 
 
 def report_split(ds, report_half):
@@ -75,7 +76,8 @@ def main(name: str) -> None:
     root = HERE / name
     scores = {}
     for cand, changes in CANDIDATES.items():
-        r = run(ds, tuning_split(ds, tune_half), TUNE_EPSILON, changes, root / "tuning" / f"eps{TUNE_EPSILON:g}-{cand}", models=1)
+        r = run(ds, tuning_split(ds, tune_half), TUNE_EPSILON, changes, root / "tuning" / f"eps{TUNE_EPSILON:g}-{cand}",
+                models=1)
         scores[cand] = r["test_accuracy_mean"]  # on the tuning half's validation images
         print(f"{name} tuning eps={TUNE_EPSILON:g} {cand}: validation accuracy {scores[cand]:.4f}", flush=True)
     chosen = max(scores, key=lambda c: (scores[c], c == "smooth-noise"))

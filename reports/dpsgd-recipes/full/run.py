@@ -6,7 +6,6 @@ setting chosen on these members), the fixed [-1, 1] normalisation a DP release u
 Usage: python reports/dpsgd-recipes/full/run.py [SPEC ...]   (default dpsgd-linear:eps=1)
 Writes full/<spec>.json; a spec whose JSON exists is skipped.
 """
-import json
 import sys
 import time
 from pathlib import Path
