@@ -143,3 +143,11 @@ def test_an_older_release_with_private_fields_warns_and_is_rewritten_without_the
     arrays2, prov2 = _public(loaded.save(tmp_path / "clean.npz"))
     _check_allow_list(arrays2, prov2)
     assert prov2 == prov
+    # the first format: settings under "config" (with the seed), no "format" key
+    first = {**{k: v for k, v in old.items() if k not in ("format", "settings")}, "config": old["settings"]}
+    write_npz(tmp_path / "first.npz", **{**arrays, "provenance": np.array(json.dumps(first))})
+    with pytest.warns(UserWarning, match="carries private fields"):
+        loaded = mi_defense.load_distilled(tmp_path / "first.npz")
+    arrays3, prov3 = _public(loaded.save(tmp_path / "clean-first.npz"))
+    _check_allow_list(arrays3, prov3)
+    assert prov3 == prov

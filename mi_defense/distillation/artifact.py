@@ -137,7 +137,10 @@ class DistilledSet:
         from mi_defense.io import write_npz
 
         path = Path(path)
-        public = {k: v for k, v in self.provenance.items() if k in PUBLIC_PROVENANCE}
+        old = self.provenance
+        if "settings" not in old and isinstance(old.get("config"), dict):  # an older file's name for them
+            old = {**old, "settings": old["config"]}
+        public = {"format": FORMAT, **{k: v for k, v in old.items() if k in PUBLIC_PROVENANCE}}
         if isinstance(public.get("settings"), dict):
             public["settings"] = {k: v for k, v in public["settings"].items() if k in PUBLIC_SETTINGS}
         write_npz(path, x=self.x, y=self.y, labels=self.labels, images_uint8=self.images,
