@@ -50,9 +50,8 @@ done
 # convergence); each FRePo size is paired with a random real subset of the same size,
 # trained with the same distilled-data protocol (1000 steps instead of FRePo's 2000 for 100
 # images, to fit the CPU budget; both sides of the comparison alike); DP-SGD at epsilon 1 and 8
-# with its tuned recipes (a group-norm ConvNet, and a linear model on ScatterNet features,
-# dpsgd-linear; recipes chosen on training images outside this audit's universe:
-# reports/dpsgd-recipes/);
+# with its tuned recipe for a linear model on ScatterNet features (dpsgd-linear; chosen on
+# training images outside this audit's universe: reports/dpsgd-recipes/);
 # FRePo from white noise (the default start, which copies no member) and DP-FRePo at epsilon 8.
 # The inputs' normalisation is fixed ([0, 1] pixels to [-1, 1]) for every defense (transform =
 # "auto": fixed because DP defenses are audited), so no DP guarantee leans on statistics of the

@@ -43,7 +43,8 @@ def test_dp_frepo_defense_claims_its_epsilon_and_copies_no_member(audited):
     from mi_defense.auditing.record import DefenseEntry
     from mi_defense.reporting.tables import verdict
 
-    assert "formal guarantee: DP-FRePo" in verdict(DefenseEntry.from_json(dp), None)
+    assert "the claimed guarantee, which rests on its proof and accountant" in verdict(DefenseEntry.from_json(dp), None)
+    assert "DP-FRePo" in verdict(DefenseEntry.from_json(dp), None).split("never confirm it): ")[1]
     assert "no formal privacy guarantee" in verdict(DefenseEntry.from_json(plain), None)
 
 
@@ -219,6 +220,10 @@ def test_verdicts_lead_with_the_worst_finding_and_its_severity():
     assert lead.endswith("1000 non-members resolve FPRs down to 0.1%.") and "AUC 0.7" in lead
     assert findings.severity(by["none"]) == "leaking"      # AUC 0.717, CI far above 0.5
     assert findings.severity(by["dpsgd-linear:eps=8"]) == "guarantee"  # AUC above 0.5, bound 0.04 against a claim of 8
+    dp8 = tables.verdict(by["dpsgd-linear:eps=8"], None)
+    assert dp8.startswith("**dpsgd-linear:eps=8: DP claim, not contradicted by this audit.**")
+    assert "leakage that epsilon = 8 permits, measured" in dp8
+    assert "permits" not in tables.verdict(by["dpsgd-linear:eps=1"], None)  # its AUC interval covers 0.5
     # AUC 0.513 with a CI over 0.5 and an epsilon bound of 0: the TPR CI at 0.1% FPR alone is not evidence
     assert findings.severity(by["subset:n=100"]) == "no-evidence"
 

@@ -67,6 +67,16 @@ def reference_split(ds, toml_path: Path, split_json: Path):
     return split, audit
 
 
+def tuning_images(ds, split, seed: int = 20240, tune: int = 1000, val: int = 2000):
+    """The tuning and validation images' training-pool positions: ``tune + val`` drawn with
+    ``default_rng(seed)`` from the pool outside the reference audit's universe (``split``'s
+    members and non-members), the first ``tune`` (sorted) for tuning, the rest for validation."""
+    universe = np.r_[split.members, split.nonmembers]
+    outside = np.setdiff1d(np.arange(len(ds.x_train)), universe)
+    pick = np.random.default_rng(seed).choice(outside, tune + val, replace=False)
+    return np.sort(pick[:tune]), np.sort(pick[tune:])
+
+
 def fit_and_score(spec: str, ctx, x, y, seed, evals):
     from mi_defense.config import DefenseSpec
     from mi_defense.defenses import make_defense
@@ -112,11 +122,8 @@ def main(argv=None):
     ds = load_dataset(args.dataset)
     split, audit = reference_split(ds, root / "reports/cpu-reference.toml",
                                    root / f"reports/{args.dataset}-cpu/split.json")
-    universe = np.r_[split.members, split.nonmembers]
-    outside = np.setdiff1d(np.arange(len(ds.x_train)), universe)
-    rng = np.random.default_rng(args.seed)
-    pick = rng.choice(outside, args.tune + args.val, replace=False)
-    tune_idx, val_idx = np.sort(pick[:args.tune]), np.sort(pick[args.tune:])
+    tune_idx, val_idx = tuning_images(ds, split, args.seed, args.tune, args.val)
+    outside = len(ds.x_train) - len(split.members) - len(split.nonmembers)
     transform = Transform.fit(ds.x_train, default_transform_kind(ds.input_shape))  # as the audit does
     xt, yt = transform(ds.x_train[tune_idx]), ds.y_train[tune_idx]
     xv, yv = transform(ds.x_train[val_idx]), ds.y_train[val_idx]
@@ -127,7 +134,7 @@ def main(argv=None):
     state = json.loads(path.read_text()) if path.is_file() else {}
     state.update({"dataset": args.dataset, "seed": args.seed, "split_hash": split.hash,
                   "protocol": f"{args.tune} tuning and {args.val} validation images drawn with numpy "
-                              f"default_rng({args.seed}) from the {len(outside)} training-pool images outside the "
+                              f"default_rng({args.seed}) from the {outside} training-pool images outside the "
                               f"reference audit's universe ({len(split.members)} members + {len(split.nonmembers)} "
                               f"non-members, split {split.hash[:12]}); transform fitted on the training pool as the "
                               f"audit does; architecture width {train['width']} depth {train['depth']}; fit seed "

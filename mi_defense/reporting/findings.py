@@ -9,7 +9,8 @@ from mi_defense.auditing.record import AttackSummary, AuditRecord, DefenseEntry
 SEVERITIES = {
     "leaking": "clearly leaking",
     "no-evidence": "no evidence of leakage at this power",
-    "guarantee": "formal guarantee",
+    # a DP claim rests on its proof and accountant; an audit can contradict it, never confirm it
+    "guarantee": "DP claim, not contradicted by this audit",
 }
 
 GLOSSARY = [
@@ -75,8 +76,9 @@ def worst_finding(entry: DefenseEntry) -> Optional[Finding]:
 def severity(entry: DefenseEntry) -> str:
     """``leaking`` when a declared attack's AUC beats chance beyond its 95% CI, the audited
     epsilon bound is positive, or most members copied into a release are found;
-    ``guarantee`` for a DP defense not contradicted by its audit; ``no-evidence`` otherwise
-    (which is not evidence of privacy)."""
+    ``guarantee`` for a DP defense not contradicted by its audit (an attack may still beat
+    chance: leakage the claimed epsilon permits); ``no-evidence`` otherwise (which is not
+    evidence of privacy)."""
     ev = entry.evidence
     bound = ev.epsilon_lower_bound.value if ev.epsilon_lower_bound else None
     claimed = entry.claimed_epsilon
@@ -87,15 +89,19 @@ def severity(entry: DefenseEntry) -> str:
         return "guarantee"
     if contradicted:
         return "leaking"
-    found = [s for s in (ev.primary_attack, ev.release_attack) if s]
     # The TPR's bootstrap CI at a low FPR is no test: the threshold is set on the same few
     # non-members. The AUC's CI and the held-out epsilon bound are.
-    beats_chance = any((s.auc_ci or [0.5])[0] > 0.5 for s in found)
     w = worst_finding(entry)
     init_found = w is not None and w.kind == "init_members" and (w.result.tpr or 0) > 0.5
-    if beats_chance or init_found or (bound or 0) > 0:
+    if beats_chance(entry) or init_found or (bound or 0) > 0:
         return "leaking"
     return "no-evidence"
+
+
+def beats_chance(entry: DefenseEntry) -> bool:
+    """A declared attack (primary or on the release) whose AUC interval lies above 0.5."""
+    ev = entry.evidence
+    return any((s.auc_ci or [0.5])[0] > 0.5 for s in (ev.primary_attack, ev.release_attack) if s)
 
 
 def limitations(results: AuditRecord) -> List[str]:

@@ -102,13 +102,22 @@ def verdict(entry: DefenseEntry, baseline_acc: Optional[float], n_nonmembers: Op
     canary = canary_sentence(entry)
     if canary:
         parts.append(canary)
-    if entry.claimed_epsilon is not None:
-        parts.append("formal guarantee: " + entry.privacy_statement.rstrip("."))
-    elif entry.defense == "none":
-        parts.append("no defense and no privacy guarantee")
-    else:
-        parts.append("this defense carries no formal privacy guarantee; the attack results are the only evidence")
+    parts.extend(guarantee(entry))
     return "; ".join(parts) + "."
+
+
+def guarantee(entry: DefenseEntry) -> List[str]:
+    """The verdict's last clauses: what the defense claims, and for a DP claim that an attack
+    beats chance, that this is leakage the claim permits."""
+    from mi_defense.reporting.findings import beats_chance
+
+    if entry.claimed_epsilon is None:
+        return ["no defense and no privacy guarantee" if entry.defense == "none" else
+                "this defense carries no formal privacy guarantee; the attack results are the only evidence"]
+    permitted = ([f"a declared attack beats chance: leakage that epsilon = {entry.claimed_epsilon:.3g} permits, "
+                  "measured, not excluded by the claim"] if beats_chance(entry) else [])
+    return permitted + ["the claimed guarantee, which rests on its proof and accountant (an audit can contradict it, "
+                        "never confirm it): " + entry.privacy_statement.rstrip(".")]
 
 
 def resolved_tpr(entry: DefenseEntry, s: AttackSummary) -> Tuple[str, Optional[float], Optional[tuple], bool]:
