@@ -24,7 +24,8 @@ for ds in ${@:-mnist fashion_mnist}; do
     out="$work/$ds-cpu"
     mkdir -p "$out/cache" "reports/$ds-cpu/cache"
     if [ "$save_only" = 1 ]; then
-        cp -R "$out/cache/." "reports/$ds-cpu/cache/" && echo "$ds: $(find "reports/$ds-cpu/cache" -name '*.npz' | wc -l) runs in reports/$ds-cpu/cache"
+        # a run being written is a hidden temporary file until renamed: never committed
+        cp -R "$out/cache/." "reports/$ds-cpu/cache/" && find "reports/$ds-cpu/cache" -name '.*.tmp' -delete && echo "$ds: $(find "reports/$ds-cpu/cache" -name '*.npz' | wc -l) runs in reports/$ds-cpu/cache"
         continue
     fi
     cp -Rn "reports/$ds-cpu/cache/." "$out/cache/"
