@@ -65,13 +65,14 @@ def _tpr(a) -> str:
 
 
 def _canary(e, recorded) -> str:
-    """The correct-mechanism canary bounds of entry ``e``: those its scoring listed, else those
-    recorded beside the audit (``canaries.json``, added after it was scored) for its mechanism."""
-    from mi_defense.auditing.canary_record import for_defense
+    """The correct-mechanism canary bounds of entry ``e`` at its settings: those its scoring
+    listed, else those recorded beside the audit (``canaries.json``, added after it was scored)."""
+    from mi_defense.auditing.canary_record import calibrated_for, for_defense
     from mi_defense.config.defense import DefenseSpec
 
-    rows = e.get("canary_audits") or for_defense(recorded, DefenseSpec.parse(e["name"]))
-    rows = [r for r in rows if not r.get("broken")]
+    sigma = (e.get("metadata") or {}).get("noise_multiplier")
+    rows = e.get("canary_audits") or for_defense(recorded, DefenseSpec.parse(e["name"]), sigma)
+    rows = [r for r in rows if not r.get("broken") and calibrated_for(r, sigma)]
     return "; ".join(f"{'one run' if 'canaries' in r else 'one step'} >= {r['audited_epsilon_lower_bound']:.2f}"
                      f" (claim {r['claimed_epsilon']:.2f})" for r in rows) or "-"
 

@@ -225,9 +225,14 @@ def test_one_step_audits_of_dp_frepo_belong_to_the_frepo_rows_of_their_mechanism
     from mi_defense.auditing.canary_record import for_defense
     from mi_defense.config import DefenseSpec
 
-    rows = [{"mechanism": "dp-frepo", "run_epsilon": 1.0}, {"mechanism": "dp-frepo-once", "run_epsilon": 1.0}]
+    rows = [{"mechanism": "dp-frepo", "run_epsilon": 1.0, "noise_multiplier": 9.1},
+            {"mechanism": "dp-frepo-once", "run_epsilon": 1.0, "noise_multiplier": 7.46}]
     per_step, once = DefenseSpec.parse("frepo:ipc=10,eps=1"), DefenseSpec.parse("frepo:ipc=10,eps=1,mechanism=once")
-    assert for_defense(rows, per_step) == rows[:1] and for_defense(rows, once) == rows[1:]
+    assert for_defense(rows, per_step, 9.1) == rows[:1] and for_defense(rows, once, 7.46) == rows[1:]
+    # an update audited at another noise multiplier (another record count, steps or epsilon) is not this defense's
+    assert for_defense(rows, per_step, 1.98) == [] and for_defense(rows, per_step, None) == []
+    one_run = {"defense": "frepo:ipc=10,eps=1", "canaries": 100, "noise_multiplier": None}
+    assert for_defense([one_run], per_step, 9.1) == [one_run]  # a one-run audit trained this very defense
 
 
 def test_a_delta_it_cannot_default_is_refused_before_anything_is_written(tmp_path, capsys):

@@ -251,11 +251,14 @@ def test_severity_known_answers():
     # DP-FRePo claims one too
     assert severity(entry("frepo", [0.49, 0.53], [0.0, 0.001], eps=0.5, claimed=8.0)) == "guarantee"
     assert severity(entry("frepo", [0.49, 0.53], [0.0, 0.001], eps=0.5)) == "leaking"  # plain FRePo claims none
-    canary = {"claimed_epsilon": 1.0, "audited_epsilon_lower_bound": 1.4, "broken": None}
-    dp = dict(entry("dpsgd", [0.49, 0.53], [0.0, 0.001], claimed=1.0), canary_audits=[{**canary, "broken": "noise"}])
+    canary = {"claimed_epsilon": 1.0, "audited_epsilon_lower_bound": 1.4, "broken": None, "noise_multiplier": 5.0}
+    dp = dict(entry("dpsgd", [0.49, 0.53], [0.0, 0.001], claimed=1.0), canary_audits=[{**canary, "broken": "noise"}],
+              metadata={"noise_multiplier": 5.0})
     assert severity(dp) == "guarantee"  # a broken control above the claim is the audit's power, not a finding
     # the correct mechanism's canary audit exceeds its claim
     assert severity(dict(dp, canary_audits=[canary])) == "leaking"
+    # ... but a one-step audit at another noise multiplier does not audit this defense
+    assert severity(dict(dp, canary_audits=[{**canary, "noise_multiplier": 3.0}])) == "guarantee"
 
 
 def test_an_attack_whose_auc_interval_covers_chance_is_no_finding():

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 from mi_defense.errors import UserError
 
@@ -51,13 +51,28 @@ def add(out_dir, result: dict) -> Path:
     return path
 
 
-def for_defense(rows: List[dict], spec) -> List[dict]:
-    """The canary audits of ``spec``'s mechanism (a ``DefenseSpec`` that claims DP): its own
-    one-run audits, and the one-step audits of its DP step."""
+def calibrated_for(r: dict, noise_multiplier: Optional[float]) -> bool:
+    """Whether canary result ``r`` audits a defense whose noise multiplier is ``noise_multiplier``:
+    a one-run audit trained the defense itself; a one-step audit ran the mechanism's update at
+    its own noise multiplier (calibrated for its own record count, steps and epsilon), which
+    audits a defense only when the two multipliers agree (relative difference below 1e-6). An
+    update audited at another multiplier says nothing about this defense's claim."""
+    if "canaries" in r:
+        return True
+    theirs = r.get("noise_multiplier")
+    return (noise_multiplier is not None and theirs is not None
+            and abs(float(theirs) - float(noise_multiplier)) <= 1e-6 * max(abs(float(noise_multiplier)), 1e-12))
+
+
+def for_defense(rows: List[dict], spec, noise_multiplier: Optional[float] = None) -> List[dict]:
+    """The canary audits of ``spec``'s mechanism (a ``DefenseSpec`` that claims DP) at its
+    settings: its own one-run audits, and the one-step audits of its DP step run at its noise
+    multiplier (``calibrated_for``; none when ``noise_multiplier`` is unknown)."""
     if not spec.claims_dp:
         return []
     epsilon = float(spec.kwargs["epsilon"])
     mechanism = str(spec.kwargs.get("mechanism", "per-step"))
     return [r for r in rows if r.get("defense") == str(spec) or
             (spec.name in STEP_OF.get(r.get("mechanism"), ()) and r.get("run_epsilon") is not None and
-             float(r["run_epsilon"]) == epsilon and FREPO_MECHANISM.get(r.get("mechanism"), mechanism) == mechanism)]
+             float(r["run_epsilon"]) == epsilon and FREPO_MECHANISM.get(r.get("mechanism"), mechanism) == mechanism
+             and calibrated_for(r, noise_multiplier))]

@@ -80,7 +80,8 @@ def score(setup: AuditSetup, cache: RunCache, counts: Optional[Dict[str, int]] =
             "recipe": meta.get("recipe"),
             "undertrained": bool(spec.name == "none" and train_acc is not None and train_acc < UNDERTRAINED_BELOW),
             "claimed_epsilon": meta.get("epsilon"),
-            "canary_audits": canary_record.for_defense(list(canaries), spec),  # mi-defense canary --into OUT
+            # mi-defense canary --into OUT, the audits of this defense at its settings
+            "canary_audits": canary_record.for_defense(list(canaries), spec, meta.get("noise_multiplier")),
             **evidence,
             "attacks": main,
             "released_artifact": released,

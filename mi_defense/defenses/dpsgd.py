@@ -240,7 +240,10 @@ class DPSGD(Defense):
                      f"accountant of dp_accounting gives epsilon at delta'={delta_acc:.3g}, and batches are padded to "
                      f"{cap} and truncated above it with probability at most p={p_trunc:.2g} over the whole run "
                      f"(binomial tail at n+1, union bound over steps), (1+e^eps) p <= {TRUNCATION_SHARE:g} delta, so "
-                     "delta' + (1+e^eps) p <= delta. Sampling and noise came from the operating system's entropy, not "
+                     "delta' + (1+e^eps) p <= delta. q, the number of steps and delta were set from the number of "
+                     f"members, n={n}, which is treated as public with the list of classes: the guarantee is that of "
+                     "the mechanism with these settings fixed, and protects which records are members, not how many. "
+                     "Sampling and noise came from the operating system's entropy, not "
                      f"from the run seed; {self.ctx.normalisation}. The guarantee covers the model weights and "
                      "anything computed from them alone (not the train accuracy recorded for the audit).")
         recipe = {"name": r.name, "description": f"DP-SGD: {arch['architecture']}, cross-entropy, {opt_text} "

@@ -6,14 +6,16 @@ from __future__ import annotations
 from typing import List
 
 from mi_defense.auditing.record import DefenseEntry
-from mi_defense.auditing.canary_record import key, load_canaries  # noqa: F401  (the report reads the file through here)
+from mi_defense.auditing.canary_record import calibrated_for, key, load_canaries  # noqa: F401  (read through here)
 
 NOTE = ("A canary audit plays the worst case the guarantee must survive. A bound below the claim is what a correct "
         "mechanism gives, and alone proves little; a row with a broken mechanism (noise or clipping removed inside the "
         "real code, the same epsilon still claimed) shows whether the same audit can exceed the claim: where broken "
         "rows are CAUGHT the audit has that power, where they are not it cannot tell a broken mechanism from a correct "
         "one at this size. One step: the mechanism's own update on neighbouring inputs, many trials, compared with the "
-        "accountant's epsilon for that one step. One run: the whole defense trained once with canaries each included "
+        "accountant's epsilon for that one step, at the noise multiplier shown (calibrated for the canary run's own "
+        "epsilon, record count and steps); a defense's verdict counts a one-step audit only at its own noise "
+        "multiplier. One run: the whole defense trained once with canaries each included "
         "with probability 1/2 (Steinke, Nasr & Jagielski 2023); black box, it finds canaries only as far as the "
         "released model memorises them.")
 
@@ -40,7 +42,8 @@ def unit(r: dict) -> str:
 
 def canary_rows(rows: List[dict]) -> List[list]:
     """The report's table: one line per canary audit, the header first."""
-    out = [["audit", "mechanism", "broken", "size", "claimed epsilon", "audited epsilon >=", "verdict"]]
+    out = [["audit", "mechanism", "broken", "size", "noise multiplier", "claimed epsilon", "audited epsilon >=",
+            "verdict"]]
     for r in sorted(rows, key=lambda r: (str(key(r)[0]), r.get("broken") or "", key(r)[1])):
         one_run = "canaries" in r
         claim = r["claimed_epsilon"]
@@ -50,15 +53,25 @@ def canary_rows(rows: List[dict]) -> List[list]:
                 else f"{r.get('mechanism')} {unit(r)} (run at epsilon {r.get('run_epsilon', 0):g})")
         verdict = ("no claim" if claim is None
                    else "CAUGHT" if r["audited_epsilon_lower_bound"] > claim else "below the claim")
+        sigma = r.get("noise_multiplier")
         out.append(["one run" if one_run else "one step", what, r["broken"] or "-", size,
-                    "-" if claim is None else f"{claim:.2f}", f"{r['audited_epsilon_lower_bound']:.2f}", verdict])
+                    "-" if sigma is None else f"{sigma:.4g}", "-" if claim is None else f"{claim:.2f}",
+                    f"{r['audited_epsilon_lower_bound']:.2f}", verdict])
     return out
+
+
+def of_its_settings(entry: DefenseEntry) -> List[dict]:
+    """The canary audits listed with ``entry`` that audit it at its own settings: one-step
+    audits only at its noise multiplier (``canary_record.calibrated_for``; a results.json
+    scored before that check may list others)."""
+    sigma = (entry.metadata or {}).get("noise_multiplier")
+    return [r for r in entry.canary_audits or [] if calibrated_for(r, sigma)]
 
 
 def canary_sentence(entry: DefenseEntry) -> str:
     """The verdict's words on a DP defense's canary audits: each correct audit's bound against
     its claim, and what the same audit gave with the mechanism broken ("" when none recorded)."""
-    rows = entry.canary_audits or []
+    rows = of_its_settings(entry)
     if not rows:
         return ""
     said = []

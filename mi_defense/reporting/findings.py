@@ -82,7 +82,9 @@ def severity(entry: DefenseEntry) -> str:
     ev = entry.evidence
     bound = ev.epsilon_lower_bound.value if ev.epsilon_lower_bound else None
     claimed = entry.claimed_epsilon
-    contradicted = any(r["audited_epsilon_lower_bound"] > r["claimed_epsilon"] for r in entry.canary_audits or []
+    from mi_defense.reporting.canaries import of_its_settings
+
+    contradicted = any(r["audited_epsilon_lower_bound"] > r["claimed_epsilon"] for r in of_its_settings(entry)
                        # a correct-mechanism canary audit
                        if not r.get("broken") and r.get("claimed_epsilon") is not None)
     if claimed is not None and not contradicted and (bound is None or bound <= claimed):  # a DP defense
