@@ -61,7 +61,7 @@ def cmd_canary(args) -> int:
                                                                f"{need} or more)"))
     print(f"{r.mechanism} one step{' with the ' + args.broken + ' broken' if args.broken else ''}: audited epsilon >= "
           f"{r.audited_epsilon_lower_bound:.2f} at {100 * r.confidence:g}% confidence from {r.trials} releases per "
-          f"input; the accountant claims {r.claimed_epsilon:.2f} for this step (noise multiplier "
+          f"input; the step claims {r.claimed_epsilon:.2f} exactly (one Gaussian step, noise multiplier "
           f"{r.noise_multiplier:.3g}, from a run calibrated to epsilon {r.run_epsilon:g}): {verdict}")
     _write(args, r.to_json())
     return 0
@@ -94,16 +94,16 @@ def cmd_one_run(args) -> int:
 def add_canary_parser(sub) -> None:
     ca = sub.add_parser("canary", help="canary audits of the DP mechanisms: epsilon lower bounds that a broken "
                         "mechanism fails",
-                        description="One step (default): run DP-FRePo's (or DP-SGD's) own update step many times on "
-                                    "two neighbouring inputs (with and without a canary whose gradient is far above "
-                                    "the clipping norm), each time with fresh noise, and turn the released updates "
-                                    "into a Clopper-Pearson lower bound on epsilon, compared with the accountant's "
-                                    "epsilon for that step (Nasr et al., 'Adversary Instantiation' and 'Tight Auditing "
-                                    "of Differentially Private Machine Learning'). --one-run SPEC: train the whole "
-                                    "defense once on the members plus canaries each included with probability 1/2, "
-                                    "guess which were included from the released model, and bound epsilon from the "
-                                    "right guesses ('Privacy Auditing with One (1) Training Run', Steinke, Nasr & "
-                                    "Jagielski).")
+                        description=("One step (default): run DP-FRePo's (or DP-SGD's) own update step many times on"
+                                    " two neighbouring inputs (with and without a canary whose gradient is far "
+                                    "above the clipping norm), each time with fresh noise, and turn the released "
+                                    "updates into a Clopper-Pearson lower bound on epsilon, compared with the exact"
+                                    " epsilon of that one Gaussian step (Nasr et al., 'Adversary Instantiation' and"
+                                    " 'Tight Auditing of Differentially Private Machine Learning'). --one-run SPEC:"
+                                    " train the whole defense once on the members plus canaries each included with "
+                                    "probability 1/2, guess which were included from the released model, and bound "
+                                    "epsilon from the right guesses ('Privacy Auditing with One (1) Training Run', "
+                                    "Steinke, Nasr & Jagielski)."))
     ca.add_argument("--mechanism", default="dp-frepo", choices=["dp-frepo", "dp-frepo-once", "dpsgd"],
                     help="one step: the mechanism whose step is audited (default dp-frepo; dp-frepo-once: one "
                     "of the release-once mechanism's releases, at the noise of a run with 4 networks)")

@@ -13,7 +13,7 @@ NOTE = ("A canary audit plays the worst case the guarantee must survive. A bound
         "real code, the same epsilon still claimed) shows whether the same audit can exceed the claim: where broken "
         "rows are CAUGHT the audit has that power, where they are not it cannot tell a broken mechanism from a correct "
         "one at this size. One step: the mechanism's own update on neighbouring inputs, many trials, compared with the "
-        "accountant's epsilon for that one step, at the noise multiplier shown (calibrated for the canary run's own "
+        "exact epsilon of that one Gaussian step, at the noise multiplier shown (calibrated for the canary run's own "
         "epsilon, record count and steps); a defense's verdict counts a one-step audit only at its own noise "
         "multiplier. One run: the whole defense trained once with canaries each included "
         "with probability 1/2 (Steinke, Nasr & Jagielski 2023); black box, it finds canaries only as far as the "
