@@ -43,12 +43,12 @@ def main(specs):
     ds = load_dataset("mnist")
     transform = Transform.fixed(1, True)
     tuned = tuning_positions(ds)
+    pool = np.setdiff1d(np.arange(len(ds.x_train)), tuned)  # the members' pool: every image not tuned on
     ctx = DefenseContext(ds.num_classes, ds.input_shape, TrainConfig(width=32, depth=3), fixed_normalisation=True)
     for spec in specs:
         out = HERE / f"{spec.replace(':', '_')}.json"
         if out.is_file():
             continue
-        pool = np.setdiff1d(np.arange(len(ds.x_train)), np.r_[tuned])
         members = np.sort(np.random.default_rng(os_seed(31)).choice(pool, 54000, replace=False))
         t0 = time.time()
         r = fit_and_score(spec, ctx, transform(ds.x_train[members]), ds.y_train[members], 0,
