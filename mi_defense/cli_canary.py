@@ -42,24 +42,35 @@ def _write(args, result: dict) -> None:
 
 
 def cmd_canary(args) -> int:
-    from mi_defense.auditing.canary import (audit_dp_frepo_once_release, audit_dp_frepo_step, audit_dpsgd_step,
-                                            trials_to_exceed)
+    from mi_defense.auditing.canary import AUDITS, trials_to_exceed
 
     _check_common(args)
+    if args.one_run and args.step_of:
+        raise UserError("give --one-run SPEC or --step-of SPEC, not both")
     if args.one_run:
         return cmd_one_run(args)
-    if args.epsilon is None:
-        raise UserError("give --epsilon E (the run's target epsilon) for the one-step audit, or --one-run SPEC")
-    EPSILON.check(args.epsilon, "--epsilon")
-    audit = {"dpsgd": audit_dpsgd_step, "dp-frepo": audit_dp_frepo_step,
-             "dp-frepo-once": audit_dp_frepo_once_release}[args.mechanism]
-    r = audit(args.epsilon, trials=args.trials, broken=args.broken, confidence=args.confidence)
+    if args.step_of:
+        from mi_defense.auditing.canary import audit_defense_step
+
+        if args.epsilon is not None:
+            raise UserError(f"--step-of {args.step_of} takes its epsilon from the spec; drop --epsilon")
+        r = audit_defense_step(args.step_of, _config(args, args.step_of), trials=args.trials, broken=args.broken,
+                               confidence=args.confidence)
+        _check_calibrated(args, r)
+    else:
+        if args.epsilon is None:
+            raise UserError("give --epsilon E (the run's target epsilon) for the one-step audit, --step-of SPEC, or "
+                            "--one-run SPEC")
+        EPSILON.check(args.epsilon, "--epsilon")
+        r = AUDITS[args.mechanism](args.epsilon, trials=args.trials, broken=args.broken, confidence=args.confidence)
     need = trials_to_exceed(r.claimed_epsilon, args.confidence)
     verdict = ("CAUGHT: the step is less private than it claims" if r.caught else
                "not caught" + ("" if args.trials >= need else " (this many trials cannot bound epsilon above the "
                                                                "claim even for a step with no noise: use --trials "
                                                                f"{need} or more)"))
-    print(f"{r.mechanism} one step{' with the ' + args.broken + ' broken' if args.broken else ''}: audited epsilon >= "
+    of = f" of {r.step_of}" if r.step_of else ""
+    print(f"{r.mechanism} one step{of}{' with the ' + args.broken + ' broken' if args.broken else ''}: audited "
+          f"epsilon >= "
           f"{r.audited_epsilon_lower_bound:.2f} at {100 * r.confidence:g}% confidence from {r.trials} releases per "
           f"input; the step claims {r.claimed_epsilon:.2f} exactly (one Gaussian step, noise multiplier "
           f"{r.noise_multiplier:.3g}, from a run calibrated to epsilon {r.run_epsilon:g}): {verdict}")
@@ -67,16 +78,37 @@ def cmd_canary(args) -> int:
     return 0
 
 
+def _config(args, spec: str):
+    """The audit configuration the audited defense belongs to (--preset, --config, --dataset, --members)."""
+    from mi_defense.config import DefenseSpec, resolve_audit_config
+
+    DefenseSpec.parse(spec)  # a malformed spec fails before any data is read
+    return resolve_audit_config(args.preset, args.config, dataset=args.dataset, data_dir=args.data_dir,
+                                members=args.members, seed=args.seed, defenses=(spec,))
+
+
+def _check_calibrated(args, r) -> None:
+    """With --into, the audited defense's entry there (if any) must have run at this noise multiplier."""
+    import json
+
+    from mi_defense.auditing.canary_record import calibrated_for
+
+    if not args.into:
+        return
+    for e in json.loads((Path(args.into) / "results.json").read_text()).get("defenses", []):
+        sigma = (e.get("metadata") or {}).get("noise_multiplier")
+        if e.get("name") == r.step_of and sigma is not None and not calibrated_for(r.to_json(), sigma):
+            raise UserError(f"--into {args.into}: its {r.step_of} ran at noise multiplier {sigma:.6g}, this step at "
+                            f"{r.noise_multiplier:.6g}; give the --config, --dataset and --members of that audit")
+
+
 def cmd_one_run(args) -> int:
     from mi_defense.auditing.one_run import audit_one_run
-    from mi_defense.config import DefenseSpec, resolve_audit_config
 
     if args.broken == "clip":
         raise UserError("the one-run audit breaks only the noise (--break noise); --break clip is for the one-step "
                         "audit")
-    DefenseSpec.parse(args.one_run)  # a malformed spec fails before any data is read
-    cfg = resolve_audit_config(args.preset, args.config, dataset=args.dataset, data_dir=args.data_dir,
-                               members=args.members, seed=args.seed, defenses=(args.one_run,))
+    cfg = _config(args, args.one_run)
     r = audit_one_run(args.one_run, cfg, canaries=args.canaries, kind=args.kind, guesses=args.guesses,
                       broken=args.broken, confidence=args.confidence)
     claim = ("no DP claim" if r.claimed_epsilon is None
@@ -117,19 +149,25 @@ def add_canary_parser(sub) -> None:
     ca.add_argument("--confidence", type=float, default=0.95, help="confidence of the lower bound (default 0.95)")
     ca.add_argument("--one-run", metavar="SPEC", help="audit this defense end to end from one training run, e.g. "
                     "dpsgd-linear:eps=1 (any --defense spec of the audit)")
+    ca.add_argument("--step-of", metavar="SPEC", help="one step at a defense's own settings: the step of this DP "
+                    "defense of the audit given by --config / --preset, --dataset and --members (e.g. "
+                    "dpsgd-linear:eps=1), at the noise multiplier, clip and delta it is calibrated to there; the "
+                    "audit's verdict counts a one-step audit only at the defense's own noise multiplier")
     ca.add_argument("--canaries", type=int, default=1000, help="one run: canaries, each included with probability 1/2 "
                     "(default 1000)")
     ca.add_argument("--kind", default="mislabelled", choices=["mislabelled", "noise"], help="one run: training images "
                     "outside the members with a wrong label (default), or uniform-noise images with a random label")
     ca.add_argument("--guesses", type=int, help="one run: k, guesses of 'included' (highest scores) and of 'excluded' "
                     "(lowest), fixed before scoring (default canaries / 10)")
-    ca.add_argument("--preset", default="quick", choices=list(RUN_PRESETS), help="one run: the audit preset whose "
-                    "training settings the run uses (default quick)")
-    ca.add_argument("--config", metavar="TOML", help="one run: an audit TOML file (e.g. reports/cpu-reference.toml) "
-                    "for the training settings and the number of members")
-    ca.add_argument("--dataset", help="one run: dataset name, .npz file or image folder (default: the preset's)")
-    ca.add_argument("--data-dir", help="one run: folder holding the named datasets")
-    ca.add_argument("--members", type=int, help="one run: members besides the canaries (default: the configuration's)")
+    ca.add_argument("--preset", default="quick", choices=list(RUN_PRESETS), help="one run and --step-of: the "
+                    "audit preset whose training settings the run uses (default quick)")
+    ca.add_argument("--config", metavar="TOML", help="one run and --step-of: an audit TOML file (e.g. "
+                    "reports/cpu-reference.toml) for the training settings and the number of members")
+    ca.add_argument("--dataset", help="one run and --step-of: dataset name, .npz file or image folder (default: the "
+                    "preset's)")
+    ca.add_argument("--data-dir", help="one run and --step-of: folder holding the named datasets")
+    ca.add_argument("--members", type=int, help="one run: members besides the canaries; --step-of: the members the "
+                    "defense is calibrated for (default: the configuration's)")
     ca.add_argument("--seed", type=int, help="one run: seed of the members, canaries, their inclusion and the run "
                     "(default 0)")
     ca.add_argument("--json", metavar="FILE", help="write the result as JSON")

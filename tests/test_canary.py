@@ -1,5 +1,7 @@
 """The one-step canary audit: a correct DP step stays below its claim, a broken one is caught."""
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -43,8 +45,6 @@ def test_dp_frepo_step_audit_can_fail(broken):
 
 
 def test_canary_command_writes_json_and_says_when_too_few_trials_could_catch_anything(tmp_path, capsys):
-    import json
-
     from mi_defense.cli import main
 
     assert main(["canary", "--epsilon", "1", "--trials", "8", "--break", "noise", "--json",
@@ -70,3 +70,53 @@ def test_dpsgd_step_audit_can_fail(broken):
         assert r.audited_epsilon_lower_bound <= r.claimed_epsilon and not r.caught
     else:
         assert r.caught, r.to_json()
+
+
+REFERENCE = Path(__file__).resolve().parents[1] / "reports"
+
+
+@pytest.mark.parametrize("spec", ["dpsgd-linear:eps=1", "dpsgd-linear:eps=8", "frepo:ipc=10,eps=8,init=noise"])
+def test_a_defenses_step_noise_is_the_noise_its_committed_reference_run_used(spec):
+    """Known answer: the reference audit's DP runs (reports/mnist-cpu/cache, 1000 members)
+    recorded the noise multiplier, clip and delta their fit calibrated; ``step_noise``, which a
+    one-step audit of that defense runs at (--step-of), gives the same, and the audit's
+    scoring would count such an audit for that defense and for no other."""
+    from mi_defense.auditing.canary_record import for_defense
+    from mi_defense.config import DefenseSpec, resolve_audit_config
+    from mi_defense.defenses import DefenseContext, make_defense
+
+    parsed = DefenseSpec.parse(spec)
+    run = REFERENCE / "mnist-cpu" / "cache" / parsed.key / "target0.npz"
+    if not run.is_file():
+        pytest.skip(f"{run} is not committed")
+    meta = json.loads(str(np.load(run)["meta"]))
+    cfg = resolve_audit_config("quick", REFERENCE / "cpu-reference.toml", dataset="mnist")
+    ctx = DefenseContext(10, (28, 28, 1), cfg.train, cfg.real_steps, cfg.distill)
+    noise = make_defense(parsed, ctx).step_noise(cfg.members)
+    assert (noise.noise_multiplier, noise.clip, noise.delta) == (meta["noise_multiplier"], meta["clip"], meta["delta"])
+    row = {"mechanism": noise.mechanism, "run_epsilon": noise.run_epsilon, "noise_multiplier": noise.noise_multiplier,
+           "claimed_epsilon": 0.1, "audited_epsilon_lower_bound": 0.0, "confidence": 0.95, "broken": None}
+    assert for_defense([row], parsed, meta["noise_multiplier"]) == [row]
+    assert for_defense([row], parsed, meta["noise_multiplier"] * 1.01) == []
+    assert make_defense(DefenseSpec.parse("subset:n=100"), ctx).step_noise(cfg.members) is None
+
+
+@pytest.mark.parametrize("broken", [None, "noise"])
+def test_step_of_audits_a_defense_at_its_own_noise_and_catches_it_broken(tmp_path, capsys, broken):
+    """The one-step audit of dpsgd-linear at epsilon 1 on the quick preset's digits (500
+    members): its step claims about 0.14 at a noise multiplier above 20, which 30 releases per
+    input can exceed only when the step is broken; with --into, an audit whose defense ran at
+    another noise multiplier is refused."""
+    from mi_defense.cli import main
+
+    args = ["canary", "--step-of", "dpsgd-linear:eps=1", "--trials", "30", "--json", str(tmp_path / "c.json")]
+    assert main(args + (["--break", broken] if broken else [])) == 0
+    r = json.loads((tmp_path / "c.json").read_text())
+    assert r["step_of"] == "dpsgd-linear:eps=1" and r["mechanism"] == "dpsgd" and r["noise_multiplier"] > 20
+    assert trials_to_exceed(r["claimed_epsilon"]) <= 30 and r["caught"] == (broken is not None), r
+    assert ("CAUGHT" in capsys.readouterr().out) == (broken is not None)
+    (tmp_path / "results.json").write_text(json.dumps({"dataset": "digits", "defenses": [
+        {"name": "dpsgd-linear:eps=1", "metadata": {"noise_multiplier": r["noise_multiplier"] / 2}}]}))
+    assert main(["canary", "--step-of", "dpsgd-linear:eps=1", "--trials", "4", "--into", str(tmp_path)]) == 2
+    assert "ran at noise multiplier" in capsys.readouterr().err and not (tmp_path / "canaries.json").exists()
+    assert main(["canary", "--step-of", "none", "--trials", "4"]) == 2

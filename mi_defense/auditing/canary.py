@@ -36,12 +36,15 @@ import dataclasses
 import functools
 import math
 from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 
 from mi_defense.config import DISTILL_DP_DEFAULTS, DistillConfig, dpsgd_recipe
 from mi_defense.errors import UserError
+
+if TYPE_CHECKING:
+    from mi_defense.defenses.base import StepNoise
 
 QUICK_DP = DISTILL_DP_DEFAULTS["quick"]  # the DP-FRePo run whose step is audited by default
 BREAKS = ("noise", "clip")
@@ -63,6 +66,7 @@ class CanaryAudit:
     clip: float
     broken: Optional[str]
     bound: dict
+    step_of: Optional[str] = None         # the defense spec whose own noise and clip the step ran at (--step-of)
 
     @property
     def caught(self) -> bool:
@@ -165,18 +169,23 @@ def _frepo_pair(plan, seed: int):
 
 def audit_dp_frepo_step(epsilon: float, trials: int = 500, broken: Optional[str] = None, confidence: float = 0.95,
                         steps: int = QUICK_DP["steps"], batch_real: int = QUICK_DP["batch_real"],
-                        n_private: int = 54000, clip: float = 1.0, seed: int = 0) -> CanaryAudit:
+                        n_private: int = 54000, clip: float = 1.0, seed: int = 0,
+                        noise: Optional["StepNoise"] = None) -> CanaryAudit:
     """Audit one step of DP-FRePo (readout clipping) at the noise multiplier a run of
     ``steps`` steps at expected batch ``batch_real`` over ``n_private`` records is
-    calibrated to for ``epsilon`` (the ``quick`` DP defaults on MNIST by default)."""
+    calibrated to for ``epsilon`` (the ``quick`` DP defaults on MNIST by default), or at a
+    defense's own ``noise`` (``Defense.step_noise``: its sigma, clip and delta)."""
     from mi_defense.accounting import dp_delta
     from mi_defense.distillation.dp import DPPlan, private_gradients
     from mi_defense.entropy import secret_key
     from mi_defense.tfenv import tf
 
     _check_request(broken, trials)
-    delta = dp_delta(n_private)
-    sigma = _calibrated(epsilon, min(1.0, batch_real / n_private), steps, delta)
+    if noise is None:
+        delta = dp_delta(n_private)
+        sigma = _calibrated(epsilon, min(1.0, batch_real / n_private), steps, delta)
+    else:
+        sigma, clip, delta = noise.noise_multiplier, noise.clip, noise.delta
     claim = one_step_epsilon(sigma, delta)
     plan = DPPlan(claim, claim, delta, sigma, 1.0, 1, clip, 64, "readout")  # every record in the batch, one step
     run_plan = dataclasses.replace(plan, noise_multiplier=0.0 if broken == "noise" else sigma)
@@ -213,21 +222,22 @@ def _broken_unit_norm():
 
 
 def audit_dp_frepo_once_release(epsilon: float, trials: int = 500, broken: Optional[str] = None,
-                                confidence: float = 0.95, networks: int = 4, seed: int = 0) -> CanaryAudit:
+                                confidence: float = 0.95, networks: int = 4, seed: int = 0,
+                                noise: Optional["StepNoise"] = None) -> CanaryAudit:
     """Audit one release of DP-FRePo's release-once mechanism (``distill.once``: one network's
     noisy class sums and counts) at the noise multiplier a run with ``networks`` releases is
     calibrated to for ``epsilon``. ``D`` holds 63 random images of 3 classes, ``D'`` adds an
     image 50 times brighter with a wrong label; the network has one block (no normalisation),
     so without the unit-norm scaling the canary's embedding is far longer than 1. The claim
     is the exact epsilon of that one Gaussian release; ``broken="clip"`` removes the unit-norm
-    scaling, ``"noise"`` the noise."""
+    scaling, ``"noise"`` the noise. ``noise``: a defense's own (``Defense.step_noise``)."""
     from mi_defense.accounting import calibrate_composed_gaussian, composed_gaussian_epsilon
     from mi_defense.distillation.dp_once import DEFAULT_DELTA, SENSITIVITY
     from mi_defense.distillation.once import OnceDistiller, noise_generator
 
     _check_request(broken, trials)
-    delta = DEFAULT_DELTA
-    sigma = calibrate_composed_gaussian(epsilon, networks, delta)
+    delta = DEFAULT_DELTA if noise is None else noise.delta
+    sigma = calibrate_composed_gaussian(epsilon, networks, delta) if noise is None else noise.noise_multiplier
     claim = composed_gaussian_epsilon(sigma, 1, delta)
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((63, 8, 8, 1)).astype(np.float32)
@@ -264,14 +274,16 @@ def _quiet_difference(pair, flat):
 
 
 def audit_dpsgd_step(epsilon: float, trials: int = 500, broken: Optional[str] = None, confidence: float = 0.95,
-                     n_private: int = 1000, model: str = "convnet", seed: int = 0) -> CanaryAudit:
+                     n_private: int = 1000, model: str = "convnet", seed: int = 0,
+                     noise: Optional["StepNoise"] = None) -> CanaryAudit:
     """Audit one step of DP-SGD as the ``dpsgd`` defense runs it (tensorflow-privacy's DP
     Keras model with the secret-noise reduction, ``defenses.dpsgd._dp_class``) at the noise
     multiplier its tuned recipe for ``model`` is calibrated to on ``n_private`` members
     (1000: the reference audits). The step runs on a small MLP (the mechanism, clip then
     noise, does not depend on the architecture); ``D`` holds 63 random rows of 3 classes,
     ``D'`` adds a row 50 times larger with a wrong label; plain SGD with rate 1, so the
-    released update is the noisy clipped gradient itself."""
+    released update is the noisy clipped gradient itself. ``noise``: a defense's own
+    (``Defense.step_noise``: its sigma, clip and delta) instead of the recipe's."""
     from mi_defense.accounting import dp_delta
     from mi_defense.defenses.dpsgd import TRUNCATION_SHARE, _dp_class, _xent
     from mi_defense.entropy import secret_key
@@ -279,11 +291,15 @@ def audit_dpsgd_step(epsilon: float, trials: int = 500, broken: Optional[str] = 
     from mi_defense.tfenv import tf
 
     _check_request(broken, trials)
-    r = dpsgd_recipe(model, epsilon)
-    batch = min(r.batch, n_private)
-    steps = int(math.ceil(r.epochs * n_private / batch))
-    delta = dp_delta(n_private)
-    sigma = _calibrated(epsilon, batch / n_private, steps, (1.0 - TRUNCATION_SHARE) * delta)
+    if noise is None:
+        r = dpsgd_recipe(model, epsilon)
+        batch = min(r.batch, n_private)
+        steps = int(math.ceil(r.epochs * n_private / batch))
+        delta = dp_delta(n_private)
+        sigma = _calibrated(epsilon, batch / n_private, steps, (1.0 - TRUNCATION_SHARE) * delta)
+        clip = r.clip
+    else:
+        sigma, clip, delta = noise.noise_multiplier, noise.clip, noise.delta
     claim = one_step_epsilon(sigma, delta)
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((63, 12)).astype(np.float32)
@@ -293,7 +309,7 @@ def audit_dpsgd_step(epsilon: float, trials: int = 500, broken: Optional[str] = 
 
     def make(noise):
         gen = tf.random.Generator.from_state(secret_key(3), "philox")
-        m = _dp_class(MLP, gen, 64.0)(r.clip, noise, None, False, None, (12,), 3, width=16, depth=1, seed=seed)
+        m = _dp_class(MLP, gen, 64.0)(clip, noise, None, False, None, (12,), 3, width=16, depth=1, seed=seed)
         m.compile(optimizer=tf.keras.optimizers.SGD(1.0), loss=_xent)
         if broken == "clip":
             m._process_per_example_grads = lambda grads: grads  # no clipping inside the real step
@@ -321,5 +337,39 @@ def audit_dpsgd_step(epsilon: float, trials: int = 500, broken: Optional[str] = 
         step = updater(noisy, name)
         scores[name] = np.array([float(tf.reduce_sum(step() * u)) for _ in range(trials)])
     bound = bound_from_scores(scores["out"], scores["in"], confidence, delta)
-    return CanaryAudit("dpsgd", claim, float(epsilon), bound["value"], confidence, delta, trials, sigma, r.clip,
+    return CanaryAudit("dpsgd", claim, float(epsilon), bound["value"], confidence, delta, trials, sigma, clip,
                        broken, bound)
+
+
+AUDITS = {"dpsgd": audit_dpsgd_step, "dp-frepo": audit_dp_frepo_step, "dp-frepo-once": audit_dp_frepo_once_release}
+
+
+def audit_step_of(defense, spec: str, n_private: int, trials: int = 500, broken: Optional[str] = None,
+                  confidence: float = 0.95) -> CanaryAudit:
+    """The one-step audit of ``defense`` (a ``Defense`` built for an audit's context) at its
+    own settings on ``n_private`` members: its mechanism's real step at the noise multiplier,
+    clip and delta its ``fit`` calibrates (``Defense.step_noise``), so the result counts for
+    that defense in the audit's verdict (``canary_record.calibrated_for``)."""
+    noise = defense.step_noise(n_private)
+    if noise is None:
+        raise UserError(f"--step-of {spec}: that defense claims no differential privacy, so it has no DP step to "
+                        "audit; give a spec with eps=, e.g. dpsgd-linear:eps=1")
+    r = AUDITS[noise.mechanism](noise.run_epsilon, trials=trials, broken=broken, confidence=confidence, noise=noise)
+    return dataclasses.replace(r, step_of=spec)
+
+
+def audit_defense_step(spec: str, cfg, trials: int = 500, broken: Optional[str] = None,
+                       confidence: float = 0.95) -> CanaryAudit:
+    """``audit_step_of`` for the defense ``spec`` of the audit configured by ``cfg`` (an
+    ``AuditConfig``): built for the configured data's shape and classes, with the audit's
+    training and distillation settings and its number of members."""
+    from mi_defense.auditing.setup import member_count
+    from mi_defense.config import DefenseSpec
+    from mi_defense.data import load_dataset
+    from mi_defense.defenses import DefenseContext, make_defense
+
+    parsed = DefenseSpec.parse(spec)
+    ds = load_dataset(cfg.dataset, cfg.data_dir)
+    ctx = DefenseContext(ds.num_classes, ds.input_shape, cfg.train, cfg.real_steps, cfg.distill,
+                         real_recipe=cfg.real_recipe)
+    return audit_step_of(make_defense(parsed, ctx), str(parsed), member_count(cfg, ds), trials, broken, confidence)

@@ -36,9 +36,12 @@ def load_canaries(out_dir) -> List[dict]:
 
 
 def key(r: dict) -> tuple:
-    """What a result audits: a newer result of the same key replaces the older."""
+    """What a result audits: a newer result of the same key replaces the older. A one-step
+    audit is keyed by its noise multiplier too (one mechanism at one epsilon is audited at
+    each defense's own multiplier: ``mi-defense canary --step-of``)."""
+    sigma = r.get("noise_multiplier")
     return (r.get("defense") or r.get("mechanism"), "one run" if "canaries" in r else "one step", r.get("run_epsilon"),
-            r.get("broken"), r.get("kind"))
+            r.get("broken"), r.get("kind"), None if sigma is None else round(float(sigma), 6))
 
 
 def add(out_dir, result: dict) -> Path:

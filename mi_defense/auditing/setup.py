@@ -155,10 +155,21 @@ def check_attacks(cfg: AuditConfig, defenses: Dict[str, Defense]) -> None:
                         f"choose from {', '.join(sorted(possible))}")
 
 
+def _pool(cfg: AuditConfig, ds: Dataset) -> int:
+    """Training images the split draws from (a test set is held out of them when the data has none)."""
+    return len(ds.x_train) - (0 if ds.x_test is not None else (cfg.test or len(ds.x_train) // 5))
+
+
+def member_count(cfg: AuditConfig, ds: Dataset) -> int:
+    """The audit's number of members: the configured one, else half the pool (at most ``max_members``)."""
+    pool = _pool(cfg, ds)
+    return cfg.members if cfg.members is not None else min(pool // 2, cfg.max_members or pool)
+
+
 def draw_split(cfg: AuditConfig, ds: Dataset, out: Path) -> Split:
     """The configured split; a ``split.json`` already in the folder must be that very split."""
-    pool = len(ds.x_train) - (0 if ds.x_test is not None else (cfg.test or len(ds.x_train) // 5))
-    n_m = cfg.members if cfg.members is not None else min(pool // 2, cfg.max_members or pool)
+    pool = _pool(cfg, ds)
+    n_m = member_count(cfg, ds)
     n_n = cfg.nonmembers if cfg.nonmembers is not None else min(n_m, pool - n_m)
     split = make_split(ds, n_m, n_n, cfg.test, seed=cfg.seed)
     path = out / "split.json"

@@ -62,6 +62,25 @@ class DefenseResult:
     metadata: Dict[str, Any]
 
 
+@dataclass(frozen=True)
+class StepNoise:
+    """How one DP step of a defense is noised, for a one-step canary audit at the defense's own
+    settings (``mi-defense canary --step-of SPEC``): ``mechanism`` is the canary audit that runs
+    that step (``auditing.canary.MECHANISMS``), ``noise_multiplier`` and ``clip`` are the
+    step's sigma and clipping norm as the defense calibrates them for its member count,
+    ``delta`` the run's, ``run_epsilon`` the run's target."""
+
+    mechanism: str
+    noise_multiplier: float
+    clip: float
+    delta: float
+    run_epsilon: float
+
+    def __post_init__(self):
+        if not (self.noise_multiplier >= 0 and self.clip > 0 and 0 < self.delta < 1 and self.run_epsilon > 0):
+            raise ValueError(f"invalid step noise {self}")
+
+
 @dataclass
 class TrainingJob:
     """A defense's ``fit`` in two halves: the training set and recipe it prepared (for FRePo,
@@ -131,6 +150,11 @@ class Defense:
 
             recipe = dict(recipe, description=f"{recipe['description']}; {describe(s)}{note}")
         return {"recipe": recipe, "model": s}
+
+    def step_noise(self, n_private: int) -> Optional[StepNoise]:
+        """The noise of one DP step on ``n_private`` members, as ``fit`` calibrates it; None for
+        a defense without a DP claim."""
+        return None
 
     def resolved(self) -> Dict[str, Any]:
         """Settings taken from the context rather than the spec, as ``fit`` records them in

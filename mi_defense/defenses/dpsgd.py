@@ -40,7 +40,7 @@ import numpy as np
 from mi_defense.accounting import calibrate_noise, check_delta, dp_delta, epsilon_for  # noqa: F401  (re-exported)
 from mi_defense.config import (DPSGD_RECIPES, DPSGD_STEPS, DPSGD_TUNING, EPSILON, FINITE_POSITIVE, POSITIVE_WHOLE,
                                DPSGDRecipe, dpsgd_recipe)
-from mi_defense.defenses.base import Defense, DefenseResult
+from mi_defense.defenses.base import Defense, DefenseResult, StepNoise
 from mi_defense.models import ConvNet, MLP
 from mi_defense.tfenv import tf
 from mi_defense.training.evaluate import accuracy
@@ -142,6 +142,19 @@ class DPSGD(Defense):
             steps = int(math.ceil(r.epochs * n / r.batch)) if r.epochs else DPSGD_STEPS
         return r, int(steps)
 
+    def calibration(self, n: int) -> Tuple[DPSGDRecipe, int, float, float, float]:
+        """``(recipe, steps, delta, delta', sigma)`` on ``n`` members: the noise multiplier that
+        reaches the spec's epsilon at ``delta' = (1 - TRUNCATION_SHARE) delta`` over the recipe's
+        steps at sampling rate ``batch / n`` (the rest of delta covers the capped batches)."""
+        delta = check_delta(self.params.get("delta", dp_delta(n)), n, f"defense '{self.name}': delta")
+        r, steps = self.recipe(n)
+        delta_acc = (1.0 - TRUNCATION_SHARE) * delta
+        return r, steps, delta, delta_acc, calibrate_noise(self.params["epsilon"], r.batch / n, steps, delta_acc)
+
+    def step_noise(self, n_private: int) -> StepNoise:
+        r, _, delta, _, sigma = self.calibration(n_private)
+        return StepNoise("dpsgd", sigma, r.clip, delta, float(self.params["epsilon"]))
+
     @staticmethod
     def _tuning(r: DPSGDRecipe) -> str:
         tuned = {v.name for k, v in DPSGD_RECIPES.items() if k[1] is not None}
@@ -197,11 +210,8 @@ class DPSGD(Defense):
         t0 = time.time()
         n = len(x)
         epsilon = self.params["epsilon"]
-        delta = check_delta(self.params.get("delta", dp_delta(n)), n, f"defense '{self.name}': delta")
-        r, steps = self.recipe(n)
+        r, steps, delta, delta_acc, sigma = self.calibration(n)
         q = r.batch / n
-        delta_acc = (1.0 - TRUNCATION_SHARE) * delta
-        sigma = calibrate_noise(epsilon, q, steps, delta_acc)
         achieved = epsilon_for(sigma, q, steps, delta_acc)
         cap, p_trunc = sampling_cap(n, q, steps, max(achieved, epsilon), delta)
         rng = tf.random.Generator.from_state(secret_key(3), "philox")  # sampling and noise: OS entropy, never stored

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from typing import Optional
 
 from mi_defense.config import DISTILL_DP_DEFAULTS, EPSILON, FINITE_POSITIVE, NOISE_INITS, POSITIVE_WHOLE, DistillConfig
-from mi_defense.defenses.base import Defense, DefenseResult, TrainingJob, training_phase
+from mi_defense.defenses.base import Defense, DefenseResult, StepNoise, TrainingJob, training_phase
+from mi_defense.errors import UserError
 from mi_defense.training.evaluate import accuracy
 from mi_defense.training.recipes import describe
 
@@ -71,6 +73,27 @@ class FRePoDefense(Defense):
         if cfg.mechanism != "per-step":  # named only off the default, so earlier cached runs stay valid
             return {"mechanism": cfg.mechanism, "networks": cfg.networks, "init": cfg.init}
         return {"clip_space": cfg.clip_space, "init": cfg.init}
+
+    def step_noise(self, n_private: int) -> Optional[StepNoise]:
+        """Per-step DP-FRePo: one noisy step of the readout gradient (``distillation.dp.DPPlan``);
+        release-once: one network's noisy class statistics (``distillation.dp_once.OncePlan``,
+        L2 sensitivity ``SENSITIVITY``). None without epsilon. The one-step canary audit runs
+        only the readout clipping (``clip_space="readout"``, the default)."""
+        cfg = self.config(0)
+        if not cfg.private:
+            return None
+        if cfg.releases_once:
+            from mi_defense.distillation.dp_once import SENSITIVITY, OncePlan
+
+            plan = OncePlan.for_config(cfg, n_private)
+            return StepNoise("dp-frepo-once", plan.noise_multiplier, SENSITIVITY, plan.delta, plan.target_epsilon)
+        if cfg.clip_space != "readout":
+            raise UserError(f"defense '{self.name}': the one-step canary audit runs DP-FRePo's readout step; "
+                            f"clip_space={cfg.clip_space} is not audited by it (use the one-run audit, --one-run)")
+        from mi_defense.distillation.dp import DPPlan
+
+        plan = DPPlan.for_config(cfg, n_private)
+        return StepNoise("dp-frepo", plan.noise_multiplier, plan.clip, plan.delta, plan.target_epsilon)
 
     def planned(self, n_train: int) -> list:
         """A distillation (DP steps cost more: per-example clipping), then a training on the synthetic set."""

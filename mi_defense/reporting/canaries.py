@@ -44,12 +44,14 @@ def canary_rows(rows: List[dict]) -> List[list]:
     """The report's table: one line per canary audit, the header first."""
     out = [["audit", "mechanism", "broken", "size", "noise multiplier", "claimed epsilon", "audited epsilon >=",
             "verdict"]]
-    for r in sorted(rows, key=lambda r: (str(key(r)[0]), r.get("broken") or "", key(r)[1])):
+    for r in sorted(rows, key=lambda r: (str(key(r)[0]), key(r)[1], -(r.get("noise_multiplier") or 0),
+                                         r.get("broken") or "")):
         one_run = "canaries" in r
         claim = r["claimed_epsilon"]
         size = (f"{r['canaries']} {r.get('kind', '')} canaries, {r.get('right')}/{2 * r.get('guesses', 0)} right"
                 if one_run else f"{r.get('trials')} trials per input")
         what = (r.get("defense") if one_run
+                else f"{r.get('mechanism')} {unit(r)} of {r['step_of']}" if r.get("step_of")
                 else f"{r.get('mechanism')} {unit(r)} (run at epsilon {r.get('run_epsilon', 0):g})")
         verdict = ("no claim" if claim is None
                    else "CAUGHT" if r["audited_epsilon_lower_bound"] > claim else "below the claim")

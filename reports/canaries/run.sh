@@ -1,7 +1,8 @@
 #!/bin/sh
 # The canary audits shown in the reference audits' reports (reports/<dataset>-cpu/canaries.json).
 # One step (white box, the mechanism's own update, many trials) at epsilon 1, correct and with
-# the noise or the clipping broken; one run (the whole defense trained once with 1000
+# the noise or the clipping broken, and at the settings of each DP defense of the audit
+# (--step-of: its own noise multiplier, clip and delta); one run (the whole defense trained once with 1000
 # mislabelled canaries each included with probability 1/2) for each DP defense of the audit
 # (and, on MNIST, the ConvNet DP-SGD the audit leaves out), correct and with DP-SGD's noise
 # broken, and the undefended model as the no-claim control. The release-once DP-FRePo's one
@@ -29,6 +30,19 @@ if [ "$ds" = mnist ]; then  # the one-step audits do not depend on the dataset
         done
     done
     into="reports/$ds-cpu"
+fi
+# one step of each DP defense of the audit at its own settings (the noise multiplier, clip and delta it is
+# calibrated to on the audit's 1000 members), correct and broken: the one-step audits its verdict counts
+step() { c "$1" --step-of "$2" --config reports/cpu-reference.toml --dataset "$ds" --trials 200 $3; }
+for e in 1 8; do
+    for b in "" noise clip; do
+        step "step-of-dpsgd-linear-eps$e${b:+-break-$b}" "dpsgd-linear:eps=$e" "${b:+--break $b}"
+    done
+done
+if [ "$ds" = mnist ]; then  # DP-FRePo is a DP defense of the MNIST audit only
+    for b in "" noise clip; do
+        step "step-of-dp-frepo-eps8${b:+-break-$b}" frepo:ipc=10,eps=8,init=noise "${b:+--break $b}"
+    done
 fi
 run() { c "$1" --one-run "$2" --config reports/cpu-reference.toml --dataset "$ds" --canaries 1000 $3; }
 run one-run-dpsgd-linear-eps1 dpsgd-linear:eps=1
