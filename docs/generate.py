@@ -65,16 +65,24 @@ def _tpr(a) -> str:
 
 
 def _canary(e, recorded) -> str:
-    """The correct-mechanism canary bounds of entry ``e`` at its settings: those its scoring
-    listed, else those recorded beside the audit (``canaries.json``, added after it was scored)."""
-    from mi_defense.auditing.canary_record import calibrated_for, for_defense
+    """The correct-mechanism canary bounds of entry ``e`` at its settings, each with whether the
+    same audit caught its broken controls (noise or clipping removed): those its scoring
+    listed and those recorded beside the audit since (``canaries.json``, which replace a listed one)."""
+    from mi_defense.auditing.canary_record import calibrated_for, for_defense, key
     from mi_defense.config.defense import DefenseSpec
 
     sigma = (e.get("metadata") or {}).get("noise_multiplier")
-    rows = e.get("canary_audits") or for_defense(recorded, DefenseSpec.parse(e["name"]), sigma)
-    rows = [r for r in rows if not r.get("broken") and calibrated_for(r, sigma)]
-    return "; ".join(f"{'one run' if 'canaries' in r else 'one step'} >= {r['audited_epsilon_lower_bound']:.2f}"
-                     f" (claim {r['claimed_epsilon']:.2f})" for r in rows) or "-"
+    rows = {key(r): r for r in (e.get("canary_audits") or []) + for_defense(recorded, DefenseSpec.parse(e["name"]),
+                                                                            sigma)}  # the recorded replace the scored
+    rows = [r for r in rows.values() if calibrated_for(r, sigma)]
+    kind = lambda r: "one run" if "canaries" in r else "one step"  # noqa: E731
+    out = []
+    for r in (r for r in rows if not r.get("broken")):
+        broken = sorted((b["broken"], b["audited_epsilon_lower_bound"] > b["claimed_epsilon"])
+                        for b in rows if b.get("broken") and kind(b) == kind(r))
+        controls = "".join(f"; {b} removed: {'caught' if c else 'not caught'}" for b, c in broken)
+        out.append(f"{kind(r)} >= {r['audited_epsilon_lower_bound']:.2f} (claim {r['claimed_epsilon']:.2f}{controls})")
+    return "; ".join(out) or "-"
 
 
 def audit_rows(folder: str):
