@@ -140,7 +140,7 @@ def audits_page() -> str:
 
 def cache_note(folder: str) -> list:
     """The trained runs committed beside an audit (``reports/run-reference-audits.sh``)."""
-    n = len(list((ROOT / "reports" / folder / "cache").glob("*/*.npz")))
+    n = len([p for p in (ROOT / "reports" / folder / "cache").glob("*/*.npz") if p.name != "scores.npz"])
     return [f"`reports/{folder}/cache/` holds {n} trained run(s) of the regenerated audit (each run's logits on the "
             "universe, the examples it trained on and what it released): `sh reports/run-reference-audits.sh` trains "
             "only the runs missing there, and re-scores every attack from them without training."] if n else []

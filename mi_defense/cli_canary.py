@@ -52,17 +52,18 @@ def cmd_canary(args) -> int:
     if args.step_of:
         from mi_defense.auditing.canary import audit_defense_step
 
-        if args.epsilon is not None:
-            raise UserError(f"--step-of {args.step_of} takes its epsilon from the spec; drop --epsilon")
+        for flag, given in (("--epsilon", args.epsilon is not None), ("--mechanism", args.mechanism is not None)):
+            if given:
+                raise UserError(f"--step-of {args.step_of} takes the {flag[2:]} from the spec; drop {flag}")
         r = audit_defense_step(args.step_of, _config(args, args.step_of), trials=args.trials, broken=args.broken,
-                               confidence=args.confidence)
-        _check_calibrated(args, r)
+                               confidence=args.confidence, check=lambda noise: _check_calibrated(args, noise))
     else:
         if args.epsilon is None:
             raise UserError("give --epsilon E (the run's target epsilon) for the one-step audit, --step-of SPEC, or "
                             "--one-run SPEC")
         EPSILON.check(args.epsilon, "--epsilon")
-        r = AUDITS[args.mechanism](args.epsilon, trials=args.trials, broken=args.broken, confidence=args.confidence)
+        r = AUDITS[args.mechanism or "dp-frepo"](args.epsilon, trials=args.trials, broken=args.broken,
+                                                 confidence=args.confidence)
     need = trials_to_exceed(r.claimed_epsilon, args.confidence)
     verdict = ("CAUGHT: the step is less private than it claims" if r.caught else
                "not caught" + ("" if args.trials >= need else " (this many trials cannot bound epsilon above the "
@@ -87,19 +88,30 @@ def _config(args, spec: str):
                                 members=args.members, seed=args.seed, defenses=(spec,))
 
 
-def _check_calibrated(args, r) -> None:
-    """With --into, the audited defense's entry there (if any) must have run at this noise multiplier."""
+def _check_calibrated(args, noise) -> None:
+    """With --into, the audit there must have the --step-of defense, run at this noise multiplier
+    (checked before any trial: a step at another multiplier would never count for it)."""
     import json
 
     from mi_defense.auditing.canary_record import calibrated_for
+    from mi_defense.config import DefenseSpec
 
     if not args.into:
         return
-    for e in json.loads((Path(args.into) / "results.json").read_text()).get("defenses", []):
-        sigma = (e.get("metadata") or {}).get("noise_multiplier")
-        if e.get("name") == r.step_of and sigma is not None and not calibrated_for(r.to_json(), sigma):
-            raise UserError(f"--into {args.into}: its {r.step_of} ran at noise multiplier {sigma:.6g}, this step at "
-                            f"{r.noise_multiplier:.6g}; give the --config, --dataset and --members of that audit")
+    def spelled(text: str) -> tuple:  # one defense however its parameters are ordered or written (1 or 1.0)
+        spec = DefenseSpec.parse(text)
+        return spec.name, sorted(spec.params)
+
+    entries = json.loads((Path(args.into) / "results.json").read_text()).get("defenses", [])
+    ours = [e for e in entries if spelled(e.get("name", "")) == spelled(args.step_of)]
+    if not ours:
+        raise UserError(f"--into {args.into}: that audit has no defense {args.step_of} (it has "
+                        f"{', '.join(e.get('name', '?') for e in entries) or 'none'}); give one of its DP defenses")
+    sigma = (ours[0].get("metadata") or {}).get("noise_multiplier")
+    if sigma is not None and not calibrated_for({"noise_multiplier": noise.noise_multiplier}, sigma):
+        raise UserError(f"--into {args.into}: its {args.step_of} ran at noise multiplier {sigma:.6g}, this step would "
+                        f"run at {noise.noise_multiplier:.6g}; give the --config, --dataset and --members of that "
+                        "audit")
 
 
 def cmd_one_run(args) -> int:
@@ -136,7 +148,7 @@ def add_canary_parser(sub) -> None:
                                     "probability 1/2, guess which were included from the released model, and bound "
                                     "epsilon from the right guesses ('Privacy Auditing with One (1) Training Run', "
                                     "Steinke, Nasr & Jagielski)."))
-    ca.add_argument("--mechanism", default="dp-frepo", choices=["dp-frepo", "dp-frepo-once", "dpsgd"],
+    ca.add_argument("--mechanism", choices=["dp-frepo", "dp-frepo-once", "dpsgd"],
                     help="one step: the mechanism whose step is audited (default dp-frepo; dp-frepo-once: one "
                     "of the release-once mechanism's releases, at the noise of a run with 4 networks)")
     ca.add_argument("--epsilon", type=float, help="one step: the run's target epsilon; the step's noise multiplier is "

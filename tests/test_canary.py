@@ -106,17 +106,21 @@ def test_step_of_audits_a_defense_at_its_own_noise_and_catches_it_broken(tmp_pat
     """The one-step audit of dpsgd-linear at epsilon 1 on the quick preset's digits (500
     members): its step claims about 0.14 at a noise multiplier above 20, which 30 releases per
     input can exceed only when the step is broken; with --into, an audit whose defense ran at
-    another noise multiplier is refused."""
+    another noise multiplier, or that has no such defense, is refused before any trial."""
     from mi_defense.cli import main
 
     args = ["canary", "--step-of", "dpsgd-linear:eps=1", "--trials", "30", "--json", str(tmp_path / "c.json")]
     assert main(args + (["--break", broken] if broken else [])) == 0
     r = json.loads((tmp_path / "c.json").read_text())
     assert r["step_of"] == "dpsgd-linear:eps=1" and r["mechanism"] == "dpsgd" and r["noise_multiplier"] > 20
+    assert r["dataset"] == "digits" and r["n_private"] == 500
     assert trials_to_exceed(r["claimed_epsilon"]) <= 30 and r["caught"] == (broken is not None), r
     assert ("CAUGHT" in capsys.readouterr().out) == (broken is not None)
     (tmp_path / "results.json").write_text(json.dumps({"dataset": "digits", "defenses": [
         {"name": "dpsgd-linear:eps=1", "metadata": {"noise_multiplier": r["noise_multiplier"] / 2}}]}))
-    assert main(["canary", "--step-of", "dpsgd-linear:eps=1", "--trials", "4", "--into", str(tmp_path)]) == 2
+    assert main(["canary", "--step-of", "dpsgd-linear:eps=1.0", "--trials", "4", "--into", str(tmp_path)]) == 2
     assert "ran at noise multiplier" in capsys.readouterr().err and not (tmp_path / "canaries.json").exists()
+    assert main(["canary", "--step-of", "dpsgd-linear:eps=8", "--trials", "4", "--into", str(tmp_path)]) == 2
+    assert "has no defense dpsgd-linear:eps=8" in capsys.readouterr().err
     assert main(["canary", "--step-of", "none", "--trials", "4"]) == 2
+    assert main(["canary", "--step-of", "dpsgd-linear:eps=1", "--mechanism", "dpsgd", "--trials", "4"]) == 2

@@ -36,7 +36,7 @@ import dataclasses
 import functools
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 import numpy as np
 
@@ -67,6 +67,8 @@ class CanaryAudit:
     broken: Optional[str]
     bound: dict
     step_of: Optional[str] = None         # the defense spec whose own noise and clip the step ran at (--step-of)
+    dataset: Optional[str] = None         # ... in the audit of this dataset
+    n_private: Optional[int] = None       # ... calibrated for this many members
 
     @property
     def caught(self) -> bool:
@@ -344,32 +346,50 @@ def audit_dpsgd_step(epsilon: float, trials: int = 500, broken: Optional[str] = 
 AUDITS = {"dpsgd": audit_dpsgd_step, "dp-frepo": audit_dp_frepo_step, "dp-frepo-once": audit_dp_frepo_once_release}
 
 
-def audit_step_of(defense, spec: str, n_private: int, trials: int = 500, broken: Optional[str] = None,
-                  confidence: float = 0.95) -> CanaryAudit:
-    """The one-step audit of ``defense`` (a ``Defense`` built for an audit's context) at its
-    own settings on ``n_private`` members: its mechanism's real step at the noise multiplier,
-    clip and delta its ``fit`` calibrates (``Defense.step_noise``), so the result counts for
-    that defense in the audit's verdict (``canary_record.calibrated_for``)."""
+def step_noise_of(defense, spec: str, n_private: int) -> "StepNoise":
+    """``defense.step_noise(n_private)``, or a one-line error for a defense without a DP claim."""
     noise = defense.step_noise(n_private)
     if noise is None:
         raise UserError(f"--step-of {spec}: that defense claims no differential privacy, so it has no DP step to "
                         "audit; give a spec with eps=, e.g. dpsgd-linear:eps=1")
+    return noise
+
+
+def audit_step_of(defense, spec: str, n_private: int, trials: int = 500, broken: Optional[str] = None,
+                  confidence: float = 0.95, dataset: Optional[str] = None) -> CanaryAudit:
+    """The one-step audit of ``defense`` (a ``Defense`` built for an audit's context) at its
+    own settings on ``n_private`` members: its mechanism's real step at the noise multiplier,
+    clip and delta its ``fit`` calibrates (``Defense.step_noise``), so the result counts for
+    that defense in the audit's verdict (``canary_record.calibrated_for``)."""
+    noise = step_noise_of(defense, spec, n_private)
     r = AUDITS[noise.mechanism](noise.run_epsilon, trials=trials, broken=broken, confidence=confidence, noise=noise)
-    return dataclasses.replace(r, step_of=spec)
+    return dataclasses.replace(r, step_of=spec, dataset=dataset, n_private=n_private)
 
 
-def audit_defense_step(spec: str, cfg, trials: int = 500, broken: Optional[str] = None,
-                       confidence: float = 0.95) -> CanaryAudit:
-    """``audit_step_of`` for the defense ``spec`` of the audit configured by ``cfg`` (an
-    ``AuditConfig``): built for the configured data's shape and classes, with the audit's
-    training and distillation settings and its number of members."""
+def defense_of_audit(spec: str, cfg):
+    """``(defense, n_members, dataset_name)``: the defense ``spec`` as the audit configured by
+    ``cfg`` (an ``AuditConfig``) builds it (the data's shape and classes, the audit's training
+    and distillation settings) and that audit's number of members."""
     from mi_defense.auditing.setup import member_count
     from mi_defense.config import DefenseSpec
     from mi_defense.data import load_dataset
     from mi_defense.defenses import DefenseContext, make_defense
 
-    parsed = DefenseSpec.parse(spec)
     ds = load_dataset(cfg.dataset, cfg.data_dir)
     ctx = DefenseContext(ds.num_classes, ds.input_shape, cfg.train, cfg.real_steps, cfg.distill,
                          real_recipe=cfg.real_recipe)
-    return audit_step_of(make_defense(parsed, ctx), str(parsed), member_count(cfg, ds), trials, broken, confidence)
+    return make_defense(DefenseSpec.parse(spec), ctx), member_count(cfg, ds), ds.name
+
+
+def audit_defense_step(spec: str, cfg, trials: int = 500, broken: Optional[str] = None, confidence: float = 0.95,
+                       check: Optional[Callable[["StepNoise"], None]] = None) -> CanaryAudit:
+    """``audit_step_of`` for the defense ``spec`` of the audit configured by ``cfg``
+    (``defense_of_audit``); ``check(noise)`` runs before any trial (e.g. that a recorded run of
+    that defense used this noise multiplier)."""
+    from mi_defense.config import DefenseSpec
+
+    spec = str(DefenseSpec.parse(spec))
+    defense, n, dataset = defense_of_audit(spec, cfg)
+    if check is not None:
+        check(step_noise_of(defense, spec, n))
+    return audit_step_of(defense, spec, n, trials, broken, confidence, dataset)
