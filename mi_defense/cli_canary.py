@@ -98,12 +98,13 @@ def _check_calibrated(args, noise) -> None:
 
     if not args.into:
         return
-    def spelled(text: str) -> tuple:  # one defense however its parameters are ordered or written (1 or 1.0)
+
+    def identity(text: str) -> tuple:  # one defense however its parameters are ordered or written (1 or 1.0)
         spec = DefenseSpec.parse(text)
         return spec.name, sorted(spec.params)
 
     entries = json.loads((Path(args.into) / "results.json").read_text()).get("defenses", [])
-    ours = [e for e in entries if spelled(e.get("name", "")) == spelled(args.step_of)]
+    ours = [e for e in entries if identity(e.get("name", "")) == identity(args.step_of)]
     if not ours:
         raise UserError(f"--into {args.into}: that audit has no defense {args.step_of} (it has "
                         f"{', '.join(e.get('name', '?') for e in entries) or 'none'}); give one of its DP defenses")
