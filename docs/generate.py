@@ -277,8 +277,11 @@ def once_exploration_table(file: str = "dp-frepo-once/results.jsonl") -> str:
 GUIDE_BLOCKS = {"cheap-preset": ("docs/guide/auditing.md", cheap_preset_table),
                 "dp-frepo-once-exploration": ("docs/guide/dp-frepo.md", once_exploration_table),
                 **{f"{kind}:{folder}": ("docs/results/measurements.md", functools.partial(render, folder))
-                   for folder in ("mnist-cpu",)
-                   for kind, render in (("reference-audit", reference_audit_table), ("strongest", strongest_table))}}
+                   for folder in ("mnist-cpu", "fashion_mnist-cpu")
+                   for kind, render in (("reference-audit", reference_audit_table), ("strongest", strongest_table))},
+                "reference-audit:fashion_mnist-cpu-small": ("docs/results/measurements.md",
+                                                            functools.partial(reference_audit_table,
+                                                                              "fashion_mnist-cpu-small"))}
 
 
 def block_markers(name: str):
