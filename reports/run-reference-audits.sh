@@ -43,8 +43,8 @@ for ds in ${@:-mnist fashion_mnist}; do
     # the report again, beside the canary audits kept in reports/<dataset>-cpu/canaries.json
     .venv/bin/mi-defense report "reports/$ds-cpu" || exit 1
 done
-# The reference audits committed in reports/: about 9.5 hours of a 2-core CPU for MNIST's nine
-# defenses and 5.5 for the six of Fashion-MNIST (reports/fashion_mnist-cpu/defenses.txt);
+# The reference audits committed in reports/: 9.1 hours of training summed over the runs for MNIST's nine
+# defenses and 4.7 for the six of Fashion-MNIST (reports/fashion_mnist-cpu/defenses.txt), half that in wall time with one process per core;
 # 17 runs each, the FRePo rows cost most. 1000 members and 1000 non-members, 16 reference
 # runs per defense (LiRA with a fixed variance is the declared primary attack at this
 # count). The undefended model is trained with the real-data recipe (cross-entropy to
