@@ -36,17 +36,38 @@ def _statistic(d, k=0):
     return d._class_sums(k), np.bincount(d.y_real, minlength=d.num_classes).astype(np.float64)
 
 
-def test_one_member_moves_the_released_statistic_by_at_most_the_sensitivity():
+@pytest.mark.parametrize("augmentations", [0, 3])
+def test_one_member_moves_the_released_statistic_by_at_most_the_sensitivity(augmentations):
     x, y = _data()
     x[5] *= 1e4  # an outlier: the unit-norm embedding bounds it as any other member
-    full = _distiller(x, y)
+    full = _distiller(x, y, augmentations=augmentations)
     for i in (0, 5, 17):
-        without = _distiller(np.delete(x, i, 0), np.delete(y, i))  # same seed: the same random networks
+        # same seed: the same random networks (and the same augmentations, shared by every member)
+        without = _distiller(np.delete(x, i, 0), np.delete(y, i), augmentations=augmentations)
         for k in range(2):
             (s1, n1), (s2, n2) = _statistic(full, k), _statistic(without, k)
             moved = np.sqrt(((s1 - s2) ** 2).sum() + ((n1 - n2) ** 2).sum())
             assert moved <= SENSITIVITY
-            assert moved == pytest.approx(SENSITIVITY, rel=1e-6)  # the bound is reached: it is not loose
+            if not augmentations:
+                assert moved == pytest.approx(SENSITIVITY, rel=1e-6)  # the bound is reached: it is not loose
+            else:  # a mean of unit vectors under different augmentations: shorter than 1, never longer
+                assert 1.0 < moved < SENSITIVITY
+
+
+def test_augmentations_average_unit_embeddings_and_the_steps_run():
+    x, y = _data(seed=2)
+    d = _distiller(x, y, augmentations=2)
+    net = d.networks[0]
+    e = d._embedding(net, d.real.take(np.arange(8)), 0).numpy()
+    assert np.all(np.linalg.norm(e, axis=1) <= 1.0) and np.all(np.linalg.norm(e, axis=1) > 0.5)
+    # a row's embedding depends on that row alone: not on its batch or position
+    alone = d._embedding(net, d.real.take(np.arange(3, 4)), 0).numpy()
+    np.testing.assert_allclose(alone[0], e[3], rtol=1e-5, atol=1e-7)
+    d.release(progress=False)
+    state = d.run(progress=False)
+    assert state.step == d.cfg.steps and np.all(np.isfinite(d.x_syn.numpy()))
+    with pytest.raises(UserError, match="mechanism=once"):
+        DistillConfig(epsilon=1.0, init="noise", augmentations=2)
 
 
 def test_the_release_computes_the_pure_functions_statistic():

@@ -66,11 +66,13 @@ class DistillConfig:
                                      # | features (synthetic features and labels)
     mechanism: str = "per-step"      # DP-FRePo: per-step (noisy gradients each step) | once (MECHANISMS)
     networks: int = 4                # mechanism=once: random networks, one release each
+    augmentations: int = 0           # mechanism=once: each member's embedding averaged over this many DSA
+                                     # augmentations, and the synthetic set augmented at every step (0: none)
 
     _constraints = {
         **{k: Whole(1) for k in ("ipc", "steps", "width", "depth", "pool_size", "batch_real", "max_online_updates",
                                  "max_online_batch", "networks")},
-        "seed": Whole(0), "checkpoint_every": Whole(0),
+        "seed": Whole(0), "checkpoint_every": Whole(0), "augmentations": Whole(0),
         "online_lr": POSITIVE, "lr_final_ratio": NONNEG, "reg": NONNEG, "lr": OrNone(POSITIVE),
         "label_lr": OrNone(POSITIVE),
         "pool_norm": Options(NORMS), "strategy": Options(STRATEGIES),
@@ -119,6 +121,9 @@ class DistillConfig:
         if self.mechanism != "per-step" and not self.private:
             raise UserError(f"mechanism={self.mechanism} is a DP-FRePo mechanism: set epsilon (--epsilon), or leave "
                             "mechanism at per-step")
+        if self.augmentations and not self.releases_once:
+            raise UserError(f"augmentations={self.augmentations} applies to DP-FRePo's release-once mechanism only: "
+                            "set mechanism=once (--mechanism once), or leave augmentations at 0")
         if self.releases_once and self.steps < self.networks:
             raise UserError(f"mechanism=once with steps={self.steps} below networks={self.networks} would pay for "
                             "releases it never uses; use steps >= networks or fewer networks (--networks)")

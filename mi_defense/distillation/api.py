@@ -138,6 +138,8 @@ def run_hash(cfg: DistillConfig, split: Split) -> str:
     if cfg.mechanism == "per-step":  # fields added with the release-once mechanism: earlier checkpoints still resume
         for k in _ONCE_ONLY:
             settings.pop(k)
+    if not cfg.augmentations:  # added later still: release-once checkpoints made before it still resume
+        settings.pop("augmentations")
     text = json.dumps({"config": settings, "split": split.hash}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 

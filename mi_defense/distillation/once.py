@@ -5,14 +5,19 @@ Two phases (the statistic, its sensitivity and its accounting are in ``distill.d
 1. **Release.** ``K = networks`` ConvNets of the pool's width and depth with instance
    normalisation after the first block (per image, so no statistic couples two members;
    MLPs for feature vectors) are initialised at random and never trained. Under each, every
-   member's embedding is normalised to unit norm and summed per class, in batches of
+   member's embedding is normalised to unit norm (with ``augmentations = A > 0``: the mean
+   of its unit embeddings under ``A`` DSA augmentations drawn once per network and applied
+   to every member alike, "Dataset Condensation with Differentiable Siamese Augmentation":
+   a function of that member alone, of norm at most 1) and summed per class, in batches of
    ``batch_real`` on the device; the ``C x d`` sums and the class counts get Gaussian noise
    of standard deviation ``sigma sqrt(2)`` from a generator seeded with 128 bits of the
    operating system's entropy, which are not kept. The noisy class means are all that is kept.
 2. **Optimisation.** ``steps`` LAMB steps on the synthetic images (rate ``image_lr``, cosine
    decay to ``lr_final_ratio``), network ``t mod K`` at step ``t``: the squared distance from
-   the synthetic class means of the unit embeddings to the noisy means. It reads no private
-   data (post-processing). Labels stay at the centred one-hot; no pool is trained.
+   the synthetic class means of the same embeddings (with ``A > 0``, under the same ``A``
+   augmentations) to the noisy means. It reads no private data (post-processing). Labels
+   stay at the centred one-hot; no pool is trained. The augmentations are drawn from the
+   run seed: the sensitivity holds for any fixed augmentations, so they protect nothing.
 
 The private checkpoint (``checkpoint.npz`` in the run record) holds the noisy means from the
 end of phase 1 on, so a resumed run never draws a second release, and one distiller draws
@@ -36,6 +41,7 @@ from mi_defense.io import write_npz
 from mi_defense.models import build_model
 from mi_defense.progress import duration_text, progress as progress_bar
 from mi_defense.tfenv import tf
+from mi_defense.training.augment import augment
 from mi_defense.training.schedules import cosine_lr
 from mi_defense.training.targets import centred_onehot
 
@@ -74,6 +80,9 @@ class OnceDistiller:
         self.run_hash = ""
         self.flip = False  # no flips: the statistics are of the members as they are
         shape = tuple(x_real.shape[1:])
+        self.rgb = len(shape) == 3 and shape[-1] == 3
+        if cfg.augmentations and len(shape) != 3:
+            raise UserError("augmentations apply to images; feature vectors have none: leave augmentations at 0")
         self.networks = [build_model(shape, num_classes, width=cfg.width, depth=cfg.depth, norm=NETWORK_NORM,
                                      seed=(cfg.seed + 7919 * k) % 2 ** 31) for k in range(cfg.networks)]
         self.x_syn = tf.Variable(np.asarray(x_init, np.float32), name="x_syn")
@@ -91,7 +100,7 @@ class OnceDistiller:
         @tf.function
         def add(total, lo, hi):
             ids = tf.range(lo, hi)
-            u = _unit(net.features(self.real.take(ids), training=False))
+            u = self._embedding(net, self.real.take(ids), k)
             return total + tf.math.unsorted_segment_sum(u, tf.gather(y, ids), C)
 
         total = tf.zeros([C, net.feature_dim], tf.float64)
@@ -101,6 +110,22 @@ class OnceDistiller:
             if bar is not None:
                 bar.update(1)
         return total.numpy()  # one C x d copy per network
+
+    def _embedding(self, net, x, k: int):
+        """``u(x)`` for each row of ``x`` under network ``k`` (float64): its unit embedding, or
+        with ``A`` augmentations the mean of its unit embeddings under network ``k``'s ``A``
+        augmentations (norm at most 1: a mean of unit vectors). Each augmentation's parameters
+        are drawn once from the run seed and shared by every image (``augment(shared=True)``),
+        so a row's ``u`` depends on that row alone: not on its batch, its position or the
+        other members, and one member moves the class sums by ``u`` of that member only."""
+        a_count = self.cfg.augmentations
+        if not a_count:
+            return _unit(net.features(x, training=False))
+        total = 0.0
+        for a in range(a_count):
+            seed = tf.constant([self.cfg.seed, k * 1_000_003 + a], tf.int64)
+            total += _unit(net.features(augment(x, seed, self.rgb, shared=True), training=False))
+        return total / a_count
 
     def noisy_statistic(self, k: int, rng: np.random.Generator, bar=None):
         """The Gaussian mechanism of network ``k``: its class sums and counts, each with noise
@@ -146,7 +171,7 @@ class OnceDistiller:
         @tf.function
         def step(t):
             with tf.GradientTape() as tape:
-                u = tf.cast(_unit(net.features(self.x_syn, training=False)), tf.float32)
+                u = tf.cast(self._embedding(net, self.x_syn, k), tf.float32)
                 mu = tf.math.unsorted_segment_mean(u, labels, C)
                 loss = tf.reduce_sum(tf.square(mu - target))
             g = tape.gradient(loss, self.x_syn)

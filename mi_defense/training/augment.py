@@ -33,11 +33,16 @@ def _project(x, t, fill: str):
                                                  interpolation="BILINEAR", fill_mode=fill, fill_value=0.0)
 
 
-def _affine(x, seed, kind: str, fill: str = "CONSTANT"):
+def _draws(x, shared: bool):
+    """How many parameter draws a batch gets: one per example, or one for all (``shared``)."""
+    return 1 if shared else tf.shape(x)[0]
+
+
+def _affine(x, seed, kind: str, fill: str = "CONSTANT", shared: bool = False):
     n = tf.shape(x)[0]
     h = tf.cast(tf.shape(x)[1], tf.float32)
     w = tf.cast(tf.shape(x)[2], tf.float32)
-    u = tf.random.stateless_uniform([n, 3], seed, -1.0, 1.0)
+    u = tf.broadcast_to(tf.random.stateless_uniform([_draws(x, shared), 3], seed, -1.0, 1.0), [n, 3])
     one, zero = tf.ones([n]), tf.zeros([n])
     cy, cx = (h - 1) / 2.0, (w - 1) / 2.0
     if kind == "rotate":  # +-15 degrees about the centre
@@ -56,9 +61,8 @@ def _affine(x, seed, kind: str, fill: str = "CONSTANT"):
     return _project(x, t, fill)
 
 
-def _colour(x, seed):
-    n = tf.shape(x)[0]
-    u = tf.random.stateless_uniform([n, 1, 1, 3], seed, 0.0, 1.0)
+def _colour(x, seed, shared: bool = False):
+    u = tf.random.stateless_uniform([_draws(x, shared), 1, 1, 3], seed, 0.0, 1.0)
     x = x + (u[..., 0:1] - 0.5)  # brightness
     if x.shape[-1] == 3:  # saturation
         mean = tf.reduce_mean(x, axis=3, keepdims=True)
@@ -67,8 +71,8 @@ def _colour(x, seed):
     return (x - mean) * (u[..., 2:3] + 0.5) + mean  # contrast
 
 
-def _cutout(x, seed):
-    n = tf.shape(x)[0]
+def _cutout(x, seed, shared: bool = False):
+    n = _draws(x, shared)
     h, w = tf.shape(x)[1], tf.shape(x)[2]
     ch, cw = h // 2, w // 2
     cy = tf.random.stateless_uniform([n, 1, 1], seed, 0, h, dtype=tf.int32)
@@ -79,8 +83,8 @@ def _cutout(x, seed):
     return x * tf.cast(~inside, x.dtype)[..., None]
 
 
-def _flip(x, seed):
-    n = tf.shape(x)[0]
+def _flip(x, seed, shared: bool = False):
+    n = _draws(x, shared)
     coin = tf.random.stateless_uniform([n, 1, 1, 1], seed) < 0.5
     return tf.where(coin, tf.image.flip_left_right(x), x)
 
@@ -150,21 +154,27 @@ def _frepo_branches(x, seed):
             lambda: _frepo_cutout(x, seed)]
 
 
-def _dsa_branches(x, seed):
-    return [lambda: _colour(x, seed), lambda: _affine(x, seed, "crop"), lambda: _affine(x, seed, "rotate"),
-            lambda: _affine(x, seed, "translate"), lambda: _cutout(x, seed)]
+def _dsa_branches(x, seed, shared: bool = False):
+    return [lambda: _colour(x, seed, shared), lambda: _affine(x, seed, "crop", shared=shared),
+            lambda: _affine(x, seed, "rotate", shared=shared), lambda: _affine(x, seed, "translate", shared=shared),
+            lambda: _cutout(x, seed, shared)]
 
 
 # The augmentation styles by name: each gives the candidate operations for a batch.
 STYLES = {"dsa": _dsa_branches, "frepo-code": _frepo_branches}
 
 
-def augment(x, seed, rgb: bool, style: str = "dsa"):
-    """Apply one randomly chosen augmentation of ``style`` (``STYLES``) to the whole batch ``x``."""
+def augment(x, seed, rgb: bool, style: str = "dsa", shared: bool = False):
+    """Apply one randomly chosen augmentation of ``style`` (``STYLES``) to the whole batch ``x``,
+    its parameters drawn per example, or once for the whole batch with ``shared`` (``dsa``
+    only): then each image's result depends on that image and ``seed`` alone, not on its
+    position or on the other images of the batch."""
     if style not in STYLES:
         raise ValueError(f"augmentation style {style!r} unknown; use one of {', '.join(STYLES)}")
-    branches = STYLES[style](x, seed)
+    if shared and style != "dsa":
+        raise ValueError(f"shared draws are implemented for the dsa style only, not {style!r}")
+    branches = _dsa_branches(x, seed, shared) if shared else STYLES[style](x, seed)
     if rgb:
-        branches.append(lambda: _flip(x, seed))
+        branches.append(lambda: _flip(x, seed, shared))
     k = tf.random.stateless_uniform([], seed + 7, 0, len(branches), dtype=tf.int32)
     return tf.switch_case(k, branches)

@@ -25,7 +25,10 @@ BASE = {"mechanism": "once", "init": "smooth-noise"}
 # networks (each release noisier by sqrt(K/4), the matching loss averaged over more
 # networks) and more optimisation steps (free: post-processing)
 CANDIDATES = {"K4-S1000": {"networks": 4, "steps": 1000}, "K8-S2000": {"networks": 8, "steps": 2000},
-              "K4-S3000": {"networks": 4, "steps": 3000}, "K16-S4000": {"networks": 16, "steps": 4000}}
+              "K4-S3000": {"networks": 4, "steps": 3000}, "K16-S4000": {"networks": 16, "steps": 4000},
+              # each member's embedding averaged over 4 DSA augmentations shared by all members (and the
+              # synthetic set matched under the same ones): the augmentation distribution matching uses
+              "K4-S1000-A4": {"networks": 4, "steps": 1000, "augmentations": 4}}
 TUNE_EPSILON = 1.0
 
 
