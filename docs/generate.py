@@ -207,16 +207,36 @@ _DATASET_ROWS["dp-frepo-disjoint"] = (
       _measured(f"{_DISJ}/{ds}/report/eps1/evaluate.json"), _measured(f"{_DISJ}/{ds}/report/eps10/evaluate.json")]
      for name, ds in _DATASETS])
 _ONCE = "dp-frepo-once"
+
+
+def _once_report(ds: str, eps: int, file: str = "evaluate.json"):
+    """The release-once reporting run at ``eps``: with the settings the dataset's tuning chose
+    (``choice.json``; folder ``eps<E>-<choice>``) once that run exists, else the first settings'."""
+    choice = ROOT / "reports" / _ONCE / ds / "choice.json"
+    if choice.is_file():
+        chosen = json.loads(choice.read_text())["chosen"]
+        tuned = _measured(f"{_ONCE}/{ds}/report/eps{eps}-{chosen}/{file}")
+        if tuned:
+            return tuned
+    return _measured(f"{_ONCE}/{ds}/report/eps{eps}/{file}")
+
+
 _DATASET_ROWS["dp-frepo-once"] = (
     "docs/guide/dp-frepo.md", ["dataset", "released once: ε = 1 (test)", "released once: ε = 10 (test)",
                                "the ε = 1 release, Dosser-like evaluation (test)"],
-    [[name, _measured(f"{_ONCE}/{ds}/report/eps1/evaluate.json"),
-      _measured(f"{_ONCE}/{ds}/report/eps10/evaluate.json"),
-      _measured(f"{_ONCE}/{ds}/report/eps1/evaluate-dosser.json")] for name, ds in _DATASETS])
+    [[name, _once_report(ds, 1), _once_report(ds, 10), _once_report(ds, 1, "evaluate-dosser.json")]
+     for name, ds in _DATASETS])
+_ONCE_CANDIDATES = (("4 networks, 1000 steps", "K4-S1000"), ("8 networks, 2000 steps", "K8-S2000"),
+                    ("4 networks, 3000 steps", "K4-S3000"), ("16 networks, 4000 steps", "K16-S4000"),
+                    ("4 networks, 1000 steps, 4 augmentations", "K4-S1000-A4"))
+_DATASET_ROWS["dp-frepo-once-tuning"] = (
+    "docs/guide/dp-frepo.md", ["dataset", *(f"{label} (validation)" for label, _ in _ONCE_CANDIDATES)],
+    [[name, *(_measured(f"{_ONCE}/{ds}/tuning/eps1-{c}/evaluate.json") for _, c in _ONCE_CANDIDATES)]
+     for name, ds in _DATASETS])
 _DATASET_ROWS["readme-dp-frepo"] = (
     "README.md", ["dataset", "per-step, ε = 1", "per-step, ε = 10", "released once, ε = 1", "released once, ε = 10"],
-    [[name] + [_measured(f"{root}/{ds}/report/eps{e}/evaluate.json") for root in (_DISJ, _ONCE) for e in (1, 10)]
-     for name, ds in _DATASETS])
+    [[name] + [_measured(f"{_DISJ}/{ds}/report/eps{e}/evaluate.json") for e in (1, 10)]
+     + [_once_report(ds, e) for e in (1, 10)] for name, ds in _DATASETS])
 _SETTING_ROWS = {
     "dp-frepo-batch": (["setting", "MNIST", "Fashion-MNIST"], [
         _both("expected batch 256", f"{_AB}/{{ds}}-eps1-batch256/evaluate.json"),
