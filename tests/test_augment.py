@@ -68,3 +68,37 @@ def test_augment_true_is_dsa_and_is_recorded_by_name():
             and TrainConfig(augment="frepo-code").augment_mode(rgb=False) == "frepo-code")
     assert TrainConfig(augment="frepo").augment == "dsa"  # the old name of the dsa set keeps its meaning
     assert TrainConfig(augment="auto").augment_mode(rgb=True) == "flip_crop"
+
+
+@pytest.mark.parametrize("branch", ["colour", "crop", "rotate", "translate", "cutout", "flip"])
+def test_shared_draws_give_each_image_a_result_of_its_own_alone(branch):
+    """``shared=True`` (the release-once DP statistic): one parameter draw for the whole batch,
+    so an image's result does not depend on its position or on the other images; per-example
+    draws (the default) do."""
+    from mi_defense.training.augment import _colour, _cutout, _flip
+
+    ops = {"colour": _colour, "cutout": _cutout, "flip": _flip,
+           **{k: (lambda kind: lambda x, s, shared: _affine(x, s, kind, shared=shared))(k)
+              for k in ("crop", "rotate", "translate")}}
+    x = tf.constant(np.random.default_rng(1).standard_normal((12, 8, 8, 3)), tf.float32)
+    seed = tf.constant([5, 9], tf.int64)
+    batch = ops[branch](x, seed, True).numpy()
+    perm = np.random.default_rng(2).permutation(12)
+    permuted = ops[branch](tf.gather(x, perm), seed, True).numpy()
+    np.testing.assert_allclose(permuted, batch[perm], rtol=1e-6, atol=1e-6)
+    for i in (0, 7):
+        alone = ops[branch](x[i:i + 1], seed, True).numpy()
+        np.testing.assert_allclose(alone[0], batch[i], rtol=1e-6, atol=1e-6)
+    per_example = ops[branch](tf.gather(x, perm), seed, False).numpy()
+    assert not np.allclose(per_example, ops[branch](x, seed, False).numpy()[perm], atol=1e-6)
+
+
+def test_shared_augment_picks_one_operation_for_every_image_and_only_for_dsa():
+    x = tf.constant(np.random.default_rng(3).standard_normal((6, 8, 8, 3)), tf.float32)
+    for s in range(8):
+        seed = tf.constant([s, 1], tf.int64)
+        batch = augment(x, seed, True, shared=True).numpy()
+        np.testing.assert_allclose(augment(x[2:3], seed, True, shared=True).numpy()[0], batch[2], rtol=1e-6,
+                                   atol=1e-6)
+    with pytest.raises(ValueError, match="dsa style only"):
+        augment(x, tf.constant([0, 1], tf.int64), True, style="frepo-code", shared=True)

@@ -67,7 +67,8 @@ class DistillConfig:
     mechanism: str = "per-step"      # DP-FRePo: per-step (noisy gradients each step) | once (MECHANISMS)
     networks: int = 4                # mechanism=once: random networks, one release each
     augmentations: int = 0           # mechanism=once: each member's embedding averaged over this many DSA
-                                     # augmentations, and the synthetic set augmented at every step (0: none)
+                                     # augmentations fixed per network (the synthetic set matched under the
+                                     # same ones); 0: none
 
     _constraints = {
         **{k: Whole(1) for k in ("ipc", "steps", "width", "depth", "pool_size", "batch_real", "max_online_updates",

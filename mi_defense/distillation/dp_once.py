@@ -18,6 +18,10 @@ unit vector and one ``n_c`` by 1, so the L2 sensitivity of ``(S, n)`` is ``sqrt(
 without any clipping (``SENSITIVITY``); the noise standard deviation is ``sigma sqrt(2)``.
 The class counts are released with noise too, so the number of members is not published.
 
+With ``augmentations = A > 0``, ``u(x)`` is the mean of ``x``'s unit embeddings under ``A``
+augmentations drawn once per network from the run seed and shared by every member: still a
+function of that member alone, of norm at most 1, so the sensitivity is unchanged.
+
 **Why not FRePo's own statistic.** For a frozen feature map, FRePo's KRR loss over the
 members is ``sum_i ||h f_i - y_i||^2 = tr(h A h^T) - 2 tr(h B) + sum_i ||y_i||^2`` with
 ``A = sum_i f_i f_i^T``, ``B = sum_i f_i y_i^T`` (``krr_statistics``,
@@ -101,6 +105,7 @@ class OncePlan:
     noise_multiplier: float   # sigma: noise standard deviation sigma * SENSITIVITY per coordinate
     networks: int             # K releases, one per random network
     steps: int                # optimisation steps against the cached statistics (post-processing)
+    augmentations: int = 0    # A > 0: u(x) is the mean of unit embeddings under A fixed augmentations
 
     @classmethod
     def for_config(cls, cfg, n_private: int) -> "OncePlan":
@@ -118,7 +123,15 @@ class OncePlan:
             delta = DEFAULT_DELTA
         sigma = calibrate_composed_gaussian(cfg.epsilon, cfg.networks, delta)
         return cls(composed_gaussian_epsilon(sigma, cfg.networks, delta), float(cfg.epsilon), delta, sigma,
-                   cfg.networks, cfg.steps)
+                   cfg.networks, cfg.steps, int(getattr(cfg, "augmentations", 0)))
+
+    @property
+    def embedding_text(self) -> str:
+        """What one record contributes to a class sum, in words."""
+        if not self.augmentations:
+            return "unit-norm embeddings"
+        return (f"embeddings, each the mean of its unit-norm embeddings under {self.augmentations} augmentations "
+                "drawn without private data and shared by every record (norm at most 1),")
 
     @property
     def noise_std(self) -> float:
@@ -128,8 +141,8 @@ class OncePlan:
         """The guarantee in words; ``normalisation`` says how the inputs were normalised."""
         return (f"(epsilon={self.epsilon:.3g}, delta={self.delta:.3g})-differential privacy for each private record "
                 f"under adding or removing one record, for {self.networks} full-batch Gaussian releases, one per "
-                "fixed random network chosen without private data: the per-class sums of the records' unit-norm "
-                "embeddings and the per-class counts (L2 sensitivity sqrt(2)), with noise multiplier "
+                f"fixed random network chosen without private data: the per-class sums of the records' "
+                f"{self.embedding_text} and the per-class counts (L2 sensitivity sqrt(2)), with noise multiplier "
                 f"{self.noise_multiplier:.4g}; their composition is exactly mu-Gaussian DP with mu = sqrt("
                 f"{self.networks})/{self.noise_multiplier:.4g} (Dong, Roth & Su), converted to (epsilon, delta) in "
                 f"closed form. The synthetic set was then optimised for {self.steps} steps against the noisy class "
@@ -142,14 +155,17 @@ class OncePlan:
                 "and must not be released.")
 
     def to_json(self) -> dict:
-        return {**asdict(self), "mechanism": "once", "sensitivity": SENSITIVITY,
+        plan = asdict(self)
+        if not self.augmentations:  # the format of runs without augmentations stays as it was
+            plan.pop("augmentations")
+        return {**plan, "mechanism": "once", "sensitivity": SENSITIVITY,
                 "networks_are": f"random ConvNets of the settings' width and depth ({NETWORK_NORM} normalisation "
                                 "after the first block) for images, MLPs for feature vectors; never trained",
                 "accountant": "exact composition of Gaussian mechanisms (mu-GDP, mu = sqrt(networks) / "
                               "noise_multiplier), closed-form (epsilon, delta)",
                 "adjacency": "add or remove one record", "n_private_is_public": False,
-                "released": "per-class sums of unit-norm random-ConvNet embeddings and per-class counts, once per "
-                            "network", "statement": self.statement()}
+                "released": f"per-class sums of random-ConvNet {self.embedding_text.rstrip(',')} and per-class "
+                            "counts, once per network", "statement": self.statement()}
 
 
 def noisy_statistics(sums: np.ndarray, counts: np.ndarray, std: float, rng: np.random.Generator):

@@ -78,7 +78,7 @@ class OnceDistiller:
         self.dp = OncePlan.for_config(cfg, len(x_real))
         self.state = DistillState()
         self.run_hash = ""
-        self.flip = False  # no flips: the statistics are of the members as they are
+        self.flip = False  # no random flips of the pool's kind (augmentations, if any, are the embedding's own)
         shape = tuple(x_real.shape[1:])
         self.rgb = len(shape) == 3 and shape[-1] == 3
         if cfg.augmentations and len(shape) != 3:
@@ -93,14 +93,19 @@ class OnceDistiller:
 
     # ---------------------------------------------------------------- phase 1
     def _class_sums(self, k: int, bar=None) -> np.ndarray:
-        """``S`` (``C x d``, float64) of network ``k``: the per-class sums of the members' unit embeddings."""
-        net, C = self.networks[k], self.num_classes
+        """``S`` (``C x d``, float64) of network ``k``: the per-class sums of the members' ``u``.
+        Every batch is computed at the full ``batch_real`` (the last one padded with zeros,
+        dropped after), so that no member's embedding is computed at another batch size when
+        a neighbouring data set ends its last batch elsewhere."""
+        net, C, b = self.networks[k], self.num_classes, self.cfg.batch_real
         y = tf.constant(self.y_real)
 
         @tf.function
         def add(total, lo, hi):
             ids = tf.range(lo, hi)
-            u = self._embedding(net, self.real.take(ids), k)
+            x = self.real.take(ids)
+            pad = tf.concat([[[0, b - (hi - lo)]], tf.zeros([tf.rank(x) - 1, 2], tf.int32)], axis=0)
+            u = self._embedding(net, tf.pad(x, pad), k)[: hi - lo]
             return total + tf.math.unsorted_segment_sum(u, tf.gather(y, ids), C)
 
         total = tf.zeros([C, net.feature_dim], tf.float64)
