@@ -9,7 +9,8 @@ cross-entropy. Here: the package's ConvNet of width 128, depth 3, instance norm,
 cross-entropy on the classes, DSA, 1000 steps of a batch that holds the whole set (one
 step per epoch), with the package's optimiser (Adam 3e-4, 500-step warm-up, cosine decay)
 instead of the paper's SGD with momentum. Writes evaluate-dosser.json beside the release
-in DATASET/report/eps<EPSILON>/ and skips a result that exists.
+in DATASET/report/eps<EPSILON>[-<choice>]/ (the settings the dataset's tuning chose, as
+``run.py`` reports them) and skips a result that exists.
 """
 import json
 import sys
@@ -22,8 +23,20 @@ HERE = Path(__file__).resolve().parent
 PROTOCOL = {"width": 128, "depth": 3, "norm": "instance", "loss": "xent", "augment": "dsa", "steps": 1000}
 
 
-def main(name: str, eps: float, models: int = 1) -> None:
+def report_folder(name: str, eps: float) -> Path:
+    """The reporting run at ``eps`` with the settings DATASET/choice.json names, once it exists
+    (``eps<E>-<choice>``), else the first settings' (``eps<E>``), as the docs show them."""
     folder = HERE / name / "report" / f"eps{eps:g}"
+    choice = HERE / name / "choice.json"
+    if choice.is_file():
+        tuned = folder.with_name(f"{folder.name}-{json.loads(choice.read_text())['chosen']}")
+        if (tuned / "distilled.npz").is_file():
+            return tuned
+    return folder
+
+
+def main(name: str, eps: float, models: int = 1) -> None:
+    folder = report_folder(name, eps)
     out = folder / "evaluate-dosser.json"
     if not out.is_file():
         r = evaluate(str(folder / "distilled.npz"), name, models=models, **PROTOCOL)
