@@ -109,7 +109,7 @@ class OnceDistiller:
             return total + tf.math.unsorted_segment_sum(u, tf.gather(y, ids), C)
 
         total = tf.zeros([C, net.feature_dim], tf.float64)
-        n, b = len(self.real), self.cfg.batch_real
+        n = len(self.real)
         for lo in range(0, n, b):
             total = add(total, tf.constant(lo, tf.int32), tf.constant(min(n, lo + b), tf.int32))
             if bar is not None:
