@@ -210,15 +210,20 @@ _ONCE = "dp-frepo-once"
 
 
 def _once_report(ds: str, eps: int, file: str = "evaluate.json"):
-    """The release-once reporting run at ``eps``: with the settings the dataset's tuning chose
-    (``choice.json``; folder ``eps<E>-<choice>``) once that run exists, else the first settings'."""
-    choice = ROOT / "reports" / _ONCE / ds / "choice.json"
-    if choice.is_file():
-        chosen = json.loads(choice.read_text())["chosen"]
-        tuned = _measured(f"{_ONCE}/{ds}/report/eps{eps}-{chosen}/{file}")
-        if tuned:
-            return tuned
-    return _measured(f"{_ONCE}/{ds}/report/eps{eps}/{file}")
+    """The release-once reporting run at ``eps`` with the settings the dataset's tuning chose
+    (``reports/dp-frepo-once/choice.py``)."""
+    return _measured(str((_once_choice().report_folder(ds, eps) / file).relative_to(ROOT / "reports")))
+
+
+@functools.lru_cache(maxsize=None)
+def _once_choice():
+    """``reports/dp-frepo-once/choice.py``, loaded from its file (a script folder, not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("dp_frepo_once_choice", ROOT / "reports" / _ONCE / "choice.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 _DATASET_ROWS["dp-frepo-once"] = (

@@ -20,19 +20,10 @@ from mi_defense.api import evaluate
 from mi_defense.io import write_json
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from choice import report_folder  # noqa: E402
+
 PROTOCOL = {"width": 128, "depth": 3, "norm": "instance", "loss": "xent", "augment": "dsa", "steps": 1000}
-
-
-def report_folder(name: str, eps: float) -> Path:
-    """The reporting run at ``eps`` with the settings DATASET/choice.json names, once it exists
-    (``eps<E>-<choice>``), else the first settings' (``eps<E>``), as the docs show them."""
-    folder = HERE / name / "report" / f"eps{eps:g}"
-    choice = HERE / name / "choice.json"
-    if choice.is_file():
-        tuned = folder.with_name(f"{folder.name}-{json.loads(choice.read_text())['chosen']}")
-        if (tuned / "distilled.npz").is_file():
-            return tuned
-    return folder
 
 
 def main(name: str, eps: float, models: int = 1) -> None:

@@ -3,8 +3,8 @@
 Usage: python reports/dp-frepo-once/run.py DATASET [EPSILON ...]   (mnist or fashion_mnist; default 1 10)
 
 Settings: those ``tune.py`` chose on the dataset's own tuning half (DATASET/choice.json,
-reported in DATASET/report/eps<E>-<choice>), else ``SETTINGS`` below, on top of the
-``quick`` preset's DP defaults. ``SETTINGS`` were chosen on MNIST's tuning half
+reported in DATASET/report/eps<E>-<choice>), else ``SETTINGS`` of ``choice.py``, on top of
+the ``quick`` preset's DP defaults. ``SETTINGS`` were chosen on MNIST's tuning half
 (``explore.py`` and ``results.jsonl`` beside this file: the class-mean statistic against
 FRePo's (A, B), four networks, 1000 steps), which is disjoint from both datasets'
 reporting members. Each reported run distils 27 000 members drawn with a secret seed from
@@ -13,36 +13,25 @@ is scored by two width-64 models with FRePo's protocol. Each step writes its own
 is skipped when its ``evaluate.json`` exists; a killed distillation resumes from its
 private checkpoint, which keeps the release it drew.
 """
-import json
 import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from choice import SETTINGS, chosen, report_folder  # noqa: E402,F401  (SETTINGS: tune.py's first candidate)
+
 sys.path.insert(0, str(HERE.parent / "dp-frepo-disjoint"))
 from run import halves, report_split, run  # noqa: E402
 
 from mi_defense.data import load_dataset  # noqa: E402
 
-SETTINGS = {"mechanism": "once", "networks": 4, "steps": 1000, "init": "smooth-noise"}
-
-
-def chosen(name: str):
-    """The settings ``tune.py`` chose on DATASET's tuning half, and the report folder's suffix
-    (none for the first settings, ``SETTINGS``, used when no choice exists)."""
-    path = HERE / name / "choice.json"
-    if not path.is_file():
-        return SETTINGS, ""
-    choice = json.loads(path.read_text())
-    return choice["settings"], "" if choice["settings"] == SETTINGS else f"-{choice['chosen']}"
-
 
 def main(name: str, epsilons) -> None:
     ds = load_dataset(name)
     _, report_half = halves(len(ds.x_train))
-    settings, suffix = chosen(name)
+    settings, _ = chosen(name)
     for eps in epsilons:
-        r = run(ds, report_split(ds, report_half), eps, settings, HERE / name / "report" / f"eps{eps:g}{suffix}",
-                models=2)
+        r = run(ds, report_split(ds, report_half), eps, settings, report_folder(name, eps), models=2)
         print(f"{name} once report eps={eps:g}: test accuracy {r['test_accuracy_mean']:.4f} {r['test_accuracy']}",
               flush=True)
 

@@ -7,7 +7,7 @@ members of ``../dp-frepo-disjoint`` at epsilon 1 with the package's ``--mechanis
 is scored by one width-64 model on the tuning half's 3 000 held-out images: no image of
 the reporting half and no test image is read. The best candidate is written to
 DATASET/choice.json; ``run.py DATASET`` then reports with the settings chosen there (on a
-new secret draw of reporting members), and with ``run.SETTINGS`` when no choice exists.
+new secret draw of reporting members), and with ``choice.SETTINGS`` when no choice exists.
 A candidate's folder is skipped when its ``evaluate.json`` exists.
 """
 import sys
