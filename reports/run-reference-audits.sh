@@ -43,21 +43,4 @@ for ds in ${@:-mnist fashion_mnist}; do
     # the report again, beside the canary audits kept in reports/<dataset>-cpu/canaries.json
     .venv/bin/mi-defense report "reports/$ds-cpu" || exit 1
 done
-# The reference audits committed in reports/: 9.1 hours of training summed over the runs for MNIST's nine
-# defenses and 4.7 for the six of Fashion-MNIST (reports/fashion_mnist-cpu/defenses.txt), half that in wall time with one process per core;
-# 17 runs each, the FRePo rows cost most. 1000 members and 1000 non-members, 16 reference
-# runs per defense (LiRA with a fixed variance is the declared primary attack at this
-# count). The undefended model is trained with the real-data recipe (cross-entropy to
-# convergence); each FRePo size is paired with a random real subset of the same size,
-# trained with the same distilled-data protocol (1000 steps instead of FRePo's 2000 for 100
-# images, to fit the CPU budget; both sides of the comparison alike); DP-SGD at epsilon 1 and 8
-# with its tuned recipe for a linear model on ScatterNet features (dpsgd-linear; chosen on
-# training images outside this audit's universe: reports/dpsgd-recipes/);
-# FRePo from white noise (the default start, which copies no member) and DP-FRePo at epsilon 8.
-# The inputs' normalisation is fixed ([0, 1] pixels to [-1, 1]) for every defense (transform =
-# "auto": fixed because DP defenses are audited), so no DP guarantee leans on statistics of the
-# members. The ConvNet DP-SGD (epsilon 1 and 8) is left out to fit the CPU budget: one run at
-# epsilon 8 takes about 36 minutes on 2 cores, 10 hours for its 17 runs, and it is the weaker
-# DP-SGD on these members (reports/dpsgd-recipes/mnist/final-fixed.json); its update step is
-# audited by the canary audits instead (reports/canaries/). The defenses are listed in the order
-# they train, the undefended model and the cheap DP rows first.
+# What the committed audits hold and what they cost: the header of reports/cpu-reference.toml.

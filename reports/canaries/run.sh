@@ -6,7 +6,8 @@
 # mislabelled canaries each included with probability 1/2) for each DP defense of the audit
 # (and, on MNIST, the ConvNet DP-SGD the audit leaves out), correct and with DP-SGD's noise
 # broken, and the undefended model as the no-claim control. The release-once DP-FRePo's one
-# release at epsilon 1 and 8, correct and broken, go beside the MNIST DP audit (reports/mnist-cpu-dp).
+# release at epsilon 1 and 8, correct and broken, is audited at the noise multiplier of the MNIST
+# audit's release-once rows (four networks).
 # Each result is skipped when its JSON exists. Usage: sh reports/canaries/run.sh [DATASET]
 cd "$(dirname "$0")/../.." || exit 1
 export MI_DEFENSE_DATA="${MI_DEFENSE_DATA:-../shared/data}"
@@ -22,14 +23,13 @@ if [ "$ds" = mnist ]; then  # the one-step audits do not depend on the dataset
     c step-dp-frepo-eps1 --mechanism dp-frepo --epsilon 1 --trials 200
     c step-dp-frepo-eps1-break-noise --mechanism dp-frepo --epsilon 1 --trials 200 --break noise
     c step-dp-frepo-eps1-break-clip --mechanism dp-frepo --epsilon 1 --trials 200 --break clip
-    # the release-once mechanism's rows are in the DP audit, reports/mnist-cpu-dp: its one release at epsilon 1 and 8
-    into=reports/mnist-cpu-dp
+    # the release-once mechanism's one release at epsilon 1 and 8 (four networks, as the audit's rows
+    # frepo:ipc=10,eps=E,mechanism=once: its noise multiplier depends on epsilon, delta and the networks only)
     for e in 1 8; do
         for b in "" noise clip; do
             c "step-dp-frepo-once-eps$e${b:+-break-$b}" --mechanism dp-frepo-once --epsilon "$e" ${b:+--break $b}
         done
     done
-    into="reports/$ds-cpu"
 fi
 # one step of each DP defense of the audit at its own settings (the noise multiplier, clip and delta it is
 # calibrated to on the audit's 1000 members), correct and broken: the one-step audits its verdict counts
@@ -54,4 +54,5 @@ if [ "$ds" = mnist ]; then  # DP defenses of the MNIST audit only (and the ConvN
     run one-run-dpsgd-eps8 dpsgd:eps=8
     run one-run-dpsgd-eps8-break-noise dpsgd:eps=8 "--break noise"
     run one-run-dp-frepo-eps8 frepo:ipc=10,eps=8,init=noise
+    run one-run-dp-frepo-once-eps8 frepo:ipc=10,eps=8,mechanism=once
 fi
