@@ -37,8 +37,12 @@ for ds in ${@:-mnist fashion_mnist}; do
     [ -f "reports/$ds-cpu/defenses.txt" ] && for d in $(cat "reports/$ds-cpu/defenses.txt"); do rows="$rows --defense $d"; done
     .venv/bin/mi-defense audit --config reports/cpu-reference.toml --dataset "$ds" --out "$out" $rows --quiet || exit 1
     cp -R "$out/cache/." "reports/$ds-cpu/cache/"
-    for f in results.json results.csv report.md report.html signals.npz split.json training_config.json fig*.png; do
+    for f in results.json results.csv report.md report.html signals.npz split.json training_config.json; do
         [ -f "$out/$f" ] && cp "$out/$f" "reports/$ds-cpu/$f"
+    done
+    # the figures too: figure 4 (images) is drawn from the run artifacts, which stay in WORK
+    for f in "$out"/fig*.png; do
+        [ -f "$f" ] && cp "$f" "reports/$ds-cpu/"
     done
     # the report again, beside the canary audits kept in reports/<dataset>-cpu/canaries.json
     .venv/bin/mi-defense report "reports/$ds-cpu" || exit 1

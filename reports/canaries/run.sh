@@ -3,9 +3,10 @@
 # One step (white box, the mechanism's own update, many trials) at epsilon 1, correct and with
 # the noise or the clipping broken, and at the settings of each DP defense of the audit
 # (--step-of: its own noise multiplier, clip and delta); one run (the whole defense trained once with 1000
-# mislabelled canaries each included with probability 1/2) for each DP defense of the audit
-# (and, on MNIST, the ConvNet DP-SGD the audit leaves out), correct and with DP-SGD's noise
-# broken, and the undefended model as the no-claim control. The release-once DP-FRePo's one
+# mislabelled canaries each included with probability 1/2) for DP-SGD at epsilon 1 and 8 and,
+# on MNIST, for DP-FRePo at epsilon 8 (per step and released once) and the ConvNet DP-SGD the
+# audit leaves out, correct and (DP-SGD only) with the noise broken, and the undefended model
+# as the no-claim control. The release-once DP-FRePo's one
 # release at epsilon 1 and 8, correct and broken, is audited at the noise multiplier of the MNIST
 # audit's release-once rows (four networks).
 # Each result is skipped when its JSON exists. Usage: sh reports/canaries/run.sh [DATASET]

@@ -28,6 +28,9 @@ PROTOCOL = {"width": 128, "depth": 3, "norm": "instance", "loss": "xent", "augme
 
 def main(name: str, eps: float, models: int = 1) -> None:
     folder = report_folder(name, eps)
+    if not (folder / "distilled.npz").is_file():
+        print(f"dosser_eval.py: no release in {folder}; make it first with run.py {name} {eps:g}", file=sys.stderr)
+        sys.exit(2)
     out = folder / "evaluate-dosser.json"
     if not out.is_file():
         r = evaluate(str(folder / "distilled.npz"), name, models=models, **PROTOCOL)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from choice import SETTINGS, chosen, report_folder  # noqa: E402,F401  (SETTINGS: tune.py's first candidate)
+from choice import chosen, report_folder  # noqa: E402
 
 sys.path.insert(0, str(HERE.parent / "dp-frepo-disjoint"))
 from run import halves, report_split, run  # noqa: E402

@@ -14,17 +14,21 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from choice import SETTINGS  # noqa: E402
+
 sys.path.insert(0, str(HERE.parent / "dp-frepo-disjoint"))
 from run import HALVES_SEED, halves, run, tuning_split  # noqa: E402
 
 from mi_defense.data import load_dataset  # noqa: E402
 from mi_defense.io import write_json  # noqa: E402
 
-BASE = {"mechanism": "once", "init": "smooth-noise"}
-# the first settings (4 networks, 1000 steps, chosen on MNIST's tuning half), then more
-# networks (each release noisier by sqrt(K/4), the matching loss averaged over more
+BASE = {"mechanism": SETTINGS["mechanism"], "init": SETTINGS["init"]}
+# the first settings (choice.SETTINGS: 4 networks, 1000 steps, chosen on MNIST's tuning half),
+# then more networks (each release noisier by sqrt(K/4), the matching loss averaged over more
 # networks) and more optimisation steps (free: post-processing)
-CANDIDATES = {"K4-S1000": {"networks": 4, "steps": 1000}, "K8-S2000": {"networks": 8, "steps": 2000},
+CANDIDATES = {"K4-S1000": {"networks": SETTINGS["networks"], "steps": SETTINGS["steps"]},
+              "K8-S2000": {"networks": 8, "steps": 2000},
               "K4-S3000": {"networks": 4, "steps": 3000}, "K16-S4000": {"networks": 16, "steps": 4000},
               # each member's embedding averaged over 4 DSA augmentations shared by all members (and the
               # synthetic set matched under the same ones): the augmentation distribution matching uses
