@@ -238,6 +238,10 @@ _DATASET_ROWS["dp-frepo-once-tuning"] = (
     "docs/guide/dp-frepo.md", ["dataset", *(f"{label} (validation)" for label, _ in _ONCE_CANDIDATES)],
     [[name, *(_measured(f"{_ONCE}/{ds}/tuning/eps1-{c}/evaluate.json") for _, c in _ONCE_CANDIDATES)]
      for name, ds in _DATASETS])
+_DATASET_ROWS["dp-frepo-once-members"] = (
+    "docs/guide/dp-frepo.md", ["MNIST members (tuning half)", "ε = 1 (validation)", "ε = 8 (validation)"],
+    [[f"{n:,}".replace(",", " "), *(_measured(f"{_ONCE}/mnist/members/eps{e}-n{n}/evaluate.json") for e in (1, 8))]
+     for n in (1000, 3000, 27000)])
 _DATASET_ROWS["readme-dp-frepo"] = (
     "README.md", ["dataset", "per-step, ε = 1", "per-step, ε = 10", "released once, ε = 1", "released once, ε = 10"],
     [[name] + [_measured(f"{_DISJ}/{ds}/report/eps{e}/evaluate.json") for e in (1, 10)]
