@@ -123,7 +123,7 @@ class OncePlan:
             delta = DEFAULT_DELTA
         sigma = calibrate_composed_gaussian(cfg.epsilon, cfg.networks, delta)
         return cls(composed_gaussian_epsilon(sigma, cfg.networks, delta), float(cfg.epsilon), delta, sigma,
-                   cfg.networks, cfg.steps, int(getattr(cfg, "augmentations", 0)))
+                   cfg.networks, cfg.steps, cfg.augmentations)
 
     @property
     def embedding_text(self) -> str:

@@ -6,9 +6,8 @@
 # mislabelled canaries each included with probability 1/2) for DP-SGD at epsilon 1 and 8 and,
 # on MNIST, for DP-FRePo at epsilon 8 (per step and released once) and the ConvNet DP-SGD the
 # audit leaves out, correct and (DP-SGD only) with the noise broken, and the undefended model
-# as the no-claim control. The release-once DP-FRePo's one
-# release at epsilon 1 and 8, correct and broken, is audited at the noise multiplier of the MNIST
-# audit's release-once rows (four networks).
+# as the no-claim control. The release-once DP-FRePo's one release at epsilon 1 and 8, correct
+# and broken, is audited at the noise multiplier of the MNIST audit's release-once rows (four networks).
 # Each result is skipped when its JSON exists. Usage: sh reports/canaries/run.sh [DATASET]
 cd "$(dirname "$0")/../.." || exit 1
 export MI_DEFENSE_DATA="${MI_DEFENSE_DATA:-../shared/data}"
